@@ -1,0 +1,118 @@
+"""Wire messages of the membership protocol, as frozen msgspec structs.
+
+Why msgspec: decoding validates types and shapes in one step, so a datagram that passed authentication but
+carries a malformed body (a bug in a peer, a version skew) is refused at the boundary with a precise error
+instead of surfacing as an exception deep inside a state machine. Structs are `array_like` to keep
+heartbeats small; tags are short strings so that a capture stays readable.
+
+The sender's node id is not in the message: it comes from the authenticated datagram header, so a node
+cannot speak for another one without the cluster key.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+MAX_MESSAGE_BYTES: Final = 8000
+
+
+class ViewId(msgspec.Struct, frozen=True, array_like=True, order=True):
+    """Identifies one proposed or committed view: (sequence, coordinator).
+
+    Two coordinators in two partitions may pick the same sequence number; the coordinator id breaks the tie
+    so that a view id names exactly one member set (like a totem ring id). Ordered lexicographically.
+    """
+
+    seq: int
+    coord: int
+
+
+NO_VIEW: Final = ViewId(0, 0)
+
+FLAG_DIRTY: Final = 1
+FLAG_LEAVING: Final = 2
+
+
+class Heartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):
+    """Periodic announcement: who I am, whom I hear, which view I run and what I promised."""
+
+    boot: int
+    incarnation: int
+    hears: tuple[int, ...]
+    view: ViewId
+    members: tuple[int, ...]
+    promised: ViewId
+    expected: int
+    config_version: int
+    config_digest: str
+    flags: int = 0
+
+
+class Propose(msgspec.Struct, frozen=True, array_like=True, tag="pr"):
+    """A coordinator asks the members to accept a new view."""
+
+    view: ViewId
+    members: tuple[int, ...]
+
+
+class Accept(msgspec.Struct, frozen=True, array_like=True, tag="ac"):
+    """A member's answer to a proposal; `ok=False` carries what it promised and why it refused."""
+
+    view: ViewId
+    ok: bool
+    promised: ViewId
+    reason: str = ""
+
+
+class Commit(msgspec.Struct, frozen=True, array_like=True, tag="co"):
+    """The coordinator installs a view every member accepted.
+
+    `left` lists the nodes of the coordinator's previous view that departed cleanly (`cman_tool leave`): they
+    are not fencing victims. Every other departure is a failure.
+    """
+
+    view: ViewId
+    members: tuple[int, ...]
+    left: tuple[int, ...] = ()
+
+
+class Leave(msgspec.Struct, frozen=True, array_like=True, tag="lv"):
+    """The sender leaves the cluster cleanly; with `remove`, the others lower expected votes without it."""
+
+    incarnation: int
+    remove: bool = False
+
+
+class SetExpected(msgspec.Struct, frozen=True, array_like=True, tag="ex"):
+    """`cman_tool expected -e N` broadcast: every member lowers its expected votes to at most N."""
+
+    expected: int
+
+
+Message = Heartbeat | Propose | Accept | Commit | Leave | SetExpected
+
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(Message)
+
+
+class MalformedMessage(ValueError):
+    """An authenticated payload that is not a valid message (counted and dropped by the shell)."""
+
+
+def encode(message: Message) -> bytes:
+    data = _encoder.encode(message)
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte cap")
+    return data
+
+
+def decode(data: bytes) -> Message:
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise MalformedMessage(f"payload of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte cap")
+    try:
+        message: Message = _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise MalformedMessage(str(exc)) from None
+    return message
