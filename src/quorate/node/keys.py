@@ -1,0 +1,150 @@
+"""The cluster key file: the one secret every node shares, from which all wire subkeys are derived.
+
+Format: raw random bytes, nothing else (no header, no encoding), so that ``dd if=/dev/urandom`` or a copy
+from another cluster manager's key works as well. generate_key() writes 64 bytes; load_key() accepts 32 to
+4096 bytes. The key is only as secret as the file: load_key() refuses a file that group or others can
+access, or that belongs to another user, rather than silently running a cluster whose traffic anybody
+on the host could forge. Every refusal is one sentence that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+from typing import Final
+
+DEFAULT_KEY_PATH: Final = Path("/etc/cluster/quorate.key")
+KEY_BYTES: Final = 64
+MIN_KEY_BYTES: Final = 32
+MAX_KEY_BYTES: Final = 4096
+
+
+class KeyFileError(Exception):
+    """The key file cannot be created or used; the message is meant for the operator as is."""
+
+
+def generate_key(path: str | os.PathLike[str] = DEFAULT_KEY_PATH, *, force: bool = False) -> Path:
+    """Write a fresh random key to ``path`` (mode 0600) and return the path.
+
+    Crash-safe: the key is written to a temporary file in the same directory, fsynced and renamed, and the
+    directory is fsynced, so ``path`` holds either the old key or the complete new one. An existing key is
+    kept unless ``force``: replacing it on one node cuts that node off from the rest of the cluster.
+    """
+    target = Path(path)
+    if not force and target.exists():
+        raise KeyFileError(
+            f"key file {target} already exists: refusing to overwrite it (every node must share the same key); "
+            "use 'quorate keygen --force' to replace it"
+        )
+    parent = target.parent
+    if not parent.is_dir():
+        parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    tmp = parent / f".{target.name}.tmp.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # left over by a crashed run of ours (same pid after a reboot)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            data = os.urandom(KEY_BYTES)
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if force:
+            os.replace(tmp, target)
+        else:
+            _link_no_clobber(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(parent)
+    return target
+
+
+def _link_no_clobber(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target`` unless a key appeared there meanwhile (another keygen racing with us)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise KeyFileError(
+            f"key file {target} already exists: refusing to overwrite it; use 'quorate keygen --force' to replace it"
+        ) from None
+    except OSError:  # a file system without hard links: fall back to a plain rename
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable: without this a power cut may bring the old directory entry back."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_key(path: str | os.PathLike[str] = DEFAULT_KEY_PATH) -> bytes:
+    """Read and check the key file; raise KeyFileError with an actionable sentence if it is unusable.
+
+    The checks run on the opened descriptor (fstat), not on the path, so the file that is checked is the
+    file that is read. O_NONBLOCK keeps a FIFO planted at the path from hanging the daemon.
+    """
+    target = Path(path)
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"key file {target} not found: create it with 'quorate keygen' and copy it to every node"
+        ) from None
+    except PermissionError:
+        raise KeyFileError(f"key file {target} is not readable by this user: run the daemon as root") from None
+    except OSError as exc:
+        raise KeyFileError(f"key file {target} cannot be opened: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyFileError(f"key file {target} is not a regular file: point the configuration at the key file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise KeyFileError(
+                f"key file {target} is accessible by group or others (mode {mode:04o}): run 'chmod 600 {target}'"
+            )
+        uid = os.geteuid()
+        if st.st_uid != uid:
+            raise KeyFileError(
+                f"key file {target} is owned by uid {st.st_uid}, not by the current user (uid {uid}): "
+                f"run 'chown {uid} {target}'"
+            )
+        try:
+            data = _read_at_most(fd, MAX_KEY_BYTES + 1)
+        except OSError as exc:
+            raise KeyFileError(f"key file {target} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) < MIN_KEY_BYTES:
+        raise KeyFileError(
+            f"key file {target} is too short ({len(data)} bytes, at least {MIN_KEY_BYTES} needed): "
+            "generate a new one with 'quorate keygen --force' and copy it to every node"
+        )
+    if len(data) > MAX_KEY_BYTES:
+        raise KeyFileError(f"key file {target} is too long (more than {MAX_KEY_BYTES} bytes): is it really a key file?")
+    return data
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    """Read until EOF or ``limit`` bytes, so that a huge file named by mistake is not slurped."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
