@@ -141,6 +141,8 @@ class Peer:
     failed_stamp: tuple[int, int] | None = None
     joined_seq: int = 0
     joined_at: float | None = None
+    member_boot: int | None = None
+    hb_number: int = 0
 
     @property
     def stamp(self) -> tuple[int, int]:
@@ -215,6 +217,7 @@ class Membership:
         self.desired: frozenset[int] = frozenset()
         self.desired_since = now
         self.last_heartbeat: float | None = None
+        self.hb_number = 0
         self.left_at: float | None = None
         self.leave_remove = False
         self.joined_seq = 0
@@ -348,7 +351,7 @@ class Membership:
                 times.append(self.round.last_send + self._resend_interval)
                 times.append(self.round.started + self.config.round_timeout)
             elif self.desired and self.desired != self.members and min(self.desired) == self.local_id:
-                times.append(max(self.desired_since + self.config.join, self.retry_after))
+                times.append(max(self.desired_since + self._hold(self.desired), self.retry_after))
         # Everything due at or before the last evaluation has been handled then; never spin on it.
         future = [t for t in times if t > self._last_eval]
         return min(future) if future else None
@@ -433,6 +436,9 @@ class Membership:
     def _on_heartbeat(self, now: float, peer: Peer, hb: Heartbeat) -> None:
         if peer.boot is not None and hb.boot < peer.boot:
             return  # a datagram from a previous life of that node, delivered late
+        if hb.boot == peer.boot and hb.number <= peer.hb_number:
+            return  # overtaken by a newer heartbeat: its picture of the cluster is stale
+        peer.hb_number = hb.number
         if peer.boot is not None and hb.boot != peer.boot:
             # The peer restarted: a new process claims nothing, so old records no longer apply to it.
             peer.failed_stamp = None
@@ -590,7 +596,8 @@ class Membership:
         return self.config.settle if peer.lost_boot is not None and peer.lost_boot == peer.boot else 0.0
 
     def _refusal(self, peer: Peer) -> str | None:
-        if peer.failed_stamp is not None and peer.stamp <= peer.failed_stamp:
+        # Only a quorate view has state to protect; an inquorate node is the one that must reset and rejoin.
+        if self.quorum.quorate and peer.failed_stamp is not None and peer.stamp <= peer.failed_stamp:
             return "failed and came back with the same incarnation (it must reset before rejoining)"
         if peer.flags & FLAG_DIRTY and peer.spec.nodeid not in self.members and self.members:
             return "claims cluster state while outside the view"
@@ -611,15 +618,14 @@ class Membership:
         return connectivity.group_of(self.local_id, groups)
 
     def _coordinate(self, now: float, group: frozenset[int]) -> None:
-        if group == self.members and self.state is State.MEMBER:
+        if group == self.members and self.state is State.MEMBER and not self._stray_members():
             self.round = None
             return
         current = self.round
         if current is not None and current.members != group:
             self.round = current = None
         if current is None:
-            adds = bool(group - self.members)
-            if adds and now < self.desired_since + self.config.join:
+            if now < self.desired_since + self._hold(group):
                 return
             if now < self.retry_after:
                 return
@@ -634,6 +640,37 @@ class Membership:
         if now >= current.last_send + self._resend_interval:
             current.last_send = now
             self._send_many(current.members - current.acks, Propose(current.view, tuple(sorted(current.members))))
+
+    def _hold(self, group: frozenset[int]) -> float:
+        """How long a planned change must stay the plan before it is proposed.
+
+        Heartbeats spread a change of hearing one hop at a time, so for a moment the matrix can be lopsided
+        (a restarted node hears one member but not yet another) and the plan can split a healthy view. Dropping
+        a member this node still hears therefore waits out more than one heartbeat interval; adding waits the
+        totem join time; dropping a silent member (it is already past the token) is immediate.
+        """
+        if (self.members - group) & self._reported:
+            return max(self.config.join, 1.5 * self.config.heartbeat_interval)
+        if group - self.members:
+            return self.config.join
+        return 0.0
+
+    def _restarted_members(self) -> frozenset[int]:
+        """Members that restarted within the token: their old process failed even though they were never silent."""
+        return frozenset(
+            m
+            for m in self.members - {self.local_id}
+            if self.peers[m].member_boot is not None and self.peers[m].boot != self.peers[m].member_boot
+        )
+
+    def _stray_members(self) -> frozenset[int]:
+        """Members that will never run this view: they restarted, or promised a newer one before our commit."""
+        stray = set(self._restarted_members())
+        for m in self.members - {self.local_id}:
+            peer = self.peers[m]
+            if peer.promised > self.view and peer.view != self.view and self.local_id not in peer.members:
+                stray.add(m)
+        return frozenset(stray)
 
     @property
     def _resend_interval(self) -> float:
@@ -669,10 +706,11 @@ class Membership:
             self.promised = view
         self._see_seq(view.seq)
         self._transition(Event.VIEW_INSTALLED)
-        joined = members - old
+        restarted = self._restarted_members() & members
+        joined = (members - old) | restarted
         departed = old - members
         clean = frozenset(n for n in departed if n in left or self.peers[n].left_stamp is not None)
-        failed = departed - clean
+        failed = (departed - clean) | restarted
         for nodeid in joined:
             if nodeid == self.local_id:
                 self.joined_seq, self.joined_at = view.seq, now
@@ -680,10 +718,12 @@ class Membership:
                 self.peers[nodeid].joined_seq = view.seq
                 self.peers[nodeid].joined_at = now
                 self.peers[nodeid].failed_stamp = None
-        for nodeid in failed:
+        for nodeid in failed - restarted:
             peer = self.peers[nodeid]
             peer.failed_stamp = peer.stamp
             peer.joined_at = None
+        for nodeid, peer in self.peers.items():
+            peer.member_boot = peer.boot if nodeid in members else None
         for nodeid in clean:
             self.peers[nodeid].joined_at = None
         self.quorum = self.tracker.evaluate(
@@ -694,8 +734,10 @@ class Membership:
         )
         self._allow_decrease = False
         parts = [f"view {view.seq} installed with {self._names(members)}"]
-        if failed:
-            parts.append(f"failed: {self._names(failed)}")
+        if failed - restarted:
+            parts.append(f"failed: {self._names(failed - restarted)}")
+        if restarted:
+            parts.append(f"restarted (its previous run failed): {self._names(restarted)}")
         if clean:
             parts.append(f"left cleanly: {self._names(clean)}")
         parts.append(self.quorum.reason)
@@ -758,9 +800,11 @@ class Membership:
         if self.state is State.LEFT:
             return
         self.last_heartbeat = now
+        self.hb_number += 1
         flags = FLAG_DIRTY if self.dirty else 0
         hb = Heartbeat(
             boot=self.boot,
+            number=self.hb_number,
             incarnation=self.incarnation,
             hears=tuple(sorted(self._reported)),
             view=self.view,

@@ -39,6 +39,7 @@ class Heartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):
     """Periodic announcement: who I am, whom I hear, which view I run and what I promised."""
 
     boot: int
+    number: int  # grows with every heartbeat of one boot: a reordered older one is ignored
     incarnation: int
     hears: tuple[int, ...]
     view: ViewId

@@ -1,0 +1,99 @@
+"""The control socket, /run/quorate/quorated.sock: how the command-line tools talk to the daemon.
+
+One request per connection: a JSON object on one line (at most 64 KiB), answered by one JSON object on one
+line. Only root (or the daemon's own user) may connect, checked with SO_PEERCRED on every connection, and the
+socket file is 0600 in a 0755 directory. Requests are bounded in size and time so a stuck or hostile client
+cannot hold the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SOCKET = Path("/run/quorate/quorated.sock")
+MAX_REQUEST = 64 * 1024
+REQUEST_TIMEOUT = 5.0
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class ControlServer:
+    def __init__(self, path: Path, handler: Handler) -> None:
+        self.path = Path(path)
+        self.handler = handler
+        self.server: asyncio.AbstractServer | None = None
+        self.refused = 0
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            if _socket_alive(self.path):
+                raise ControlError(f"{self.path} is in use: another quorated is running on this node")
+            self.path.unlink()
+        old_umask = os.umask(0o177)
+        try:
+            self.server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=MAX_REQUEST)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sock = writer.get_extra_info("socket")
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            if uid not in (0, os.getuid()):
+                self.refused += 1
+                await _reply(writer, {"ok": False, "error": "permission denied: only root may control quorated"})
+                return
+            try:
+                line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
+            except (ValueError, asyncio.LimitOverrunError):
+                await _reply(writer, {"ok": False, "error": f"request larger than {MAX_REQUEST} bytes"})
+                return
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+                    raise ValueError("a request is a JSON object with a 'cmd' string")
+            except ValueError as exc:
+                await _reply(writer, {"ok": False, "error": f"bad request: {exc}"})
+                return
+            await _reply(writer, await self.handler(request))
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _reply(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
+    writer.write(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
+    await writer.drain()
+
+
+def _socket_alive(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+class ControlError(Exception):
+    pass

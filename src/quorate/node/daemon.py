@@ -1,0 +1,306 @@
+"""quorated: the cluster daemon of one node, in the foreground (systemd Type=notify).
+
+Theory of operation: an asyncio loop in the manner of a sans-I/O protocol shell. Every input (a datagram, a
+control request, a signal, the timer) is handed to the pure core with the loop's monotonic time; then the
+core's effects are carried out in order (send, persist, log) and one timer is re-armed at the core's next
+deadline. The shell holds no policy: it maps node ids to addresses and turns effects into I/O.
+
+Start-up refuses, with one line each, what an administrator must fix: a config that does not load, a host
+that is not a clusternode, a missing or too open key, a port in use. Those exit with status 100 so that
+systemd (RestartPreventExitStatus=100) does not respawn a daemon that cannot work.
+
+SIGTERM or SIGINT make the node leave the cluster cleanly (it is not fenced) and exit once the leave has
+been announced; SIGKILL is a failure, which the survivors treat as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+from quorate.config import ConfigError, load_config
+from quorate.config.model import ClusterConfig
+from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
+from quorate.core.messages import MalformedMessage, decode, encode
+from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
+from quorate.node.identity import IdentityError, find_local_node, peer_addresses
+from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
+from quorate.node.sdnotify import Notifier
+from quorate.node.status import build_status
+from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
+from quorate.node.transport import Transport, TransportError
+from quorate.node.wire import WireCodec
+
+EXIT_FATAL_CONFIG = 100
+DEFAULT_CONFIG = "/etc/cluster/cluster.conf"
+
+log = logging.getLogger("quorated")
+
+
+def membership_config(cfg: ClusterConfig) -> MembershipConfig:
+    return MembershipConfig(
+        nodes=tuple(NodeSpec(n.nodeid, n.name, n.votes) for n in cfg.nodes),
+        expected_votes=cfg.expected_votes,
+        token=cfg.token_ms / 1000.0,
+        join=cfg.join_ms / 1000.0,
+        two_node=cfg.two_node,
+        wait_for_all=cfg.wait_for_all,
+        config_version=cfg.config_version,
+        config_digest=cfg.digest[:16],
+    )
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        *,
+        node: str | None = None,
+        key_path: Path = Path(DEFAULT_KEY_PATH),
+        state_dir: Path = DEFAULT_STATE_DIR,
+        socket_path: Path = DEFAULT_SOCKET,
+    ) -> None:
+        self.config = config
+        self.local = find_local_node(config, node)
+        self.key = load_key(key_path)
+        self.store = StateStore(state_dir)
+        self.store.load()
+        self.socket_path = socket_path
+        self.addresses, self.resolve_problems = peer_addresses(config.nodes)
+        if self.local.nodeid not in self.addresses:
+            raise IdentityError(f"cannot resolve this node's own name {self.local.name}: check /etc/hosts")
+        self.multicast: str | None = config.multicast_address if config.multicast_explicit else None
+        self.subsystems: set[str] = {"membership", "quorum"}
+        self.recent_log: collections.deque[str] = collections.deque(maxlen=50)
+        self.undecodable = 0
+        self.transport: Transport | None = None
+        self.started_at = 0.0
+        self.notifier = Notifier()
+        self._timer: asyncio.TimerHandle | None = None
+        self._stop = asyncio.Event()
+        self._exit_code = 0
+
+    # ---------------------------------------------------------------------------------- lifecycle
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self.started_at = now
+        epoch = self.store.new_boot()
+        self.codec = WireCodec(self.key, self.config.cluster_id, self.local.nodeid, epoch, set(self.addresses))
+        sock = Transport.open_socket(self.addresses[self.local.nodeid], self.config.port, self.multicast)
+        self.membership = Membership(
+            membership_config(self.config),
+            self.local.nodeid,
+            boot=epoch,
+            now=now,
+            highest_seq=self.store.state.highest_seq,
+        )
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
+            sock=sock,
+        )
+        self.transport = protocol
+        control = ControlServer(self.socket_path, self._on_request)
+        await control.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_terminate)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+        for problem in self.resolve_problems:
+            self._log(problem, "warning")
+        self._log(
+            f"node {self.local.name} (id {self.local.nodeid}) starting in cluster {self.config.name} "
+            f"(id {self.config.cluster_id}), config version {self.config.config_version}, "
+            f"{'multicast ' + self.multicast if self.multicast else 'unicast'} on UDP port {self.config.port}"
+        )
+        self._flush()
+        self.notifier.ready(self._status_line())
+        try:
+            await self._stop.wait()
+        finally:
+            if self._timer:
+                self._timer.cancel()
+            await control.close()
+            self.notifier.stopping()
+            protocol.transport and protocol.transport.close()
+        return self._exit_code
+
+    def _on_terminate(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.membership.state is not State.LEFT:
+            try:
+                self.membership.leave(now, force=True)
+            except MembershipError:
+                pass
+            self._flush()
+        self._log("stopping: left the cluster cleanly")
+        # Leave datagrams go out now; a short grace lets the socket drain before the process exits.
+        loop.call_later(0.05, self._stop.set)
+
+    def _on_hangup(self) -> None:
+        self._log("SIGHUP: configuration changes are activated cluster-wide with 'ccs_tool update'", "warning")
+
+    # ------------------------------------------------------------------------------------- inputs
+
+    def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
+        try:
+            message = decode(payload)
+        except MalformedMessage:
+            self.undecodable += 1
+            return
+        now = asyncio.get_running_loop().time()
+        self.membership.receive(now, sender, message)
+        self._flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.membership.tick(asyncio.get_running_loop().time())
+        self._flush()
+
+    async def _on_request(self, request: dict[str, Any]) -> dict[str, Any]:
+        now = asyncio.get_running_loop().time()
+        cmd = request["cmd"]
+        try:
+            if cmd == "status":
+                return {"ok": True, "status": build_status(self, now)}
+            if cmd == "expected":
+                votes = int(request.get("votes", 0))
+                self.membership.set_expected(now, votes)
+                return {"ok": True}
+            if cmd == "leave":
+                self.membership.leave(now, remove=bool(request.get("remove")), force=bool(request.get("force")))
+                return {"ok": True}
+            if cmd == "join":
+                self.membership.join(now)
+                return {"ok": True}
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        except MembershipError as exc:
+            return {"ok": False, "error": str(exc)}
+        except (TypeError, ValueError) as exc:
+            return {"ok": False, "error": f"bad argument: {exc}"}
+        finally:
+            self._flush()
+
+    # ------------------------------------------------------------------------------------ effects
+
+    def _flush(self) -> None:
+        for effect in self.membership.take_effects():
+            if isinstance(effect, Send):
+                if self.transport is not None:
+                    self.transport.send(effect.to, encode(effect.message))
+            elif isinstance(effect, PersistGeneration):
+                self.store.save_generation(effect.seq)
+            elif isinstance(effect, Log):
+                self._log(effect.text, effect.level)
+            elif isinstance(effect, QuorumChanged):
+                self._log(
+                    "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
+                    "info" if effect.quorate else "warning",
+                )
+            elif isinstance(effect, (ViewInstalled, Evicted)):
+                pass  # the core already logged the decision; consumers (fencing, resources) hook in here
+        self.notifier.status(self._status_line())
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.membership.next_deadline()
+        if self._timer is not None:
+            if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+
+    def _status_line(self) -> str:
+        q = self.membership.quorum
+        word = "Quorate" if q.quorate else "Inquorate"
+        return (
+            f"{word}, view {self.membership.view.seq}, {len(self.membership.members)} nodes, "
+            f"{q.total_votes}/{q.expected_votes} votes, quorum {q.quorum}"
+        )
+
+    def _log(self, text: str, level: str = "info") -> None:
+        self.recent_log.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
+        log.log(logging.WARNING if level == "warning" else logging.INFO, text)
+
+
+class _JournalFormatter(logging.Formatter):
+    """Under journald, a `<N>` prefix carries the priority; elsewhere a timestamp and the node name."""
+
+    def __init__(self, journal: bool) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.journal:
+            level = 4 if record.levelno >= logging.WARNING else 6
+            return f"<{level}>{record.getMessage()}"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d} quorated[{os.getpid()}]: {record.getMessage()}"
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JournalFormatter("JOURNAL_STREAM" in os.environ))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="quorated", description="quorate cluster daemon (runs in the foreground)")
+    parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="cluster.conf (default %(default)s)")
+    parser.add_argument("-k", "--key", default=DEFAULT_KEY_PATH, help="cluster key (default %(default)s)")
+    parser.add_argument("-n", "--node", help="this node's name or id (default: found from host name or addresses)")
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="default %(default)s")
+    parser.add_argument("--socket", default=str(DEFAULT_SOCKET), help="control socket (default %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _setup_logging()
+    try:
+        config = load_config(args.config)
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        daemon = Daemon(
+            config,
+            node=args.node,
+            key_path=Path(args.key),
+            state_dir=Path(args.state_dir),
+            socket_path=Path(args.socket),
+        )
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"quorated: {line}", file=sys.stderr)
+        return EXIT_FATAL_CONFIG
+    except (IdentityError, KeyFileError, StateError) as exc:
+        print(f"quorated: {exc}", file=sys.stderr)
+        return EXIT_FATAL_CONFIG
+    except OSError as exc:
+        print(f"quorated: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(daemon.run())
+    except (TransportError, ControlError) as exc:
+        print(f"quorated: {exc}", file=sys.stderr)
+        return EXIT_FATAL_CONFIG
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

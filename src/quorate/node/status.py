@@ -1,0 +1,98 @@
+"""The daemon's state as one JSON-able dict: what `cman_tool status/nodes` and `quorate status` print.
+
+Monotonic times from the core are turned into wall-clock times here, at the edge, because administrators
+read dates; the core never sees a wall clock.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from quorate import __version__
+
+if TYPE_CHECKING:
+    from quorate.node.daemon import Daemon
+
+CMAN_PROTOCOL_VERSION = "6.2.0"
+
+
+def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
+    core = daemon.membership
+    st = core.status(now)
+    cfg = daemon.config
+    wall_offset = time.time() - now
+
+    def wall(t: float | None) -> float | None:
+        return None if t is None else t + wall_offset
+
+    member = st.state == "Cluster-Member"
+    flags = []
+    if cfg.two_node:
+        flags.append("2node")
+    if st.dirty:
+        flags.append("Dirty")
+    nodes = []
+    for n in st.nodes:
+        nodes.append(
+            {
+                "nodeid": n.nodeid,
+                "name": n.name,
+                "votes": n.votes,
+                "member": n.member,
+                "heard": n.heard,
+                "local": n.nodeid == daemon.local.nodeid,
+                "incarnation": n.incarnation,
+                "joined_generation": n.joined_seq,
+                "joined": wall(n.joined_at) if n.member else None,
+                "last_heard_age": n.last_heard_age,
+                "refused": n.refused,
+                "address": daemon.addresses.get(n.nodeid),
+            }
+        )
+    codec = daemon.codec
+    return {
+        "version": __version__,
+        "protocol_version": CMAN_PROTOCOL_VERSION,
+        "cluster_name": cfg.name,
+        "cluster_id": cfg.cluster_id,
+        "config_version": cfg.config_version,
+        "config_file": cfg.source,
+        "member": member,
+        "state": st.state,
+        "generation": st.view.seq,
+        "coordinator": st.coordinator,
+        "members": list(st.members),
+        "node_count": len(st.members),
+        "expected_votes": st.quorum.expected_votes,
+        "total_votes": st.quorum.total_votes,
+        "quorum": st.quorum.quorum,
+        "quorate": st.quorum.quorate,
+        "quorum_reason": st.quorum.reason,
+        "qdisk_votes": core.qdisk_votes,
+        "qdisk": None,
+        "node_votes": daemon.local.votes,
+        "active_subsystems": len(daemon.subsystems),
+        "subsystems": sorted(daemon.subsystems),
+        "flags": flags,
+        "ports_bound": [],
+        "node_name": daemon.local.name,
+        "node_id": daemon.local.nodeid,
+        "multicast_addresses": [cfg.multicast_address],
+        "multicast_in_use": daemon.multicast,
+        "node_addresses": [daemon.addresses.get(daemon.local.nodeid, "")],
+        "incarnation": st.incarnation,
+        "dirty": st.dirty,
+        "reason": st.reason,
+        "nodes": nodes,
+        "token_ms": cfg.token_ms,
+        "transport": {
+            "accepted": codec.accepted,
+            "sent": daemon.transport.sent if daemon.transport else 0,
+            "dropped": dict(codec.drops),
+            "undecodable": daemon.undecodable,
+            "send_errors": dict(daemon.transport.send_errors) if daemon.transport else {},
+        },
+        "started": wall(daemon.started_at),
+        "log": list(daemon.recent_log),
+    }

@@ -1,0 +1,118 @@
+"""UDP transport: authenticated datagrams to every configured node, by unicast or by multicast.
+
+Theory of operation: one UDP socket bound to the cluster port (5405 by default, cman's). Outgoing messages
+are sealed once (`wire.WireCodec`) and sent either to each destination's address (the default: it works on
+every network, including clouds without multicast) or, when cluster.conf sets `<multicast addr>` and the
+message goes to every peer, once to the group. Incoming datagrams are authenticated before anything looks at
+their body; what fails is counted by reason and dropped, and nothing a peer sends can raise out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import socket
+import struct
+from collections import Counter
+from collections.abc import Callable
+
+from quorate.node.wire import Dropped, WireCodec
+
+
+class TransportError(Exception):
+    """The socket cannot be set up (port in use, address missing); the message is for the administrator."""
+
+
+class Transport(asyncio.DatagramProtocol):
+    def __init__(
+        self,
+        codec: WireCodec,
+        addresses: dict[int, str],
+        port: int,
+        deliver: Callable[[int, int, bytes], None],
+        multicast: str | None = None,
+    ) -> None:
+        self.codec = codec
+        self.addresses = addresses
+        self.port = port
+        self.deliver = deliver
+        self.multicast = multicast
+        self.sent = 0
+        self.send_errors: Counter[str] = Counter()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    @staticmethod
+    def open_socket(local_address: str, port: int, multicast: str | None) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            bind_to = "0.0.0.0" if multicast else local_address
+            try:
+                sock.bind((bind_to, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise TransportError(
+                        f"UDP port {port} on {bind_to} is in use: another quorated (or corosync) is running"
+                    ) from None
+                raise TransportError(f"cannot bind UDP {bind_to}:{port}: {exc.strerror}") from None
+            if multicast:
+                group = ipaddress.IPv4Address(multicast)
+                if not group.is_multicast:
+                    raise TransportError(f"multicast address {multicast} is not an IPv4 multicast address")
+                mreq = struct.pack("4s4s", group.packed, socket.inet_aton(local_address))
+                try:
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+                except OSError as exc:
+                    raise TransportError(
+                        f"cannot join multicast group {multicast} on {local_address}: {exc.strerror} "
+                        "(is there a route for 224.0.0.0/4?)"
+                    ) from None
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(local_address))
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        except BaseException:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
+    # asyncio callbacks ------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            sender, epoch, payload = self.codec.open(data)
+        except Dropped:
+            return  # counted by the codec, by reason
+        self.deliver(sender, epoch, payload)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a node whose daemon is down: expected, counted, harmless.
+        self.send_errors[type(exc).__name__] += 1
+
+    # sending ----------------------------------------------------------------------------------------
+
+    def send(self, to: tuple[int, ...], payload: bytes) -> None:
+        if self.transport is None or not to:
+            return
+        datagram = self.codec.seal(payload)
+        peers = set(self.addresses) - {self.codec.local_nodeid}
+        if self.multicast and len(to) > 1 and set(to) >= peers:
+            self._sendto(datagram, self.multicast)
+            return
+        for nodeid in to:
+            address = self.addresses.get(nodeid)
+            if address is not None:
+                self._sendto(datagram, address)
+
+    def _sendto(self, datagram: bytes, address: str) -> None:
+        assert self.transport is not None
+        try:
+            self.transport.sendto(datagram, (address, self.port))
+            self.sent += 1
+        except OSError as exc:
+            self.send_errors[errno.errorcode.get(exc.errno or 0, "OSError")] += 1
