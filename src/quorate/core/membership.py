@@ -451,11 +451,14 @@ class Membership:
         peer.view = hb.view
         peer.members = frozenset(hb.members)
         peer.promised = hb.promised
+        expected_changed = peer.expected != hb.expected
         peer.expected = hb.expected
         peer.config_version = hb.config_version
         peer.config_digest = hb.config_digest
         peer.flags = hb.flags
         self._see_seq(max(hb.view.seq, hb.promised.seq))
+        if expected_changed and peer.spec.nodeid in self.members:
+            self._recompute_quorum(now, f"{peer.spec.name} announces {hb.expected} expected votes")
         # The coordinator's heartbeat doubles as a commit for a member that missed the Commit datagram.
         if (
             hb.view == self.promised

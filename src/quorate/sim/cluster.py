@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from quorate.core.effects import Effect, PersistGeneration, Send
+from quorate.core.effects import Effect, Log, PersistGeneration, Send
 from quorate.core.membership import Membership, MembershipConfig, NodeSpec, State
 from quorate.core.messages import Message, ViewId
 from quorate.sim.network import SimNetwork
@@ -34,6 +34,7 @@ class SimNode:
     boots: int = 0
     persisted_seq: int = 0
     inbox: list[tuple[int, Message]] = field(default_factory=list)
+    events: list[tuple[float, Effect]] = field(default_factory=list)
 
     def local(self, t: float) -> float:
         return self.offset + self.rate * t
@@ -180,6 +181,8 @@ class SimCluster:
             elif isinstance(effect, PersistGeneration):
                 node.persisted_seq = max(node.persisted_seq, effect.seq)
             else:
+                if not isinstance(effect, Log):
+                    node.events.append((self.t, effect))
                 text = getattr(effect, "text", None) or getattr(effect, "reason", None)
                 self._log(f"{node.spec.name}: {type(effect).__name__}: {text}")
         view = node.core.view
@@ -202,6 +205,27 @@ class SimCluster:
                     node.core.check_invariants()
                 except AssertionError as exc:
                     raise InvariantViolation(str(exc)) from None
+
+        self._check_single_authority()
+
+    def _check_single_authority(self) -> None:
+        """S2 seen from outside: the member sets of all views held quorate at one instant pairwise intersect.
+
+        Two disjoint quorate views would be a split brain. The check holds whenever expected votes cover every
+        configured vote (the simulator's configurations), because a quorate view then holds a majority.
+        """
+        quorate = [
+            (n, node.core.members)
+            for n, node in self.nodes.items()
+            if node.alive and node.core is not None and node.core.quorum.quorate
+        ]
+        for i, (a, members_a) in enumerate(quorate):
+            for b, members_b in quorate[i + 1 :]:
+                if not members_a & members_b:
+                    raise InvariantViolation(
+                        f"split brain: {self.nodes[a].spec.name} is quorate with {sorted(members_a)} and "
+                        f"{self.nodes[b].spec.name} is quorate with {sorted(members_b)}"
+                    )
 
     def live_nodes(self) -> set[int]:
         return {

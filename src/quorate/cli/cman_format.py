@@ -1,0 +1,77 @@
+"""cman_tool's text layouts (spec rhcs.md 2.6 and 2.7), as pure functions of the daemon's status.
+
+Kept byte-compatible with the article's printed output so that scripts and eyes trained on cman keep
+working: same labels, same order, "Quorum device votes" only while the disk's votes are held, and
+"Activity blocked" after the quorum when inquorate.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def format_status(s: dict[str, Any]) -> str:
+    lines = [
+        f"Version: {s['protocol_version']}",
+        f"Config Version: {s['config_version']}",
+        f"Cluster Name: {s['cluster_name']}",
+        f"Cluster Id: {s['cluster_id']}",
+        f"Cluster Member: {'Yes' if s['member'] else 'No'}",
+        f"Cluster Generation: {s['generation']}",
+        f"Membership state: {s['state']}",
+        f"Nodes: {s['node_count']}",
+        f"Expected votes: {s['expected_votes']}",
+    ]
+    if s.get("qdisk_votes"):
+        lines.append(f"Quorum device votes: {s['qdisk_votes']}")
+    lines.append(f"Total votes: {s['total_votes']}")
+    if s.get("show_node_votes"):
+        lines.append(f"Node votes: {s['node_votes']}")
+    quorum = f"Quorum: {s['quorum']}"
+    if not s["quorate"]:
+        quorum += "  Activity blocked"
+    lines += [
+        quorum,
+        f"Active subsystems: {s['active_subsystems']}",
+        f"Flags: {' '.join(s['flags'])}",
+        f"Ports Bound: {' '.join(str(p) for p in s['ports_bound']) or '0'}",
+        f"Node name: {s['node_name']}",
+        f"Node ID: {s['node_id']}",
+        f"Multicast addresses: {' '.join(s['multicast_addresses'])}",
+        f"Node addresses: {' '.join(s['node_addresses'])}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return " " * 19
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def format_nodes(s: dict[str, Any], *, addresses: bool = False, only: str | None = None) -> str:
+    lines = ["Node  Sts   Inc   Joined               Name"]
+    rows = list(s["nodes"])
+    qdisk = s.get("qdisk")
+    if qdisk and qdisk.get("registered"):
+        rows.append(
+            {
+                "nodeid": 0,
+                "name": qdisk["name"],
+                "member": bool(s.get("qdisk_votes")),
+                "joined_generation": 0,
+                "joined": qdisk.get("since"),
+                "address": None,
+            }
+        )
+    for n in sorted(rows, key=lambda r: r["nodeid"]):
+        if only and only not in (n["name"], n["name"].split(".")[0]):
+            continue
+        letter = "d" if n.get("refused") else ("M" if n["member"] else "X")
+        inc = n["joined_generation"] if n["member"] else 0
+        joined = _when(n["joined"]) if n["member"] else " " * 19
+        lines.append(f"{n['nodeid']:4d}   {letter}  {inc:5d}   {joined}  {n['name']}")
+        if addresses and n.get("address"):
+            lines.append(f"       Addresses: {n['address']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,80 @@
+"""cman_tool's layouts against the article's printed output (tests/golden, trailing blanks of the scan removed)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from quorate.cli.cman_format import format_nodes, format_status
+
+GOLDEN = Path(__file__).parents[2] / "golden"
+
+
+def article_status(**changes: Any) -> dict[str, Any]:
+    """The state behind the article's `cman_tool status` on balthasar (rhcs.md section 0)."""
+    status: dict[str, Any] = {
+        "protocol_version": "6.2.0",
+        "config_version": 1,
+        "cluster_name": "magi",
+        "cluster_id": 1571,
+        "member": True,
+        "generation": 2244,
+        "state": "Cluster-Member",
+        "node_count": 3,
+        "expected_votes": 3,
+        "qdisk_votes": 2,
+        "total_votes": 5,
+        "node_votes": 1,
+        "quorum": 3,
+        "quorate": True,
+        "active_subsystems": 8,
+        "flags": ["Dirty"],
+        "ports_bound": [],
+        "node_name": "balthasar.evenit.info",
+        "node_id": 1,
+        "multicast_addresses": ["239.192.6.41"],
+        "node_addresses": ["192.168.0.201"],
+        "nodes": [],
+        "qdisk": None,
+    }
+    status.update(changes)
+    return status
+
+
+def test_status_matches_the_article_line_for_line() -> None:
+    assert format_status(article_status()) == (GOLDEN / "cman_tool_status.txt").read_text()
+
+
+def test_quorum_device_line_only_while_the_disk_votes_are_held() -> None:
+    text = format_status(article_status(qdisk_votes=0, total_votes=3))
+    assert "Quorum device votes" not in text
+    assert "Total votes: 3\nQuorum: 3\n" in text
+
+
+def test_inquorate_says_activity_blocked() -> None:
+    text = format_status(article_status(quorate=False, total_votes=2, qdisk_votes=0, node_count=2))
+    assert "Quorum: 3  Activity blocked\n" in text
+
+
+def test_nodes_table_members_and_non_members() -> None:
+    joined = time.mktime((2010, 9, 19, 22, 20, 11, 0, 0, -1))
+    nodes = [
+        {"nodeid": 2, "name": "casper.localdomain", "member": False, "joined_generation": 0, "joined": None},
+        {"nodeid": 1, "name": "balthasar.localdomain", "member": True, "joined_generation": 2244, "joined": joined},
+    ]
+    text = format_nodes(article_status(nodes=nodes))
+    assert text.splitlines() == [
+        "Node  Sts   Inc   Joined               Name",
+        "   1   M   2244   2010-09-19 22:20:11  balthasar.localdomain",
+        "   2   X      0                        casper.localdomain",
+    ]
+
+
+def test_nodes_filter_by_short_name() -> None:
+    nodes = [
+        {"nodeid": 1, "name": "balthasar.localdomain", "member": False, "joined_generation": 0, "joined": None},
+        {"nodeid": 2, "name": "casper.localdomain", "member": False, "joined_generation": 0, "joined": None},
+    ]
+    lines = format_nodes(article_status(nodes=nodes), only="casper").splitlines()
+    assert len(lines) == 2 and lines[1].endswith("casper.localdomain")

@@ -1,0 +1,142 @@
+"""Membership behaviour a cluster administrator would notice, on simulated time with the real core."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from quorate.core.effects import Evicted, QuorumChanged, ViewInstalled
+from quorate.core.membership import MembershipConfig, MembershipError, NodeSpec, State
+from quorate.sim.cluster import SimCluster
+
+TOKEN = 1.0
+NAMES = ["balthasar.localdomain", "casper.localdomain", "melchior.localdomain", "adam.localdomain"]
+
+
+def cluster(n: int = 3, seed: int = 1, **kw: object) -> SimCluster:
+    specs = tuple(NodeSpec(i + 1, NAMES[i], 1) for i in range(n))
+    config = MembershipConfig(nodes=specs, expected_votes=int(kw.pop("expected", n)), token=TOKEN, config_version=1)
+    c = SimCluster(config, random.Random(seed))
+    for nodeid in range(1, n + 1):
+        c.start(nodeid)
+    return c
+
+
+def core(c: SimCluster, nodeid: int):  # type: ignore[no-untyped-def]
+    node = c.nodes[nodeid].core
+    assert node is not None
+    return node
+
+
+def views(c: SimCluster, nodeid: int) -> list[ViewInstalled]:
+    return [e for _, e in c.nodes[nodeid].events if isinstance(e, ViewInstalled)]
+
+
+def test_three_nodes_form_one_quorate_view_quickly() -> None:
+    c = cluster()
+    c.run_until(0.5)
+    for n in (1, 2, 3):
+        assert core(c, n).members == {1, 2, 3}
+        assert core(c, n).quorum.quorate
+        assert core(c, n).state is State.MEMBER
+    assert core(c, 1).view == core(c, 2).view == core(c, 3).view
+    assert core(c, 1).is_coordinator and not core(c, 2).is_coordinator
+
+
+def test_a_crashed_node_is_evicted_after_the_token_as_a_failure() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    c.crash(3)
+    # Silence is measured from the last heartbeat, at most one heartbeat interval (token / 5) before the crash.
+    c.run_until(1.0 + TOKEN * 0.75)
+    assert core(c, 1).members == {1, 2, 3}, "evicted before the token expired"
+    c.run_until(1.0 + TOKEN + 0.1)
+    assert core(c, 1).members == {1, 2}
+    last = views(c, 1)[-1]
+    assert last.failed == {3} and not last.left and last.quorate
+    assert "failed: {melchior.localdomain}" in last.reason
+
+
+def test_clean_leave_is_not_a_failure_and_remove_lowers_expected() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    c.leave(3, remove=True)
+    c.run_until(1.5)
+    last = views(c, 1)[-1]
+    assert last.members == {1, 2} and last.left == {3} and not last.failed
+    assert core(c, 1).quorum.expected_votes == 2
+    assert core(c, 3).state is State.LEFT and not core(c, 3).quorum.quorate
+
+
+def test_two_of_three_dead_leaves_the_survivor_inquorate_and_it_says_so_at_once() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    c.crash(2)
+    c.crash(3)
+    c.run_until(1.0 + TOKEN + 0.2)
+    assert not core(c, 1).quorum.quorate
+    flips = [e for _, e in c.nodes[1].events if isinstance(e, QuorumChanged)]
+    assert flips[-1].quorate is False and "quorum needs 2" in flips[-1].reason
+
+
+def test_partition_two_one_only_the_pair_is_quorate_and_heal_merges() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    c.net.partition([{1}, {2, 3}])
+    c.run_until(1.0 + 2 * TOKEN)
+    assert core(c, 2).members == {2, 3} and core(c, 2).quorum.quorate
+    assert not core(c, 1).quorum.quorate
+    c.net.heal()
+    c.run_until(1.0 + 2 * TOKEN + 3 * TOKEN + 1.0)
+    assert core(c, 1).members == core(c, 2).members == {1, 2, 3}
+    assert core(c, 1).quorum.quorate
+
+
+def test_evicted_node_learns_it_was_evicted() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    c.pause(3)
+    c.run_until(1.0 + 2 * TOKEN)
+    c.resume(3)
+    c.run_until(1.0 + 2 * TOKEN + 0.2)
+    evicted = [e for _, e in c.nodes[3].events if isinstance(e, Evicted)]
+    assert evicted and "formed without this node" in evicted[0].reason
+
+
+def test_one_way_link_converges_without_flapping() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    c.net.one_way(3, 1)  # balthasar no longer hears melchior; melchior still hears balthasar
+    c.run_until(1.0 + 10 * TOKEN)
+    installed_late = [e for t, e in c.nodes[2].events if isinstance(e, ViewInstalled) and t > 1.0 + 3 * TOKEN]
+    assert installed_late == [], "views kept changing under a steady one-way fault"
+    m1, m2, m3 = core(c, 1).members, core(c, 2).members, core(c, 3).members
+    assert 1 in m1 and 3 not in m1 and m1 == m2, "the one-way pair must not share a view"
+    assert core(c, 2).quorum.quorate
+
+
+def test_expected_votes_lowered_by_the_administrator() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    c.crash(2)
+    c.crash(3)
+    c.run_until(1.0 + TOKEN + 0.5)
+    survivor = core(c, 1)
+    assert not survivor.quorum.quorate
+    with pytest.raises(MembershipError, match="only 1 votes are present"):
+        survivor.set_expected(c.nodes[1].local(c.t), 3)
+    survivor.set_expected(c.nodes[1].local(c.t), 1)
+    assert survivor.quorum.quorate and survivor.quorum.quorum == 1
+
+
+def test_a_restarted_node_never_reuses_a_view_generation() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    before = core(c, 1).view.seq
+    c.crash(1)
+    c.run_until(1.5)
+    c.start(1)
+    c.run_until(3.0 + 3 * TOKEN)
+    assert core(c, 1).view.seq > before
+    assert core(c, 1).members == {1, 2, 3}
