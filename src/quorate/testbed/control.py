@@ -1,0 +1,301 @@
+"""Running things on testbed hosts: commands, the daemon, power and faults.
+
+Theory of operation: these are the ``Testbed`` operations that act on a
+running testbed; they live in a mixin only to keep modules small.  Each one
+that changes anything runs inside ``_edit``: take the testbed lock, re-read
+``state.json``, act, write it back.  Commands run through ``nsenter`` into the
+holder's namespaces, in their own session so that a timeout can kill the
+whole process group (nsenter and what it forked inside the node).
+
+The daemon's recorded PID is nsenter's child, i.e. the program itself, so
+signals reach it directly.  nsenter stops itself when its child stops, so
+``resume`` continues the launcher as well as the daemon.  A PID only counts
+as "the daemon" while it lives in the node's PID namespace, which guards
+against PID reuse after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from quorate.testbed import faults as nft
+from quorate.testbed import hosts, netns, procs
+from quorate.testbed.conf import NodeSpec, TestbedError, resolve
+from quorate.testbed.state import BedState, NodeState, locked, save
+
+DAEMON_LOG = "var/log/quorate/quorated.log"
+DAEMON_START_TIMEOUT = 5.0
+
+
+class ControlMixin:
+    """Operations on a running testbed (mixed into ``Testbed``)."""
+
+    _state: BedState
+    _children: list[subprocess.Popen[bytes]]
+
+    def _refresh(self) -> None:  # pragma: no cover - provided by Testbed
+        raise NotImplementedError
+
+    def _boot(self, names: Sequence[str]) -> None:  # pragma: no cover - provided by Testbed
+        raise NotImplementedError
+
+    def _reap(self, timeout: float = 0.0) -> None:  # pragma: no cover - provided by Testbed
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- helpers
+    def _node(self, node: str) -> NodeState:
+        spec = resolve([entry.spec for entry in self._state.nodes], node)
+        return next(entry for entry in self._state.nodes if entry.name == spec.name)
+
+    @contextmanager
+    def _edit(self) -> Iterator[None]:
+        with locked(self._state.prefix):
+            self._refresh()
+            yield
+            save(self._state)
+
+    def _holder(self, node: str) -> int:
+        """PID to nsenter for a powered node; a clear error when it is off."""
+        self._refresh()
+        return self._holder_of(self._node(node))
+
+    @staticmethod
+    def _holder_of(entry: NodeState) -> int:
+        if not entry.powered or not entry.holder_pid or not procs.is_alive(entry.holder_pid):
+            raise TestbedError(f"node {entry.name} is powered off")
+        return entry.holder_pid
+
+    @staticmethod
+    def _env(env: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(os.environ)
+        merged.update(env or {})
+        return merged
+
+    # --------------------------------------------------------------- commands
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float = 30,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command on a node and capture its output (text).
+
+        ``env`` is added to this process's environment.  On timeout the command and
+        everything it forked in its process group are killed and TimeoutExpired is raised.
+        """
+        argv = list(argv)
+        full = procs.nsenter_argv(self._holder(node)) + argv
+        with subprocess.Popen(
+            full,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self._env(env),
+            start_new_session=True,
+        ) as proc:
+            try:
+                out, err = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _killpg(proc.pid)
+                try:
+                    proc.communicate(timeout=5.0)
+                except subprocess.TimeoutExpired:
+                    pass  # a grandchild that left the group still holds the pipes
+                raise
+        done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        if check:
+            done.check_returncode()
+        return done
+
+    def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a command on a node; ``kwargs`` go to subprocess.Popen.
+
+        The returned process is nsenter; ``inner_pid(proc)`` gives the program's own PID.
+        """
+        return subprocess.Popen(procs.nsenter_argv(self._holder(node)) + list(argv), **kwargs)
+
+    @staticmethod
+    def inner_pid(proc: subprocess.Popen[Any], timeout: float = DAEMON_START_TIMEOUT) -> int | None:
+        """Host-visible PID of the program a ``popen`` started (nsenter's child)."""
+        return procs.wait_for_child(proc.pid, timeout)
+
+    # ----------------------------------------------------------------- daemon
+    def start_daemon(self, node: str, extra_args: Sequence[str] = (), *, command: Sequence[str] | None = None) -> int:
+        """Start the daemon on a node, output appended to its quorated.log; returns its PID.
+
+        ``command`` replaces the testbed's daemon command and ``daemon_args`` for this start.
+        """
+        with self._edit():
+            entry = self._node(node)
+            holder = self._holder_of(entry)
+            if self._daemon_alive(entry):
+                raise TestbedError(f"the daemon is already running on {entry.name} (pid {entry.daemon_pid})")
+            base = list(command) if command else [*self._state.daemon_command, *self._state.daemon_args]
+            argv = procs.nsenter_argv(holder) + base + list(extra_args)
+            log_path = Path(entry.dir) / DAEMON_LOG
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._env({"PYTHONUNBUFFERED": "1"}),
+                    start_new_session=True,
+                )
+            self._children.append(proc)
+            pid = procs.wait_for_child(proc.pid, DAEMON_START_TIMEOUT)
+            if pid is None:
+                raise TestbedError(f"could not start the daemon on {entry.name}; see {log_path}")
+            entry.daemon_pid, entry.daemon_launcher_pid = pid, proc.pid
+            return pid
+
+    def _daemon_alive(self, entry: NodeState) -> bool:
+        pid = entry.daemon_pid
+        if not entry.powered or not pid or not entry.holder_pid or not procs.is_alive(pid):
+            return False
+        return procs.ns_id(pid, "pid") == procs.ns_id(entry.holder_pid, "pid")
+
+    def daemon_running(self, node: str) -> bool:
+        self._refresh()
+        self._reap()
+        return self._daemon_alive(self._node(node))
+
+    def daemon_pid(self, node: str) -> int | None:
+        """Host-visible PID of the node's daemon, None if it is not running."""
+        self._refresh()
+        entry = self._node(node)
+        return entry.daemon_pid if self._daemon_alive(entry) else None
+
+    def daemon_log(self, node: str) -> str:
+        try:
+            return (Path(self._node(node).dir) / DAEMON_LOG).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _signal_daemon(self, node: str, sig: int) -> NodeState:
+        self._refresh()
+        entry = self._node(node)
+        if not self._daemon_alive(entry):
+            raise TestbedError(f"no daemon is running on {entry.name}")
+        procs.send(entry.daemon_pid, sig)
+        return entry
+
+    def kill(self, node: str, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to the node's daemon; SIGKILL also waits (bounded) until it is gone."""
+        entry = self._signal_daemon(node, sig)
+        if sig == signal.SIGKILL:
+            procs.send(entry.daemon_launcher_pid, signal.SIGCONT)  # a stopped nsenter would not reap
+            procs.wait_gone([entry.daemon_pid or 0], 5.0)
+        self._reap()
+
+    def pause(self, node: str) -> None:
+        """Freeze the daemon (SIGSTOP), as a long scheduling stall or a hung host would."""
+        entry = self._signal_daemon(node, signal.SIGSTOP)
+        procs.wait_state(entry.daemon_pid or 0, "Tt", 2.0)
+
+    def resume(self, node: str) -> None:
+        """Thaw a paused daemon (SIGCONT to it and to its nsenter, which stopped with it)."""
+        entry = self._signal_daemon(node, signal.SIGCONT)
+        procs.send(entry.daemon_launcher_pid, signal.SIGCONT)
+        procs.wait_state(entry.daemon_pid or 0, "RSDI", 2.0)
+
+    def stop_daemon(self, node: str, timeout: float = 10.0) -> None:
+        """SIGTERM the daemon, SIGKILL it if it has not gone after ``timeout`` seconds."""
+        self._refresh()
+        entry = self._node(node)
+        if not self._daemon_alive(entry):
+            return
+        pid = entry.daemon_pid or 0
+        procs.send(pid, signal.SIGTERM)
+        procs.send(pid, signal.SIGCONT)
+        procs.send(entry.daemon_launcher_pid, signal.SIGCONT)
+        if not procs.wait_gone([pid], timeout):
+            procs.send(pid, signal.SIGKILL)
+            procs.wait_gone([pid], 5.0)
+        self._reap()
+
+    # ------------------------------------------------------------------ power
+    def is_powered(self, node: str) -> bool:
+        self._refresh()
+        entry = self._node(node)
+        return entry.powered and procs.is_alive(entry.holder_pid)
+
+    def power_off(self, node: str) -> None:
+        """Pull the plug: every process of the node dies, its mounts go, its port goes down."""
+        with self._edit():
+            entry = self._node(node)
+            hosts.kill_holder(entry)
+            netns.set_port(self._state.switch_ns, entry.veth, up=False)
+            entry.powered = False
+            entry.holder_pid = entry.launcher_pid = None
+            entry.daemon_pid = entry.daemon_launcher_pid = None
+        self._reap(timeout=5.0)
+
+    def power_on(self, node: str, *, start_daemon: bool = False) -> None:
+        """Boot a node again: fresh processes, fresh /run, same disk; port up."""
+        with self._edit():
+            entry = self._node(node)
+            if entry.powered and procs.is_alive(entry.holder_pid):
+                raise TestbedError(f"node {entry.name} is already powered on")
+            self._boot([entry.name])
+            netns.set_port(self._state.switch_ns, entry.veth, up=True)
+        if start_daemon:
+            self.start_daemon(node)
+
+    # ----------------------------------------------------------------- faults
+    def _specs(self, names: Sequence[str]) -> list[NodeSpec]:
+        return [self._node(name).spec for name in names]
+
+    def partition(self, *groups: Sequence[str]) -> None:
+        """Split the LAN: nodes in different groups (unnamed nodes alone) stop hearing each other."""
+        with self._edit():
+            every = [entry.spec for entry in self._state.nodes]
+            resolved = [self._specs([group] if isinstance(group, str) else group) for group in groups]
+            drops = nft.partition_drops(every, resolved)
+            for entry in self._state.nodes:
+                nft.apply(entry.netns, nft.base_script() + nft.drop_from_script(drops[entry.name]))
+            self._state.faults.append({"partition": [[spec.name for spec in group] for group in resolved]})
+
+    def one_way(self, src: str, dst: str) -> None:
+        """Packets from ``src`` no longer reach ``dst``; ``dst`` -> ``src`` still works."""
+        with self._edit():
+            source, target = self._node(src), self._node(dst)
+            nft.apply(target.netns, nft.base_script() + nft.drop_from_script([source.address]))
+            self._state.faults.append({"one_way": [source.name, target.name]})
+
+    def loss(self, node: str, percent: int) -> None:
+        """The node drops ``percent`` % of incoming packets at random."""
+        with self._edit():
+            entry = self._node(node)
+            nft.apply(entry.netns, nft.base_script() + nft.loss_script(int(percent)))
+            self._state.faults.append({"loss": [entry.name, int(percent)]})
+
+    def heal(self) -> None:
+        """Remove every fault on every node."""
+        with self._edit():
+            for entry in self._state.nodes:
+                nft.apply(entry.netns, nft.heal_script())
+            self._state.faults.clear()
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults in force, in the order they were added."""
+        self._refresh()
+        return list(self._state.faults)
+
+
+def _killpg(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

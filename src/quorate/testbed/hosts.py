@@ -1,0 +1,150 @@
+"""Bringing testbed hosts to life and making them disappear without a trace.
+
+Theory of operation: a host's "disk" is a directory on the machine,
+``/run/quorate-testbed/<prefix>/<node>/``, laid out like the paths the node
+sees (``etc/cluster``, ``var/lib/quorate``, ``var/log/quorate``,
+``etc/hosts``); it survives power cycles as a disk would.  A host's "power" is
+its holder process (see ``holder.py``), launched through ``ip netns exec`` and
+``unshare`` in a new session so a terminal's Ctrl-C does not reach it.  The
+holder says ``ready`` once its mounts and hostname are in place; we wait for
+that, bounded, and record the holder's host-visible PID (the child of
+``unshare``).
+
+Teardown does not rely on anything being consistent: it SIGKILLs recorded
+holders only if they are still in one of the testbed's network namespaces,
+then every process found in those namespaces, then deletes the namespaces
+and the run directory.  Mounts need no unmounting on the host side: they live
+only in the holders' private mount namespaces, which the kernel frees with
+their last process.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from quorate.testbed import holder as holder_module
+from quorate.testbed import netns, procs
+from quorate.testbed.conf import TestbedError, switch_netns
+from quorate.testbed.state import BedState, NodeState, load_or_none, run_dir
+
+#: Paths the holder bind-mounts over; they must exist on the machine as mount points.
+MOUNT_POINTS = ("/etc/cluster", "/var/lib/quorate", "/var/log/quorate")
+HOLDER_READY_TIMEOUT = 20.0
+HOLDER_LOG = "holder.log"
+
+
+def prepare_node_dir(node_dir: Path, conf_text: bytes, key: bytes, hosts_text: str) -> None:
+    """Lay out a node's disk: configuration, key (0600), hosts file, empty state and log dirs."""
+    for sub in ("etc/cluster", "var/lib/quorate", "var/log/quorate"):
+        (node_dir / sub).mkdir(parents=True, exist_ok=True)
+    (node_dir / "etc/cluster/cluster.conf").write_bytes(conf_text)
+    key_file = node_dir / "etc/cluster/quorate.key"
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    os.chmod(key_file, 0o600)
+    (node_dir / "etc/hosts").write_text(hosts_text)
+    for point in MOUNT_POINTS:
+        Path(point).mkdir(parents=True, exist_ok=True)
+
+
+def holder_argv(state: BedState, node: NodeState) -> list[str]:
+    return [
+        "ip", "netns", "exec", node.netns,
+        "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+        sys.executable, "-I", str(Path(holder_module.__file__).resolve()),
+        "--dir", node.dir, "--hostname", node.name, "--tag", f"{state.prefix}/{node.name}",
+    ]  # fmt: skip
+
+
+def launch_holder(state: BedState, node: NodeState) -> subprocess.Popen[bytes]:
+    """Start a node's holder; ``await_ready`` finishes the job."""
+    with open(Path(node.dir).parent / f"{node.short}.{HOLDER_LOG}", "ab") as log:
+        return subprocess.Popen(
+            holder_argv(state, node),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
+def await_ready(launched: dict[str, subprocess.Popen[bytes]], timeout: float = HOLDER_READY_TIMEOUT) -> dict[str, int]:
+    """Wait until every holder said ``ready``; returns host-visible holder PIDs by node name."""
+    pending = dict(launched)
+    ready: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for name, proc in pending.items():
+            assert proc.stdout is not None
+            selector.register(proc.stdout, selectors.EVENT_READ, name)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestbedError(f"hosts {', '.join(sorted(pending))} did not come up within {timeout} s")
+            for key, _ in selector.select(left):
+                name = key.data
+                proc = pending.pop(name)
+                line = proc.stdout.readline() if proc.stdout else b""
+                selector.unregister(key.fileobj)
+                if proc.stdout:
+                    proc.stdout.close()
+                holder_pid = procs.children_of(proc.pid)
+                if line.strip() != b"ready" or not holder_pid:
+                    raise TestbedError(f"host {name} failed to start (see its {HOLDER_LOG} in the run directory)")
+                ready[name] = holder_pid[0]
+    return ready
+
+
+def kill_holder(node: NodeState) -> None:
+    """Cut a node's power: SIGKILL its PID 1 (the kernel kills the rest), then any stragglers."""
+    mount_ns = procs.ns_id(node.holder_pid, "mnt") if node.holder_pid else None
+    if node.holder_pid and _belongs(node.holder_pid, node):
+        procs.send(node.holder_pid, signal.SIGKILL)
+        procs.wait_gone([node.holder_pid], 5.0)
+    # nsenter parents sit in the node's mount namespace but outside its PID namespace.
+    procs.kill_namespace_members("mnt", [mount_ns])
+
+
+def _belongs(pid: int, node: NodeState) -> bool:
+    """Is ``pid`` still in the node's network namespace (and not a reused PID)?"""
+    ident = procs.file_ns_id(Path(netns.NETNS_DIR) / node.netns)
+    return ident is not None and procs.ns_id(pid, "net") == ident
+
+
+def teardown(prefix: str, state: BedState | None = None) -> list[str]:
+    """Remove every trace of testbed ``prefix``; returns the problems it could not fix."""
+    if state is None:
+        state = load_or_none(prefix)
+    problems: list[str] = []
+    if state is not None:
+        for node in state.nodes:
+            if node.holder_pid and _belongs(node.holder_pid, node):
+                procs.send(node.holder_pid, signal.SIGKILL)
+    names = set(netns.netns_of_prefix(prefix))
+    names.add(switch_netns(prefix))
+    if state is not None:
+        names.update(node.netns for node in state.nodes)
+    names &= set(netns.list_netns())
+    idents = [procs.file_ns_id(Path(netns.NETNS_DIR) / name) for name in sorted(names)]
+    survivors = procs.kill_namespace_members("net", idents)
+    if survivors:
+        problems.append(f"processes would not die: {survivors}")
+    for name in sorted(names):
+        netns.delete_netns(name)
+    left = set(netns.netns_of_prefix(prefix))
+    if left:
+        problems.append(f"namespaces still present: {sorted(left)}")
+    directory = run_dir(prefix)
+    if directory.exists():
+        shutil.rmtree(directory, ignore_errors=True)
+    if directory.exists():
+        problems.append(f"could not remove {directory}")
+    return problems

@@ -1,0 +1,100 @@
+"""The testbed LAN: one switch namespace with a bridge, one namespace per host.
+
+Theory of operation: a "switch" network namespace ``<prefix>-sw`` holds a
+bridge ``br0`` with no address and no route, so nothing on it can reach the
+machine's real network or be reached from it.  Each host gets a namespace
+``<prefix>-<short>`` and a veth pair created *inside* the switch namespace,
+its peer created directly in the host namespace as ``eth0``: no interface of
+the testbed ever appears in the root namespace, so the names only need to be
+unique per switch.  Hosts get 192.168.0.(200+nodeid)/24, IPv6 off (no stray
+router solicitations or MLD), ``lo`` up and a route for 224.0.0.0/4 on eth0 for
+the cluster's multicast.  Multicast snooping is off on the bridge: there is no
+IGMP querier, and a snooping bridge without one may stop flooding groups.
+
+Powering a host off takes its switch port down, as a dead NIC would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+
+from quorate.testbed.conf import SUBNET_BITS, TestbedError
+
+NETNS_DIR = "/run/netns"
+BRIDGE = "br0"
+NODE_IF = "eth0"
+MULTICAST_NET = "224.0.0.0/4"
+
+
+def run(argv: Sequence[str], *, input: str | None = None, timeout: float = 15.0, check: bool = True) -> str:
+    """Run a plumbing command; failures become TestbedError with the tool's own message."""
+    try:
+        done = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise TestbedError(f"{argv[0]} is not installed: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise TestbedError(f"{' '.join(argv)} did not finish within {timeout} s") from exc
+    if check and done.returncode != 0:
+        raise TestbedError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def list_netns() -> list[str]:
+    """Names of all named network namespaces."""
+    try:
+        return sorted(os.listdir(NETNS_DIR))
+    except FileNotFoundError:
+        return []
+
+
+def netns_of_prefix(prefix: str) -> list[str]:
+    """Namespaces named ``<prefix>-*``; prefixes contain no '-', so this never claims another testbed's."""
+    return [name for name in list_netns() if name.split("-", 1)[0] == prefix and "-" in name]
+
+
+def _sysctl(ns: str, *settings: str) -> None:
+    run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings])
+
+
+def _quiet_ipv6(ns: str) -> None:
+    _sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+
+
+def create_switch(ns: str) -> None:
+    """The switch: a namespace with an address-less bridge, nothing routed anywhere."""
+    run(["ip", "netns", "add", ns])
+    _quiet_ipv6(ns)
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    run(["ip", "-n", ns, "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "mcast_snooping", "0"])
+    run(["ip", "-n", ns, "link", "set", BRIDGE, "up"])
+
+
+def create_host(ns: str, switch_ns: str, veth: str, address: str) -> None:
+    """A host namespace cabled to the switch, with its address and multicast route."""
+    run(["ip", "netns", "add", ns])
+    _quiet_ipv6(ns)
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    run(["ip", "-n", switch_ns, "link", "add", "name", veth, "type", "veth", "peer", "name", NODE_IF, "netns", ns])
+    run(["ip", "-n", switch_ns, "link", "set", veth, "master", BRIDGE])
+    run(["ip", "-n", switch_ns, "link", "set", veth, "up"])
+    run(["ip", "-n", ns, "addr", "add", f"{address}/{SUBNET_BITS}", "dev", NODE_IF])
+    run(["ip", "-n", ns, "link", "set", NODE_IF, "up"])
+    run(["ip", "-n", ns, "route", "add", MULTICAST_NET, "dev", NODE_IF])
+
+
+def set_port(switch_ns: str, veth: str, up: bool) -> None:
+    """Plug or unplug a host's cable at the switch."""
+    run(["ip", "-n", switch_ns, "link", "set", veth, "up" if up else "down"])
+
+
+def port_is_up(switch_ns: str, veth: str) -> bool:
+    out = run(["ip", "-n", switch_ns, "-o", "link", "show", "dev", veth], check=False)
+    return ",UP" in out or "<UP" in out
+
+
+def delete_netns(ns: str) -> None:
+    """Remove a namespace name; the kernel frees it (and its veths) once nothing uses it."""
+    if ns in list_netns():
+        run(["ip", "netns", "delete", ns], check=False)

@@ -1,0 +1,159 @@
+"""Finding, entering and killing the processes that make up testbed hosts.
+
+Theory of operation: every node is a *holder* process (PID 1 of the node's PID
+namespace, see ``holder.py``).  Running something "on a node" means entering
+all of the holder's namespaces with ``nsenter --target PID``; because entering
+a PID namespace only applies to children, nsenter forks and the program we
+care about is nsenter's child.  So the testbed records *host-visible* PIDs by
+reading ``/proc/PID/task/PID/children`` of the launcher it started.
+
+Teardown must work after the creating process crashed, without trusting PIDs
+that may have been reused: processes are found by the namespace they are in,
+comparing ``/proc/PID/ns/*`` inode numbers with the namespace files.  Every
+wait here is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+#: What "on a node" means: the node's mount, UTS, network, PID and IPC namespaces.
+NSENTER_FLAGS = ("--mount", "--uts", "--net", "--pid", "--ipc")
+
+
+def nsenter_argv(holder_pid: int) -> list[str]:
+    """Command prefix that runs a program inside every namespace of a node's holder."""
+    return ["nsenter", f"--target={holder_pid}", *NSENTER_FLAGS, "--"]
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` (all its threads), empty if it is gone."""
+    kids: list[int] = []
+    task_dir = Path(f"/proc/{pid}/task")
+    try:
+        tasks = list(task_dir.iterdir())
+    except OSError:
+        return kids
+    for task in tasks:
+        try:
+            kids += [int(word) for word in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return kids
+
+
+def wait_for_child(pid: int, timeout: float = 5.0) -> int | None:
+    """The first child ``pid`` forks, or None if it exits or the time runs out first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = children_of(pid)
+        if kids:
+            return kids[0]
+        if not is_alive(pid):
+            return None
+        time.sleep(0.005)
+    return None
+
+
+def proc_state(pid: int) -> str | None:
+    """The one-letter state from /proc/PID/stat, None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may contain anything; the state follows it.
+    return stat[stat.rfind(")") + 2 :][:1] or None
+
+
+def is_alive(pid: int | None) -> bool:
+    """True for a process that exists and is not a zombie."""
+    if not pid:
+        return False
+    return proc_state(pid) not in (None, "Z", "X")
+
+
+def ns_id(pid: int, kind: str) -> tuple[int, int] | None:
+    """(device, inode) of a process's namespace of the given kind, None if gone."""
+    try:
+        st = os.stat(f"/proc/{pid}/ns/{kind}")
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def file_ns_id(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of a bind-mounted namespace file such as /run/netns/NAME."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def pids_in_namespaces(kind: str, ids: Iterable[tuple[int, int] | None]) -> list[int]:
+    """Every process whose namespace of ``kind`` is one of ``ids``."""
+    wanted = {ident for ident in ids if ident is not None}
+    if not wanted:
+        return []
+    me = os.getpid()
+    return [pid for pid in all_pids() if pid != me and ns_id(pid, kind) in wanted]
+
+
+def send(pid: int | None, sig: int) -> bool:
+    """Signal a process if it exists; False when it does not."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(pids: Iterable[int], timeout: float) -> bool:
+    """Wait (bounded) until none of ``pids`` is alive; True if they all went."""
+    pending = [pid for pid in pids if pid]
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [pid for pid in pending if is_alive(pid)]
+        if not pending:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
+def wait_state(pid: int, states: str, timeout: float) -> bool:
+    """Wait (bounded) until a process's state letter is one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = proc_state(pid)
+        if state is None:
+            return False
+        if state in states:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def kill_namespace_members(kind: str, ids: Iterable[tuple[int, int] | None], rounds: int = 3) -> list[int]:
+    """SIGKILL every process in the given namespaces, a few rounds for late forks; returns survivors."""
+    idents = list(ids)
+    survivors: list[int] = []
+    for _ in range(rounds):
+        victims = pids_in_namespaces(kind, idents)
+        if not victims:
+            return []
+        for pid in victims:
+            send(pid, signal.SIGKILL)
+        wait_gone(victims, 5.0)
+        survivors = [pid for pid in victims if is_alive(pid)]
+    return survivors
