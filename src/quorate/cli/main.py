@@ -110,3 +110,7 @@ def keygen(path: str, force: bool) -> None:
 
 def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -9,6 +9,7 @@ handled, in a seeded random order with its timers, when it resumes.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,7 +137,10 @@ class SimCluster:
                 if node.alive and not node.paused and node.core is not None:
                     deadline = node.core.next_deadline()
                     if deadline is not None:
-                        candidates.append((max(node.global_time(deadline), self.t), 2 + nodeid, "timer"))
+                        at = max(node.global_time(deadline), self.t)
+                        while node.local(at) < deadline:  # rounding must not wake a node just before its deadline
+                            at = math.nextafter(at, math.inf)
+                        candidates.append((at, 2 + nodeid, "timer"))
             if not candidates:
                 self.t = end
                 return
