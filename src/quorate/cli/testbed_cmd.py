@@ -117,8 +117,11 @@ def status_cmd(prefix: str, show_all: bool) -> None:
 @_prefix_option
 def exec_cmd(node: str, cmd: tuple[str, ...], prefix: str) -> None:
     """Run CMD on NODE with this terminal's input and output; exits with its status."""
+    argv = list(cmd[1:] if cmd[:1] == ("--",) else cmd)  # click keeps the "--" once parsing stopped at NODE
+    if not argv:
+        raise click.UsageError("no command given")
     bed = _attach(prefix)
-    proc = _guard(lambda: bed.popen(node, list(cmd)))
+    proc = _guard(lambda: bed.popen(node, argv))
     sys.exit(proc.wait())
 
 

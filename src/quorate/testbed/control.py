@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ class ControlMixin:
     def _boot(self, names: Sequence[str]) -> None:  # pragma: no cover - provided by Testbed
         raise NotImplementedError
 
-    def _reap(self, timeout: float = 0.0) -> None:  # pragma: no cover - provided by Testbed
+    def _reap(self, wait_for: Iterable[int] = (), timeout: float = 5.0) -> None:  # pragma: no cover - in Testbed
         raise NotImplementedError
 
     # ---------------------------------------------------------------- helpers
@@ -197,7 +197,7 @@ class ControlMixin:
         if sig == signal.SIGKILL:
             procs.send(entry.daemon_launcher_pid, signal.SIGCONT)  # a stopped nsenter would not reap
             procs.wait_gone([entry.daemon_pid or 0], 5.0)
-        self._reap()
+            self._reap(wait_for=[entry.daemon_launcher_pid or 0])
 
     def pause(self, node: str) -> None:
         """Freeze the daemon (SIGSTOP), as a long scheduling stall or a hung host would."""
@@ -223,7 +223,7 @@ class ControlMixin:
         if not procs.wait_gone([pid], timeout):
             procs.send(pid, signal.SIGKILL)
             procs.wait_gone([pid], 5.0)
-        self._reap()
+        self._reap(wait_for=[entry.daemon_launcher_pid or 0])
 
     # ------------------------------------------------------------------ power
     def is_powered(self, node: str) -> bool:
@@ -235,12 +235,13 @@ class ControlMixin:
         """Pull the plug: every process of the node dies, its mounts go, its port goes down."""
         with self._edit():
             entry = self._node(node)
+            launchers = [pid for pid in (entry.launcher_pid, entry.daemon_launcher_pid) if pid]
             hosts.kill_holder(entry)
             netns.set_port(self._state.switch_ns, entry.veth, up=False)
             entry.powered = False
             entry.holder_pid = entry.launcher_pid = None
             entry.daemon_pid = entry.daemon_launcher_pid = None
-        self._reap(timeout=5.0)
+        self._reap(wait_for=launchers)
 
     def power_on(self, node: str, *, start_daemon: bool = False) -> None:
         """Boot a node again: fresh processes, fresh /run, same disk; port up."""
@@ -250,6 +251,10 @@ class ControlMixin:
                 raise TestbedError(f"node {entry.name} is already powered on")
             self._boot([entry.name])
             netns.set_port(self._state.switch_ns, entry.veth, up=True)
+            netns.wait_link_up(entry.netns)
+            for other in self._state.nodes:
+                if other.name != entry.name:
+                    netns.forget_neighbour(other.netns, entry.address)
         if start_daemon:
             self.start_daemon(node)
 

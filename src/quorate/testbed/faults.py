@@ -12,7 +12,7 @@ broken path in a switched LAN often would.
   drops the other.
 * one_way(src, dst): only dst drops src, so dst -> src still works.
 * loss(node, percent): the node drops that share of everything arriving on
-  eth0, chosen per packet with ``numgen random mod 100``.
+  eth0, chosen per packet with ``numgen random mod 100`` (100 % is a plain drop).
 
 Faults add up; heal deletes the table everywhere.  The script builders are
 pure; ``apply`` feeds a script to ``nft -f -`` in the namespace.
@@ -52,6 +52,8 @@ def loss_script(percent: int) -> str:
         raise TestbedError(f"loss percent must be 0..100, not {percent}")
     if percent == 0:
         return ""
+    if percent == 100:  # nft refuses "< 100" after "mod 100": the value must be in 0..99
+        return f'add rule {FAMILY} {TABLE} {CHAIN} iifname "{NODE_IF}" counter drop\n'
     return f'add rule {FAMILY} {TABLE} {CHAIN} iifname "{NODE_IF}" numgen random mod 100 < {percent} counter drop\n'
 
 

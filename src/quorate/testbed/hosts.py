@@ -10,10 +10,11 @@ holder says ``ready`` once its mounts and hostname are in place; we wait for
 that, bounded, and record the holder's host-visible PID (the child of
 ``unshare``).
 
-Teardown does not rely on anything being consistent: it SIGKILLs recorded
-holders only if they are still in one of the testbed's network namespaces,
-then every process found in those namespaces, then deletes the namespaces
-and the run directory.  Mounts need no unmounting on the host side: they live
+Teardown does not rely on anything being consistent (state.json may be gone):
+it finds processes by the network namespaces named ``<prefix>-*``, SIGKILLs
+those inside the hosts' PID namespaces first (so their nsenter parents can
+still reap them), then everything else in those namespaces, then deletes the
+namespaces and the run directory.  Mounts need no unmounting on the host side: they live
 only in the holders' private mount namespaces, which the kernel frees with
 their last process.
 """
@@ -124,16 +125,20 @@ def teardown(prefix: str, state: BedState | None = None) -> list[str]:
     if state is None:
         state = load_or_none(prefix)
     problems: list[str] = []
-    if state is not None:
-        for node in state.nodes:
-            if node.holder_pid and _belongs(node.holder_pid, node):
-                procs.send(node.holder_pid, signal.SIGKILL)
     names = set(netns.netns_of_prefix(prefix))
     names.add(switch_netns(prefix))
     if state is not None:
         names.update(node.netns for node in state.nodes)
     names &= set(netns.list_netns())
     idents = [procs.file_ns_id(Path(netns.NETNS_DIR) / name) for name in sorted(names)]
+    # Processes inside the hosts' PID namespaces die first, while the nsenter parents that wait
+    # for them are still there to reap them; killed together, the orphaned zombies would wait
+    # for the machine's init to reap them, and each host's PID 1 would hang in its exit until then.
+    ours = procs.ns_id(os.getpid(), "pid")
+    inside = [pid for pid in procs.pids_in_namespaces("net", idents) if procs.ns_id(pid, "pid") != ours]
+    for pid in inside:
+        procs.send(pid, signal.SIGKILL)
+    procs.wait_gone(inside, 5.0)
     survivors = procs.kill_namespace_members("net", idents)
     if survivors:
         problems.append(f"processes would not die: {survivors}")

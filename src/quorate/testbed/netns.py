@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 
 from quorate.testbed.conf import SUBNET_BITS, TestbedError
@@ -87,6 +88,31 @@ def create_host(ns: str, switch_ns: str, veth: str, address: str) -> None:
 def set_port(switch_ns: str, veth: str, up: bool) -> None:
     """Plug or unplug a host's cable at the switch."""
     run(["ip", "-n", switch_ns, "link", "set", veth, "up" if up else "down"])
+
+
+def wait_link_up(ns: str, ifname: str = NODE_IF, timeout: float = 5.0) -> bool:
+    """Wait (bounded) until the kernel reports the link operationally up.
+
+    A new or re-plugged veth passes no traffic until the kernel's link watcher has
+    processed the carrier change, which can take up to a second; the operational
+    state turns UP at that same moment, so waiting for it makes "up" mean usable.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if " state UP " in run(["ip", "-n", ns, "-o", "link", "show", "dev", ifname], check=False):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def forget_neighbour(ns: str, address: str) -> None:
+    """Drop a host's ARP entry for ``address``, as the gratuitous ARP of a booting host would fix it.
+
+    Without this, a peer that tried to reach the host while it was off keeps a FAILED
+    entry and only asks again a second later.
+    """
+    run(["ip", "-n", ns, "neigh", "flush", "to", address, "dev", NODE_IF], check=False)
 
 
 def port_is_up(switch_ns: str, veth: str) -> bool:

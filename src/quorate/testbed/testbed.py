@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from quorate.testbed import hosts, netns, procs
+from quorate.testbed import hosts, netns
 from quorate.testbed.conf import TestbedError, check_prefix, hosts_file, read_nodes, switch_netns
 from quorate.testbed.control import ControlMixin
 from quorate.testbed.state import BedState, NodeState, load, locked, run_dir, save
@@ -119,6 +118,8 @@ class Testbed(ControlMixin):
                 for node in state.nodes:
                     netns.create_host(node.netns, state.switch_ns, node.veth, node.address)
                 bed._boot([node.name for node in state.nodes])
+                for node in state.nodes:
+                    netns.wait_link_up(node.netns)
                 save(state)
             if start_daemons:
                 for node in state.nodes:
@@ -144,6 +145,8 @@ class Testbed(ControlMixin):
 
     def down(self) -> None:
         """Kill every process of every node, delete the namespaces and the run directory."""
+        if self._closed:
+            return
         state = self._state
         try:
             with locked(state.prefix, timeout=10.0):
@@ -151,7 +154,7 @@ class Testbed(ControlMixin):
         except TestbedError:
             pass  # tear down with what we know
         problems = hosts.teardown(self._state.prefix, self._state)
-        self._reap(timeout=5.0)
+        self._reap(wait_for=[proc.pid for proc in self._children])
         self._closed = True
         if problems:
             raise TestbedError(f"testbed {state.prefix!r} not fully removed: {'; '.join(problems)}")
@@ -229,17 +232,17 @@ class Testbed(ControlMixin):
             node.powered = True
             node.daemon_pid = node.daemon_launcher_pid = None
 
-    def _reap(self, timeout: float = 0.0) -> None:
-        """Collect exited children we launched; with a timeout, also wait for the rest to end."""
+    def _reap(self, wait_for: Iterable[int] = (), timeout: float = 5.0) -> None:
+        """Collect exited children we launched; those in ``wait_for`` (being killed) get ``timeout`` to exit."""
+        waited = set(wait_for)
         still: list[subprocess.Popen[bytes]] = []
         for proc in self._children:
             if proc.stdout is not None and not proc.stdout.closed:
                 proc.stdout.close()
             try:
-                proc.wait(timeout=timeout) if timeout else proc.poll()
+                proc.wait(timeout=timeout) if proc.pid in waited else proc.poll()
             except subprocess.TimeoutExpired:
-                procs.send(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5.0)
+                pass
             if proc.returncode is None:
                 still.append(proc)
         self._children = still

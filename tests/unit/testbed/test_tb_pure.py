@@ -108,6 +108,7 @@ def test_rule_scripts() -> None:
     assert faults.drop_from_script([]) == ""
     assert "numgen random mod 100 < 30 counter drop" in faults.loss_script(30)
     assert faults.loss_script(0) == ""
+    assert "numgen" not in faults.loss_script(100) and faults.loss_script(100).endswith("counter drop\n")
     with pytest.raises(TestbedError):
         faults.loss_script(101)
     assert faults.heal_script().splitlines()[-1] == "delete table inet quorate_testbed"
