@@ -45,7 +45,8 @@ def test_sweep(scenario: str) -> None:
             run(seed, scenario)
         except InvariantViolation as exc:
             first = str(exc).splitlines()[0]
-            failures.append(f"seed {seed}: {first}\n  replay: python -m quorate.sim --seed {seed} --scenario {scenario}")
+            replay = f"python -m quorate.sim --seed {seed} --scenario {scenario}"
+            failures.append(f"seed {seed}: {first}\n  replay: {replay}")
     assert not failures, "\n".join(failures)
 
 

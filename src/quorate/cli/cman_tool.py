@@ -91,7 +91,7 @@ def cmd_expected(args: list[str]) -> int:
 
 
 def cmd_leave(args: list[str]) -> int:
-    opts, rest = getopt.getopt(args, "wt:")
+    _opts, rest = getopt.getopt(args, "wt:")
     try:
         client.request("leave", remove="remove" in rest, force="force" in rest)
     except client.NotRunning:

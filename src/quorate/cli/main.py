@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -19,7 +19,10 @@ from quorate.cli import client
 class LazyGroup(click.Group):
     """Imports a subcommand group's module the first time that group is asked for."""
 
-    lazy = {"config": ("quorate.cli.config_cmd", "config"), "testbed": ("quorate.cli.testbed_cmd", "testbed")}
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "config": ("quorate.cli.config_cmd", "config"),
+        "testbed": ("quorate.cli.testbed_cmd", "testbed"),
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])

@@ -218,6 +218,7 @@ class Membership:
         self.desired_since = now
         self.last_heartbeat: float | None = None
         self.hb_number = 0
+        self._reset_for: set[ViewId] = set()
         self.left_at: float | None = None
         self.leave_remove = False
         self.joined_seq = 0
@@ -335,11 +336,10 @@ class Membership:
         times: list[float] = []
         token = self.config.token
         hb = self.config.heartbeat_interval
-        if self.last_heartbeat is not None:
-            if self.state is not State.LEFT or (
-                self.left_at is not None and self.last_heartbeat < self.left_at + token
-            ):
-                times.append(self.last_heartbeat + hb)
+        if self.last_heartbeat is not None and (
+            self.state is not State.LEFT or (self.left_at is not None and self.last_heartbeat < self.left_at + token)
+        ):
+            times.append(self.last_heartbeat + hb)
         for peer in self.peers.values():
             if peer.last_rx is not None and peer.heard_since is not None:
                 times.append(peer.last_rx + token + 1e-3)
@@ -471,9 +471,18 @@ class Membership:
         self._check_eviction(now, peer)
 
     def _check_eviction(self, now: float, peer: Peer) -> None:
-        if self.state is not State.MEMBER or peer.view <= self.view or self.local_id in peer.members:
+        if self.local_id in peer.members or self.state is State.LEFT or peer.spec.nodeid not in peer.members:
             return
-        if peer.spec.nodeid not in peer.members or peer.view.coord not in peer.members:
+        if not self.quorum.quorate and peer.view.seq >= self.view.seq and peer.view not in self._reset_for:
+            # The cluster moved on without this node while it held no quorum, so it runs nothing: present a new
+            # incarnation, or the others would keep refusing it as a failed node that never reset. (Views of one
+            # sequence from two coordinators are not ordered, hence the comparison on the sequence alone.)
+            self._reset_for.add(peer.view)
+            self.incarnation += 1
+            self._log(f"view {peer.view.seq} was formed without this node; rejoining as incarnation {self.incarnation}")
+            self._send_heartbeat(now)
+            return
+        if self.state is not State.MEMBER or peer.view <= self.view or peer.view.coord not in peer.members:
             return
         rest = self.members - {self.local_id}
         their_votes = sum(self.config.spec(m).votes for m in peer.members if self._known(m))
@@ -705,6 +714,7 @@ class Membership:
         old = self.members
         was_quorate = self.quorum.quorate
         self.view, self.members = view, members
+        self._reset_for.clear()
         if self.promised < view:
             self.promised = view
         self._see_seq(view.seq)

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
 from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled

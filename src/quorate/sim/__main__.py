@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"FAIL seed={seed} scenario={scenario}: {exc}\nreplay: {replay}", file=sys.stderr)
                 continue
             if len(seeds) == 1:
-                print(f"ok seed={seed} scenario={scenario}: {outcome.steps} steps, {outcome.views} views, "
-                      f"{outcome.end:.1f} s simulated")
+                print(
+                    f"ok seed={seed} scenario={scenario}: {outcome.steps} steps, {outcome.views} views, "
+                    f"{outcome.end:.1f} s simulated"
+                )
     print(f"{runs - failures} passed, {failures} failed")
     return 1 if failures else 0
 

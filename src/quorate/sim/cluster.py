@@ -233,7 +233,8 @@ class SimCluster:
 
     def live_nodes(self) -> set[int]:
         return {
-            n for n, node in self.nodes.items()
+            n
+            for n, node in self.nodes.items()
             if node.alive and not node.paused and node.core is not None and node.core.state is not State.LEFT
         }
 
@@ -249,7 +250,7 @@ class SimCluster:
                 f"{self.nodes[n].spec.name}: view {v.seq}/{v.coord} {sorted(m)}" for n, (v, m) in sorted(views.items())
             )
             raise InvariantViolation(f"no single view after faults stopped: {detail}")
-        (_view, members), = distinct
+        ((_view, members),) = distinct
         if members != frozenset(live):
             raise InvariantViolation(f"the view {sorted(members)} is not the set of live nodes {sorted(live)}")
         votes = sum(self.nodes[n].spec.votes for n in live)

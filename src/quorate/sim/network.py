@@ -54,9 +54,7 @@ class SimNetwork:
         return heapq.heappop(self._queue)
 
     def partition(self, groups: list[set[int]]) -> None:
-        self.blocked = {
-            (a, b) for ga in groups for gb in groups if ga is not gb for a in ga for b in gb
-        }
+        self.blocked = {(a, b) for ga in groups for gb in groups if ga is not gb for a in ga for b in gb}
 
     def one_way(self, sender: int, receiver: int) -> None:
         self.blocked.add((sender, receiver))

@@ -165,6 +165,7 @@ def run(seed: int, scenario: str, *, nodes: int | None = None, token: float = 1.
     for nodeid in sorted(cluster.nodes):
         cluster.schedule(rng.uniform(0, 0.5), f"boot {nodeid}", lambda cl, n=nodeid: cl.start(n))
     faults_end = SCENARIOS[scenario](rng, cluster, 1.0 + 3 * token)
+
     # Restart anything still down and resume anything paused, then give the cluster a bounded time.
     def recover(cl: SimCluster) -> None:
         cl.net.heal()

@@ -12,7 +12,6 @@ import pytest
 from quorate.node.keys import KEY_BYTES, KeyFileError, generate_key, load_key
 
 
-
 def _write(path: Path, data: bytes, mode: int = 0o600) -> Path:
     path.write_bytes(data)
     path.chmod(mode)
