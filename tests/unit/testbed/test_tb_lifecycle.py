@@ -132,8 +132,10 @@ def test_power_off_kills_everything_and_power_on_boots_fresh(testbed: Callable[.
     inner = bed.inner_pid(background)
     bed.exec("melchior", ["sh", "-c", "echo x > /run/marker; echo y > /var/lib/quorate/disk"], check=True)
 
+    mount_ns = procs.ns_id(holder or 0, "mnt")
     bed.power_off("melchior")
     assert not bed.is_powered("melchior") and not bed.daemon_running("melchior")
+    assert procs.pids_in_namespaces("mnt", [mount_ns]) == []  # nothing holds its mounts any more
     assert bed.holder_pid("melchior") is None
     assert procs.wait_gone([holder or 0, daemon or 0, inner or 0], 1.0)
     assert background.wait(timeout=5) != 0
@@ -156,6 +158,15 @@ def test_power_off_kills_everything_and_power_on_boots_fresh(testbed: Callable[.
     bed.power_off("melchior")
     bed.power_on("melchior", start_daemon=True)
     assert bed.daemon_running("melchior") and advancing(bed, "melchior")
+
+
+def test_given_key_goes_to_every_node(testbed: Callable[..., Testbed], magi_conf: Path, tmp_path: Path) -> None:
+    key = tmp_path / "quorate.key"
+    key.write_bytes(bytes(range(32)))
+    bed = testbed(magi_conf, key_path=key, start_daemons=False)
+    for node in bed.nodes:
+        assert (bed.node_dir(node) / "etc/cluster/quorate.key").read_bytes() == bytes(range(32))
+    assert bed.exec("casper", ["od", "-An", "-tx1", "-N2", "/etc/cluster/quorate.key"]).stdout.split() == ["00", "01"]
 
 
 def test_down_leaves_no_namespaces_mounts_or_processes(testbed: Callable[..., Testbed], magi_conf: Path) -> None:

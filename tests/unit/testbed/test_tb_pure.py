@@ -50,6 +50,15 @@ def test_rejects_confs_that_cannot_be_hosts(tmp_path: Path, body: str, message: 
         read_nodes(conf)
 
 
+def test_non_breaking_spaces_from_web_pages_are_tolerated(tmp_path: Path) -> None:
+    conf = tmp_path / "c.conf"
+    nbsp = "\u00a0"
+    text = f'<?xml{nbsp}version="1.0"?>\n<cluster{nbsp}name="x">\n{nbsp}<clusternode{nbsp}name="a.b" nodeid="1"/>'
+    text += "</cluster>"
+    conf.write_text(text, encoding="utf-8")
+    assert read_nodes(conf) == [NodeSpec("a.b", 1)]
+
+
 def test_unreadable_conf_is_a_testbed_error(tmp_path: Path) -> None:
     (tmp_path / "bad.conf").write_text("<cluster")
     with pytest.raises(TestbedError, match="cannot read"):
