@@ -126,7 +126,8 @@ def _parse_xml(data: bytes, problems: Problems) -> etree._ElementTree:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        log: Iterable[etree._LogEntry] = exc.error_log  # type: ignore[assignment]
+        # The parser's own log: the exception's log can also hold entries of earlier parses in this thread.
+        log: Iterable[etree._LogEntry] = parser.error_log
         entries: list[etree._LogEntry | None] = [e for e in log if e.level >= etree.ErrorLevels.ERROR]
         entries = entries or [None]
         for entry in entries:

@@ -330,11 +330,26 @@ def _check_attributes(element: etree._Element, spec: ElementSpec, problems: Prob
             problems.error(element, f"<{tag}> needs a {name!r} attribute", attribute=name, hint=attr.hint)
 
 
+def _text_line(element: etree._Element, index: int, text: str) -> int:
+    """libxml2 keeps no line for text, so count it from the nearest neighbour that has one: the node after
+    the text when there is one, else the node before it (serialised, to count the lines it spans)."""
+    offset = len(text) - len(text.lstrip())
+    kids = list(element)
+    after = kids[index] if index < len(kids) else None
+    if after is not None:
+        return line_of(after) - text[offset:].count("\n")
+    if index == 0:
+        return line_of(element) + text[:offset].count("\n")
+    before = kids[index - 1]
+    span = etree.tostring(before, with_tail=False).count(b"\n")
+    return line_of(before) + span + text[:offset].count("\n")
+
+
 def _check_text(element: etree._Element, spec: ElementSpec, problems: Problems) -> None:
     if spec.text:
         return
-    pieces = [(line_of(element), element.text)] + [(line_of(child), child.tail) for child in element]
-    for line, text in pieces:
+    pieces = [element.text] + [child.tail for child in element]
+    for index, text in enumerate(pieces):
         if text and text.strip():
             sample = " ".join(text.split())
             sample = sample if len(sample) <= 40 else sample[:37] + "..."
@@ -343,7 +358,7 @@ def _check_text(element: etree._Element, spec: ElementSpec, problems: Problems) 
                 element,
                 f"unexpected text {sample!r} inside <{element.tag}>",
                 hint="only elements and comments belong here; was a '<' or a quote lost?",
-                line=line,
+                line=_text_line(element, index, text),
             )
             return
 
@@ -356,7 +371,10 @@ def _misplaced(
     listed = ", ".join(f"<{a}>" for a in allowed) if allowed else "nothing"
     homes = sorted(vocab.parents.get(name, set()))
     if homes and not name.startswith("{"):
-        where = " or ".join(f"<{h}>" for h in homes)
+        shown = [f"<{h}>" for h in homes if vocab.parents.get(h) != vocab.parents.get("fs") or h == "service"]
+        if len(shown) < len(homes):
+            shown.append("a resource")  # resources nest inside each other: naming every type is noise
+        where = " or ".join(shown)
         problems.error(
             child,
             f"<{name}> is not allowed inside <{parent.tag}>; it belongs inside {where}",

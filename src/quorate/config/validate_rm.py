@@ -264,10 +264,15 @@ class _Resources:
                 self.problems.error(
                     node,
                     f"{rtype} {name!r} is already used by service {first_service!r} at {_where(first)}; "
-                    f"a {rtype} resource can be used only once",
+                    f"{_article(rtype)} {rtype} resource can be used only once",
                     attribute="ref" if node.get("ref") is not None else None,
                     hint="it cannot be active on two nodes at once; use one service or separate resources",
                 )
+
+
+def _article(rtype: str) -> str:
+    """As the letters are spoken: an fs, an lvm, an ip."""
+    return "an" if rtype in ("fs", "lvm", "ip", "nfsexport", "nfsclient", "netfs") else "a"
 
 
 def _normalise(rtype: str, attr: str, value: str) -> str:
