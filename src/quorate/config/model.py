@@ -176,6 +176,10 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class Service:
+    """A ``<service>``. ``domain`` is the name as written (look it up with `ResourceManager.domain`, which
+    ignores case like rgmanager); ``depend`` is the bare name of the service depended on (``service:db`` →
+    ``db``); ``restart_expire_time`` is in seconds."""
+
     name: str
     autostart: bool = True
     domain: str | None = None
@@ -254,7 +258,9 @@ class ClusterConfig:
     rm: ResourceManager = field(default_factory=ResourceManager)
     digest: str = ""
     source: str = "<string>"
+    # Problems of severity "warning" and "ignored" found while loading, in file order.
     warnings: tuple[Problem, ...] = ()
+    # How long cman keeps the quorum disk's votes after its last "alive" ([R6] default: the token).
     quorum_dev_poll_ms: int = 10000
 
     @property

@@ -149,8 +149,13 @@ def _parse_xml(data: bytes, problems: Problems) -> etree._ElementTree:
     return tree
 
 
-def parse_config(data: bytes, source: str = "<string>") -> ClusterConfig:
-    """Parse and check a whole cluster.conf; raise `ConfigError` carrying every problem if it is not valid."""
+def parse_config(data: bytes | str, source: str = "<string>") -> ClusterConfig:
+    """Parse and check a whole cluster.conf; raise `ConfigError` carrying every problem if it is not valid.
+
+    Text is accepted for convenience (tests, generated configurations) and read as UTF-8; the digest is then
+    that of its UTF-8 encoding."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     problems = Problems(source)
     if len(data) > MAX_BYTES:
         raise _refuse(

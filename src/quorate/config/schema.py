@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from quorate.config.problems import Problems, element_path, is_element, line_of
+from quorate.config.problems import Problems, is_element, line_of
 
 RNG = "{http://relaxng.org/ns/structure/1.0}"
 Q = "{urn:quorate:schema:annotations}"
@@ -413,4 +413,4 @@ def relaxng_backstop(tree: etree._ElementTree, problems: Problems) -> None:
         )
 
 
-__all__ = ["Vocabulary", "check_structure", "element_path", "relaxng_backstop", "vocabulary"]
+__all__ = ["Vocabulary", "check_structure", "relaxng_backstop", "vocabulary"]

@@ -142,3 +142,9 @@ def test_without_multicast_element_the_derived_address_is_used(article_1: bytes)
     text = article_1.decode().replace('<multicast\u00a0addr="224.0.0.1"/>', "")
     cfg = parse_config(text.encode())
     assert (cfg.multicast_address, cfg.multicast_explicit) == ("239.192.6.41", False)
+
+
+def test_text_input_is_read_as_utf8(article_2: bytes) -> None:
+    cfg = parse_config(article_2.decode())
+    assert cfg.digest == hashlib.sha256(article_2).hexdigest()
+    assert cfg.rm.services[0].name == "test"
