@@ -5,7 +5,7 @@ running testbed; they live in a mixin only to keep modules small.  Each one
 that changes anything runs inside ``_edit``: take the testbed lock, re-read
 ``state.json``, act, write it back.  Commands run through ``nsenter`` into the
 holder's namespaces, in their own session so that a timeout can kill the
-whole process group (nsenter and what it forked inside the node).
+whole process group (what nsenter forked inside the node first, then nsenter).
 
 The daemon's recorded PID is nsenter's child, i.e. the program itself, so
 signals reach it directly.  nsenter stops itself when its child stops, so
@@ -107,7 +107,7 @@ class ControlMixin:
             try:
                 out, err = proc.communicate(input, timeout=timeout)
             except subprocess.TimeoutExpired:
-                _killpg(proc.pid)
+                procs.kill_launched(proc.pid)
                 try:
                     proc.communicate(timeout=5.0)
                 except subprocess.TimeoutExpired:
@@ -121,9 +121,22 @@ class ControlMixin:
     def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start a command on a node; ``kwargs`` go to subprocess.Popen.
 
-        The returned process is nsenter; ``inner_pid(proc)`` gives the program's own PID.
+        The returned process is nsenter, in a session of its own; ``inner_pid(proc)``
+        gives the program's own PID, and ``end_popen(proc)`` stops it cleanly (killing
+        nsenter first would orphan the program to the machine's init).
         """
+        kwargs.setdefault("start_new_session", True)
         return subprocess.Popen(procs.nsenter_argv(self._holder(node)) + list(argv), **kwargs)
+
+    @staticmethod
+    def end_popen(proc: subprocess.Popen[Any], timeout: float = 5.0) -> int | None:
+        """Kill what ``popen`` started (its session, inside first) and reap it; returns its status."""
+        if proc.poll() is None:
+            procs.kill_launched(proc.pid, timeout)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     @staticmethod
     def inner_pid(proc: subprocess.Popen[Any], timeout: float = DAEMON_START_TIMEOUT) -> int | None:
@@ -297,10 +310,3 @@ class ControlMixin:
         """The faults in force, in the order they were added."""
         self._refresh()
         return list(self._state.faults)
-
-
-def _killpg(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

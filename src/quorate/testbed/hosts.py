@@ -105,12 +105,23 @@ def await_ready(launched: dict[str, subprocess.Popen[bytes]], timeout: float = H
 
 
 def kill_holder(node: NodeState) -> None:
-    """Cut a node's power: SIGKILL its PID 1 (the kernel kills the rest), then any stragglers."""
-    mount_ns = procs.ns_id(node.holder_pid, "mnt") if node.holder_pid else None
-    if node.holder_pid and _belongs(node.holder_pid, node):
-        procs.send(node.holder_pid, signal.SIGKILL)
-        procs.wait_gone([node.holder_pid], 5.0)
-    # nsenter parents sit in the node's mount namespace but outside its PID namespace.
+    """Cut a node's power: SIGKILL everything in its PID namespace, then any stragglers.
+
+    Every process inside gets its SIGKILL before anything outside is continued: a
+    paused daemon must not run another instruction, but its nsenter parent (outside
+    the PID namespace, stopped along with it) has to run to reap it, or the node's
+    PID 1 cannot finish dying.
+    """
+    if not node.holder_pid or not _belongs(node.holder_pid, node):
+        return
+    mount_ns = procs.ns_id(node.holder_pid, "mnt")
+    inside = procs.pids_in_namespaces("pid", [procs.ns_id(node.holder_pid, "pid")])
+    for pid in [node.holder_pid, *inside]:
+        procs.send(pid, signal.SIGKILL)
+    for pid in procs.pids_in_namespaces("mnt", [mount_ns]):
+        procs.send(pid, signal.SIGCONT)
+    procs.wait_gone([node.holder_pid, *inside], 5.0)
+    # nsenter and unshare parents sit in the node's mount namespace but outside its PID namespace.
     procs.kill_namespace_members("mnt", [mount_ns])
 
 
@@ -138,6 +149,8 @@ def teardown(prefix: str, state: BedState | None = None) -> list[str]:
     inside = [pid for pid in procs.pids_in_namespaces("net", idents) if procs.ns_id(pid, "pid") != ours]
     for pid in inside:
         procs.send(pid, signal.SIGKILL)
+    for pid in procs.pids_in_namespaces("net", idents):
+        procs.send(pid, signal.SIGCONT)  # stopped nsenter parents must run to reap
     procs.wait_gone(inside, 5.0)
     survivors = procs.kill_namespace_members("net", idents)
     if survivors:

@@ -157,3 +157,28 @@ def kill_namespace_members(kind: str, ids: Iterable[tuple[int, int] | None], rou
         wait_gone(victims, 5.0)
         survivors = [pid for pid in victims if is_alive(pid)]
     return survivors
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def kill_launched(launcher_pid: int, timeout: float = 5.0) -> None:
+    """Kill what an nsenter started in its own session, then nsenter itself.
+
+    The order matters: nsenter must still be there to reap its child.  A process in a
+    node's PID namespace whose nsenter parent dies first is handed to the machine's
+    init, and until that init reaps it the node's PID 1 cannot finish dying.
+    """
+    group = _pgid(launcher_pid)
+    if group == launcher_pid:
+        members = [pid for pid in all_pids() if pid != launcher_pid and _pgid(pid) == group]
+        for pid in members:
+            send(pid, signal.SIGKILL)
+        send(launcher_pid, signal.SIGCONT)
+        if wait_gone([launcher_pid], timeout):
+            return
+    send(launcher_pid, signal.SIGKILL)

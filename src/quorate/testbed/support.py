@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from quorate.testbed import procs
 from quorate.testbed.conf import TestbedError
 from quorate.testbed.testbed import Testbed, missing_prerequisites
 
@@ -155,10 +155,7 @@ def udp_probe(
         verdict = lines.next(timeout + 5.0)
     finally:
         if receiver.poll() is None:
-            try:
-                os.killpg(receiver.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            procs.kill_launched(receiver.pid)
         receiver.communicate(timeout=5.0)
     return verdict.startswith("got ")
 

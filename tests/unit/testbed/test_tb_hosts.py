@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +107,14 @@ def test_exec_passes_input_env_and_enforces_timeout(magi_bed: Testbed) -> None:
     assert "sleep 31.5" not in ps
     with pytest.raises(subprocess.CalledProcessError):
         magi_bed.exec("casper", ["false"], check=True)
+
+
+def test_popen_and_end_popen(magi_bed: Testbed) -> None:
+    proc = magi_bed.popen("balthasar", ["sleep", "33.25"], stdin=subprocess.DEVNULL)
+    inner = magi_bed.inner_pid(proc)
+    assert inner and b"sleep" in Path(f"/proc/{inner}/cmdline").read_bytes()
+    assert magi_bed.end_popen(proc) is not None
+    assert "sleep 33.25" not in magi_bed.exec("balthasar", ["ps", "-eo", "args="]).stdout
 
 
 def test_attach_from_state(magi_bed: Testbed) -> None:

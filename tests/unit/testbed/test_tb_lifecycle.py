@@ -117,6 +117,20 @@ def test_pause_and_resume_a_sleep(testbed: Callable[..., Testbed], magi_conf: Pa
     assert wait_for(lambda: not bed.daemon_running("melchior"))
 
 
+def test_paused_nodes_power_off_and_tear_down_promptly(testbed: Callable[..., Testbed], magi_conf: Path) -> None:
+    bed = testbed(magi_conf, daemon_command=TICKER_CMD)
+    for node in bed.nodes:
+        bed.pause(node)
+    frozen = ticks(bed, "casper")
+    started = time.monotonic()
+    bed.power_off("casper")
+    assert time.monotonic() - started < 2.0
+    assert ticks(bed, "casper") == frozen  # the frozen daemon never ran again
+    started = time.monotonic()
+    bed.down()
+    assert time.monotonic() - started < 2.0
+
+
 def test_up_starts_daemons_everywhere(testbed: Callable[..., Testbed], magi_conf: Path) -> None:
     bed = testbed(magi_conf, daemon_command=TICKER_CMD)
     assert all(bed.daemon_running(node) for node in bed.nodes)
