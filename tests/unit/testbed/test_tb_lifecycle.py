@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,6 +35,10 @@ while time.monotonic() < deadline:
     time.sleep(0.02)
 """
 TICKER_CMD = [sys.executable, "-I", "-c", TICKER]
+#: A daemon that only sleeps, with a duration unique to this test process so that
+#: leftover checks never see another test run's processes.
+SLEEP_FOR = f"45.{os.getpid()}"
+SLEEPER = ["sleep", SLEEP_FOR]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
@@ -69,7 +74,7 @@ def leftovers(prefix: str) -> list[str]:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if f"--tag {prefix}/" in args or "sleep 45.5" in args:
+        if f"--tag {prefix}/" in args or f"sleep {SLEEP_FOR} " in args:
             found.append(f"process {pid}: {args}")
     return found
 
@@ -184,7 +189,7 @@ def test_given_key_goes_to_every_node(testbed: Callable[..., Testbed], magi_conf
 
 
 def test_down_leaves_no_namespaces_mounts_or_processes(testbed: Callable[..., Testbed], magi_conf: Path) -> None:
-    bed = testbed(magi_conf, daemon_command=["sleep", "45.5"])
+    bed = testbed(magi_conf, daemon_command=SLEEPER)
     prefix = bed.prefix
     pids = [bed.holder_pid(node) or 0 for node in bed.nodes] + [bed.daemon_pid(node) or 0 for node in bed.nodes]
     assert all(procs.is_alive(pid) for pid in pids)
@@ -209,18 +214,18 @@ def test_context_manager_downs_on_error(require_root: None, magi_conf: Path) -> 
 
 
 def test_up_replaces_an_existing_testbed(testbed: Callable[..., Testbed], magi_conf: Path) -> None:
-    first = testbed(magi_conf, daemon_command=["sleep", "45.5"])
+    first = testbed(magi_conf, daemon_command=SLEEPER)
     old = [first.holder_pid(node) or 0 for node in first.nodes]
     second = testbed(magi_conf, prefix=first.prefix, start_daemons=False)
     assert procs.wait_gone(old, 1.0)
     assert second.exec("casper", ["hostname"]).stdout.strip() == "casper.localdomain"
-    assert "sleep 45.5" not in " ".join(leftovers(first.prefix))
+    assert f"sleep {SLEEP_FOR} " not in " ".join(leftovers(first.prefix))
 
 
 CREATOR = """
 import os, sys
 from quorate.testbed import Testbed
-bed = Testbed.up(sys.argv[1], prefix=sys.argv[2], daemon_command=["sleep", "45.5"])
+bed = Testbed.up(sys.argv[1], prefix=sys.argv[2], daemon_command=["sleep", sys.argv[3]])
 bed.partition(["balthasar"])
 print(bed.holder_pid("casper"), flush=True)
 os.kill(os.getpid(), 9)
@@ -231,9 +236,8 @@ os.kill(os.getpid(), 9)
 def test_down_prefix_cleans_up_after_a_crash(require_root: None, magi_conf: Path, lose_state: bool) -> None:
     prefix = unique_prefix()
     try:
-        crashed = subprocess.run(
-            [sys.executable, "-c", CREATOR, str(magi_conf), prefix], capture_output=True, text=True, timeout=30
-        )
+        argv = [sys.executable, "-c", CREATOR, str(magi_conf), prefix, SLEEP_FOR]
+        crashed = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         holder = int(crashed.stdout.split()[0])
         assert procs.is_alive(holder)
