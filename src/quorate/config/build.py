@@ -37,7 +37,7 @@ from quorate.config.model import (
 from quorate.config.problems import Problem, line_of
 from quorate.config.rgtypes import RESOURCE_TYPES, SPECIAL_ATTRIBUTES
 
-_INT = re.compile(r"\s*([+-]?[0-9]+)\s*")
+_INT = re.compile(r"[ \t\r\n]*([+-]?[0-9]+)[ \t\r\n]*")  # XML whitespace only, as the schema reads it
 DEFAULT_PORT = 5405
 DEFAULT_TOKEN_MS = 10000
 DEFAULT_JOIN_MS = 60
@@ -111,7 +111,7 @@ def multicast(root: etree._Element) -> tuple[str, bool]:
     element = child(child(root, "cman"), "multicast")
     addr = element.get("addr") if element is not None else None
     if addr:
-        return addr.strip(), True
+        return addr.strip(derive.XML_SPACE), True
     first = next(iter(children(child(root, "clusternodes"), "clusternode")), None)
     ipv6 = False
     if first is not None:
@@ -255,9 +255,9 @@ def _tree(element: etree._Element, globals_: dict[tuple[str, str | None], etree.
 
 def service_depend(value: str | None) -> str | None:
     """``depend="service:db"`` names service db; the bare name is accepted too."""
-    if not value or not value.strip():
+    if not value or not value.strip(derive.XML_SPACE):
         return None
-    value = value.strip()
+    value = value.strip(derive.XML_SPACE)
     return value.split(":", 1)[1] if value.startswith("service:") else value
 
 
@@ -288,7 +288,7 @@ def resource_manager(element: etree._Element | None) -> ResourceManager:
             name=s.get("name", ""),
             autostart=get_bool(s, "autostart", True, words=True),
             domain=s.get("domain") or None,
-            recovery=(s.get("recovery") or "restart").strip(),
+            recovery=(s.get("recovery") or "restart").strip(derive.XML_SPACE),
             exclusive=get_bool(s, "exclusive", False, words=True),
             max_restarts=get_int(s, "max_restarts") or 0,
             restart_expire_time=get_time(s, "restart_expire_time", 0),

@@ -19,7 +19,9 @@ import re
 # rgmanager's time suffixes (spec C-35): a bare number is seconds.
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 TIME_PATTERN = re.compile(r"(?:[0-9]+[smhd])+|[0-9]+")
-_ATOI = re.compile(r"\s*([+-]?[0-9]+)")
+_ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")  # C isspace(), not Unicode's notion of space
+# XML's whitespace (S production). Python's str.strip() also removes U+00A0 and friends, which XML does not.
+XML_SPACE = " \t\r\n"
 
 
 def cluster_id_from_name(name: str) -> int:
@@ -108,7 +110,7 @@ def atoi(text: str) -> tuple[int, bool]:
     match = _ATOI.match(text)
     if match is None:
         return 0, False
-    return int(match.group(1)), match.end() == len(text.rstrip()) and text.strip() != ""
+    return int(match.group(1)), match.end() == len(text.rstrip(" \t\n\v\f\r"))
 
 
 def read_bool(text: str, *, words: bool = False) -> tuple[bool, bool]:
@@ -117,7 +119,7 @@ def read_bool(text: str, *, words: bool = False) -> tuple[bool, bool]:
     Returns (value, well_formed). "true" is *off* for the cman side, as in the original; the flag lets the
     caller warn about that trap instead of pretending to understand the administrator.
     """
-    lowered = text.strip().lower()
+    lowered = text.strip(XML_SPACE).lower()
     if words and lowered in ("yes", "on", "true"):
         return True, True
     if words and lowered in ("no", "off", "false"):
@@ -128,7 +130,7 @@ def read_bool(text: str, *, words: bool = False) -> tuple[bool, bool]:
 
 def read_time(text: str) -> int | None:
     """Seconds from "30", "10m", "1h30m"; None when the text is not a duration."""
-    text = text.strip()
+    text = text.strip(XML_SPACE)
     if not TIME_PATTERN.fullmatch(text):
         return None
     if text.isdigit():

@@ -107,7 +107,7 @@ def element_path(element: etree._Element) -> str:
     steps: list[str] = []
     node: etree._Element | None = element
     while node is not None:
-        tag = str(node.tag) if is_element(node) else "?"
+        tag = etree.QName(node).localname if is_element(node) else "?"
         parent = node.getparent()
         if parent is None or tag in SINGLETONS:
             steps.append(tag)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from quorate.config.derive import XML_SPACE
 from quorate.config.problems import Problems, is_element, line_of
 
 RNG = "{http://relaxng.org/ns/structure/1.0}"
@@ -49,12 +50,12 @@ class ValueType:
 
     def accepts(self, text: str) -> bool:
         if self.values:
-            return " ".join(text.split()) in self.values
+            return " ".join(t for t in re.split(r"[ \t\r\n]+", text) if t) in self.values
         if self.datatype is None:
             return True
         params = dict(self.params)
         if self.datatype in _INTEGER_TYPES:
-            stripped = text.strip()
+            stripped = text.strip(XML_SPACE)
             if not _INTEGER.fullmatch(stripped):
                 return False
             number = int(stripped)
@@ -252,6 +253,13 @@ def check_structure(root: etree._Element, problems: Problems) -> None:
     """Report every structural problem of the document; the caller decides what to do with errors."""
     vocab = vocabulary()
     top = vocab.start.children.get(str(root.tag))
+    if top is None and etree.QName(root).localname in vocab.start.children:
+        problems.error(
+            root,
+            f"cluster.conf elements take no XML namespace, but this one is in {etree.QName(root).namespace!r}",
+            hint="remove the xmlns= attribute",
+        )
+        return
     if top is None:
         problems.error(
             root,
@@ -333,7 +341,7 @@ def _check_attributes(element: etree._Element, spec: ElementSpec, problems: Prob
 def _text_line(element: etree._Element, index: int, text: str) -> int:
     """libxml2 keeps no line for text, so count it from the nearest neighbour that has one: the node after
     the text when there is one, else the node before it (serialised, to count the lines it spans)."""
-    offset = len(text) - len(text.lstrip())
+    offset = len(text) - len(text.lstrip(XML_SPACE))
     kids = list(element)
     after = kids[index] if index < len(kids) else None
     if after is not None:
@@ -350,7 +358,7 @@ def _check_text(element: etree._Element, spec: ElementSpec, problems: Problems) 
         return
     pieces = [element.text] + [child.tail for child in element]
     for index, text in enumerate(pieces):
-        if text and text.strip():
+        if text and text.strip(XML_SPACE):
             sample = " ".join(text.split())
             sample = sample if len(sample) <= 40 else sample[:37] + "..."
             problems.add(

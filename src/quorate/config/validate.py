@@ -21,6 +21,7 @@ import ipaddress
 from lxml import etree
 
 from quorate.config import build, derive
+from quorate.config.derive import XML_SPACE
 from quorate.config.problems import Problems, element_path, is_element
 from quorate.config.validate_rm import check_rm
 
@@ -92,7 +93,7 @@ def _check_cluster(root: etree._Element, problems: Problems) -> None:
     name = root.get("name")
     if name is None:
         return
-    if not name.strip():
+    if not name.strip(XML_SPACE):
         problems.error(root, "the cluster name is empty", attribute="name", hint="give the cluster a short name")
     elif len(name.encode("utf-8")) > 15:
         problems.error(
@@ -114,7 +115,7 @@ def _check_nodes(root: etree._Element, problems: Problems) -> None:
     for node in nodes:
         name = node.get("name")
         if name is not None:
-            if not name.strip():
+            if not name.strip(XML_SPACE):
                 problems.error(node, "the node name is empty", attribute="name", hint="use the node's host name")
             elif name in names:
                 problems.error(
@@ -303,7 +304,7 @@ def _check_votes(root: etree._Element, problems: Problems) -> None:
 
 def _check_multicast(element: etree._Element, attr: str, value: str, problems: Problems) -> None:
     try:
-        address = ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(value.strip(XML_SPACE))
     except ValueError:
         problems.error(
             element,

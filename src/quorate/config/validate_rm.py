@@ -17,6 +17,7 @@ import ipaddress
 from lxml import etree
 
 from quorate.config import build
+from quorate.config.derive import XML_SPACE
 from quorate.config.problems import Problems, element_path, is_element
 from quorate.config.rgtypes import RESOURCE_TYPES, SPECIAL_ATTRIBUTES, allowed_children
 
@@ -132,7 +133,7 @@ class _Resources:
         spec = RESOURCE_TYPES[rtype]
         described = dict(spec.describe)
         for attr in spec.required:
-            if not (element.get(attr) or "").strip():
+            if not (element.get(attr) or "").strip(XML_SPACE):
                 what = f" ({described[attr]})" if attr in described else ""
                 state = "is empty" if element.get(attr) is not None else "is missing"
                 self.problems.error(
@@ -171,7 +172,7 @@ class _Resources:
         address = element.get("address")
         if rtype == "ip" and address:
             try:
-                ipaddress.ip_interface(address.strip())
+                ipaddress.ip_interface(address.strip(XML_SPACE))
             except ValueError:
                 self.problems.error(
                     element,
@@ -276,7 +277,7 @@ def _article(rtype: str) -> str:
 
 
 def _normalise(rtype: str, attr: str, value: str) -> str:
-    value = value.strip()
+    value = value.strip(XML_SPACE)
     if rtype == "ip" and attr == "address":
         try:
             return str(ipaddress.ip_interface(value).ip)
@@ -293,7 +294,7 @@ def _check_services(services: list[etree._Element], domains: dict[str, etree._El
         name = service.get("name")
         if name is None:
             continue
-        if not name.strip():
+        if not name.strip(XML_SPACE):
             problems.error(service, "the service name is empty", attribute="name")
         elif name in by_name:
             problems.error(
@@ -318,7 +319,7 @@ def _check_services(services: list[etree._Element], domains: dict[str, etree._El
                 hint=_suggest(domain, domain_names) or "define it under <rm><failoverdomains>",
             )
         recovery = service.get("recovery")
-        if recovery is not None and recovery.strip() not in RECOVERY_POLICIES:
+        if recovery is not None and recovery.strip(XML_SPACE) not in RECOVERY_POLICIES:
             problems.warning(
                 service,
                 f"recovery {recovery!r} is not a known policy and behaves like 'restart'",
@@ -329,7 +330,7 @@ def _check_services(services: list[etree._Element], domains: dict[str, etree._El
         target = build.service_depend(raw)
         if raw is None or target is None:
             continue
-        if not raw.strip().startswith("service:"):
+        if not raw.strip(XML_SPACE).startswith("service:"):
             problems.warning(service, f"depend={raw!r} should name a service as 'service:{target}'", attribute="depend")
         if target == name:
             problems.error(service, "the service depends on itself", attribute="depend", hint="remove depend")

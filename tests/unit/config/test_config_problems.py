@@ -35,6 +35,7 @@ SERVICE = "/cluster/rm/service[1]"
 CASES = [
     Case("typo-attribute", (('votes="1">', 'vots="1">'),), 6, NODE1, "vots", ("unknown attribute 'vots'",), "'votes'"),
     Case("duplicate-nodeid", (('nodeid="3"', 'nodeid="2"'),), 20, NODE3, "nodeid", ("nodeid 2", NODE2, "line 13")),
+    Case("nodeid-nbsp", (('nodeid="2"', 'nodeid="\u00a02"'),), 13, NODE2, "nodeid", ("1 or more",)),
     Case("nodeid-zero", (('nodeid="2"', 'nodeid="0"'),), 13, NODE2, "nodeid", ("1 or more", "'0'")),
     Case("votes-negative", (('votes="1">', 'votes="-1">'),), 6, NODE1, "votes", ("1 to 255", "'-1'")),
     Case("nodeid-missing", ((' nodeid="2"', ""),), 13, NODE2, "nodeid", ("needs a 'nodeid' attribute",)),
@@ -378,6 +379,11 @@ def test_root_must_be_cluster() -> None:
     assert [(p.line, p.path, p.message) for p in problems] == [
         (2, "/clustr", "the root element must be <cluster>, not <clustr>")
     ]
+
+
+def test_namespaced_root() -> None:
+    problems = _problems(b'<cluster xmlns="urn:x" name="a" config_version="1"><clusternodes/></cluster>')
+    assert [(p.line, p.path, p.hint) for p in problems] == [(1, "/cluster", "remove the xmlns= attribute")]
 
 
 def test_missing_clusternodes() -> None:
