@@ -390,7 +390,9 @@ def _check_quorumd_values(qdisk: etree._Element, problems: Problems) -> None:
         if value is not None and value < floor:
             problems.warning(qdisk, f"{attr} {value} is below {floor} and is used as {becomes}", attribute=attr)
     tko = build.get_int(qdisk, "tko")
-    if tko is not None and tko < 4:
+    if tko is not None and tko <= 0:
+        problems.warning(qdisk, f"tko {tko} is not positive; the derived default is used", attribute="tko")
+    elif tko is not None and tko < 4:
         problems.warning(
             qdisk,
             f"tko {tko} declares a node dead after very few missed cycles",

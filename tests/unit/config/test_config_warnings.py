@@ -176,3 +176,12 @@ def test_times_and_actions() -> None:
     assert (service.max_restarts, service.restart_expire_time) == (3, 5400)
     (script,) = service.children[0].children
     assert [(a.name, a.depth, a.interval, a.timeout) for a in script.actions] == [("status", "*", 120, None)]
+
+
+def test_qdisk_floors() -> None:
+    cfg = parse_config(
+        mutate(('<totem token="21000"/>', '<totem token="21000"/>\n<quorumd label="q" interval="0" upgrade_wait="0"/>'))
+    )
+    q = cfg.quorumd
+    assert q is not None and (q.interval, q.upgrade_wait) == (1, 1)
+    assert {w.attribute for w in cfg.warnings if "is used as 1" in w.message} == {"interval", "upgrade_wait"}
