@@ -111,6 +111,31 @@ def keygen(path: str, force: bool) -> None:
     click.echo(f"Wrote a new cluster key to {written} (mode 0600). Copy it to every node, e.g. with scp -p.")
 
 
+@main.group(invoke_without_command=True)
+@click.option("--non-interactive", is_flag=True, help="Do not stop between steps.")
+@click.pass_context
+def demo(ctx: click.Context, non_interactive: bool) -> None:
+    """Build the article's cluster magi on this machine (root) and walk through it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import os
+
+    if os.geteuid() != 0:
+        raise click.ClickException("the demo builds network namespaces and needs root: run it with sudo")
+    from quorate.demo import Demo
+
+    Demo(interactive=not non_interactive and sys.stdin.isatty()).story()
+
+
+@demo.command("down")
+def demo_down() -> None:
+    """Remove the demo cluster (namespaces, processes, files)."""
+    from quorate.demo import down
+
+    down()
+    click.echo("demo cluster magi removed")
+
+
 def run() -> None:
     sys.exit(main())
 

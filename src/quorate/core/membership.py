@@ -387,7 +387,10 @@ class Membership:
                     peer.joined_seq,
                     peer.joined_at,
                     None if peer.last_rx is None else now - peer.last_rx,
-                    self._refusal(peer),
+                    # Only a node that is talking can be refused ("d" in cman_tool nodes); a silent one is just out.
+                    self._refusal(peer)
+                    if peer.last_rx is not None and now - peer.last_rx <= self.config.token
+                    else None,
                 )
             )
         return MembershipStatus(

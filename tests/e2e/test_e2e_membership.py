@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import CMAN_TOOL, members, status, view_is, wait_for
+from e2e_helpers import CMAN_TOOL, members, status, view_is, wait_for
 
 ARTICLE = Path(__file__).parents[1] / "fixtures" / "article" / "cluster-1.conf"
 B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
