@@ -1,143 +1,176 @@
 """cman_tool: the original command set on top of quorated (spec rhcs.md 2.3, 2.6, 2.7, 6.3).
 
-Only the standard library is imported on this path: `cman_tool status` is run by monitoring scripts every
-few seconds and must cost little more than the interpreter's start.
+Start-up cost matters (monitoring scripts run `cman_tool status` every few seconds), so this module imports
+only `sys` and `os` at load time: status requests go through `fastclient` and the daemon formats the text;
+everything else is imported inside the command that needs it. Options are parsed by hand for the same reason
+(getopt pulls in gettext).
 """
 
-from __future__ import annotations
-
-import getopt
 import os
-import shutil
-import subprocess
 import sys
-import time
 
-from quorate.cli import client
-from quorate.cli.cman_format import format_nodes, format_status
+from quorate.cli import fastclient
 
 PROG = "cman_tool"
 NOT_RUNNING = f"{PROG}: Cannot open connection to cman, is it running ?"
 
 USAGE = f"""Usage:
 
-{PROG} <join|leave|kill|expected|votes|version|wait|status|nodes|services|debug> [options]
+{PROG} <join|leave|expected|version|wait|status|nodes> [options]
 
 Commands:
-  status               Show local record of cluster status
-  nodes [-a] [-n name] Show local record of cluster nodes
-  expected -e <votes>  Tell the cluster to lower its expected votes
+  status                  Show local record of cluster status
+  nodes [-a] [-n name]    Show local record of cluster nodes
+  expected -e <votes>     Tell the cluster to lower its expected votes
   leave [remove] [force]  Leave the cluster cleanly (remove: the others lower their expected votes)
   join [-w] [-q] [-t s]   Rejoin the cluster (starts quorated through systemd when it is not running)
-  wait [-q] [-t s]     Wait until this node is a member (-q: and quorate)
-  version              Show the protocol version and the running config version
+  wait [-q] [-t s]        Wait until this node is a member (-q: and quorate); exit 2 on timeout
+  version                 Show the protocol version and the running config version
 """
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"{PROG}: {message}", file=sys.stderr)
+class UsageError(Exception):
+    pass
+
+
+def parse(args, flags="", valued=""):
+    """(options, words): `-x` flags and `-y VALUE` options, in any order, among plain words."""
+    options = {}
+    words = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if len(arg) >= 2 and arg[0] == "-" and arg[1] in flags + valued:
+            letter = arg[1]
+            if letter in valued:
+                value = arg[2:]
+                if not value:
+                    i += 1
+                    if i >= len(args):
+                        raise UsageError(f"option -{letter} requires an argument")
+                    value = args[i]
+                options[letter] = value
+            else:
+                options[letter] = ""
+        elif arg.startswith("-") and arg != "-":
+            raise UsageError(f"unknown option {arg}")
+        else:
+            words.append(arg)
+        i += 1
+    return options, words
+
+
+def _fail(message, code=1):
+    sys.stderr.write(f"{PROG}: {message}\n")
     return code
 
 
-def _status_or_none() -> dict | None:
+def _text(cmd, **args):
     try:
-        return client.status()
-    except client.NotRunning:
-        return None
-
-
-def cmd_status(args: list[str]) -> int:
-    s = _status_or_none()
-    if s is None:
-        print(NOT_RUNNING, file=sys.stderr)
+        sys.stdout.write(fastclient.request_text(cmd, **args))
+    except fastclient.NotRunning:
+        sys.stderr.write(NOT_RUNNING + "\n")
         return 1
-    sys.stdout.write(format_status(s))
+    except fastclient.Refused as exc:
+        return _fail(str(exc))
     return 0
 
 
-def cmd_nodes(args: list[str]) -> int:
-    opts, _ = getopt.getopt(args, "afn:F:")
-    s = _status_or_none()
-    if s is None:
-        print(NOT_RUNNING, file=sys.stderr)
+def cmd_status(args):
+    parse(args)
+    return _text("cman_status")
+
+
+def cmd_nodes(args):
+    options, _ = parse(args, flags="af", valued="nF")
+    return _text("cman_nodes", addresses="a" in options, only=options.get("n"))
+
+
+def cmd_version(args):
+    parse(args, valued="rD")
+    return _text("cman_version")
+
+
+def _request(cmd, failure, **args):
+    try:
+        fastclient.request_text(cmd, **args)
+    except fastclient.NotRunning:
+        sys.stderr.write(NOT_RUNNING + "\n")
         return 1
-    flags = dict(opts)
-    sys.stdout.write(format_nodes(s, addresses="-a" in flags, only=flags.get("-n")))
+    except fastclient.Refused as exc:
+        return _fail(f"{failure}: {exc}")
     return 0
 
 
-def cmd_version(args: list[str]) -> int:
-    s = _status_or_none()
-    if s is None:
-        print(NOT_RUNNING, file=sys.stderr)
-        return 1
-    print(f"{s['protocol_version']} config {s['config_version']}")
-    return 0
-
-
-def cmd_expected(args: list[str]) -> int:
-    opts, rest = getopt.getopt(args, "e:")
-    value = dict(opts).get("-e") or (rest[0] if rest else None)
+def cmd_expected(args):
+    options, words = parse(args, valued="e")
+    value = options.get("e") or (words[0] if words else None)
     if value is None or not value.isdigit() or int(value) < 1:
         return _fail("expected -e needs a positive number of votes")
+    return _request("expected", "can't set expected votes", votes=int(value))
+
+
+def cmd_leave(args):
+    _, words = parse(args, flags="w", valued="t")
+    return _request("leave", "Error leaving cluster", remove="remove" in words, force="force" in words)
+
+
+def _member_state():
+    """(member, quorate) from `cman_tool status`'s own text, or None when the daemon does not answer."""
     try:
-        client.request("expected", votes=int(value))
-    except client.NotRunning:
-        print(NOT_RUNNING, file=sys.stderr)
-        return 1
-    except client.RequestFailed as exc:
-        return _fail(f"can't set expected votes: {exc}")
-    return 0
+        text = fastclient.request_text("cman_status")
+    except (fastclient.NotRunning, fastclient.Refused):
+        return None
+    member = "Membership state: Cluster-Member" in text
+    return member, member and "Activity blocked" not in text
 
 
-def cmd_leave(args: list[str]) -> int:
-    _opts, rest = getopt.getopt(args, "wt:")
-    try:
-        client.request("leave", remove="remove" in rest, force="force" in rest)
-    except client.NotRunning:
-        print(NOT_RUNNING, file=sys.stderr)
-        return 1
-    except client.RequestFailed as exc:
-        return _fail(f"Error leaving cluster: {exc}")
-    return 0
+def _wait(quorate, timeout):
+    import time
 
-
-def _wait(quorate: bool, timeout: float | None) -> int:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        s = _status_or_none()
-        if s is not None and s["member"] and (s["quorate"] or not quorate):
+        state = _member_state()
+        if state is not None and state[0] and (state[1] or not quorate):
             return 0
         if deadline is not None and time.monotonic() >= deadline:
             return _fail("timed out waiting for " + ("quorum" if quorate else "membership"), 2)
         time.sleep(0.2)
 
 
-def cmd_join(args: list[str]) -> int:
-    opts, _ = getopt.getopt(args, "wqt:c:n:N:v:e:2m:k:p:X")
-    flags = dict(opts)
-    timeout = float(flags["-t"]) if "-t" in flags else None
+def _timeout(options):
+    if "t" not in options:
+        return None
     try:
-        client.request("join")
-    except client.NotRunning:
+        return float(options["t"])
+    except ValueError:
+        raise UsageError(f"-t needs a number of seconds, got {options['t']!r}") from None
+
+
+def cmd_join(args):
+    options, _ = parse(args, flags="wq2X", valued="tcnNvemkp")
+    try:
+        fastclient.request_text("join")
+    except fastclient.NotRunning:
+        import shutil
+        import subprocess
+
         systemctl = shutil.which("systemctl")
         if not (systemctl and os.path.isdir("/run/systemd/system")):
-            return _fail("quorated is not running: start it (quorated runs in the foreground) and retry")
-        started = subprocess.run([systemctl, "start", "quorated"], check=False)
-        if started.returncode != 0:
+            return _fail("quorated is not running: start it (it runs in the foreground) and retry")
+        if subprocess.run([systemctl, "start", "quorated"], check=False).returncode != 0:
             return _fail("'systemctl start quorated' failed: see 'journalctl -u quorated'")
-    except client.RequestFailed as exc:
+    except fastclient.Refused as exc:
         if "already" not in str(exc):
             return _fail(f"Error joining cluster: {exc}")
-    if "-w" in flags or "-q" in flags:
-        return _wait("-q" in flags, timeout)
+    if "w" in options or "q" in options:
+        return _wait("q" in options, _timeout(options))
     return 0
 
 
-def cmd_wait(args: list[str]) -> int:
-    opts, _ = getopt.getopt(args, "qt:")
-    flags = dict(opts)
-    return _wait("-q" in flags, float(flags["-t"]) if "-t" in flags else None)
+def cmd_wait(args):
+    options, _ = parse(args, flags="q", valued="t")
+    return _wait("q" in options, _timeout(options))
 
 
 COMMANDS = {
@@ -151,7 +184,7 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help", "help"):
         sys.stdout.write(USAGE)
@@ -161,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unknown command '{args[0]}'\n{USAGE}")
     try:
         return command(args[1:])
-    except getopt.GetoptError as exc:
-        return _fail(f"{args[0]}: {exc.msg}")
+    except UsageError as exc:
+        return _fail(f"{args[0]}: {exc}")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ class QuorumTracker:
         quorum = compute_quorum(new_expected, total)
         if quorum > total:
             return (
-                f"can't set expected votes to {new_expected}: quorum would be {quorum} but only "
+                f"expected votes {new_expected} would make the quorum {quorum} but only "
                 f"{total} votes are present, so the cluster would lose quorum"
             )
         return None

@@ -74,7 +74,16 @@ class ControlServer:
             except ValueError as exc:
                 await _reply(writer, {"ok": False, "error": f"bad request: {exc}"})
                 return
-            await _reply(writer, await self.handler(request))
+            answer = await self.handler(request)
+            if request.get("raw"):
+                # Raw form for the status commands: no JSON to parse on their side (see cli/fastclient.py).
+                if answer.get("ok"):
+                    writer.write(b"OK\n" + str(answer.get("text", "")).encode())
+                else:
+                    writer.write(b"ERR\n" + str(answer.get("error", "refused")).encode() + b"\n")
+                await writer.drain()
+                return
+            await _reply(writer, answer)
         except (TimeoutError, ConnectionError):
             pass
         finally:

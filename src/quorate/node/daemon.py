@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from quorate.cli.cman_format import format_nodes, format_status
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
 from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
@@ -35,7 +36,7 @@ from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.sdnotify import Notifier
-from quorate.node.status import build_status
+from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status
 from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
 from quorate.node.wire import WireCodec
@@ -173,6 +174,15 @@ class Daemon:
         try:
             if cmd == "status":
                 return {"ok": True, "status": build_status(self, now)}
+            if cmd == "cman_status":
+                return {"ok": True, "text": format_status(build_status(self, now))}
+            if cmd == "cman_nodes":
+                text = format_nodes(
+                    build_status(self, now), addresses=bool(request.get("addresses")), only=request.get("only")
+                )
+                return {"ok": True, "text": text}
+            if cmd == "cman_version":
+                return {"ok": True, "text": f"{CMAN_PROTOCOL_VERSION} config {self.config.config_version}\n"}
             if cmd == "expected":
                 votes = int(request.get("votes", 0))
                 self.membership.set_expected(now, votes)

@@ -1,0 +1,55 @@
+"""The control-socket client for status commands, on the interpreter's built-in modules only.
+
+`cman_tool status` and `clustat` are run by monitoring scripts every few seconds, so their whole-process
+time matters. `socket` imports `enum` and `json` imports `re`, which together cost more than the request:
+this module speaks the raw form of the protocol (one JSON line out, built by hand; `OK` or `ERR` and plain
+text back) over `_socket`, and the daemon does the formatting.
+"""
+
+import _socket
+import os
+
+DEFAULT_SOCKET = "/run/quorate/quorated.sock"
+
+
+class NotRunning(Exception):
+    pass
+
+
+class Refused(Exception):
+    pass
+
+
+def request_text(cmd, **args):
+    """Send `cmd` with simple string/int/bool arguments; return the daemon's text answer."""
+    fields = [f'"cmd":"{cmd}"', '"raw":true']
+    for key, value in args.items():
+        if isinstance(value, bool):
+            fields.append(f'"{key}":{"true" if value else "false"}')
+        elif isinstance(value, int):
+            fields.append(f'"{key}":{value:d}')
+        elif value is not None:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            fields.append(f'"{key}":"{escaped}"')
+    line = ("{" + ",".join(fields) + "}\n").encode()
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(10.0)
+        try:
+            sock.connect(os.environ.get("QUORATE_SOCKET", DEFAULT_SOCKET))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise NotRunning() from exc
+        sock.sendall(line)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    answer = b"".join(chunks).decode()
+    status, _, text = answer.partition("\n")
+    if status != "OK":
+        raise Refused(text.strip() or "the daemon refused the request")
+    return text
