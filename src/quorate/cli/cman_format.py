@@ -75,3 +75,26 @@ def format_nodes(s: dict[str, Any], *, addresses: bool = False, only: str | None
         if addresses and n.get("address"):
             lines.append(f"       Addresses: {n['address']}")
     return "\n".join(lines) + "\n"
+
+
+def format_fence_ls(s: dict[str, Any]) -> str:
+    """`fence_tool ls`: the fence domain as fenced showed it, plus one line per pending victim."""
+    fencing = s.get("fencing") or {}
+    victims = fencing.get("victims", [])
+    names = {n["nodeid"]: n["name"] for n in s["nodes"]}
+    lines = [
+        "fence domain",
+        f"member count  {s['node_count']}",
+        f"victim count  {len(victims)}",
+        f"victim now    {next((v['nodeid'] for v in victims if v['state'] == 'fencing'), 0)}",
+        f"master nodeid {fencing.get('coordinator', 0)}",
+        f"wait state    {'fencing' if victims else 'none'}",
+        f"members       {' '.join(str(m) for m in s['members'])}",
+    ]
+    for v in victims:
+        detail = f": {v['detail']}" if v.get("detail") else ""
+        lines.append(f"victim {v['nodeid']} {names.get(v['nodeid'], v['name'])}: {v['state']}{detail}")
+    for h in fencing.get("history", [])[-5:]:
+        result = "fenced" if h["ok"] else "fence failed"
+        lines.append(f"history {h['name']}: {result} by {h['by']} ({h['method'] or 'no method'}) {h['ago']:.0f} s ago")
+    return "\n".join(lines) + "\n"

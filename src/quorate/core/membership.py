@@ -142,6 +142,7 @@ class Peer:
     joined_seq: int = 0
     joined_at: float | None = None
     member_boot: int | None = None
+    barred_boot: int | None = None
     hb_number: int = 0
 
     @property
@@ -610,7 +611,20 @@ class Membership:
     def _settle_needed(self, peer: Peer) -> float:
         return self.config.settle if peer.lost_boot is not None and peer.lost_boot == peer.boot else 0.0
 
+    def bar_until_restart(self, nodeid: int, boot: int) -> None:
+        """A fenced run of a node stays out until its daemon restarts (spec 2.4: no rejoin with stale state)."""
+        peer = self.peers.get(nodeid)
+        if peer is not None:
+            peer.barred_boot = boot
+
+    def stamps(self) -> dict[int, tuple[int, int]]:
+        """(boot, incarnation) of every peer as last heard: which run of a node failed, for fencing."""
+        return {nodeid: peer.failed_stamp or peer.stamp for nodeid, peer in self.peers.items()}
+
     def _refusal(self, peer: Peer) -> str | None:
+        if peer.barred_boot is not None and peer.boot == peer.barred_boot:
+            return "was fenced; it must restart quorated before it rejoins"
+
         # Only a quorate view has state to protect; an inquorate node is the one that must reset and rejoin.
         if self.quorum.quorate and peer.failed_stamp is not None and peer.stamp <= peer.failed_stamp:
             return "failed and came back with the same incarnation (it must reset before rejoining)"

@@ -92,7 +92,48 @@ class SetExpected(msgspec.Struct, frozen=True, array_like=True, tag="ex"):
     expected: int
 
 
-Message = Heartbeat | Propose | Accept | Commit | Leave | SetExpected
+class FenceEntry(msgspec.Struct, frozen=True, array_like=True):
+    """One pending victim as the coordinator sees it: which run of the node failed, and where fencing stands."""
+
+    nodeid: int
+    boot: int
+    incarnation: int
+    state: str
+    detail: str = ""
+    attempts: int = 0
+
+
+class FenceRecord(msgspec.Struct, frozen=True, array_like=True):
+    """A confirmed fence: that run of the node is off (or an administrator said so); `by` is the fencing node."""
+
+    nodeid: int
+    boot: int
+    incarnation: int
+    method: str
+    by: int
+    detail: str = ""
+
+
+class FenceStatus(msgspec.Struct, frozen=True, array_like=True, tag="fs"):
+    """The coordinator's fence state, replicated to every member so that a new coordinator can carry on."""
+
+    victims: tuple[FenceEntry, ...]
+    done: tuple[FenceRecord, ...] = ()
+
+
+class FenceAck(msgspec.Struct, frozen=True, array_like=True, tag="fa"):
+    """`fence_ack_manual NODE` typed on a member, forwarded to the coordinator."""
+
+    nodeid: int
+
+
+class FenceNotice(msgspec.Struct, frozen=True, array_like=True, tag="fn"):
+    """A node fenced a victim outside the coordinator's loop (`fence_node`, or a run that outlived its role)."""
+
+    record: FenceRecord
+
+
+Message = Heartbeat | Propose | Accept | Commit | Leave | SetExpected | FenceStatus | FenceAck | FenceNotice
 
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Message)

@@ -26,13 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quorate.cli.cman_format import format_nodes, format_status
+from quorate.cli.cman_format import format_fence_ls, format_nodes, format_status
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
 from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
-from quorate.core.messages import MalformedMessage, decode, encode
+from quorate.core.messages import FenceAck, FenceNotice, FenceStatus, MalformedMessage, decode, encode
 from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
+from quorate.node.fencing_shell import FencingShell
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.sdnotify import Notifier
@@ -106,6 +107,8 @@ class Daemon:
             now=now,
             highest_seq=self.store.state.highest_seq,
         )
+        self.fencing = FencingShell(self)
+        self.subsystems.add("fenced")
         _, protocol = await loop.create_datagram_endpoint(
             lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
             sock=sock,
@@ -117,19 +120,20 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_terminate)
         loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
         for problem in self.resolve_problems:
-            self._log(problem, "warning")
-        self._log(
+            self.log_line(problem, "warning")
+        self.log_line(
             f"node {self.local.name} (id {self.local.nodeid}) starting in cluster {self.config.name} "
             f"(id {self.config.cluster_id}), config version {self.config.config_version}, "
             f"{'multicast ' + self.multicast if self.multicast else 'unicast'} on UDP port {self.config.port}"
         )
-        self._flush()
+        self.flush()
         self.notifier.ready(self._status_line())
         try:
             await self._stop.wait()
         finally:
             if self._timer:
                 self._timer.cancel()
+            self.fencing.cancel_all()
             await control.close()
             self.notifier.stopping()
             protocol.transport and protocol.transport.close()
@@ -143,13 +147,13 @@ class Daemon:
                 self.membership.leave(now, force=True)
             except MembershipError:
                 pass
-            self._flush()
-        self._log("stopping: left the cluster cleanly")
+            self.flush()
+        self.log_line("stopping: left the cluster cleanly")
         # Leave datagrams go out now; a short grace lets the socket drain before the process exits.
         loop.call_later(0.05, self._stop.set)
 
     def _on_hangup(self) -> None:
-        self._log("SIGHUP: configuration changes are activated cluster-wide with 'ccs_tool update'", "warning")
+        self.log_line("SIGHUP: configuration changes are activated cluster-wide with 'ccs_tool update'", "warning")
 
     # ------------------------------------------------------------------------------------- inputs
 
@@ -160,13 +164,19 @@ class Daemon:
             self.undecodable += 1
             return
         now = asyncio.get_running_loop().time()
-        self.membership.receive(now, sender, message)
-        self._flush()
+        if isinstance(message, (FenceStatus, FenceAck, FenceNotice)):
+            if sender in self.membership.members:
+                self.fencing.core.receive(now, sender, message)
+        else:
+            self.membership.receive(now, sender, message)
+        self.flush()
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.membership.tick(asyncio.get_running_loop().time())
-        self._flush()
+        now = asyncio.get_running_loop().time()
+        self.membership.tick(now)
+        self.fencing.core.tick(now)
+        self.flush()
 
     async def _on_request(self, request: dict[str, Any]) -> dict[str, Any]:
         now = asyncio.get_running_loop().time()
@@ -193,37 +203,65 @@ class Daemon:
             if cmd == "join":
                 self.membership.join(now)
                 return {"ok": True}
+            if cmd in ("fence_ack", "fence_node"):
+                node = self.config.node_by_name(str(request.get("node", "")))
+                if node is None:
+                    names = ", ".join(n.name for n in self.config.nodes)
+                    return {"ok": False, "error": f"unknown node {request.get('node')!r} (nodes: {names})"}
+                if cmd == "fence_ack":
+                    error = self.fencing.core.acknowledge(now, node.nodeid, self.local.nodeid)
+                    return {"ok": error is None, "error": error, "text": "done\n"}
+                ok, reason = await self.fencing.fence_now(node.name)
+                return {"ok": ok, "error": reason, "text": reason + "\n"}
+            if cmd == "fence_ls":
+                return {"ok": True, "text": format_fence_ls(build_status(self, now))}
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         except MembershipError as exc:
             return {"ok": False, "error": str(exc)}
         except (TypeError, ValueError) as exc:
             return {"ok": False, "error": f"bad argument: {exc}"}
         finally:
-            self._flush()
+            self.flush()
 
     # ------------------------------------------------------------------------------------ effects
 
-    def _flush(self) -> None:
-        for effect in self.membership.take_effects():
-            if isinstance(effect, Send):
-                if self.transport is not None:
-                    self.transport.send(effect.to, encode(effect.message))
-            elif isinstance(effect, PersistGeneration):
-                self.store.save_generation(effect.seq)
-            elif isinstance(effect, Log):
-                self._log(effect.text, effect.level)
-            elif isinstance(effect, QuorumChanged):
-                self._log(
-                    "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
-                    "info" if effect.quorate else "warning",
-                )
-            elif isinstance(effect, (ViewInstalled, Evicted)):
-                pass  # the core already logged the decision; consumers (fencing, resources) hook in here
+    def flush(self) -> None:
+        """Carry out every core's effects until none is left, then re-arm the one timer."""
+        now = asyncio.get_running_loop().time()
+        for _ in range(100):  # effects may cause effects (a view starts a fence); bounded, never a spin
+            effects = self.membership.take_effects()
+            for effect in effects:
+                if isinstance(effect, Send):
+                    self.send(effect)
+                elif isinstance(effect, PersistGeneration):
+                    self.store.save_generation(effect.seq)
+                elif isinstance(effect, Log):
+                    self.log_line(effect.text, effect.level)
+                elif isinstance(effect, ViewInstalled):
+                    self.fencing.core.on_view(
+                        now, effect, self.membership.stamps(), coordinator=self.membership.is_coordinator
+                    )
+                elif isinstance(effect, QuorumChanged):
+                    self.log_line(
+                        "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
+                        "info" if effect.quorate else "warning",
+                    )
+                    self.fencing.core.on_quorum(now, quorate=effect.quorate, coordinator=self.membership.is_coordinator)
+                elif isinstance(effect, Evicted):
+                    self.fencing.core.on_quorum(now, quorate=False, coordinator=False)
+            self.fencing.carry_out()
+            if not effects:
+                break
         self.notifier.status(self._status_line())
         self._arm_timer()
 
+    def send(self, effect: Send) -> None:
+        if self.transport is not None:
+            self.transport.send(effect.to, encode(effect.message))
+
     def _arm_timer(self) -> None:
-        deadline = self.membership.next_deadline()
+        deadlines = [d for d in (self.membership.next_deadline(), self.fencing.core.next_deadline()) if d is not None]
+        deadline = min(deadlines) if deadlines else None
         if self._timer is not None:
             if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:
                 return
@@ -240,7 +278,7 @@ class Daemon:
             f"{q.total_votes}/{q.expected_votes} votes, quorum {q.quorum}"
         )
 
-    def _log(self, text: str, level: str = "info") -> None:
+    def log_line(self, text: str, level: str = "info") -> None:
         self.recent_log.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
         log.log(logging.WARNING if level == "warning" else logging.INFO, text)
 

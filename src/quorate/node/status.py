@@ -93,6 +93,7 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
             "undecodable": daemon.undecodable,
             "send_errors": dict(daemon.transport.send_errors) if daemon.transport else {},
         },
+        "fencing": daemon.fencing.core.status(now),
         "started": wall(daemon.started_at),
         "log": list(daemon.recent_log),
     }
