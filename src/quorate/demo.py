@@ -67,7 +67,7 @@ class Demo:
         conf = DATA / "cluster.conf"
         self.title("Building cluster magi: three nodes in network namespaces, quorated on each")
         self.tb = tb = Testbed.up(conf, prefix=PREFIX)
-        b, c, m = tb.nodes
+        b, _c, m = tb.nodes
         for node in tb.nodes:
             self.say(f"   {node:<24} {tb.address(node)}")
         self.wait("the three nodes to form a quorate view", lambda: self.member_count(b) == 3, 30)
