@@ -21,8 +21,8 @@ The stdin parser and the metadata writer below are generic: ``fence_manual`` reu
 from __future__ import annotations
 
 import argparse
-import subprocess
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
