@@ -98,3 +98,75 @@ def format_fence_ls(s: dict[str, Any]) -> str:
         result = "fenced" if h["ok"] else "fence failed"
         lines.append(f"history {h['name']}: {result} by {h['by']} ({h['method'] or 'no method'}) {h['ago']:.0f} s ago")
     return "\n".join(lines) + "\n"
+
+
+LAST_OWNER_STATES = {"stopped", "disabled", "recoverable", "failed"}
+STATE_CODES = {
+    "stopped": 110,
+    "starting": 111,
+    "started": 112,
+    "stopping": 113,
+    "failed": 114,
+    "uninitialized": 115,
+    "recovering": 118,
+    "disabled": 119,
+}
+
+
+def format_clustat(s: dict[str, Any], options: dict[str, Any] | None = None, columns: int = 80) -> str:
+    """clustat's text layout (spec 6.2, rule L-1..L-4), 80 columns; first line is the exit status."""
+    options = options or {}
+    width = columns // 2
+    col = (columns - 20) // 2
+    only_member = options.get("member")
+    only_service = options.get("service")
+    if options.get("quiet"):
+        return f"{0 if s['quorate'] else 1}\n"
+    code = 0
+    lines = [
+        f"Cluster Status for {s['cluster_name']} @ {time.ctime()}",
+        f"Member Status: {'Quorate' if s['quorate'] else 'Inquorate'}",
+        "",
+    ]
+    if not only_service:
+        lines += [f" {'Member Name':<{width}}ID   Status", f" {'------ ----':<{width}}---- ------"]
+        rows = list(s["nodes"])
+        qdisk = s.get("qdisk")
+        for n in sorted(rows, key=lambda r: r["nodeid"]):
+            if only_member and only_member not in (n["name"], n["name"].split(".")[0]):
+                continue
+            flags = ["Online" if n["member"] else "Offline"]
+            if n["local"]:
+                flags.append("Local")
+            if n["member"] and s.get("rgmanager"):
+                flags.append("rgmanager")
+            lines.append(f" {n['name'][:width]:<{width}}{n['nodeid']:4d} {', '.join(flags)}")
+            if only_member:
+                code = 0 if n["member"] else 1
+        if qdisk and qdisk.get("name") and not only_member:
+            state = "Online" if qdisk.get("online") else "Offline"
+            lines.append(f" {qdisk['name'][:width]:<{width}}{0:4d} {state}, Quorum Disk")
+        lines.append("")
+    if only_member:
+        return f"{code}\n" + "\n".join(lines) + "\n"
+    services = s.get("services") or []
+    if not s.get("rgmanager"):
+        lines.append("Resource Group Manager not running; no service information available.")
+    elif services:
+        lines += [
+            f" {'Service Name':<{col}} {'Owner (Last)':<{col}} {'State':<14}",
+            f" {'------- ----':<{col}} {'----- ------':<{col}} {'-----':<14}",
+        ]
+        for svc in services:
+            if only_service and only_service not in (svc["name"], "service:" + svc["name"]):
+                continue
+            if svc["state"] in LAST_OWNER_STATES:
+                owner = f"({svc['last_owner'] or 'none'})"
+            else:
+                owner = svc["owner"] or "none"
+            state = svc["state"] + (" [frozen]" if svc["frozen"] else "")
+            name = ("service:" + svc["name"])[:col]
+            lines.append(f" {name:<{col}} {owner[:col]:<{col}} {state:<14}".rstrip())
+            if only_service:
+                code = 0 if svc["state"] in ("started", "starting", "stopping") else STATE_CODES.get(svc["state"], 1)
+    return f"{code}\n" + "\n".join(lines) + "\n"

@@ -231,6 +231,14 @@ class Fencing:
         self._confirm(now, victim, "manual acknowledgement", by, f"acknowledged by the administrator on {who}")
         return None
 
+    def add_victim(self, now: float, nodeid: int, boot: int, incarnation: int, reason: str) -> None:
+        """A node must be fenced although it did not fail (a service's stop failed on it)."""
+        if nodeid in self.victims or nodeid == self.local_id:
+            return
+        self.victims[nodeid] = Victim(nodeid, boot, incarnation, reason, now)
+        self._log(f"{self._name(nodeid)} will be fenced: {reason}", "warning")
+        self._evaluate(now)
+
     def receive(self, now: float, sender: int, message: Message) -> None:
         if isinstance(message, FenceStatus):
             self._on_status(now, sender, message)

@@ -133,7 +133,85 @@ class FenceNotice(msgspec.Struct, frozen=True, array_like=True, tag="fn"):
     record: FenceRecord
 
 
-Message = Heartbeat | Propose | Accept | Commit | Leave | SetExpected | FenceStatus | FenceAck | FenceNotice
+class SvcRecord(msgspec.Struct, frozen=True, array_like=True):
+    """One service's shared state record (rgmanager's rg_state_t, without the padding)."""
+
+    name: str
+    state: str
+    owner: int
+    last_owner: int
+    restarts: int
+    frozen: bool
+    touched: bool
+    enabled: bool
+    reason: str = ""
+
+
+class SvcTable(msgspec.Struct, frozen=True, array_like=True, tag="st"):
+    """The coordinator's service records, replicated to every member after each change."""
+
+    records: tuple[SvcRecord, ...]
+
+
+class SvcCommand(msgspec.Struct, frozen=True, array_like=True, tag="sc"):
+    """Coordinator to owner: start or stop a service on that node; `cmd` ties the report to this command."""
+
+    service: str
+    action: str
+    cmd: int
+
+
+class SvcReport(msgspec.Struct, frozen=True, array_like=True, tag="sr"):
+    """Owner to coordinator: what the executor really did (started, start_failed, stopped, stop_failed, ...)."""
+
+    service: str
+    cmd: int
+    outcome: str
+    detail: str = ""
+
+
+class SvcInventory(msgspec.Struct, frozen=True, array_like=True, tag="si"):
+    """A member's executor state (services not stopped there), sent for every view and on every change."""
+
+    view: ViewId
+    running: tuple[tuple[str, str], ...]
+
+
+class SvcRequest(msgspec.Struct, frozen=True, array_like=True, tag="sq"):
+    """An administrator's request (clusvcadm) typed on a member, forwarded to the coordinator."""
+
+    req: int
+    op: str
+    service: str
+    target: int = 0
+
+
+class SvcReply(msgspec.Struct, frozen=True, array_like=True, tag="sy"):
+    """The coordinator's final answer to a forwarded request."""
+
+    req: int
+    ok: bool
+    result: str
+    owner: int = 0
+
+
+Message = (
+    Heartbeat
+    | Propose
+    | Accept
+    | Commit
+    | Leave
+    | SetExpected
+    | FenceStatus
+    | FenceAck
+    | FenceNotice
+    | SvcTable
+    | SvcCommand
+    | SvcReport
+    | SvcInventory
+    | SvcRequest
+    | SvcReply
+)
 
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Message)

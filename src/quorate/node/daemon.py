@@ -26,17 +26,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quorate.cli.cman_format import format_fence_ls, format_nodes, format_status
+from quorate.cli.cman_format import format_clustat, format_fence_ls, format_nodes, format_status
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
 from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
-from quorate.core.messages import FenceAck, FenceNotice, FenceStatus, MalformedMessage, decode, encode
+from quorate.core.messages import (
+    FenceAck,
+    FenceNotice,
+    FenceStatus,
+    MalformedMessage,
+    SvcCommand,
+    SvcInventory,
+    SvcReply,
+    SvcReport,
+    SvcRequest,
+    SvcTable,
+    decode,
+    encode,
+)
 from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.fencing_shell import FencingShell
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.sdnotify import Notifier
+from quorate.node.services_shell import ServicesShell
 from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status
 from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
@@ -89,6 +103,7 @@ class Daemon:
         self.notifier = Notifier()
         self._timer: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()
+        self._terminating = False
         self._exit_code = 0
 
     # ---------------------------------------------------------------------------------- lifecycle
@@ -109,6 +124,11 @@ class Daemon:
         )
         self.fencing = FencingShell(self)
         self.subsystems.add("fenced")
+        self.services = ServicesShell(self)
+        self.fencing.on_confirmed.append(lambda _confirmed: self.services.core.tick(loop.time()))
+        if self.services.specs:
+            self.subsystems.add("rgmanager")
+            self.membership.set_dirty(now, True)  # until the stop-before-start below has run
         _, protocol = await loop.create_datagram_endpoint(
             lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
             sock=sock,
@@ -127,6 +147,7 @@ class Daemon:
             f"{'multicast ' + self.multicast if self.multicast else 'unicast'} on UDP port {self.config.port}"
         )
         self.flush()
+        self._services_start = loop.create_task(self.services.start())
         self.notifier.ready(self._status_line())
         try:
             await self._stop.wait()
@@ -134,13 +155,24 @@ class Daemon:
             if self._timer:
                 self._timer.cancel()
             self.fencing.cancel_all()
+            self.services.close()
             await control.close()
             self.notifier.stopping()
             protocol.transport and protocol.transport.close()
         return self._exit_code
 
     def _on_terminate(self) -> None:
+        if self._terminating:
+            return
+        self._terminating = True
+        asyncio.get_running_loop().create_task(self._terminate())
+
+    async def _terminate(self) -> None:
+        """Stop the local services (R-34: a planned failover without fencing), then leave cleanly and exit."""
         loop = asyncio.get_running_loop()
+        if self.services.running:
+            self.log_line("stopping: stopping local services before leaving the cluster")
+            await self.services.stop_everything("quorated is stopping")
         now = loop.time()
         if self.membership.state is not State.LEFT:
             try:
@@ -167,6 +199,9 @@ class Daemon:
         if isinstance(message, (FenceStatus, FenceAck, FenceNotice)):
             if sender in self.membership.members:
                 self.fencing.core.receive(now, sender, message)
+        elif isinstance(message, (SvcTable, SvcCommand, SvcReport, SvcInventory, SvcRequest, SvcReply)):
+            if sender in self.membership.members:
+                self.services.core.receive(now, sender, message)
         else:
             self.membership.receive(now, sender, message)
         self.flush()
@@ -176,6 +211,7 @@ class Daemon:
         now = asyncio.get_running_loop().time()
         self.membership.tick(now)
         self.fencing.core.tick(now)
+        self.services.core.tick(now)
         self.flush()
 
     async def _on_request(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -213,6 +249,10 @@ class Daemon:
                     return {"ok": error is None, "error": error, "text": "done\n"}
                 ok, reason = await self.fencing.fence_now(node.name)
                 return {"ok": ok, "error": reason, "text": reason + "\n"}
+            if cmd == "svc":
+                return await self._service_request(request)
+            if cmd == "clustat":
+                return {"ok": True, "text": format_clustat(build_status(self, now), request)}
             if cmd == "fence_ls":
                 return {"ok": True, "text": format_fence_ls(build_status(self, now))}
             return {"ok": False, "error": f"unknown command {cmd!r}"}
@@ -222,6 +262,19 @@ class Daemon:
             return {"ok": False, "error": f"bad argument: {exc}"}
         finally:
             self.flush()
+
+    async def _service_request(self, request: dict[str, Any]) -> dict[str, Any]:
+        service = str(request.get("service", "")).removeprefix("service:")
+        target_name = request.get("target")
+        target = 0
+        if target_name:
+            node = self.config.node_by_name(str(target_name))
+            if node is None:
+                return {"ok": False, "error": f"'{target_name}' not in membership list"}
+            target = node.nodeid
+        done = await self.services.request(str(request.get("op", "")), service, target)
+        owner = self.config.node_by_id(done.owner) if done.owner else None
+        return {"ok": True, "done": done.ok, "result": done.result, "owner": owner.name if owner else ""}
 
     # ------------------------------------------------------------------------------------ effects
 
@@ -238,29 +291,44 @@ class Daemon:
                 elif isinstance(effect, Log):
                     self.log_line(effect.text, effect.level)
                 elif isinstance(effect, ViewInstalled):
-                    self.fencing.core.on_view(
-                        now, effect, self.membership.stamps(), coordinator=self.membership.is_coordinator
-                    )
+                    coordinator = self.membership.is_coordinator
+                    self.fencing.core.on_view(now, effect, self.membership.stamps(), coordinator=coordinator)
+                    self.services.core.on_view(now, effect, coordinator=coordinator)
                 elif isinstance(effect, QuorumChanged):
                     self.log_line(
                         "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
                         "info" if effect.quorate else "warning",
                     )
                     self.fencing.core.on_quorum(now, quorate=effect.quorate, coordinator=self.membership.is_coordinator)
+                    if not effect.quorate:
+                        self._emergency_stop(effect.reason)
                 elif isinstance(effect, Evicted):
                     self.fencing.core.on_quorum(now, quorate=False, coordinator=False)
+                    self._emergency_stop(effect.reason)
             self.fencing.carry_out()
+            self.services.carry_out()
             if not effects:
                 break
         self.notifier.status(self._status_line())
         self._arm_timer()
+
+    def _emergency_stop(self, reason: str) -> None:
+        """S2: a node outside a quorate view stops what it runs, at once, without asking anyone."""
+        self.services.core.on_quorum_lost(asyncio.get_running_loop().time(), reason)
+        if self.services.running:
+            asyncio.get_running_loop().create_task(self.services.stop_everything(reason))
 
     def send(self, effect: Send) -> None:
         if self.transport is not None:
             self.transport.send(effect.to, encode(effect.message))
 
     def _arm_timer(self) -> None:
-        deadlines = [d for d in (self.membership.next_deadline(), self.fencing.core.next_deadline()) if d is not None]
+        candidates = (
+            self.membership.next_deadline(),
+            self.fencing.core.next_deadline(),
+            self.services.core.next_deadline(),
+        )
+        deadlines = [d for d in candidates if d is not None]
         deadline = min(deadlines) if deadlines else None
         if self._timer is not None:
             if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:

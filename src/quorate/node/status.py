@@ -51,6 +51,7 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
             }
         )
     codec = daemon.codec
+    names = {n.nodeid: n.name for n in cfg.nodes}
     return {
         "version": __version__,
         "protocol_version": CMAN_PROTOCOL_VERSION,
@@ -94,6 +95,20 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
             "send_errors": dict(daemon.transport.send_errors) if daemon.transport else {},
         },
         "fencing": daemon.fencing.core.status(now),
+        "rgmanager": bool(daemon.services.specs) or daemon.config.rm is not None,
+        "services": [
+            {
+                "name": r.name,
+                "state": r.state,
+                "owner": names.get(r.owner, ""),
+                "last_owner": names.get(r.last_owner, ""),
+                "restarts": r.restarts,
+                "frozen": r.frozen,
+                "reason": r.reason,
+            }
+            for r in daemon.services.core.table()
+        ],
+        "local_services": dict(daemon.services.running),
         "started": wall(daemon.started_at),
         "log": list(daemon.recent_log),
     }
