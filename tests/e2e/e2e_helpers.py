@@ -34,7 +34,11 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last seen: {last!r})")
+    logs = ""
+    bed = getattr(probe, "testbed", None)
+    if bed is not None:
+        logs = "".join(f"\n--- {node} daemon log (tail) ---\n{bed.daemon_log(node)[-1500:]}" for node in bed.nodes)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last seen: {last!r}){logs}")
 
 
 def members(tb: Testbed, node: str) -> tuple[list[str], bool] | None:
@@ -50,4 +54,5 @@ def view_is(tb: Testbed, node: str, expected: list[str], quorate: bool) -> Calla
         got = members(tb, node)
         return got is not None and got == (sorted(expected), quorate)
 
+    probe.testbed = tb  # type: ignore[attr-defined]  # lets wait_for show the daemons' logs on a timeout
     return probe
