@@ -211,7 +211,7 @@ def _attempt(method: str, ref: FenceDeviceRef, agent: str, result: AgentResult, 
     if result.error is not None:
         error = _scrub(result.error, secrets)
     elif result.timed_out:
-        error = f"{agent} timed out after {result.duration:.0f} s and was killed"
+        error = f"{agent} timed out after {result.duration:.1f} s and was killed"
     elif result.returncode is None:
         error = f"{agent} ended without an exit status"
     else:

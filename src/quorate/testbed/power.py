@@ -186,19 +186,22 @@ class SwitchServer:
 async def serve(
     backend: PowerBackend, secret: str, host: str, port: int, *, ready: Callable[[int], None] = lambda _: None,
     stop_when: Callable[[], bool] = lambda: False, housekeeping: Callable[[], None] = lambda: None,
+    poll: float = 2.0, signals: bool = True,
 ) -> None:  # fmt: skip
-    """Serve until SIGTERM/SIGINT or ``stop_when()``; ``ready`` gets the bound port once listening."""
+    """Serve until SIGTERM/SIGINT (with ``signals``, main thread only) or until ``stop_when()``, checked every
+    ``poll`` seconds with ``housekeeping``; ``ready`` gets the bound port once listening."""
     switch = SwitchServer(backend, secret)
     server = await asyncio.start_server(switch.handle, host, port, limit=MAX_LINE, reuse_address=True)
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+    if signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
     ready(server.sockets[0].getsockname()[1])
     async with server:
         while not stopping.is_set():
             try:
-                await asyncio.wait_for(stopping.wait(), 2.0)
+                await asyncio.wait_for(stopping.wait(), poll)
             except TimeoutError:
                 if stop_when():
                     break
