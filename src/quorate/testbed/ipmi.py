@@ -50,7 +50,7 @@ from pathlib import Path
 from quorate.agents.fence_netns import DEFAULT_ADDRESS, DEFAULT_PORT, AgentError, SwitchClient
 from quorate.testbed import procs
 from quorate.testbed.conf import SUBNET_PREFIX, TestbedError, switch_netns
-from quorate.testbed.power import PID_FILE, SECRET_FILE, _in_netns, add_switch_address
+from quorate.testbed.power import PID_FILE, SECRET_FILE, _in_netns, add_switch_address, forget_finished
 from quorate.testbed.state import load, run_dir
 from quorate.testbed.testbed import Testbed
 
@@ -146,6 +146,7 @@ def start_ipmi_sim(
     address = bmc_address(entry.nodeid)
     _check_word("login", login, 16)
     _check_word("password", password, 16)
+    forget_finished(_RUNNING)
     old = _RUNNING.get((tb.prefix, full))
     if old is not None:
         old.stop()

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from lxml import etree
 
@@ -55,6 +55,7 @@ START_TIMEOUT = 15.0
 LOGIN_TIMEOUT = 10.0
 IDLE_TIMEOUT = 120.0
 MAX_LINE = 1024
+T = TypeVar("T")
 
 
 class PowerBackend(Protocol):
@@ -110,8 +111,8 @@ class SwitchServer:
     secret: str
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def _call(self, fn: Callable[[], object]) -> object:
-        def locked() -> object:
+    async def _call(self, fn: Callable[[], T]) -> T:
+        def locked() -> T:
             with self.lock:
                 return fn()
 
@@ -156,13 +157,13 @@ class SwitchServer:
             if verb == "LIST":
                 rows = await self._call(lambda: [f"{n} {'ON' if self.backend.is_on(n) else 'OFF'}"
                                                  for n in self.backend.nodes()])  # fmt: skip
-                return "\n".join([*rows, "OK"])  # type: ignore[list-item]
+                return "\n".join([*rows, "OK"])
             if verb not in ("ON", "OFF", "STATUS"):
                 return f"ERR unknown command {verb or '(empty)'}"
             if not arg:
                 return f"ERR {verb} needs a node name"
             node = self.backend.resolve(arg)
-            return str(await self._call(lambda: self._power(verb, node)))
+            return await self._call(lambda: self._power(verb, node))
         except TestbedError as exc:
             return f"ERR {str(exc).splitlines()[0]}"
         except Exception as exc:  # a switch answers; it does not crash on one bad request
@@ -260,6 +261,18 @@ class PowerSwitch:
 _RUNNING: dict[str, PowerSwitch] = {}
 
 
+class _Started(Protocol):
+    proc: subprocess.Popen[bytes] | None
+
+
+def forget_finished(registry: dict[Any, Any]) -> None:
+    """Forget (and reap) started services whose process ended, e.g. killed by a testbed teardown."""
+    for key, entry in list(registry.items()):
+        started: _Started = entry
+        if started.proc is not None and started.proc.poll() is not None:
+            del registry[key]
+
+
 def _in_netns(pid: int, name: str) -> bool:
     ident = procs.file_ns_id(Path(netns.NETNS_DIR) / name)
     return ident is not None and procs.ns_id(pid, "net") == ident
@@ -308,6 +321,7 @@ def start_power_switch(
 ) -> PowerSwitch:  # fmt: skip
     """Start (or restart) the power switch of ``tb``; returns once it listens. ``start_daemon``: whether ON
     also starts the node's daemon."""
+    forget_finished(_RUNNING)
     stop_power_switch(tb.prefix)
     switch_ns = switch_netns(tb.prefix)
     directory = run_dir(tb.prefix)

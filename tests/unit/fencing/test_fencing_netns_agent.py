@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Switch
 from fencing_samples import config_with, device
+from fencing_switch import Switch
 from lxml import etree
 
 from quorate.agents.fence_netns import KNOWN, parse_stdin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from conftest import SECRET, Switch
+from fencing_switch import SECRET, Switch
 
 from quorate.testbed.ipmi import SIM_EMU, _udp_key, bmc_address, lan_conf
 
