@@ -1,0 +1,178 @@
+"""rg_test's output: the dry walk's exact lines, the tree print, problems, deltas, and a real run here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import cluster_text
+
+from quorate.cli import rg_test
+
+ARTICLE = str(Path(__file__).resolve().parents[2] / "fixtures" / "article" / "cluster-2.conf")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = rg_test.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_noop_start_prints_the_article_order_exactly(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "noop", ARTICLE, "start", "service", "test")
+    assert code == 0
+    assert out == (
+        "Starting test...\n"
+        "[start] service:test\n"
+        "[start] lvm:tes_lv\n"
+        "[start] fs:test_fs\n"
+        "[start] script:test_svc\n"
+        "Start of test complete\n"
+    )
+
+
+def test_noop_stop_prints_the_reverse(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "noop", ARTICLE, "stop", "service", "test")
+    assert code == 0
+    assert out.splitlines() == [
+        "Stopping test...",
+        "[stop] script:test_svc",
+        "[stop] fs:test_fs",
+        "[stop] lvm:tes_lv",
+        "[stop] service:test",
+        "Stop of test complete",
+    ]
+
+
+def test_test_prints_the_tree_with_inherited_attributes_and_domains(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "test", ARTICLE)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:3] == ["Running in test mode.", "=== Resource Trees ===", "service {"]
+    assert "      script {" in lines
+    assert '        service_name = "test";  # inherited from service%name' in lines
+    assert '      device = "/dev/magi_vg/test_lv";' in lines
+    assert "Failover domain: ring01" in lines and "Flags: Ordered Restricted" in lines
+    assert "  Node casper.localdomain (id 2, priority 20)" in lines
+    assert "=== Problems ===" in lines
+
+
+def test_test_reports_refs_specials_and_missing_agents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "c.conf"
+    conf.write_text(
+        cluster_text(
+            '<resources><script name="app" file="/etc/init.d/app"/></resources>'
+            '<service name="s"><script ref="app" __independent_subtree="1"/><netfs name="n" host="h" export="/e" '
+            'mountpoint="/n"/></service>'
+        )
+    )
+    code, out, _ = run(capsys, "test", str(conf))
+    assert code == 0
+    assert '  script [ ref="app" INDEPENDENT ] {' in out.splitlines()
+    assert '    __independent_subtree = "1";' in out.splitlines()
+    assert "service s: netfs:n: no agent for resource type netfs: the service cannot start on this node" in out
+
+
+def test_invalid_file_prints_every_error_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "bad.conf"
+    conf.write_text(cluster_text('<service name="s"><script name="x"/><fs ref="nowhere"/></service>'))
+    code, out, _ = run(capsys, "test", str(conf))
+    assert code == 1
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(errors) >= 2
+    assert any("'file'" in line for line in errors) and any("nowhere" in line for line in errors)
+
+
+def test_delta_lists_what_would_stop_and_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = tmp_path / "new.conf"
+    new.write_text(Path(ARTICLE).read_text().replace('options=""', 'options="noatime"').replace('"3"', '"4"', 1))
+    code, out, _ = run(capsys, "delta", ARTICLE, str(new))
+    assert code == 0
+    assert out.splitlines() == [
+        "service:test changed",
+        "  [stop] script:test_svc",
+        "  [stop] fs:test_fs",
+        "  [start] fs:test_fs",
+        "  [start] script:test_svc",
+    ]
+    code, out, _ = run(capsys, "delta", ARTICLE, ARTICLE)
+    assert (code, out) == (0, "No changes.\n")
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "noop", ARTICLE, "start", "service", "nope")[0] == 2
+    assert run(capsys, "noop", ARTICLE, "start", "fs", "test_fs")[0] == 2
+    assert run(capsys, "frobnicate")[0] == 2
+    code, out, _ = run(capsys)
+    assert code == 2 and "usage:" in out
+
+
+SCRIPT = """#!/bin/sh
+case "$1" in
+start) echo "$OCF_RESKEY_service_name" > "{state}"; exit 0 ;;
+stop) rm -f "{state}"; exit 0 ;;
+status) [ -f "{state}" ] && exit 0; exit 3 ;;
+esac
+exit 1
+"""
+
+
+def test_real_start_status_stop_of_a_script_service(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "running"
+    script = tmp_path / "svc"
+    script.write_text(SCRIPT.format(state=state))
+    script.chmod(0o755)
+    conf = tmp_path / "c.conf"
+    conf.write_text(cluster_text(f'<service name="web"><script name="app" file="{script}"/></service>'))
+    code, out, _ = run(capsys, "test", str(conf), "start", "service", "web")
+    assert code == 0, out
+    assert out.splitlines() == [
+        "Running in test mode.",
+        "Starting web...",
+        "[start] service:web",
+        "[start] script:app",
+        "Start of web complete",
+    ]
+    assert state.read_text() == "web\n"
+    code, out, _ = run(capsys, "test", str(conf), "status", "service", "web")
+    assert code == 0 and out.splitlines()[-1] == "Status of web is good"
+    code, out, _ = run(capsys, "test", str(conf), "stop", "service", "web")
+    assert code == 0 and out.splitlines()[-1] == "Stop of web complete"
+    assert not state.exists()
+    code, out, _ = run(capsys, "test", str(conf), "status", "service", "web")
+    assert code == 1
+    assert "[status] script:app failed:" in out and "returned 3 (program is not running)" in out
+
+
+def test_real_start_failure_names_the_resource_and_rolls_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good"
+    good.write_text(SCRIPT.format(state=tmp_path / "good.state"))
+    good.chmod(0o755)
+    conf = tmp_path / "c.conf"
+    conf.write_text(
+        cluster_text(
+            f'<service name="web"><script name="a" file="{good}"/><script name="b" file="{tmp_path}/missing"/>'
+            "</service>"
+        )
+    )
+    code, out, _ = run(capsys, "test", str(conf), "start", "service", "web")
+    assert code == 1
+    lines = out.splitlines()
+    assert f"[start] script:b failed: {tmp_path}/missing does not exist" in lines
+    assert lines[-4:-1] == ["[stop] script:b", "[stop] script:a", "[stop] service:web"]
+    assert lines[-1].startswith("Failed to start web: script:b failed:")
+    assert not (tmp_path / "good.state").exists()
+
+
+def test_console_entry_point_runs_as_a_module() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "quorate.cli.rg_test", "noop", ARTICLE, "stop", "service", "test"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0 and done.stdout.splitlines()[1] == "[stop] script:test_svc"
