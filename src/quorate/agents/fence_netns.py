@@ -270,55 +270,60 @@ def run(options: Mapping[str, str], out: Callable[[str], None], err: Callable[[s
     if action == "meta-data":
         action = "metadata"
     if action == "metadata":
-        out(metadata_xml("fence_netns", "Fence agent for quorate's testbed power switch", __doc__ or "",
-                         PARAMS, ACTIONS).rstrip("\n"))  # fmt: skip
+        text = metadata_xml("fence_netns", "Fence agent for quorate's testbed power switch", __doc__ or "",
+                            PARAMS, ACTIONS)  # fmt: skip
+        out(text.rstrip("\n"))
         return EXIT_OK
     if action not in ACTIONS:
         err(f"Failed: Unrecognised action '{action}'")
         return EXIT_FAIL
-    node = options.get("port") or options.get("nodename")
+    node = options.get("port") or options.get("nodename") or ""
     try:
         secret = _secret(options)
         if action in ("off", "on", "reboot", "status") and not node:
             raise AgentError("Failed: You have to enter plug number or machine identification (port=...)")
         port = int(_number(options, "ipport", DEFAULT_PORT))
+        power_timeout = _number(options, "power_timeout", 20.0)
+        login_timeout = _number(options, "login_timeout", 5.0)
+        delay = _number(options, "delay", 0.0)
         if action == "validate-all":
             return EXIT_OK
-        power_timeout = _number(options, "power_timeout", 20.0)
-        delay = _number(options, "delay", 0.0)
         if delay > 0 and action in ("off", "reboot"):
             time.sleep(delay)
-        with SwitchClient(options.get("ipaddr", DEFAULT_ADDRESS), port, secret,
-                          timeout=_number(options, "login_timeout", 5.0)) as client:  # fmt: skip
-            assert node is not None or action in ("monitor", "list", "list-status")
-            if action == "status":
-                on = client.status(node or "")
-                out(f"Status: {'ON' if on else 'OFF'}")
-                return EXIT_OK if on else EXIT_OFF
-            if action in ("monitor", "list", "list-status"):
-                for line in client.lines_until_ok("LIST"):
-                    name, _, state = line.partition(" ")
-                    alias = name.split(".", 1)[0]
-                    if action == "list":
-                        out(f"{name},{alias}")
-                    elif action == "list-status":
-                        out(f"{name},{alias},{state or 'UNKNOWN'}")
-                return EXIT_OK
-            if action in ("off", "reboot"):
-                _switch(client, node or "", False, power_timeout, out if action == "off" else lambda _: None)
-            if action in ("on", "reboot"):
-                try:
-                    _switch(client, node or "", True, power_timeout, out if action == "on" else lambda _: None)
-                except AgentError as exc:
-                    if action == "on":
-                        raise
-                    err(f"Warning: the node is off but did not power on again: {exc}")
-                if action == "reboot":
-                    out("Success: Rebooted")
-            return EXIT_OK
+        with SwitchClient(options.get("ipaddr", DEFAULT_ADDRESS), port, secret, timeout=login_timeout) as client:
+            return _act(client, action, node, power_timeout, out, err)
     except AgentError as exc:
         err(str(exc) if str(exc).startswith("Failed") else f"Failed: {exc}")
         return EXIT_FAIL
+
+
+def _act(client: SwitchClient, action: str, node: str, power_timeout: float, out: Callable[[str], None],
+         err: Callable[[str], None]) -> int:  # fmt: skip
+    if action == "status":
+        on = client.status(node)
+        out(f"Status: {'ON' if on else 'OFF'}")
+        return EXIT_OK if on else EXIT_OFF
+    if action in ("monitor", "list", "list-status"):
+        for line in client.lines_until_ok("LIST"):
+            name, _, state = line.partition(" ")
+            alias = name.split(".", 1)[0]
+            if action == "list":
+                out(f"{name},{alias}")
+            elif action == "list-status":
+                out(f"{name},{alias},{state or 'UNKNOWN'}")
+        return EXIT_OK
+    quiet: Callable[[str], None] = lambda _: None  # noqa: E731 - reboot reports once, at the end
+    if action in ("off", "reboot"):
+        _switch(client, node, False, power_timeout, out if action == "off" else quiet)
+    if action == "on":
+        _switch(client, node, True, power_timeout, out)
+    if action == "reboot":
+        try:  # the node is fenced once it is off; a failed power-on does not undo that (fence-agents' rule)
+            _switch(client, node, True, power_timeout, quiet)
+        except AgentError as exc:
+            err(f"Warning: the node is off but did not power on again: {exc}")
+        out("Success: Rebooted")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

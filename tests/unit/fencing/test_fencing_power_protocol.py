@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from fencing_switch import SECRET, Switch
 
 from quorate.testbed.ipmi import SIM_EMU, _udp_key, bmc_address, lan_conf
+from quorate.testbed.power import conf_secret
 
 
 def talk(switch: Switch, *lines: str) -> list[str]:
@@ -84,3 +86,19 @@ def test_ipmi_sim_configuration() -> None:
     assert "mc_enable 0x20" in SIM_EMU
     assert _udp_key("127.0.0.1", 9623) == "0100007F:2597"
     assert _udp_key("192.168.0.102", 623) == "6600A8C0:026F"
+
+
+def test_the_switch_secret_comes_from_the_fence_netns_device(tmp_path: Path) -> None:
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(
+        '<cluster name="t" config_version="1"><fencedevices>'
+        '<fencedevice name="m" agent="fence_manual"/>'
+        '<fencedevice name="sw" agent="/usr/sbin/fence_netns" ipaddr="192.168.0.254" passwd="from-conf"/>'
+        "</fencedevices></cluster>"
+    )
+    assert conf_secret(conf) == "from-conf"
+    conf.write_text(
+        '<cluster name="t"><fencedevices><fencedevice name="m" agent="fence_manual"/></fencedevices></cluster>'
+    )
+    assert conf_secret(conf) is None
+    assert conf_secret(tmp_path / "missing.conf") is None
