@@ -53,6 +53,22 @@ def ack_paths(directory: Path, node: str) -> list[Path]:
     return [directory / f"{name}.ack" for name in names]
 
 
+def ack_directory() -> Path:
+    return Path(os.environ.get(ACK_DIR_ENV) or ACK_DIR)
+
+
+def write_ack(node: str, directory: Path | None = None) -> Path:
+    """Acknowledge that ``node`` was reset, for a waiting fence_manual (what the daemon does on
+    ``fence_ack_manual``). Returns the file written."""
+    if "/" in node or node.startswith(".") or not node:
+        raise ValueError(f"{node!r} is not a node name")
+    target = directory or ack_directory()
+    target.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path = target / f"{node}.ack"
+    path.write_text(f"acknowledged {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    return path
+
+
 def _message(node: str) -> str:
     return (
         f"Node {node} needs to be reset before recovery can procede. Waiting for {node} to rejoin the cluster "
@@ -97,7 +113,7 @@ def run(options: dict[str, str], out: Callable[[str], None], err: Callable[[str]
     if "/" in node or node.startswith("."):
         err(f"failed: {node!r} is not a node name")
         return 1
-    directory = Path(os.environ.get(ACK_DIR_ENV) or ACK_DIR)
+    directory = ack_directory()
     try:
         directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         lock = open(directory / f".{node}.lock", "a")  # noqa: SIM115 - held for the whole wait

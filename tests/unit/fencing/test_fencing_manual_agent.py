@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from quorate.agents.fence_manual import ACK_DIR_ENV, wait_for_ack
+from quorate.agents.fence_manual import ACK_DIR_ENV, wait_for_ack, write_ack
 
 AGENT = [sys.executable, "-m", "quorate.agents.fence_manual"]
 
@@ -49,7 +49,7 @@ def test_waits_until_acknowledged(tmp_path: Path) -> None:
         wait_for_message(tmp_path, "casper.localdomain")
         time.sleep(1.2)
         assert proc.poll() is None  # still waiting: there is no timeout
-        (tmp_path / "casper.localdomain.ack").write_text("")
+        assert write_ack("casper.localdomain", tmp_path) == tmp_path / "casper.localdomain.ack"
         code, out, err = finish(proc, 5)
     finally:
         if proc.poll() is None:
@@ -110,3 +110,9 @@ def test_polls_once_a_second(tmp_path: Path) -> None:
 
     assert wait_for_ack("casper.localdomain", tmp_path, sleep=sleep, err=pytest.fail).name == "casper.localdomain.ack"
     assert sleeps == [1.0, 1.0, 1.0]
+
+
+def test_write_ack_refuses_paths(tmp_path: Path) -> None:
+    for bad in ("", "../x", ".hidden", "a/b"):
+        with pytest.raises(ValueError):
+            write_ack(bad, tmp_path)
