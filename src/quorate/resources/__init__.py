@@ -6,6 +6,7 @@ a tree in rgmanager's order through the agents, with timeouts, rollback and stat
 `build_trees`, `delta` and a `ResourceRunner`; ``rg_test`` uses the same pieces from the command line.
 """
 
+from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
 from quorate.resources.tree import (
     Node,
     ServiceDelta,
@@ -16,7 +17,6 @@ from quorate.resources.tree import (
     build_trees,
     delta,
 )
-from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
 
 __all__ = [
     "Node",

@@ -15,7 +15,8 @@ concurrently on one event loop.
   runner never started counts as success (R-82), so stop-before-start on a node lacking a program works.
 * `status_service` walks parent before children (R-70) and, per node, runs the deepest status check whose
   interval has elapsed since it last ran, or reuses the last result when none is due (R-50). Timers restart
-  when a node starts, so the first check comes one interval after the start. A failure inside an
+  when a node starts, so the first check comes one interval after the start; a check at depth d also restarts
+  the timers of the shallower depths, which it includes. A failure inside an
   ``__independent_subtree`` is reported in ``recoverable`` (its subtree root) and the walk continues outside
   it; any other failure ends the walk and fails the service (R-52). ``__max_failures`` within
   ``__failure_expire_time`` hides failures until more than that many happened in the window.
@@ -120,8 +121,8 @@ class ResourceRunner:
         self.clock = clock
         self.ceiling = ceiling
         self.on_step = on_step
-        self._states: dict[tuple[str, tuple[int, ...]], _NodeState] = {}
-        self._active: dict[tuple[str, str], set[tuple[str, tuple[int, ...]]]] = {}
+        self._states: dict[tuple[str, tuple[int, ...], str, str], _NodeState] = {}
+        self._active: dict[tuple[str, str], set[tuple[str, tuple[int, ...], str, str]]] = {}
 
     # ------------------------------------------------------------------ state
     def _state(self, node: Node) -> _NodeState:
@@ -310,7 +311,11 @@ class ResourceRunner:
                 self._record(steps, StepResult(node, "status", outcome, reused=True))
             else:
                 chosen = max(due, key=lambda a: a.depth)
-                state.last_run[chosen.depth] = now
+                # A check at depth d includes the shallower ones (agents check cumulatively), so their
+                # timers restart too; rgmanager restarted only depth d's and re-ran shallow checks needlessly.
+                for action in table:
+                    if action.name == "status" and action.depth <= chosen.depth:
+                        state.last_run[action.depth] = now
                 outcome = await self._act(node, "status", chosen.depth)
                 if not outcome.ok:
                     hidden = self._tolerated(node, now)

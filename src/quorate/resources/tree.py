@@ -84,8 +84,9 @@ class Node:
         return (self.type, self.primary)
 
     @property
-    def uid(self) -> tuple[str, tuple[int, ...]]:
-        return (self.service, self.path)
+    def uid(self) -> tuple[str, tuple[int, ...], str, str]:
+        """Stable across rebuilds of an unchanged tree, distinct when a position now holds another resource."""
+        return (self.service, self.path, self.type, self.primary)
 
     @property
     def label(self) -> str:
