@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(iproute2 nftables util-linux e2fsprogs procps iputils-ping psmisc openipmi ipmitool fence-agents)
+PACKAGES=(iproute2 nftables util-linux e2fsprogs procps iputils-ping psmisc openipmi ipmitool fence-agents resource-agents lvm2 kmod xfsprogs)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
