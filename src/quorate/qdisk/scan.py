@@ -49,8 +49,12 @@ class Found:
 
 @dataclass
 class ScanResult:
+    """Quorum disks found; ``problems``: damaged or mismatched quorum disks (worth telling);
+    ``skipped``: devices that could not even be read (not ours to judge, kept for debugging)."""
+
     found: list[Found] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 def device_names(sys_root: str = "/sys", proc_root: str = "/proc") -> list[str]:
@@ -106,16 +110,21 @@ def aliases(devname: str, dev_root: str = "/dev") -> list[str]:
     return out
 
 
+class Unreadable(Exception):
+    """A device that cannot be opened or read: skipped, as the original skipped it."""
+
+
 def probe(path: str) -> tuple[QuorumHeader | None, int, str | None]:
-    """(header, kernel sector size, problem) of one device; header None when it is not a quorum disk."""
+    """(header, kernel sector size, problem) of one device; header None when it is not a quorum disk.
+    `Unreadable` when the device cannot be read at all."""
     try:
         with QdiskDevice.open(path, write=False, check_size=False) as dev:
             sector = dev.read_header_sector()
             kernel = dev.sector_size
     except DeviceError as exc:
-        return None, 0, None if "no such device" in str(exc) else str(exc)
+        raise Unreadable(str(exc)) from None
     except OSError as exc:
-        return None, 0, f"{path}: cannot read: {exc.strerror or exc}"
+        raise Unreadable(f"{path}: cannot read: {exc.strerror or exc}") from None
     ours = sector[:4] == SHARED_MAGIC.to_bytes(4, "little")
     try:
         header = decode_header(sector)
@@ -136,11 +145,15 @@ def probe(path: str) -> tuple[QuorumHeader | None, int, str | None]:
 def scan(label: str | None = None, *, timeout: float = SCAN_TIMEOUT, names: list[str] | None = None) -> ScanResult:
     """All quorum disks (with ``label``: those carrying it), in kernel order."""
     names = device_names() if names is None else names
-    results: dict[str, tuple[QuorumHeader | None, int, str | None]] = {}
+    results: dict[str, tuple[QuorumHeader | None, int, str | None] | Unreadable] = {}
     lock = threading.Lock()
 
     def work(name: str) -> None:
-        outcome = probe(f"/dev/{name}")
+        outcome: tuple[QuorumHeader | None, int, str | None] | Unreadable
+        try:
+            outcome = probe(f"/dev/{name}")
+        except Unreadable as exc:
+            outcome = exc
         with lock:
             results[name] = outcome
 
@@ -156,7 +169,11 @@ def scan(label: str | None = None, *, timeout: float = SCAN_TIMEOUT, names: list
             if name not in results:
                 out.problems.append(f"/dev/{name}: no answer within {timeout:g} s; skipped")
                 continue
-            header, kernel, problem = results[name]
+            outcome = results[name]
+            if isinstance(outcome, Unreadable):
+                out.skipped.append(str(outcome))
+                continue
+            header, kernel, problem = outcome
             if problem:
                 out.problems.append(problem)
             if header is not None and (label is None or header.label == label):
