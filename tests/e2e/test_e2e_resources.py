@@ -1,0 +1,195 @@
+"""The article's service, run for real on one testbed node with rg_test: fs on a shared LUN + its init script.
+
+The article's service is ``lvm > fs > script``. This machine has no device-mapper, so the logical volume
+cannot exist; the "shared disk" is a loop device holding the ext3 file system directly, and the tree is the
+article's minus the lvm level (the lvm refusal itself is covered by the unit tests). The init script and the
+program it starts are the article's, with the web page's typography repaired (curly quotes, lost backquotes),
+``/etc/init.d/functions`` (a Red Hat file it does not use) not sourced, and the loop's period shortened from
+10 s to 2 s so the test sees several lines quickly.
+
+The node has its own mount namespace, PID namespace and /run: the mount, the daemon and its pid file exist on
+balthasar only, which the test checks from casper.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_helpers import wait_for
+
+ARTICLE = Path(__file__).parents[1] / "fixtures" / "article" / "cluster-2.conf"
+B, C = "balthasar.localdomain", "casper.localdomain"
+MOUNTPOINT = "/mnt/magi/test"
+OUTPUT = f"{MOUNTPOINT}/test_cluster.out"
+RG_TEST = [sys.executable, "-m", "quorate.cli.rg_test"]
+
+PROGRAM = """#!/bin/bash
+while /bin/true
+do
+     echo "Date/Time :  `date +'%Y-%m-%d %H:%M:%S'`" >> /mnt/magi/test/test_cluster.out
+   sleep 2
+done
+"""
+
+INIT_SCRIPT = """#!/bin/sh
+#
+# description:  Starts and stops a test service for cluster
+# chkconfig: - 99 01
+#
+PATH=/sbin:/bin:/usr/sbin:/usr/bin
+export PATH
+ID="Test Service for Cluster"
+PROG="{program}"
+PIDFILE=/var/run/test.pid
+case $1 in
+    start)
+        echo -n "Starting $ID: "
+        $PROG &
+        echo $!  > $PIDFILE
+        echo
+        ;;
+    restart)
+        $0 status > /dev/null
+        if [ $? -ne 1 ]; then
+            $0 stop
+        fi
+        $0 start
+        ;;
+    status)
+        ps -edf | grep $PROG | grep -v grep
+        exit $?
+        ;;
+    stop)
+        cat $PIDFILE | xargs kill -9
+        rm -f $PIDFILE
+        ;;
+    *)
+        echo "usage: $0 {{start|restart|status|stop}}"
+        exit 1
+        ;;
+esac
+exit 0
+"""
+
+
+def run(*argv: str) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+@pytest.fixture
+def lun(require_root: None, tmp_path: Path) -> Iterator[str]:
+    """A loop device with an ext3 file system: the shared disk every node sees."""
+    image = tmp_path / "lun.img"
+    with open(image, "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    device = run("losetup", "--find", "--show", str(image)).strip()
+    made = [p for p in ("/mnt/magi", MOUNTPOINT) if not os.path.exists(p)]
+    try:
+        run("mkfs.ext3", "-q", "-F", "-L", "magi_test", device)
+        yield device
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True, timeout=60)
+        for path in reversed(made):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
+def article_conf(tmp_path: Path, device: str) -> Path:
+    program = tmp_path / "test_cluster.sh"
+    program.write_text(PROGRAM)
+    program.chmod(0o755)
+    init = tmp_path / "init.d" / "test"
+    init.parent.mkdir()
+    init.write_text(INIT_SCRIPT.format(program=program))
+    init.chmod(0o755)
+    text = ARTICLE.read_text()
+    start = text.index("<lvm")  # the file came from a web page: non-breaking spaces between attributes
+    end = text.index("</lvm>") + len("</lvm>")
+    tree = (
+        f'<fs name="test_fs" device="{device}" force_fsck="0" force_unmount="1" fstype="ext3" '
+        f'mountpoint="{MOUNTPOINT}" options="" self_fence="0">\n'
+        f'        <script name="test_svc" file="{init}"/>\n'
+        "      </fs>"
+    )
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(text[:start] + tree + text[end:])
+    return conf
+
+
+def lines_on(tb, node: str) -> list[str]:  # type: ignore[no-untyped-def]
+    done = tb.exec(node, ["cat", OUTPUT], timeout=10)
+    return done.stdout.splitlines() if done.returncode == 0 else []
+
+
+def mounted_on(tb, node: str) -> bool:  # type: ignore[no-untyped-def]
+    return f" {MOUNTPOINT} " in tb.exec(node, ["cat", "/proc/self/mountinfo"], timeout=10).stdout
+
+
+def test_article_service_started_on_one_node_then_stopped(testbed, lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    conf = article_conf(tmp_path, lun)
+    tb = testbed(conf, start_daemons=False)
+
+    noop = tb.exec(B, [*RG_TEST, "noop", str(conf), "start", "service", "test"], timeout=30)
+    assert noop.stdout.splitlines() == [
+        "Starting test...",
+        "[start] service:test",
+        "[start] fs:test_fs",
+        "[start] script:test_svc",
+        "Start of test complete",
+    ]
+
+    began = time.monotonic()
+    started = tb.exec(B, [*RG_TEST, "test", str(conf), "start", "service", "test"], timeout=40)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert started.stdout.splitlines() == [
+        "Running in test mode.",
+        "Starting test...",
+        "[start] service:test",
+        "[start] fs:test_fs",
+        "[start] script:test_svc",
+        "Start of test complete",
+    ]
+    assert time.monotonic() - began < 20, "rg_test must not wait for the daemon the init script left behind"
+    assert mounted_on(tb, B) and not mounted_on(tb, C)
+    lines = wait_for(
+        "two lines written by the article's loop", lambda: len(lines_on(tb, B)) >= 2 and lines_on(tb, B), 20
+    )
+    assert all(line.startswith("Date/Time :  20") for line in lines)
+    assert lines_on(tb, C) == []  # casper sees the mount point directory, not balthasar's file system
+
+    status = tb.exec(B, [*RG_TEST, "test", str(conf), "status", "service", "test"], timeout=30)
+    assert status.returncode == 0 and status.stdout.splitlines()[-1] == "Status of test is good", status.stdout
+    elsewhere = tb.exec(C, [*RG_TEST, "test", str(conf), "status", "service", "test"], timeout=30)
+    assert elsewhere.returncode == 1 and "[status] fs:test_fs failed:" in elsewhere.stdout
+
+    stopped = tb.exec(B, [*RG_TEST, "test", str(conf), "stop", "service", "test"], timeout=40)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert stopped.stdout.splitlines()[1:] == [
+        "Stopping test...",
+        "[stop] script:test_svc",
+        "[stop] fs:test_fs",
+        "[stop] service:test",
+        "Stop of test complete",
+    ]
+    assert not mounted_on(tb, B)
+    assert tb.exec(B, ["test", "-e", "/var/run/test.pid"], timeout=10).returncode == 1
+    after = tb.exec(B, [*RG_TEST, "test", str(conf), "status", "service", "test"], timeout=30)
+    assert after.returncode == 1
+
+    # The lines are on the shared disk: read them back from the host, read-only.
+    check = tmp_path / "check"
+    check.mkdir()
+    run("mount", "-o", "ro", lun, str(check))
+    try:
+        written = (check / "test_cluster.out").read_text().splitlines()
+    finally:
+        run("umount", str(check))
+    assert len(written) >= 2 and written[: len(lines)] == lines
