@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import config_of
+from res_helpers import config_of
 
 from quorate.resources import delta
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Loop, config_of
+from res_helpers import Loop, config_of
 
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext, FsAgent

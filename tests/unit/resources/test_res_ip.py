@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from conftest import config_of
+from res_helpers import config_of
 
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext, IpAgent

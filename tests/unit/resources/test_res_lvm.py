@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import config_of, sh
+from res_helpers import config_of, sh
 
 from quorate.node.agent_runner import AgentResult
 from quorate.resources import build_trees

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import config_of
+from res_helpers import config_of
 
 from quorate.config import ClusterConfig, Resource, Service
 from quorate.resources import ResourceRunner, build_trees

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cluster_text
+from res_helpers import cluster_text
 
 from quorate.cli import rg_test
 

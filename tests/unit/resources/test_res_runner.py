@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from conftest import config_of
+from res_helpers import config_of
 
 from quorate.resources import ResourceRunner, build_trees
 from quorate.resources.agents import Agent, AgentContext, AgentOutcome, default_agents

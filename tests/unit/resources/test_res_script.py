@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import config_of
+from res_helpers import config_of
 
 from quorate.resources import ResourceRunner, build_trees
 from quorate.resources.agents import AgentContext, ScriptAgent

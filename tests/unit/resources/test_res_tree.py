@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import config_of
+from res_helpers import config_of
 
 from quorate.config import Action, ClusterConfig, Resource, Service, load_config
 from quorate.resources import build_trees
