@@ -22,6 +22,11 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily at run time: usage errors should not pay for lxml
+    from quorate.config import ClusterConfig
+    from quorate.resources import Node, ServiceTree, StepResult, TreeDelta
 
 PROG = "rg_test"
 USAGE = f"""usage: {PROG} test <cluster.conf> [start|stop|status service <name>]
@@ -34,13 +39,14 @@ class UsageError(Exception):
     pass
 
 
-def _load(path: str):  # -> ClusterConfig, or raises SystemExit-worthy errors
+def _load(path: str) -> ClusterConfig:
+    """The checked configuration; `ConfigError` (with every problem) when it is not usable."""
     from quorate.config import load_config
 
     return load_config(path)
 
 
-def format_node(node, level: int = 0) -> list[str]:
+def format_node(node: Node, level: int = 0) -> list[str]:
     """rgmanager's tree print: ``type [ flags ] {`` then ``name = "value";`` lines, children nested."""
     pad = "  " * level
     flags = []
@@ -61,12 +67,12 @@ def format_node(node, level: int = 0) -> list[str]:
     return lines
 
 
-def _source(node, key: str) -> str:
+def _source(node: Node, key: str) -> str:
     param = node.spec.param(key)
     return param.inherit if param is not None and param.inherit else "an ancestor"
 
 
-def format_domains(config) -> list[str]:
+def format_domains(config: ClusterConfig) -> list[str]:
     lines = []
     for domain in config.rm.failoverdomains:
         flags = [word for word, on in (("Ordered", domain.ordered), ("Restricted", domain.restricted)) if on]
@@ -82,7 +88,7 @@ def format_domains(config) -> list[str]:
     return lines
 
 
-def problems_of(config, trees) -> list[str]:
+def problems_of(config: ClusterConfig, trees: dict[str, ServiceTree]) -> list[str]:
     """Config warnings, tree problems, and resources no agent can run on this machine."""
     from quorate.resources.agents import RUNNABLE
 
@@ -98,7 +104,7 @@ def problems_of(config, trees) -> list[str]:
     return lines
 
 
-def format_test(config, trees) -> str:
+def format_test(config: ClusterConfig, trees: dict[str, ServiceTree]) -> str:
     lines = ["Running in test mode.", "=== Resource Trees ==="]
     for tree in trees.values():
         lines += format_node(tree.root)
@@ -112,7 +118,7 @@ def format_test(config, trees) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_noop(tree, action: str) -> str:
+def format_noop(tree: ServiceTree, action: str) -> str:
     """The dry walk: the resources a start (or stop) of the service would act on, in order."""
     if action == "start":
         order, first, last = tree.start_order(), f"Starting {tree.name}...", f"Start of {tree.name} complete"
@@ -121,7 +127,7 @@ def format_noop(tree, action: str) -> str:
     return "\n".join([first, *(f"[{action}] {n.label}" for n in order), last]) + "\n"
 
 
-def format_delta(changes) -> str:
+def format_delta(changes: TreeDelta) -> str:
     lines = []
     for item in changes:
         if item.kind == "unchanged":
@@ -133,7 +139,7 @@ def format_delta(changes) -> str:
     return "\n".join(lines or ["No changes."]) + "\n"
 
 
-def _tree(path: str, kind: str, name: str):
+def _tree(path: str, kind: str, name: str) -> tuple[ClusterConfig, ServiceTree]:
     if kind != "service":
         raise UsageError(f"only services can be started or stopped here, not {kind!r}")
     from quorate.resources import build_trees
@@ -146,7 +152,7 @@ def _tree(path: str, kind: str, name: str):
     return config, trees[name]
 
 
-def _local_name(config) -> str:
+def _local_name(config: ClusterConfig) -> str:
     host = socket.gethostname()
     node = config.node_by_name(host)
     return node.name if node is not None else host
@@ -157,7 +163,7 @@ def run_real(path: str, action: str, kind: str, name: str) -> int:
 
     config, tree = _tree(path, kind, name)
 
-    def show(step) -> None:
+    def show(step: StepResult) -> None:
         line = f"[{step.action}] {step.node.label}"
         if not step.outcome.ok:
             line += f" failed: {step.outcome.message}"
@@ -226,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         sys.stderr.write(f"{PROG}: unknown command {args[0]!r}\n{USAGE}")
         return 2
-    from quorate.config import ConfigError, ConfigReadError
+    from quorate.config import ConfigError
 
     try:
         return command(args[1:])
@@ -237,9 +243,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("Running in test mode.\n" if args[0] == "test" else "")
         for problem in exc.problems:
             sys.stdout.write(f"{problem.severity}: {problem}\n")
-        return 1
-    except ConfigReadError as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
 
 

@@ -153,8 +153,17 @@ def test_without_device_mapper_activation_fails_clearly_and_nothing_is_claimed()
     assert asyncio.run(agent_with(fake, dm=False).stop(lvm_node("magi_vg"), ctx([ME]))).ok
 
 
-def test_this_machine_has_no_device_mapper() -> None:
+def test_this_machine_has_no_device_mapper_so_the_article_service_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert device_mapper_available() is False
+    from quorate.cli import rg_test
+
+    article = Path(__file__).resolve().parents[2] / "fixtures" / "article" / "cluster-2.conf"
+    assert rg_test.main(["test", str(article), "start", "service", "test"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[3] == (
+        "[start] lvm:tes_lv failed: device-mapper is not available on this node: cannot activate LV magi_vg/test_lv"
+    )
+    assert out[-1].startswith("Failed to start test: lvm:tes_lv failed: device-mapper is not available")
 
 
 # ---------------------------------------------------------------- real LVM metadata on loop devices
@@ -196,7 +205,7 @@ def test_real_vg_refuses_activation_without_device_mapper(volume_group: str) -> 
     assert not refused.ok
     assert refused.message == f"device-mapper is not available on this node: cannot activate LV {volume_group}/test_lv"
     assert real_tags(volume_group) == []
-    missing = asyncio.run(LvmAgent().start(lvm_node("qt_no_such_vg"), ctx([ME])))
+    missing = asyncio.run(LvmAgent(dm_available=lambda: True).start(lvm_node("qt_no_such_vg"), ctx([ME])))
     assert not missing.ok and missing.message == "volume group qt_no_such_vg not found"
 
 

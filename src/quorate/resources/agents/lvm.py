@@ -3,10 +3,10 @@
 Theory of operation: quorate uses the *tagging* variant of HA-LVM (RHCS 5's), which needs no clvmd. A VG is
 owned by the node whose name is in the VG's tags.
 
-* **start**: the VG must exist (``vgs``). If it carries another node's tag (or a foreign LVM system ID) and that
-  node is alive (``ctx.is_member``; unknown membership counts as alive), the start is refused: the owner may
-  still have the volume open. Then, and only then, device-mapper must be present (without it no LV can be
-  activated: "device-mapper is not available on this node: cannot activate LV vg/lv"). The tags of dead owners
+* **start**: device-mapper must be present, or no LV can ever be activated here: "device-mapper is not available
+  on this node: cannot activate LV vg/lv", and nothing is touched. The VG must exist (``vgs``). If it carries
+  another node's tag (or a foreign LVM system ID) and that node is alive (``ctx.is_member``; unknown membership
+  counts as alive), the start is refused: the owner may still have the volume open. The tags of dead owners
   are stripped (the "steal"), this node's tag is added (the claim), and the LV (``lv_name``) or the whole VG is
   activated with ``activation/volume_list = ["@<node>"]`` given on the command line, so LVM itself refuses to
   activate a volume this node does not own even if the tag was stolen under our feet. If the activation fails,
@@ -139,6 +139,8 @@ class LvmAgent(Agent):
         vg_name, lv, what = self._names(res)
         if not vg_name:
             return failure(OCF_ERR_ARGS, "no vg_name given")
+        if not self.dm_available():  # the root cause, whatever else is wrong: say it first, touch nothing
+            return failure(OCF_ERR_INSTALLED, f"device-mapper is not available on this node: cannot activate {what}")
         me = ctx.node_name
         vg = await self._vg(vg_name, ctx)
         if isinstance(vg, AgentOutcome):
@@ -151,8 +153,6 @@ class LvmAgent(Agent):
         alive = [t for t in others if ctx.member(t)]
         if alive:
             return failure(OCF_ERR_GENERIC, f"volume group {vg_name} is owned by live node {alive[0]}; refusing it")
-        if not self.dm_available():
-            return failure(OCF_ERR_INSTALLED, f"device-mapper is not available on this node: cannot activate {what}")
         if lv and lv not in {name for name, _ in vg.lvs}:
             return failure(OCF_ERR_GENERIC, f"logical volume {vg_name}/{lv} not found")
         for owner in others:  # dead owners: take the VG over
