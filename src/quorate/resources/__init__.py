@@ -3,7 +3,14 @@
 Theory of operation: `tree` (pure) turns the configuration into ordered service trees and `delta` (pure) says
 what a reconfiguration stops and starts; `agents` run real commands for one resource at a time; `runner` walks
 a tree in rgmanager's order through the agents, with timeouts, rollback and status scheduling. The daemon uses
-`build_trees`, `delta` and a `ResourceRunner`; ``rg_test`` uses the same pieces from the command line.
+these pieces; ``rg_test`` uses the same ones from the command line::
+
+    trees = build_trees(config)                       # {service name: ServiceTree}
+    runner = ResourceRunner(node_name=me, is_member=lambda name: name in view, rsctmp="/run/resource-agents")
+    outcome = await runner.start_service(trees["test"])   # ServiceOutcome: ok, message, failed, resources_left
+    outcome = await runner.status_service(trees["test"], time.monotonic())  # failed / recoverable subtrees
+    outcome = await runner.stop_service(trees["test"])    # not ok -> service "failed", fence candidate
+    changes = delta(old_config, new_config)               # per service: stop / start / reconfig nodes
 """
 
 from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
