@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from quorate.config.derive import read_time
 from quorate.resources.agents import Agent, AgentContext, AgentOutcome, agent_for, default_agents
 from quorate.resources.agents.base import DEFAULT_RSCTMP, OCF_ERR_INSTALLED, local_node_name
+from quorate.resources.catalogue import ActionSpec
 from quorate.resources.tree import NON_CRITICAL, Node, ServiceTree
 
 DEFAULT_CEILING = 300.0
@@ -162,9 +163,16 @@ class ResourceRunner:
             return float(declared)
         return max(float(declared), self.ceiling)
 
+    async def _table(self, agent: Agent, node: Node) -> tuple[ActionSpec, ...]:
+        """The agent's action table; the static one if the agent cannot tell (a broken meta-data, say)."""
+        try:
+            return await agent.actions(node)
+        except Exception:
+            return node.actions
+
     async def _act(self, node: Node, action: str, depth: int = 0) -> AgentOutcome:
         agent = agent_for(node.type, self.agents)
-        table = await agent.actions(node)
+        table = await self._table(agent, node)
         spec = next((a for a in table if a.name == action and (action != "status" or a.depth == depth)), None)
         timeout = self._timeout(node, spec.timeout if spec else 0)
         ctx = AgentContext(
@@ -300,7 +308,7 @@ class ResourceRunner:
             if node in skip:
                 continue
             state = self._state(node)
-            table = await agent_for(node.type, self.agents).actions(node)
+            table = await self._table(agent_for(node.type, self.agents), node)
             due = [
                 a
                 for a in table
