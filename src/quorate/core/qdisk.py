@@ -92,6 +92,7 @@ class QdiskCore(QdiskState):
         if self.halted:
             return []
         out, self._pending = self._pending, []
+        self.now = now
         self.members, self.quorate = frozenset(cman_members), cman_quorate
         self.score, self.score_max = score, max_score
         if self.started_at is None:
@@ -102,25 +103,48 @@ class QdiskCore(QdiskState):
             self._account_io(now, previous, io_ok, out)
         if self._is_halted() or self._check_self(blocks_read.get(self.local_id, MISSING), out):
             return out
+        previous_read = self.last_read_at
+        if blocks_read:
+            self.last_read_at = now
         for peer in self.peers.values():
-            read_peer(now, peer, blocks_read.get(peer.nodeid, MISSING))
-            out.extend(
-                transition(peer, tko=self.config.tko, tko_up=self.config.tko_up, allow_kill=self.config.allow_kill)
-            )
-        if self.init_left > 0:
-            self.init_left -= 1
+            read_peer(now, peer, blocks_read.get(peer.nodeid, MISSING), previous_read)
+            known = self.master is not None and self.master != peer.nodeid
+            c = self.config
+            out.extend(transition(peer, tko=c.tko, tko_up=c.tko_up, allow_kill=c.allow_kill, master_known=known))
+        if self.init_left > 0:  # only cycles that really watched the disk count
+            self.init_left -= 1 if io_ok else 0
             if self.init_left == 0:
                 self.from_init = True
                 self._log(out, f"Initial {self.config.tko} cycles complete; taking part in the quorum disk")
             self._finish(out)
             return out
-        self._check_score(out)
+        self._check_score(out, io_ok)
         if self._is_halted():
             return out
         self._find_master(out)
-        self._elect(out)
+        if io_ok:  # an election step taken blind could elect a node that sees nobody
+            self._elect(out)
         self._master_duties(out)
         self._finish(out)
+        return out
+
+    def release(self, later: list[QdiskEffect]) -> list[QdiskEffect]:
+        """The deferred part of `stage` once the writes landed, minus what a later input overruled
+        (a view change or an I/O error between the cycle and the end of its writes withdrew the votes)."""
+        if self.halted:
+            return []
+        return [e for e in later if not isinstance(e, SetVotes) or e.votes == self.votes]
+
+    def begin(self, now: float) -> list[QdiskEffect]:
+        """Call at the start of each cycle, before any I/O. After a long gap (the process was frozen, the
+        loop starved) the others may have declared this node dead: stop counting the votes until the
+        coming read shows the grant still holds."""
+        out: list[QdiskEffect] = []
+        if self.halted or self.last_cycle is None or self.votes == 0:
+            return out
+        gap = now - self.last_cycle
+        if gap >= self.interval * max(self.config.tko - 1, 1):
+            self._set_votes(0, f"no cycle for {gap:.1f} s: the others may have declared this node dead", out)
         return out
 
     def io_error(self, now: float, what: str) -> list[QdiskEffect]:
@@ -132,6 +156,7 @@ class QdiskCore(QdiskState):
 
     def membership_changed(self, now: float, cman_members: frozenset[int], cman_quorate: bool) -> list[QdiskEffect]:
         """The local cluster view changed: withdraw at once if the grant no longer holds (rule S4)."""
+        self.now = max(self.now, now)
         self.members, self.quorate = frozenset(cman_members), cman_quorate
         out: list[QdiskEffect] = []
         if self.halted:
@@ -169,12 +194,26 @@ class QdiskCore(QdiskState):
                 "the disk or the machine is slow; running the next cycle at once",
                 "warning",
             )
+            self._stop_watching(out, "the cycle came late")
+
+    def _stop_watching(self, out: list[QdiskEffect], why: str) -> None:
+        """Elections rely on uninterrupted watching: a bidder must have seen, cycle after cycle, every node
+        alive on the disk (more than tko_up cycles before bidding, master_wait cycles while bidding).
+        A gap (a late cycle, a failed read or write) restarts both counts."""
+        self.watched = 0
+        if self.bidding:
+            self._log(out, f"Withdrawing my bid for master: {why}, so the cycles counted so far did not watch")
+            self.bidding = 0
+            self._set_msg(Msg.NONE)
 
     def _account_io(self, now: float, previous: float | None, io_ok: bool, out: list[QdiskEffect]) -> None:
         self.io_ok = io_ok
         if io_ok:
             self.last_io_ok_at, self.error_cycles = now, 0
             self.last_landed = previous if previous is not None else now
+            self.watched += 1
+        else:
+            self._stop_watching(out, "a disk transfer failed")
         self._check_silence(now, out)
         if io_ok:
             return
@@ -236,8 +275,8 @@ class QdiskCore(QdiskState):
         )
         return False
 
-    def _check_score(self, out: list[QdiskEffect]) -> None:
-        if self.upgrade > 0:
+    def _check_score(self, out: list[QdiskEffect], io_ok: bool) -> None:
+        if self.upgrade > 0 and io_ok:
             self.upgrade -= 1
         required = required_score(self.config, self.score_max)
         detail = f"({self.score}/{self.score_max}; required={required})"
@@ -295,7 +334,7 @@ class QdiskCore(QdiskState):
         low_id = min([me, *running])
         lower = [n for n in bidders if n < me]
         if not self.bidding:
-            if low_id == me and self.upgrade == 0:
+            if low_id == me and self.upgrade == 0 and self.watched > self.config.tko_up:
                 self.bid_seq = (self.bid_seq + 1) % 65536
                 self.msg, self.msg_seq, self.msg_arg, self.bidding = Msg.BID, self.bid_seq, 0, 1
                 self._log(out, "No master and I am the lowest running id: bidding for master")

@@ -73,3 +73,28 @@ class QdiskStatus:
 def block_for_stamp(block: Block, timestamp: int, avg_latency: float, last_latency: float) -> Block:
     """The shell's finishing touch before encoding: wall-clock time and measured latencies."""
     return replace(block, timestamp=timestamp, avg_latency=avg_latency, last_latency=last_latency)
+
+
+def stage(effects: list[QdiskEffect]) -> tuple[list[QdiskEffect], list[Block], list[QdiskEffect]]:
+    """Order a cycle's effects for the shell: (at once, blocks to write, only once the writes landed).
+
+    Everything that takes something away (a withdrawal, a reboot, a kill request) or only informs goes out
+    at once: waiting for a write would let a node count votes it already gave up. A grant (``SetVotes``
+    above 0) goes out only after this cycle's writes succeeded, because the others learn this node is
+    alive from those writes, and only through `QdiskCore.release`, which drops a grant that a view change
+    or an I/O error overruled meanwhile. Only the last ``SetVotes`` of the cycle counts.
+    """
+    votes = [e for e in effects if isinstance(e, SetVotes)]
+    final = votes[-1] if votes else None
+    now: list[QdiskEffect] = []
+    later: list[QdiskEffect] = []
+    writes: list[Block] = []
+    for e in effects:
+        if isinstance(e, WriteBlock):
+            writes.append(e.block)
+        elif isinstance(e, SetVotes):
+            if e is final:
+                (later if e.votes > 0 else now).append(e)
+        else:
+            now.append(e)
+    return now, writes, later

@@ -14,6 +14,7 @@ cycle's reads (my own read failed) is neither: I learned nothing. Beliefs (first
 | UP      | misses > tko                                       | EVICTED  | Node N ... dead   |
 | EVICTED | the notice landed (EVICT), or NONE                 | OFFLINE  | Node N evicted    |
 | EVICTED | another incarnation                                | OFFLINE  | Node N restarted  |
+| EVICTED | fresh write, no notice written and no master       | OFFLINE  | ...comes back     |
 | EVICTED | fresh write with the evicted incarnation           | EVICTED  | Node N is undead  |
 | OFFLINE | fresh write with the evicted incarnation           | EVICTED  | Node N is undead  |
 | OFFLINE | running and seen > tko_up                          | UP       | Node N is UP      |
@@ -54,7 +55,8 @@ class Peer:
     seen: int = 0
     incarnation: int = 0
     evil: int = 0
-    last_write_at: float | None = None
+    last_write_at: float | None = None  # when I saw its block change (for status)
+    written_after: float | None = None  # it wrote after this time for sure: my read before that change
     notice_pending: bool = False
     kill_pending: bool = False
 
@@ -66,8 +68,13 @@ class Peer:
         self.seen = self.misses = self.incarnation = 0
 
 
-def read_peer(now: float, p: Peer, b: Block | None) -> None:
-    """Count a sighting or a miss from this cycle's read of ``p``'s block."""
+def read_peer(now: float, p: Peer, b: Block | None, previous_read: float | None) -> None:
+    """Count a sighting or a miss from this cycle's read of ``p``'s block.
+
+    ``previous_read`` is when my last successful read happened: a change seen now only proves the peer
+    wrote after that moment. After a gap in my own reads that moment is old, and a block that merely
+    changed during the gap must not look recent (its writer may have died since).
+    """
     p.fresh = False
     if b is MISSING:
         return
@@ -82,11 +89,13 @@ def read_peer(now: float, p: Peer, b: Block | None) -> None:
         p.misses += 1
     else:
         p.misses, p.fresh, p.last_key, p.last_write_at = 0, True, b.liveness_key, now
+        p.written_after = previous_read
         p.seen += 1
 
 
-def transition(p: Peer, *, tko: int, tko_up: int, allow_kill: bool) -> list[Log]:
-    """Apply the table above to one peer; returns the sentences to log."""
+def transition(p: Peer, *, tko: int, tko_up: int, allow_kill: bool, master_known: bool = True) -> list[Log]:
+    """Apply the table above to one peer; returns the sentences to log. ``master_known``: some master
+    exists to write eviction notices (I, or another node I see online)."""
     b = p.block
     if b is None:
         return []
@@ -111,6 +120,12 @@ def transition(p: Peer, *, tko: int, tko_up: int, allow_kill: bool) -> list[Log]
             return _offline(p, f"Node {n} shutdown (after it was declared dead)", keep_evil=p.evil)
         if b.incarnation != p.evil:
             return _offline(p, f"Node {n} restarted (new incarnation) after its eviction")
+        if p.fresh and own_write and p.notice_pending and not master_known:
+            # Declared dead while no master could evict it: nobody acted on its death, so it may come
+            # back the normal way (tko_up sightings) instead of blocking every election forever.
+            logs = _offline(p, f"Node {n} writes again before any master evicted it; watching it come back")
+            p.seen = 1  # this write is its first sighting
+            return logs
         if p.fresh and own_write and not p.notice_pending:
             return _undead(p, allow_kill)
         return []

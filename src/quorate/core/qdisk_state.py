@@ -42,6 +42,7 @@ class QdiskState:
         self.msg, self.msg_seq, self.msg_arg = Msg.NONE, 0, 0
         self.bid_seq = 0
         self.bidding = 0  # cycles spent bidding; 0 = not bidding
+        self.watched = 0  # consecutive on-time cycles whose read and write worked
         self.upgrade = 0
         self.write_seq = 0
         self.mask: frozenset[int] = frozenset()
@@ -56,10 +57,12 @@ class QdiskState:
         self.halted: str | None = None
         self.last_cycle: float | None = None
         self.last_io_ok_at: float | None = None
+        self.last_read_at: float | None = None
         self.last_landed: float | None = None  # cycle time of my last write known to have reached the disk
         self.io_ok = False
         self.error_cycles = 0
         self.started_at: float | None = None
+        self.now = 0.0  # the latest time given by the shell
         self._logged: set[str] = set()
         self._pending: list[QdiskEffect] = [Log(w, "warning") for w in timing_warnings(config, token_ms)]
 
@@ -167,6 +170,10 @@ class QdiskState:
             return 0, f"several nodes claim to be master ({list(self.masters)})"
         if m not in self.members:
             return 0, f"the master (node {m}) is not in my cluster view"
+        seen = self.peers[m].written_after
+        limit = self.interval * max(self.config.tko // 2, 2)
+        if seen is None or self.now - seen > limit:
+            return 0, f"the master's block (node {m}) has not changed for more than {limit:g} s"
         if not self._granted_by_master():
             return 0, f"the master (node {m}) does not count me online"
         return v, f"granted by the master (node {m})"

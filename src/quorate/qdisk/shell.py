@@ -9,7 +9,7 @@ writes what is left of the interval. A transfer that errs or misses its deadline
 | what happened                         | the core is told                  | votes                  |
 |---------------------------------------|-----------------------------------|------------------------|
 | read failed or too slow               | ``cycle(io_ok=False)``            | withdrawn in the cycle |
-| write failed or too slow              | ``io_error`` right after          | withdrawn at once      |
+| write failed or too slow              | ``io_error`` right after          | never granted          |
 | previous transfer still hung          | ``cycle(io_ok=False)``, no new I/O | stay withdrawn         |
 
 A hung transfer keeps the worker busy; no second one is queued behind it (a stuck device would otherwise
@@ -37,9 +37,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from quorate.core.effects import Log
-from quorate.core.qdisk import QdiskCore, QdiskEffect, SetVotes, StopCman, WriteBlock, block_for_stamp
+from quorate.core.qdisk import QdiskCore, QdiskEffect, StopCman, block_for_stamp
 from quorate.core.qdisk_block import Block
 from quorate.core.qdisk_config import QdiskSettings
+from quorate.core.qdisk_effects import stage
 from quorate.core.qdisk_score import HeuristicTracker
 from quorate.node.agent_runner import run_agent
 from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
@@ -249,6 +250,9 @@ class QdiskService:
             if delay > 0:
                 await asyncio.sleep(delay)
             start = time.monotonic()
+            early = core.begin(start)
+            if early:
+                self.on_effects(early)
             ok, blocks, why = await self._io(device.read_blocks, self.interval / 2)
             if not ok:
                 self._note_error(f"read: {why}")
@@ -259,14 +263,15 @@ class QdiskService:
             await self._carry_out(effects, start + self.interval)
 
     async def _carry_out(self, effects: list[QdiskEffect], deadline: float) -> None:
+        """Withdrawals and the like at once, then the writes, then a grant only if the writes landed."""
         assert self.core is not None and self.device is not None
         device = self.device
-        rest = [e for e in effects if not isinstance(e, WriteBlock)]
+        now, writes, later = stage(effects)
+        if now:
+            self.on_effects(now)
         failure = None
-        for effect in effects:
-            if not isinstance(effect, WriteBlock):
-                continue
-            block = self._stamp(effect.block)
+        for block in writes:
+            block = self._stamp(block)
             began = time.monotonic()
             ok, _, why = await self._io(lambda b=block: device.write_block(b), max(deadline - began, 0.01))
             if not ok:
@@ -278,10 +283,11 @@ class QdiskService:
         self._write_ok = failure is None
         if failure is not None:
             self._note_error(failure)
-            rest = [e for e in rest if not (isinstance(e, SetVotes) and e.votes > 0)]
-            rest += self.core.io_error(time.monotonic(), failure)
-        if rest:
-            self.on_effects(rest)
+            later = self.core.io_error(time.monotonic(), failure)
+        else:
+            later = self.core.release(later)
+        if later:
+            self.on_effects(later)
 
     def _stamp(self, block: Block) -> Block:
         return block_for_stamp(block, int(time.time()), self._average(), self._last_latency)
