@@ -2,35 +2,41 @@
 
 Theory of operation
 -------------------
-Every ``interval`` seconds the shell reads all status blocks and calls `QdiskCore.cycle` with them, the
-I/O outcome, the heuristic score and the local cluster membership. The core returns effects: blocks to
-write (its own; eviction notices when master), the disk votes this node counts, kills, reboots, log
-sentences. Between cycles the shell reports write failures (`io_error`) and view changes
-(`membership_changed`); both can only take votes away, at once. Peer liveness is `qdisk_peers`.
+Each cycle the shell calls `begin` (before any I/O), reads all status blocks, calls `cycle` with them, the
+I/O outcome, the heuristic score and the local view, then carries out the effects in the order `stage`
+gives: withdrawals, reboots and kill requests at once; the writes (its own block; eviction notices when
+master); a grant only after the writes landed, through `release`. Between cycles the shell reports failed
+writes (`io_error`), view changes (`membership_changed`) and, from a lease watch, wake-ups (`begin`): all
+can only take votes away. Peer liveness is `qdisk_peers`.
 
 My own state (first matching row wins each cycle):
 
-| state      | condition                                              | next   | effect                      |
-|------------|--------------------------------------------------------|--------|-----------------------------|
-| any        | my block holds an EVICT for my incarnation             | halted | Reboot                      |
-| INIT       | fewer than ``tko`` cycles done                          | INIT   | watch and write INIT        |
-| INIT/NONE  | fit (score >= required)                                | RUN    | bid after ``upgrade_wait``  |
-| INIT       | unfit after the INIT cycles                            | NONE   | StopCman if ``stop_cman``   |
+| state      | condition                                              | next   | effect                       |
+|------------|--------------------------------------------------------|--------|------------------------------|
+| any        | my block holds an EVICT for my incarnation             | halted | Reboot                       |
+| INIT       | fewer than ``tko`` cycles with working I/O             | INIT   | watch and write INIT         |
+| INIT/NONE  | fit (score >= required)                                | RUN    | bid after ``upgrade_wait``   |
+| INIT       | unfit after the INIT cycles                            | NONE   | StopCman if ``stop_cman``    |
 | RUN/MASTER | unfit                                                  | NONE   | votes 0; Reboot if ``reboot``|
-| MASTER     | my block stood still for tko - 1 intervals             | RUN    | give up the role            |
-| MASTER     | another master with a lower id, or one that lost me    | RUN    | abdicate                    |
-| RUN        | no master, I bid, every running peer ACKed, waited     | MASTER | grant votes                 |
+| MASTER     | my block stood still for tko - 1 intervals             | RUN    | give up the role             |
+| MASTER     | another master with a lower id, or one that lost me    | RUN    | abdicate                     |
+| RUN        | no master, I bid, every running peer ACKed, waited     | MASTER | grant votes                  |
 
-*Election* (no master on disk): the lowest running id bids; others ACK the lowest bidder below them; a
-node that sees a master NACKs other bidders; a bidder ACKed by every other running node (INIT included:
-nobody is elected while a node is still looking) for ``master_wait`` cycles becomes MASTER.
+*Election* (no master on disk): the lowest running id bids once it has watched the disk for more than
+``tko_up`` uninterrupted cycles; others ACK the lowest bidder below them; a node that sees a master NACKs
+other bidders; a bidder ACKed by every other running node (INIT included: nobody is elected while a node is
+still looking) for ``master_wait`` uninterrupted cycles becomes MASTER. Any gap (a late cycle, a failed
+transfer) withdraws the bid: counting cycles that did not watch is how two masters get elected.
 
 *Votes* (rule S4, closing the double-quorum window of spec D-23): the master grants the votes to
 ``online on disk ∩ its cluster view`` (``master_mask``). A node counts them only when its last read and
 write worked, it is in a view, it is fit, and it is either the master or named in the single master's
-grant **with that master in its own view**. So every node counting the votes has the master in its view:
-their views all share the master and no two disjoint partitions ever count the votes.
-``membership_changed`` drops them the moment the master leaves the view. ``master_wins``: master only.
+grant **with that master in its own view** and the master's block seen changing recently (within
+max(tko/2 + 1, 3) intervals, counted from my read before the change: a change seen after a gap in my own
+reads proves nothing recent). Every node counting the votes thus has the master in its view: their views
+share the master, and no two disjoint partitions ever count the votes. A stale master's grant expires
+before another master can be elected (that takes tko + 1 intervals plus master_wait cycles).
+``master_wins``: the master alone counts them.
 
 The master writes an eviction notice into every peer dead on disk until it lands, and asks the cluster
 once to kill it (``allow_kill``; only while quorate: an inquorate node decides no fencing). A master
@@ -136,9 +142,10 @@ class QdiskCore(QdiskState):
         return [e for e in later if not isinstance(e, SetVotes) or e.votes == self.votes]
 
     def begin(self, now: float) -> list[QdiskEffect]:
-        """Call at the start of each cycle, before any I/O. After a long gap (the process was frozen, the
-        loop starved) the others may have declared this node dead: stop counting the votes until the
-        coming read shows the grant still holds."""
+        """Call at the start of each cycle before any I/O, and whenever the process may have been frozen
+        (the shell's lease watch). The votes are a lease renewed by cycles: after a gap long enough for the
+        others to declare this node dead (tko - 1 intervals), stop counting them until a read shows the
+        grant still holds."""
         out: list[QdiskEffect] = []
         if self.halted or self.last_cycle is None or self.votes == 0:
             return out

@@ -170,8 +170,11 @@ class QdiskState:
             return 0, f"several nodes claim to be master ({list(self.masters)})"
         if m not in self.members:
             return 0, f"the master (node {m}) is not in my cluster view"
+        # A stale master's grant must expire before another master can exist: that takes the old master
+        # tko + 1 silent intervals to be declared dead plus master_wait bidding cycles. One or two missed
+        # reads (phase jitter) must not make the votes flap.
         seen = self.peers[m].written_after
-        limit = self.interval * max(self.config.tko // 2, 2)
+        limit = self.interval * max(self.config.tko // 2 + 1, 3)
         if seen is None or self.now - seen > limit:
             return 0, f"the master's block (node {m}) has not changed for more than {limit:g} s"
         if not self._granted_by_master():

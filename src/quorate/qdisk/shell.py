@@ -186,6 +186,7 @@ class QdiskService:
         self._tasks = [
             asyncio.create_task(self._run(), name=f"qdisk-{self.local_id}"),
             asyncio.create_task(self._run_heuristics(), name=f"qdisk-score-{self.local_id}"),
+            asyncio.create_task(self._lease_watch(), name=f"qdisk-lease-{self.local_id}"),
         ]
 
     async def _locate(self) -> str:
@@ -259,7 +260,8 @@ class QdiskService:
             members, quorate = self.get_membership()
             score, score_max = self.tracker.score()
             io_ok = ok and self._write_ok
-            effects = core.cycle(start, blocks if ok else {}, io_ok, score, score_max, members, quorate)
+            # "now" is after the read: a process frozen during the read must see the time that passed
+            effects = core.cycle(time.monotonic(), blocks if ok else {}, io_ok, score, score_max, members, quorate)
             await self._carry_out(effects, start + self.interval)
 
     async def _carry_out(self, effects: list[QdiskEffect], deadline: float) -> None:
@@ -322,6 +324,17 @@ class QdiskService:
         if text != self.last_error:
             self.on_effects([Log(f"Quorum disk {self.device_name}: {text}", "warning")])
         self.last_error = text
+
+    async def _lease_watch(self) -> None:
+        """The votes are a lease renewed by each cycle. Whatever wakes first after the process was frozen
+        (SIGSTOP, a stalled VM), this check withdraws them if cycles stopped long enough for the others to
+        have declared this node dead, without waiting for a disk transfer to finish."""
+        assert self.core is not None
+        while not self.core.halted:
+            await asyncio.sleep(self.interval / 4)
+            effects = self.core.begin(time.monotonic())
+            if effects:
+                self.on_effects(effects)
 
     # ------------------------------------------------------------- heuristics
 

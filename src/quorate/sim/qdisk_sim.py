@@ -182,6 +182,8 @@ class QdiskSim:
             return
         node.paused = False
         self.log(f"resume node {n}")
+        if node.core is not None:  # the shell's lease watch: first thing after waking up
+            self.apply(node, node.core.begin(self.t))
         pending, node.pending = node.pending, []
         for fn in pending:
             fn()
@@ -219,9 +221,7 @@ class QdiskSim:
         view = node.view
         quorate = len(view) + node.votes >= self.expected // 2 + 1
         score = node.score if core.config.heuristics else (1, 1)
-        effects = core.cycle(
-            node.cycle_start, blocks or {}, blocks is not None and node.write_ok, *score, view, quorate
-        )
+        effects = core.cycle(self.t, blocks or {}, blocks is not None and node.write_ok, *score, view, quorate)
         node.cycled_since_resume = True
         now, writes, later = stage(effects)  # as the shell does
         self.apply(node, now)
