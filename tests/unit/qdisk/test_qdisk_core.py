@@ -348,3 +348,66 @@ def test_clean_stop_writes_none_and_the_others_see_a_shutdown() -> None:
 def test_node_ids_outside_1_to_16_are_refused() -> None:
     with pytest.raises(ValueError, match=r"1\.\.16"):
         QdiskCore(FAST, 1, (1, 17), incarnation=1)
+
+
+# ---------------------------------------------------------------- leases and staging (rule S4 in time)
+
+
+def test_a_grant_overruled_before_the_write_landed_is_not_released() -> None:
+    from quorate.core.qdisk_effects import stage
+
+    rig = started()
+    node = rig.nodes[2]
+    node.votes = 0
+    node.core.votes = 0  # pretend the grant is being renewed this cycle
+    out = node.core.cycle(rig.t, dict(rig.disk), True, 1, 1, node.members, True)
+    _now, writes, later = stage(out)
+    assert [e.votes for e in later if isinstance(e, SetVotes)] == [2] and writes
+    node.core.membership_changed(rig.t, frozenset({2, 3}), False)  # the master left the view meanwhile
+    assert node.core.release(later) == []
+
+
+def test_withdrawals_go_out_before_the_writes() -> None:
+    from quorate.core.qdisk_effects import stage
+
+    rig = started()
+    node = rig.nodes[2]
+    out = node.core.cycle(rig.t, dict(rig.disk), False, 1, 1, node.members, True)
+    now, _, later = stage(out)
+    assert SetVotes(0, "the last disk read or write failed") in now and not later
+
+
+def test_after_a_freeze_begin_withdraws_before_any_io() -> None:
+    rig = started()
+    core = rig.nodes[2].core
+    assert core.begin(rig.t + 1.0) == []
+    out = core.begin(rig.t + 6.0)  # tko - 1 = 5 intervals
+    assert next(e for e in out if isinstance(e, SetVotes)).votes == 0
+
+
+def test_a_bid_is_withdrawn_when_a_transfer_fails_and_needs_watching_again() -> None:
+    core = QdiskCore(FAST, 1, (1,), incarnation=1)
+    members = frozenset({1})
+    t = 0.0
+    while not core.bidding:
+        core.cycle(t, {}, True, 1, 1, members, True)
+        t += 1
+    out = core.cycle(t, {}, False, 1, 1, members, True)
+    assert not core.bidding and any("Withdrawing my bid" in getattr(e, "text", "") for e in out)
+    core.cycle(t + 1, {}, True, 1, 1, members, True)
+    assert not core.bidding  # watched 1 cycle only: more than tko_up (2) needed
+    for i in range(2, 9):
+        core.cycle(t + i, {}, True, 1, 1, members, True)
+    assert core.state is DiskState.MASTER
+
+
+def test_a_master_block_changed_during_my_read_outage_is_not_fresh() -> None:
+    rig = started()
+    node = rig.nodes[3]
+    node.read_ok = False
+    rig.run(rig.t + 6)
+    node.read_ok = True
+    rig.run(rig.t + 0.95)  # one read after the outage: node 1's block changed, but when?
+    assert node.votes == 0 and "has not changed for more than" in node.core.reason
+    rig.run(rig.t + 3)
+    assert node.votes == 2
