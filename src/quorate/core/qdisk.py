@@ -110,11 +110,12 @@ class QdiskCore(QdiskState):
         if self._is_halted() or self._check_self(blocks_read.get(self.local_id, MISSING), out):
             return out
         previous_read = self.last_read_at
-        if blocks_read:
+        self.read_ok = bool(blocks_read)
+        if self.read_ok:
             self.last_read_at = now
         for peer in self.peers.values():
             read_peer(now, peer, blocks_read.get(peer.nodeid, MISSING), previous_read)
-            known = self.master is not None and self.master != peer.nodeid
+            known = self._notice_expected(peer.nodeid)
             c = self.config
             out.extend(transition(peer, tko=c.tko, tko_up=c.tko_up, allow_kill=c.allow_kill, master_known=known))
         if self.init_left > 0:  # only cycles that really watched the disk count
@@ -341,7 +342,7 @@ class QdiskCore(QdiskState):
         low_id = min([me, *running])
         lower = [n for n in bidders if n < me]
         if not self.bidding:
-            if low_id == me and self.upgrade == 0 and self.watched > self.config.tko_up:
+            if low_id == me and self.upgrade == 0 and self.watched > self.config.tko_up and not self._unsettled(out):
                 self.bid_seq = (self.bid_seq + 1) % 65536
                 self.msg, self.msg_seq, self.msg_arg, self.bidding = Msg.BID, self.bid_seq, 0, 1
                 self._log(out, "No master and I am the lowest running id: bidding for master")
@@ -362,11 +363,39 @@ class QdiskCore(QdiskState):
             self._set_msg(Msg.NONE)
             self._log(out, f"Bid refused by node {nack[0]} (it sees a master); withdrawing the bid")
             return
-        if all(self._answers(p.block, Msg.ACK) for p in electorate) and self.bidding >= self.config.master_wait:
+        acks = all(self._answers(p.block, Msg.ACK) for p in electorate)
+        if acks and self.bidding >= self.config.master_wait and not self._unsettled(out):
             acked = ", ".join(str(p.nodeid) for p in electorate) or "nobody else on the disk"
             self.state, self.bidding, self.master, self.masters = DiskState.MASTER, 0, me, (me,)
             self._set_msg(Msg.NONE)
             self._log(out, f"Assuming master role (acknowledged by: {acked})")
+
+    def _unsettled(self, out: list[QdiskEffect]) -> bool:
+        """Is some node writing to the disk right now that I do not count online (booting, back from a
+        freeze, stuck as evicted)? It could be bidding or mastering on its own: wait until it is online
+        or gone rather than be elected without its vote."""
+        busy = [
+            p.nodeid
+            for p in self.peers.values()
+            if p.fresh and p.belief is not Belief.UP and p.block is not None and p.block.state.running
+        ]
+        if busy:
+            self._log_once(
+                out,
+                f"unsettled-{busy}-{self.bid_seq}",
+                f"Not taking the master role yet: node {busy[0]} writes to the disk but is not online in my view",
+            )
+        return bool(busy)
+
+    def _notice_expected(self, nodeid: int) -> bool:
+        """Will a master write an eviction notice for ``nodeid``? Only if a master exists (not that node)
+        and does not itself count it online."""
+        if self.master is None or self.master == nodeid:
+            return False
+        if self.master == self.local_id:
+            return True
+        block = self.peers[self.master].block
+        return block is None or nodeid not in block.mask
 
     def _answers(self, b: Block | None, msg: Msg) -> bool:
         return b is not None and b.msg is msg and b.msg_arg == self.local_id and b.msg_seq == self.bid_seq
@@ -412,6 +441,9 @@ class QdiskCore(QdiskState):
         self.mask = self._online()
         votes, why = self._desired_votes()
         self._set_votes(votes, why, out)
-        out.append(WriteBlock(self._my_block()))
+        if self.read_ok:
+            out.append(WriteBlock(self._my_block()))
+        else:  # a node that cannot read must not look alive: let the others see it silent and evict it
+            self._log_once(out, f"blind-{self.last_read_at}", "Not writing my block while I cannot read the disk")
 
     # --------------------------------------------------------------- helpers

@@ -14,7 +14,7 @@ cycle's reads (my own read failed) is neither: I learned nothing. Beliefs (first
 | UP      | misses > tko                                       | EVICTED  | Node N ... dead   |
 | EVICTED | the notice landed (EVICT), or NONE                 | OFFLINE  | Node N evicted    |
 | EVICTED | another incarnation                                | OFFLINE  | Node N restarted  |
-| EVICTED | fresh write, no notice written and no master       | OFFLINE  | ...comes back     |
+| EVICTED | fresh write, notice pending that no master will write | OFFLINE | ...comes back  |
 | EVICTED | fresh write with the evicted incarnation           | EVICTED  | Node N is undead  |
 | OFFLINE | fresh write with the evicted incarnation           | EVICTED  | Node N is undead  |
 | OFFLINE | running and seen > tko_up                          | UP       | Node N is UP      |
@@ -94,8 +94,8 @@ def read_peer(now: float, p: Peer, b: Block | None, previous_read: float | None)
 
 
 def transition(p: Peer, *, tko: int, tko_up: int, allow_kill: bool, master_known: bool = True) -> list[Log]:
-    """Apply the table above to one peer; returns the sentences to log. ``master_known``: some master
-    exists to write eviction notices (I, or another node I see online)."""
+    """Apply the table above to one peer; returns the sentences to log. ``master_known``: a master will
+    write this peer's eviction notice (I am master, or the master does not count it online)."""
     b = p.block
     if b is None:
         return []
@@ -121,8 +121,9 @@ def transition(p: Peer, *, tko: int, tko_up: int, allow_kill: bool, master_known
         if b.incarnation != p.evil:
             return _offline(p, f"Node {n} restarted (new incarnation) after its eviction")
         if p.fresh and own_write and p.notice_pending and not master_known:
-            # Declared dead while no master could evict it: nobody acted on its death, so it may come
-            # back the normal way (tko_up sightings) instead of blocking every election forever.
+            # Declared dead, but no master will write the notice (there is none, or it counts the node
+            # online): nobody acts on its death, so it comes back the normal way (tko_up sightings)
+            # instead of staying invisible to elections forever.
             logs = _offline(p, f"Node {n} writes again before any master evicted it; watching it come back")
             p.seen = 1  # this write is its first sighting
             return logs

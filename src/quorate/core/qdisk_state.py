@@ -60,6 +60,7 @@ class QdiskState:
         self.last_read_at: float | None = None
         self.last_landed: float | None = None  # cycle time of my last write known to have reached the disk
         self.io_ok = False
+        self.read_ok = False
         self.error_cycles = 0
         self.started_at: float | None = None
         self.now = 0.0  # the latest time given by the shell

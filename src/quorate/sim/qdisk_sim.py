@@ -104,7 +104,9 @@ class QdiskSim:
         self.ids = tuple(range(1, self.n + 1))
         self.expected = self.n + self.params.votes
         self.t = 0.0
-        self.blocks: dict[int, Block] = {}
+        self.blocks: dict[int, Block] = {  # as mkqdisk -c leaves the disk
+            n: Block(n, 0, DiskState.NONE, 0, timestamp=WALL) for n in range(1, 17)
+        }
         self.nodes = {i: SimNode(i) for i in self.ids}
         self.groups: list[set[int]] = [set(self.ids)]
         self.queue: list[tuple[float, int, Callable[[], None]]] = []
