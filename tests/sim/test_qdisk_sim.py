@@ -30,6 +30,8 @@ REGRESSIONS = [
     ("disk", 361),
     ("pause", 178),
     ("chaos", 16),
+    ("heuristic", 5017),  # one missed read (phase jitter) made the votes flap
+    ("pause", 2327),  # two nodes, each still counting the other as dead, elected themselves
 ]
 
 

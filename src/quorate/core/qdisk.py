@@ -23,10 +23,11 @@ My own state (first matching row wins each cycle):
 | RUN        | no master, I bid, every running peer ACKed, waited     | MASTER | grant votes                  |
 
 *Election* (no master on disk): the lowest running id bids once it has watched the disk for more than
-``tko_up`` uninterrupted cycles; others ACK the lowest bidder below them; a node that sees a master NACKs
+``tko`` uninterrupted cycles; others ACK the lowest bidder below them; a node that sees a master NACKs
 other bidders; a bidder ACKed by every other running node (INIT included: nobody is elected while a node is
-still looking) for ``master_wait`` uninterrupted cycles becomes MASTER. Any gap (a late cycle, a failed
-transfer) withdraws the bid: counting cycles that did not watch is how two masters get elected.
+still looking) for ``master_wait`` uninterrupted cycles becomes MASTER, unless a node it does not count
+online wrote within tko intervals. Any gap (a late cycle, a failed transfer) withdraws the bid: counting
+cycles that did not watch is how two masters get elected.
 
 *Votes* (rule S4, closing the double-quorum window of spec D-23): the master grants the votes to
 ``online on disk ∩ its cluster view`` (``master_mask``). A node counts them only when its last read and
@@ -205,9 +206,10 @@ class QdiskCore(QdiskState):
             self._stop_watching(out, "the cycle came late")
 
     def _stop_watching(self, out: list[QdiskEffect], why: str) -> None:
-        """Elections rely on uninterrupted watching: a bidder must have seen, cycle after cycle, every node
-        alive on the disk (more than tko_up cycles before bidding, master_wait cycles while bidding).
-        A gap (a late cycle, a failed read or write) restarts both counts."""
+        """Elections rely on uninterrupted watching: a bidder must have watched the disk cycle after cycle
+        for more than tko cycles before bidding (any node still alive writes within tko intervals, even
+        one whose disk hangs for a while), and master_wait cycles while bidding. A gap (a late cycle, a
+        failed read or write) restarts both counts, as after INIT at start-up."""
         self.watched = 0
         if self.bidding:
             self._log(out, f"Withdrawing my bid for master: {why}, so the cycles counted so far did not watch")
@@ -342,7 +344,7 @@ class QdiskCore(QdiskState):
         low_id = min([me, *running])
         lower = [n for n in bidders if n < me]
         if not self.bidding:
-            if low_id == me and self.upgrade == 0 and self.watched > self.config.tko_up and not self._unsettled(out):
+            if low_id == me and self.upgrade == 0 and self.watched > self.config.tko and not self._unsettled(out):
                 self.bid_seq = (self.bid_seq + 1) % 65536
                 self.msg, self.msg_seq, self.msg_arg, self.bidding = Msg.BID, self.bid_seq, 0, 1
                 self._log(out, "No master and I am the lowest running id: bidding for master")
@@ -371,13 +373,18 @@ class QdiskCore(QdiskState):
             self._log(out, f"Assuming master role (acknowledged by: {acked})")
 
     def _unsettled(self, out: list[QdiskEffect]) -> bool:
-        """Is some node writing to the disk right now that I do not count online (booting, back from a
-        freeze, stuck as evicted)? It could be bidding or mastering on its own: wait until it is online
-        or gone rather than be elected without its vote."""
+        """Has some node written to the disk within tko intervals that I do not count online (booting,
+        back from a freeze or a hung disk, stuck as evicted)? It could be bidding or mastering on its own:
+        wait until it is online or dead (tko intervals of silence) rather than be elected without it."""
+        recent = self.now - self.interval * self.config.tko
         busy = [
             p.nodeid
             for p in self.peers.values()
-            if p.fresh and p.belief is not Belief.UP and p.block is not None and p.block.state.running
+            if p.belief is not Belief.UP
+            and p.block is not None
+            and p.block.state.running
+            and p.last_write_at is not None
+            and p.last_write_at >= recent
         ]
         if busy:
             self._log_once(
