@@ -128,6 +128,7 @@ class Fencing:
         self.local_id = local_id
         self.victims: dict[int, Victim] = {}
         self.confirmed: dict[int, FenceRecord] = {}
+        self.left_clean: set[int] = set()
         self.history: list[HistoryEntry] = []
         self.role = _Role()
         self.coordinator_id = 0
@@ -148,6 +149,11 @@ class Fencing:
                     nodeid, boot, incarnation, "left the view without leaving cleanly", now + self._fail_delay()
                 )
                 self._log(f"{self._name(nodeid)} failed: it will be fenced" + self._delay_note(now, nodeid))
+        self.left_clean |= view.left
+        for nodeid in view.joined:
+            # A new run of the node: what was known about its previous run no longer says where it stands.
+            self.left_clean.discard(nodeid)
+            self.confirmed.pop(nodeid, None)
         for nodeid in sorted(view.joined & set(self.victims)):
             victim = self.victims.pop(nodeid)
             if victim.running:
@@ -233,7 +239,7 @@ class Fencing:
 
     def add_victim(self, now: float, nodeid: int, boot: int, incarnation: int, reason: str) -> None:
         """A node must be fenced although it did not fail (a service's stop failed on it)."""
-        if nodeid in self.victims or nodeid == self.local_id:
+        if nodeid in self.victims or nodeid == self.local_id or nodeid in self.role.members:
             return
         self.victims[nodeid] = Victim(nodeid, boot, incarnation, reason, now)
         self._log(f"{self._name(nodeid)} will be fenced: {reason}", "warning")
@@ -261,8 +267,10 @@ class Fencing:
     # ----------------------------------------------------------------------------------------- queries
 
     def is_safely_gone(self, nodeid: int) -> bool:
-        """May the services this node ran be started elsewhere? No while a fence of it is pending."""
-        return nodeid not in self.victims
+        """May the services this node ran be started elsewhere? Only once its run is fenced or it left cleanly."""
+        if nodeid in self.victims:
+            return False
+        return nodeid in self.confirmed or nodeid in self.left_clean
 
     def pending(self) -> dict[int, Victim]:
         return dict(self.victims)

@@ -117,6 +117,9 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
 }
 
 
+STALE_RUN = "failed and came back with the same incarnation (it must reset before rejoining)"
+
+
 class MembershipError(Exception):
     """A local command that cannot be carried out, with the reason an administrator needs."""
 
@@ -220,6 +223,7 @@ class Membership:
         self.last_heartbeat: float | None = None
         self.hb_number = 0
         self._reset_for: set[ViewId] = set()
+        self._stale_reset: dict[int, int] = {}
         self.left_at: float | None = None
         self.leave_remove = False
         self.joined_seq = 0
@@ -472,12 +476,33 @@ class Membership:
             and self.state is not State.LEFT
         ):
             self._install(now, hb.view, frozenset(hb.members), frozenset())
+        self._check_stale(now, peer, hb)
         self._check_eviction(now, peer)
+
+    def _stale_peers(self) -> tuple[int, ...]:
+        if not self.quorum.quorate:
+            return ()
+        return tuple(
+            sorted(n for n, p in self.peers.items() if p.failed_stamp is not None and p.stamp <= p.failed_stamp)
+        )
+
+    def _check_stale(self, now: float, peer: Peer, hb: Heartbeat) -> None:
+        """A quorate peer refuses this node's current run as failed: holding no quorum, it resets at once."""
+        if self.local_id not in hb.stale or self.quorum.quorate or self.state is State.LEFT:
+            return
+        if self._stale_reset.get(peer.spec.nodeid) == self.incarnation:
+            return  # already reset for this peer; its heartbeat predates our new incarnation
+        self.incarnation += 1
+        self._stale_reset[peer.spec.nodeid] = self.incarnation
+        self._log(
+            f"{peer.spec.name} holds this node's previous run as failed: rejoining as incarnation {self.incarnation}"
+        )
+        self._send_heartbeat(now)
 
     def _check_eviction(self, now: float, peer: Peer) -> None:
         if self.local_id in peer.members or self.state is State.LEFT or peer.spec.nodeid not in peer.members:
             return
-        if not self.quorum.quorate and peer.view.seq >= self.view.seq and peer.view not in self._reset_for:
+        if not self.quorum.quorate and peer.view != self.view and peer.view not in self._reset_for:
             # The cluster moved on without this node while it held no quorum, so it runs nothing: present a new
             # incarnation, or the others would keep refusing it as a failed node that never reset. (Views of one
             # sequence from two coordinators are not ordered, hence the comparison on the sequence alone.)
@@ -519,6 +544,19 @@ class Membership:
         deaf = [m for m in members if m != self.local_id and m not in self._reported]
         if deaf:
             return "this node does not hear " + self._names(deaf)
+        if self.quorum.quorate and peer.spec.nodeid not in self.members:
+            # A coordinator from outside this quorate view may merge it, not split it: it must keep every member
+            # this node still hears (only the view's own coordinator drops members, e.g. for a one-way link).
+            kept = {m for m in self.members if m != self.local_id and m in self._reported}
+            dropped = sorted(kept - members)
+            if dropped:
+                return f"the proposal splits this node's view: it drops {self._names(dropped)}"
+        for m in sorted(members - {self.local_id}):
+            # A proposal may not smuggle in a node this node refuses (dirty outside the view, fenced, stale run):
+            # otherwise two coordinators that each refuse the other take turns with the nodes they share.
+            refusal = self._refusal(self.peers[m]) if m in self.peers else "unknown node"
+            if refusal:
+                return f"{self._names([m])} {refusal}"
         return None
 
     def _on_accept(self, now: float, peer: Peer, msg: Accept) -> None:
@@ -527,6 +565,12 @@ class Membership:
             return
         if not msg.ok:
             self._see_seq(msg.promised.seq)
+            if STALE_RUN in msg.reason and self.local.name in msg.reason and not self.quorum.quorate:
+                # The others hold this node's previous run as failed; holding no quorum, it runs nothing: reset.
+                self.incarnation += 1
+                self._log(
+                    f"the cluster holds this node's previous run as failed: rejoining as incarnation {self.incarnation}"
+                )
             self._log(f"{peer.spec.name} refused view {msg.view.seq}: {msg.reason}", "warning")
             self.round = None
             self.retry_after = now + self.config.heartbeat_interval
@@ -627,7 +671,7 @@ class Membership:
 
         # Only a quorate view has state to protect; an inquorate node is the one that must reset and rejoin.
         if self.quorum.quorate and peer.failed_stamp is not None and peer.stamp <= peer.failed_stamp:
-            return "failed and came back with the same incarnation (it must reset before rejoining)"
+            return STALE_RUN
         if peer.flags & FLAG_DIRTY and peer.spec.nodeid not in self.members and self.members:
             return "claims cluster state while outside the view"
         if peer.config_version not in (0, self.config.config_version):
@@ -844,6 +888,7 @@ class Membership:
             config_version=self.config.config_version,
             config_digest=self.config.config_digest,
             flags=flags,
+            stale=self._stale_peers(),
         )
         if self.peers:
             self._effects.append(Send(tuple(sorted(self.peers)), hb))

@@ -49,6 +49,7 @@ class Heartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):
     config_version: int
     config_digest: str
     flags: int = 0
+    stale: tuple[int, ...] = ()  # nodes whose current run this (quorate) node refuses: they must reset
 
 
 class Propose(msgspec.Struct, frozen=True, array_like=True, tag="pr"):
@@ -145,6 +146,7 @@ class SvcRecord(msgspec.Struct, frozen=True, array_like=True):
     touched: bool
     enabled: bool
     reason: str = ""
+    version: int = 0  # view sequence x 100000 + changes in that view: a newer record wins when tables merge
 
 
 class SvcTable(msgspec.Struct, frozen=True, array_like=True, tag="st"):
@@ -175,6 +177,7 @@ class SvcInventory(msgspec.Struct, frozen=True, array_like=True, tag="si"):
 
     view: ViewId
     running: tuple[tuple[str, str], ...]
+    table: tuple[SvcRecord, ...] = ()  # the member's last known records, for a coordinator that starts afresh
 
 
 class SvcRequest(msgspec.Struct, frozen=True, array_like=True, tag="sq"):

@@ -116,6 +116,9 @@ class Record:
     waiting_fence_logged: bool = False
     held: bool = False  # `clusvcadm -s`: stay stopped until the next membership change
     requests: list[tuple[int, int]] = field(default_factory=list)  # (origin node, req id) to answer
+    stray_stops: set[int] = field(default_factory=set)  # nodes told to stop a copy they do not own
+    version: int = 0
+    fence_asked: bool = False
 
     def message(self) -> SvcRecord:
         return SvcRecord(
@@ -128,6 +131,7 @@ class Record:
             self.touched,
             self.enabled,
             self.reason,
+            self.version,
         )
 
 
@@ -160,6 +164,8 @@ class ServiceManager:
         self._have_table = False
         self._adopting = False
         self._failback = False  # failback (R-42) is considered when nodes join, not at every event
+        self._new_runs: set[int] = set()
+        self._version_counter = 0
 
     # ------------------------------------------------------------------------------------------ inputs
 
@@ -175,6 +181,11 @@ class ServiceManager:
             record.excluded.clear()
         if installed.joined - {self.local_id}:
             self._failback = True
+        # A node that joins is a new run: what its inventory lacks, it does not run (it stopped all at start).
+        self._new_runs |= set(installed.joined - {self.local_id})
+        self._version_counter = 0
+        if not self.acting:
+            self._new_runs.clear()
         if self.acting and not was_acting:
             self._adopting = True
             self._log("coordinating services: waiting for every member's inventory before deciding")
@@ -219,6 +230,8 @@ class ServiceManager:
         elif isinstance(message, SvcInventory):
             if self.acting and message.view == self.view and sender in self.members:
                 self.inventories[sender] = dict(message.running)
+                if self._adopting:
+                    self._merge(message.table)
         elif isinstance(message, SvcRequest):
             if self.acting:
                 self._admin(now, message.op, message.service, message.target, (sender, message.req))
@@ -276,7 +289,12 @@ class ServiceManager:
         for name in sorted(self.records):
             self._decide(now, self.records[name])
         self._failback = False
-        changed = {name: r.message() for name, r in self.records.items()} != before
+        changed = False
+        for name, record in self.records.items():
+            if record.message() != before[name]:
+                changed = True
+                self._version_counter += 1
+                record.version = self.view.seq * 100000 + self._version_counter
         if changed or now >= self._last_table + TABLE_PERIOD:
             self._send_table(now)
 
@@ -301,6 +319,7 @@ class ServiceManager:
         """
         adopting = self._adopting
         self._adopting = False
+        new_runs, self._new_runs = self._new_runs, set()
         for record in self.records.values():
             if record.cmd:
                 continue
@@ -311,11 +330,16 @@ class ServiceManager:
                 transitional = record.state in (St.STARTING, St.STOPPING)
                 if there == "started" and record.state is not St.STARTED:
                     record.state, record.reason = St.STARTED, f"running on {self._name(record.owner)}"
+                elif there == "stopping" and record.state is St.STARTED:
+                    # Stopped by its executor on its own (quorum was lost there): absence will then be a fact.
+                    record.state, record.reason = St.STOPPING, f"being stopped on {self._name(record.owner)}"
                 elif there == "failed":
                     record.state = St.FAILED
                     record.reason = f"a stop failed on {self._name(record.owner)}"
                     self._effects.append(FenceForService(record.owner, f"service:{record.name} failed to stop on it"))
-                elif there is None and (transitional or (adopting and record.state is St.STARTED)):
+                elif there is None and (
+                    transitional or ((adopting or record.owner in new_runs) and record.state is St.STARTED)
+                ):
                     record.last_owner, record.owner, record.state = record.owner, 0, St.STOPPED
                     record.reason = f"not running on {self._name(record.last_owner)} (its executor says so)"
                     self._log(f"service:{record.name}: {record.reason}")
@@ -325,8 +349,10 @@ class ServiceManager:
                     record.owner, record.state = node, St.STARTED if state == "started" else St.STARTING
                     record.reason = f"found running on {self._name(node)} by its executor"
                     self._log(f"service:{record.name} is running on {self._name(node)}: recorded as its owner")
-            for stray in sorted(set(holders) - {record.owner}):
+            record.stray_stops &= set(holders)
+            for stray in sorted(set(holders) - {record.owner} - record.stray_stops):
                 if stray in self.members and holders[stray] not in ("stopping", "failed"):
+                    record.stray_stops.add(stray)
                     self._log(
                         f"service:{record.name} also runs on {self._name(stray)}, which does not own it: stopping it",
                         "warning",
@@ -338,6 +364,12 @@ class ServiceManager:
         online = self.members
         if record.owner and record.owner not in online:
             if not self.safely_gone(record.owner):
+                if not record.fence_asked and record.state is not St.DISABLED:
+                    # Its owner is out of the view and nobody knows that it stopped: only a fence makes it safe.
+                    record.fence_asked = True
+                    self._effects.append(
+                        FenceForService(record.owner, f"it owns service:{record.name} but is not in the view")
+                    )
                 if not record.waiting_fence_logged:
                     record.waiting_fence_logged = True
                     record.reason = f"waiting for {self._name(record.owner)} to be fenced before recovery"
@@ -346,6 +378,7 @@ class ServiceManager:
             gone = record.owner
             record.last_owner, record.owner, record.cmd = gone, 0, 0
             record.waiting_fence_logged = False
+            record.fence_asked = False
             if record.state in RUNNING or record.state is St.FAILED:
                 record.state = St.STOPPED
             record.reason = f"{self._name(gone)} failed and is fenced: recovering"
@@ -380,6 +413,14 @@ class ServiceManager:
 
     def _place(self, now: float, record: Record, spec: ServiceSpec, *, minimum: int) -> None:
         online = self.members
+        busy = sorted(n for n, inv in self.inventories.items() if record.name in inv)
+        if busy:
+            # S1 on facts: an executor still holds it (stopping after a quorum loss, say): wait until it is done.
+            why = f"waiting for {', '.join(self._name(n) for n in busy)} to finish stopping it"
+            if record.reason != why:
+                record.reason = why
+                self._log(f"service:{record.name}: {why}")
+            return
         services_on = self._running_map()
         target = record.target if record.target in online and record.target not in record.excluded else 0
         if target and can_run(spec, target, online, services_on=services_on, exclusive_services=self._exclusive()):
@@ -588,6 +629,12 @@ class ServiceManager:
         if others:
             self._effects.append(Send(others, SvcTable(tuple(self.table()))))
 
+    def _merge(self, table: tuple[SvcRecord, ...]) -> None:
+        """A new coordinator takes, record by record, the newest state any member knew (then reconciles)."""
+        newer = [rec for rec in table if rec.name in self.records and rec.version > self.records[rec.name].version]
+        if newer:
+            self._adopt_table(SvcTable(tuple(newer)))
+
     def _adopt_table(self, table: SvcTable) -> None:
         self._have_table = True
         for rec in table.records:
@@ -603,11 +650,12 @@ class ServiceManager:
                 rec.reason,
             )
             record.cmd = 0
+            record.version = rec.version
 
     def _send_inventory(self) -> None:
         if self.coordinator and self.coordinator != self.local_id:
             running = tuple(sorted(self.local_running.items()))
-            self._effects.append(Send((self.coordinator,), SvcInventory(self.view, running)))
+            self._effects.append(Send((self.coordinator,), SvcInventory(self.view, running, tuple(self.table()))))
 
     def _name(self, nodeid: int) -> str:
         return self.names.get(nodeid, f"node {nodeid}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ class AgentResult:
 def agent_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    # quorate's own agents (fence_netns, fence_manual) live next to the interpreter when installed in a venv.
+    here = os.path.dirname(sys.executable)
+    if here not in env["PATH"].split(os.pathsep):
+        env["PATH"] = here + os.pathsep + env["PATH"]
     if extra:
         env.update(extra)
     return env
@@ -75,8 +80,12 @@ async def run_agent(
         _kill_group(proc.pid)
         out, err = await proc.communicate()
     finally:
-        if proc.returncode is None:  # cancelled: never leave an agent behind
+        if proc.returncode is None:  # cancelled: never leave an agent behind, nor an unreaped process
             _kill_group(proc.pid)
+            try:
+                await asyncio.shield(proc.wait())
+            except asyncio.CancelledError:
+                pass
     return AgentResult(
         tuple(argv),
         None if timed_out else proc.returncode,

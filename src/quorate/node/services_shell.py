@@ -52,12 +52,16 @@ def service_specs(cfg: ClusterConfig) -> dict[str, ServiceSpec]:
 class ResourceBackend:
     """Runs service trees through the resource agents (quorate.resources); one instance per daemon."""
 
-    def __init__(self, cfg: ClusterConfig) -> None:
-        from quorate.resources import runner
-        from quorate.resources.tree import build_trees
+    def __init__(self, daemon: Daemon) -> None:
+        from quorate.resources import ResourceRunner, build_trees
 
-        self.runner = runner
-        self.trees = build_trees(cfg)
+        self.trees = build_trees(daemon.config)
+        self.runner = ResourceRunner(
+            node_name=daemon.local.name,
+            is_member=lambda name: any(
+                n.name == name and n.nodeid in daemon.membership.members for n in daemon.config.nodes
+            ),
+        )
 
     async def start(self, service: str) -> Outcome:
         result = await self.runner.start_service(self.trees[service])
@@ -65,10 +69,12 @@ class ResourceBackend:
 
     async def stop(self, service: str) -> Outcome:
         result = await self.runner.stop_service(self.trees[service])
-        return result.ok, result.message
+        return result.ok and not result.resources_left, result.message
 
     async def status(self, service: str, now: float) -> Outcome:
-        result = await self.runner.status_service(self.trees[service], now)
+        import time
+
+        result = await self.runner.status_service(self.trees[service], time.monotonic())
         return result.ok, result.message
 
 
@@ -96,7 +102,7 @@ class ServicesShell:
         """Stop-before-start (R-30): nothing configured may run here before this node joins."""
         if self.backend is None and self.specs:
             try:
-                self.backend = ResourceBackend(self.daemon.config)
+                self.backend = ResourceBackend(self.daemon)
             except ImportError as exc:
                 self.daemon.log_line(f"resource agents unavailable ({exc}): services cannot run here", "warning")
         if self.specs and self.backend is not None:
