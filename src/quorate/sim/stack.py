@@ -357,7 +357,7 @@ class StackSim:
 
         for name, spec in self.specs.items():
             holders = [n for n in live if self.nodes[n].running.get(name) == "started"]
-            best, why = best_target(spec, online)
+            best, _why = best_target(spec, online)
             if best is None:
                 continue
             if not holders:
