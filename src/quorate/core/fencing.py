@@ -237,9 +237,11 @@ class Fencing:
         self._confirm(now, victim, "manual acknowledgement", by, f"acknowledged by the administrator on {who}")
         return None
 
-    def add_victim(self, now: float, nodeid: int, boot: int, incarnation: int, reason: str) -> None:
-        """A node must be fenced although it did not fail (a service's stop failed on it)."""
-        if nodeid in self.victims or nodeid == self.local_id or nodeid in self.role.members:
+    def add_victim(
+        self, now: float, nodeid: int, boot: int, incarnation: int, reason: str, *, force: bool = False
+    ) -> None:
+        """A node must be fenced although membership did not see it fail (a failed stop, the quorum disk)."""
+        if nodeid in self.victims or nodeid == self.local_id or (nodeid in self.role.members and not force):
             return
         self.victims[nodeid] = Victim(nodeid, boot, incarnation, reason, now)
         self._log(f"{self._name(nodeid)} will be fenced: {reason}", "warning")

@@ -39,6 +39,7 @@ from quorate.core import connectivity
 from quorate.core.effects import Effect, Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
 from quorate.core.messages import (
     FLAG_DIRTY,
+    FLAG_QUORATE,
     NO_VIEW,
     Accept,
     Commit,
@@ -502,7 +503,12 @@ class Membership:
     def _check_eviction(self, now: float, peer: Peer) -> None:
         if self.local_id in peer.members or self.state is State.LEFT or peer.spec.nodeid not in peer.members:
             return
-        if not self.quorum.quorate and peer.view != self.view and peer.view not in self._reset_for:
+        if (
+            not self.quorum.quorate
+            and peer.flags & FLAG_QUORATE
+            and peer.view != self.view
+            and peer.view not in self._reset_for
+        ):
             # The cluster moved on without this node while it held no quorum, so it runs nothing: present a new
             # incarnation, or the others would keep refusing it as a failed node that never reset. (Views of one
             # sequence from two coordinators are not ordered, hence the comparison on the sequence alone.)
@@ -672,7 +678,7 @@ class Membership:
         # Only a quorate view has state to protect; an inquorate node is the one that must reset and rejoin.
         if self.quorum.quorate and peer.failed_stamp is not None and peer.stamp <= peer.failed_stamp:
             return STALE_RUN
-        if peer.flags & FLAG_DIRTY and peer.spec.nodeid not in self.members and self.members:
+        if peer.flags & FLAG_DIRTY and peer.spec.nodeid not in self.members and self.quorum.quorate:
             return "claims cluster state while outside the view"
         if peer.config_version not in (0, self.config.config_version):
             return f"runs config version {peer.config_version}, this node runs {self.config.config_version}"
@@ -875,7 +881,7 @@ class Membership:
             return
         self.last_heartbeat = now
         self.hb_number += 1
-        flags = FLAG_DIRTY if self.dirty else 0
+        flags = (FLAG_DIRTY if self.dirty else 0) | (FLAG_QUORATE if self.quorum.quorate else 0)
         hb = Heartbeat(
             boot=self.boot,
             number=self.hb_number,

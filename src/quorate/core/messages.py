@@ -33,6 +33,7 @@ NO_VIEW: Final = ViewId(0, 0)
 
 FLAG_DIRTY: Final = 1
 FLAG_LEAVING: Final = 2
+FLAG_QUORATE: Final = 4
 
 
 class Heartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):

@@ -31,6 +31,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from msgspec.structs import astuple
+
 from quorate.core.effects import Log, Send, ViewInstalled
 from quorate.core.messages import (
     Message,
@@ -166,6 +168,7 @@ class ServiceManager:
         self._failback = False  # failback (R-42) is considered when nodes join, not at every event
         self._new_runs: set[int] = set()
         self._version_counter = 0
+        self._published: dict[str, SvcRecord] = {}
 
     # ------------------------------------------------------------------------------------------ inputs
 
@@ -213,6 +216,7 @@ class ServiceManager:
         """The local executor finished a command (or a status check failed: cmd 0, outcome status_failed)."""
         if self.acting:
             self._on_report(now, self.local_id, SvcReport(service, cmd, outcome, detail))
+            self._evaluate(now)
         elif self.coordinator and self.members:
             self._effects.append(Send((self.coordinator,), SvcReport(service, cmd, outcome, detail)))
 
@@ -284,17 +288,19 @@ class ServiceManager:
         self._last_eval = now
         if not self._ready():
             return
-        before = {name: r.message() for name, r in self.records.items()}
+        before = self._published
         self._reconcile(now)
         for name in sorted(self.records):
             self._decide(now, self.records[name])
         self._failback = False
         changed = False
         for name, record in self.records.items():
-            if record.message() != before[name]:
+            previous = before.get(name)
+            if previous is None or astuple(record.message())[:-1] != astuple(previous)[:-1]:
                 changed = True
                 self._version_counter += 1
                 record.version = self.view.seq * 100000 + self._version_counter
+        self._published = {name: r.message() for name, r in self.records.items()}
         if changed or now >= self._last_table + TABLE_PERIOD:
             self._send_table(now)
 

@@ -49,6 +49,7 @@ from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.fencing_shell import FencingShell
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
+from quorate.node.qdisk_glue import QdiskGlue
 from quorate.node.sdnotify import Notifier
 from quorate.node.services_shell import ServicesShell
 from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status
@@ -125,6 +126,7 @@ class Daemon:
         self.fencing = FencingShell(self)
         self.subsystems.add("fenced")
         self.services = ServicesShell(self)
+        self.qdisk = QdiskGlue(self)
         self.fencing.on_confirmed.append(lambda _confirmed: self.services.core.tick(loop.time()))
         if self.services.specs:
             self.subsystems.add("rgmanager")
@@ -148,6 +150,7 @@ class Daemon:
         )
         self.flush()
         self._services_start = loop.create_task(self.services.start())
+        await self.qdisk.start()
         self.notifier.ready(self._status_line())
         try:
             await self._stop.wait()
@@ -156,6 +159,7 @@ class Daemon:
                 self._timer.cancel()
             self.fencing.cancel_all()
             self.services.close()
+            await self.qdisk.stop()
             await control.close()
             self.notifier.stopping()
             protocol.transport and protocol.transport.close()
@@ -305,12 +309,21 @@ class Daemon:
                 elif isinstance(effect, Evicted):
                     self.fencing.core.on_quorum(now, quorate=False, coordinator=False)
                     self._emergency_stop(effect.reason)
+            if any(isinstance(e, (ViewInstalled, QuorumChanged, Evicted)) for e in effects):
+                self.qdisk.membership_changed()
             self.fencing.carry_out()
             self.services.carry_out()
             if not effects:
                 break
         self.notifier.status(self._status_line())
         self._arm_timer()
+
+    def self_fence(self, reason: str) -> None:
+        """Stop everything this node runs and leave the cluster: what a reboot would achieve, minus the reboot."""
+        self._emergency_stop(reason)
+        if not self._terminating:
+            self._terminating = True
+            asyncio.get_running_loop().create_task(self._terminate())
 
     def _emergency_stop(self, reason: str) -> None:
         """S2: a node outside a quorate view stops what it runs, at once, without asking anyone."""

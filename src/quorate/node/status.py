@@ -71,7 +71,7 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
         "quorate": st.quorum.quorate,
         "quorum_reason": st.quorum.reason,
         "qdisk_votes": core.qdisk_votes,
-        "qdisk": None,
+        "qdisk": daemon.qdisk.status(),
         "node_votes": daemon.local.votes,
         "active_subsystems": len(daemon.subsystems),
         "subsystems": sorted(daemon.subsystems),

@@ -1,0 +1,89 @@
+"""Wires the quorum disk service into the daemon: its votes go to the quorum core's slot, its requests to fencing.
+
+The disk service (quorate.qdisk.shell) does its own I/O in a worker thread with deadlines, so a hung LUN
+never blocks heartbeats; here its effects become daemon actions. `Reboot` cannot power-cycle a machine from a
+test namespace, so quorated's self-fence is: stop every local service at once and leave the cluster, which is
+what the reboot was for (nothing this node ran keeps running, and it stops claiming membership).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from quorate.core.effects import Log
+
+if TYPE_CHECKING:
+    from quorate.node.daemon import Daemon
+
+
+class QdiskGlue:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.service: Any | None = None
+        self.error: str | None = None
+
+    async def start(self) -> None:
+        quorumd = self.daemon.config.quorumd
+        if quorumd is None:
+            return
+        from quorate.qdisk.shell import QdiskService, QdiskStartError
+
+        d = self.daemon
+        self.service = QdiskService(
+            quorumd,
+            d.local.nodeid,
+            [n.nodeid for n in d.config.nodes],
+            None,
+            on_effects=self._on_effects,
+            get_membership=lambda: (d.membership.members, d.membership.quorum.quorate),
+            token_ms=d.config.token_ms,
+        )
+        try:
+            await self.service.start()
+            d.subsystems.add("qdiskd")
+        except QdiskStartError as exc:
+            self.error = str(exc)
+            self.service = None
+            d.log_line(f"quorum disk not available: {exc}", "warning")
+
+    def membership_changed(self) -> None:
+        if self.service is not None:
+            m = self.daemon.membership
+            self.service.membership_changed(m.members, m.quorum.quorate)
+
+    def _on_effects(self, effects: list[Any]) -> None:
+        from quorate.core.qdisk import KillNode, Reboot, SetVotes, StopCman
+
+        d = self.daemon
+        now = asyncio.get_running_loop().time()
+        for effect in effects:
+            if isinstance(effect, SetVotes):
+                d.membership.set_qdisk_votes(now, effect.votes)
+            elif isinstance(effect, KillNode):
+                stamp = d.membership.stamps().get(effect.nodeid, (0, 0))
+                d.fencing.core.add_victim(now, effect.nodeid, stamp[0], stamp[1], effect.reason, force=True)
+            elif isinstance(effect, Reboot):
+                d.log_line(f"quorum disk self-fence: {effect.reason}", "warning")
+                d.self_fence(effect.reason)
+            elif isinstance(effect, StopCman):
+                d.log_line(f"quorum disk asks to leave the cluster: {effect.reason}", "warning")
+                d.self_fence(effect.reason)
+            elif isinstance(effect, Log):
+                d.log_line(f"qdisk: {effect.text}", effect.level)
+        d.flush()
+
+    def status(self) -> dict[str, Any] | None:
+        if self.service is None:
+            if self.daemon.config.quorumd is None:
+                return None
+            return {"registered": False, "online": False, "name": "", "error": self.error}
+        out = dict(self.service.status())
+        out["registered"] = True
+        out["online"] = self.daemon.membership.qdisk_votes > 0
+        out["name"] = out.get("device") or ""
+        return out
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.stop()
