@@ -238,7 +238,15 @@ class Daemon:
                 self.membership.set_expected(now, votes)
                 return {"ok": True}
             if cmd == "leave":
-                self.membership.leave(now, remove=bool(request.get("remove")), force=bool(request.get("force")))
+                force = bool(request.get("force"))
+                if self.services.running:
+                    if not force:
+                        names = ", ".join("service:" + n for n in sorted(self.services.running))
+                        return {"ok": False, "error": f"{names} run here: relocate or stop them, or use force"}
+                    # A clean leave is never fenced, so nothing may keep running here: stop it first.
+                    await self.services.stop_everything("leaving the cluster")
+                    now = asyncio.get_running_loop().time()
+                self.membership.leave(now, remove=bool(request.get("remove")), force=force)
                 return {"ok": True}
             if cmd == "join":
                 self.membership.join(now)
