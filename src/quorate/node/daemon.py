@@ -58,6 +58,7 @@ from quorate.node.transport import Transport, TransportError
 from quorate.node.wire import WireCodec
 
 EXIT_FATAL_CONFIG = 100
+EXIT_SELF_FENCE = 3
 DEFAULT_CONFIG = "/etc/cluster/cluster.conf"
 
 log = logging.getLogger("quorated")
@@ -327,11 +328,25 @@ class Daemon:
         self._arm_timer()
 
     def self_fence(self, reason: str) -> None:
-        """Stop everything this node runs and leave the cluster: what a reboot would achieve, minus the reboot."""
-        self._emergency_stop(reason)
-        if not self._terminating:
-            self._terminating = True
-            asyncio.get_running_loop().create_task(self._terminate())
+        """The node must not go on: try to stop what it runs, then die without a clean leave.
+
+        What a reboot achieves, minus the reboot (quorated never reboots a machine by itself): the others see a
+        failure, not a departure, so they fence this node before they recover anything it ran. Exit status 3;
+        systemd restarts the daemon, which stops every service before it may rejoin.
+        """
+        if self._terminating:
+            return
+        self._terminating = True
+        self.log_line(f"self-fence: {reason}", "warning")
+
+        async def die() -> None:
+            try:
+                await asyncio.wait_for(self.services.stop_everything(reason), 30)
+            except TimeoutError:
+                pass
+            os._exit(EXIT_SELF_FENCE)
+
+        asyncio.get_running_loop().create_task(die())
 
     def _emergency_stop(self, reason: str) -> None:
         """S2: a node outside a quorate view stops what it runs, at once, without asking anyone."""

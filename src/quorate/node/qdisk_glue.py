@@ -1,9 +1,9 @@
 """Wires the quorum disk service into the daemon: its votes go to the quorum core's slot, its requests to fencing.
 
 The disk service (quorate.qdisk.shell) does its own I/O in a worker thread with deadlines, so a hung LUN
-never blocks heartbeats; here its effects become daemon actions. `Reboot` cannot power-cycle a machine from a
-test namespace, so quorated's self-fence is: stop every local service at once and leave the cluster, which is
-what the reboot was for (nothing this node ran keeps running, and it stops claiming membership).
+never blocks heartbeats; here its effects become daemon actions. quorated never reboots a machine itself, so
+`Reboot` and `StopCman` become its self-fence: stop every local service, then exit without a clean leave, so
+the others treat the node as failed and fence it before they recover anything it ran.
 """
 
 from __future__ import annotations

@@ -139,9 +139,14 @@ class ServicesShell:
                 self._spawn(self._run_start(effect.service, effect.cmd))
             elif isinstance(effect, StopLocal):
                 self._spawn(self._run_stop(effect.service, effect.cmd))
+            elif isinstance(effect, FenceForService) and effect.nodeid == self.daemon.local.nodeid:
+                # A stop failed here and this node coordinates: nobody else will fence it, so it fences itself.
+                self.daemon.self_fence(effect.reason)
             elif isinstance(effect, FenceForService):
                 stamp = self.daemon.membership.stamps().get(effect.nodeid, (0, 0))
-                self.daemon.fencing.core.add_victim(self.now(), effect.nodeid, stamp[0], stamp[1], effect.reason)
+                self.daemon.fencing.core.add_victim(
+                    self.now(), effect.nodeid, stamp[0], stamp[1], effect.reason, force=True
+                )
             elif isinstance(effect, RequestDone):
                 future = self.waiting.pop(effect.req, None)
                 if future is not None and not future.done():

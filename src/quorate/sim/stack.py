@@ -134,6 +134,9 @@ class StackSim:
             for sender, message in pending:
                 self._deliver(sender, nodeid, message)
 
+    def set_failures(self, rate: float) -> None:
+        self.fail_rate = self.fence_fail_rate = rate
+
     def schedule(self, at: float, name: str, apply: Callable[[StackSim], None]) -> None:
         self.actions.append((at, name, apply))
         self.actions.sort(key=lambda a: a[0])
@@ -249,8 +252,9 @@ class StackSim:
                         raise InvariantViolation(
                             f"node {node.nodeid} ran a fence without being the quorate coordinator"
                         )
-                    delay = self.rng.uniform(0.05, 0.5)
                     ok = self.rng.random() >= self.fence_fail_rate
+                    # A failing device sometimes hangs until the executor's timeout kills it (then it failed).
+                    delay = self.rng.uniform(0.05, 0.5) if ok or self.rng.random() < 0.5 else 3.0
                     self.fences.append((self.t + delay, node.nodeid, fe.nodeid, ok))
                 elif isinstance(fe, CancelFence):
                     self.fences = [f for f in self.fences if not (f[1] == node.nodeid and f[2] == fe.nodeid)]
@@ -272,9 +276,12 @@ class StackSim:
                     if se.service in node.running:
                         node.running[se.service] = "stopping"
                     self._job(node, se.service, "stop", se.cmd)
+                elif isinstance(se, FenceForService) and se.nodeid == node.nodeid:
+                    self.power_off(node.nodeid, f"self-fence: {se.reason}")
+                    return
                 elif isinstance(se, FenceForService):
                     stamp = node.membership.stamps().get(se.nodeid, (0, 0))
-                    node.fencing.add_victim(self.t, se.nodeid, stamp[0], stamp[1], se.reason)
+                    node.fencing.add_victim(self.t, se.nodeid, stamp[0], stamp[1], se.reason, force=True)
                 elif isinstance(se, RequestDone):
                     self.requests.append(se)
                 elif isinstance(se, Send):
@@ -408,13 +415,16 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
             t += rng.uniform(0.5, 4)
             sim.schedule(t, "heal", lambda s: s.net.heal())
         else:
-            sim.schedule(t, "agents fail 30%", lambda s: setattr(s, "fail_rate", 0.3))
+            sim.schedule(t, "agents and fence devices fail 30%", lambda s: s.set_failures(0.3))
+            t += rng.uniform(0.2, 1.0)
+            sim.schedule(t, f"crash {victim}", lambda s, v=victim: s.power_off(v, "crash"))
             t += rng.uniform(1, 4)
-            sim.schedule(t, "agents healthy", lambda s: setattr(s, "fail_rate", 0.0))
+            sim.schedule(t, "agents and fence devices healthy", lambda s: s.set_failures(0.0))
+            sim.schedule(t + 0.5, f"restart {victim}", lambda s, v=victim: s.nodes[v].alive or s.start(v))
 
     def recover(s: StackSim) -> None:
         s.net.heal()
-        s.fail_rate = 0.0
+        s.set_failures(0.0)
         for i, node in s.nodes.items():
             if not node.alive:
                 s.start(i)
