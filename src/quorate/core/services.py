@@ -344,7 +344,8 @@ class ServiceManager:
                     record.reason = f"a stop failed on {self._name(record.owner)}"
                     self._effects.append(FenceForService(record.owner, f"service:{record.name} failed to stop on it"))
                 elif there is None and (
-                    transitional or ((adopting or record.owner in new_runs) and record.state is St.STARTED)
+                    transitional
+                    or ((adopting or record.owner in new_runs) and record.state in (St.STARTED, St.FAILED))
                 ):
                     record.last_owner, record.owner, record.state = record.owner, 0, St.STOPPED
                     record.reason = f"not running on {self._name(record.last_owner)} (its executor says so)"
