@@ -12,6 +12,7 @@ USAGE = """usage: clustat [-i <interval>] [-m <member>] [-s <service>] [-Q] [--j
   -m member  show one member (exit 0 if online, 1 if not)
   -s service show one service (exit 0 if running, else its state code)
   -Q         no output; exit 0 if quorate, 1 if not
+  -x         XML output (rgmanager's layout)
   --json     the full state as JSON (quorate status --json)
 """
 
@@ -54,6 +55,8 @@ def main(argv=None):
             return 0
         if arg == "-Q":
             options["quiet"] = True
+        elif arg == "-x":
+            options["xml"] = True
         elif arg in ("-m", "-s", "-i") and i + 1 < len(args):
             value = args[i + 1]
             i += 1

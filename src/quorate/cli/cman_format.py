@@ -122,6 +122,8 @@ def format_clustat(s: dict[str, Any], options: dict[str, Any] | None = None, col
     only_service = options.get("service")
     if options.get("quiet"):
         return f"{0 if s['quorate'] else 1}\n"
+    if options.get("xml"):
+        return "0\n" + format_clustat_xml(s)
     code = 0
     lines = [
         f"Cluster Status for {s['cluster_name']} @ {time.ctime()}",
@@ -170,3 +172,39 @@ def format_clustat(s: dict[str, Any], options: dict[str, Any] | None = None, col
             if only_service:
                 code = 0 if svc["state"] in ("started", "starting", "stopping") else STATE_CODES.get(svc["state"], 1)
     return f"{code}\n" + "\n".join(lines) + "\n"
+
+
+def format_clustat_xml(s: dict[str, Any]) -> str:
+    """`clustat -x`: rgmanager's XML layout (spec 6.2), for scripts that parse it."""
+    from xml.sax.saxutils import quoteattr as q
+
+    lines = ['<?xml version="1.0"?>', '<clustat version="4.1.1">']
+    lines.append(f'  <cluster name={q(s["cluster_name"])} id="{s["cluster_id"]}" generation="{s["generation"]}"/>')
+    lines.append(f'  <quorum quorate="{int(bool(s["quorate"]))}" groupmember="{int(bool(s["member"]))}"/>')
+    lines.append("  <nodes>")
+    for n in s["nodes"]:
+        lines.append(
+            f'    <node name={q(n["name"])} state="{int(bool(n["member"]))}" local="{int(bool(n["local"]))}" '
+            f'estranged="0" rgmanager="{int(bool(n["member"] and s.get("rgmanager")))}" '
+            f'rgmanager_master="{int(n["nodeid"] == s.get("coordinator"))}" qdisk="0" '
+            f'nodeid="0x{n["nodeid"]:08x}"/>'
+        )
+    qdisk = s.get("qdisk")
+    if qdisk and qdisk.get("name"):
+        lines.append(
+            f'    <node name={q(qdisk["name"])} state="{int(bool(qdisk.get("online")))}" local="0" '
+            'estranged="0" rgmanager="0" rgmanager_master="0" qdisk="1" nodeid="0x00000000"/>'
+        )
+    lines.append("  </nodes>")
+    lines.append("  <groups>")
+    for svc in s.get("services") or []:
+        code = STATE_CODES.get(svc["state"], 115)
+        flags = 1 if svc["frozen"] else 0
+        lines.append(
+            f'    <group name={q("service:" + svc["name"])} state="{code}" state_str={q(svc["state"])} '
+            f'flags="{flags}" flags_str={q("frozen" if flags else "")} owner={q(svc["owner"] or "none")} '
+            f'last_owner={q(svc["last_owner"] or "none")} restarts="{svc["restarts"]}" '
+            'last_transition="0" last_transition_str=""/>'
+        )
+    lines += ["  </groups>", "</clustat>"]
+    return "\n".join(lines) + "\n"

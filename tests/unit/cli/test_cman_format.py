@@ -78,3 +78,36 @@ def test_nodes_filter_by_short_name() -> None:
     ]
     lines = format_nodes(article_status(nodes=nodes), only="casper").splitlines()
     assert len(lines) == 2 and lines[1].endswith("casper.localdomain")
+
+
+def test_clustat_layout_and_xml() -> None:
+    from xml.etree import ElementTree
+
+    from quorate.cli.cman_format import format_clustat
+
+    nodes = [
+        {"nodeid": 1, "name": "balthasar.localdomain", "member": True, "local": True},
+        {"nodeid": 2, "name": "casper.localdomain", "member": True, "local": False},
+        {"nodeid": 3, "name": "melchior.localdomain", "member": False, "local": False},
+    ]
+    services = [
+        {"name": "test", "state": "stopped", "owner": "", "last_owner": "", "restarts": 0, "frozen": False},
+    ]
+    s = article_status(nodes=nodes, services=services, rgmanager=True, coordinator=1, qdisk=None, members=[1, 2])
+    code, _, text = format_clustat(s).partition("\n")
+    lines = text.splitlines()
+    assert code == "0" and lines[1] == "Member Status: Quorate"
+    assert lines[3:8] == [
+        " Member Name                             ID   Status",
+        " ------ ----                             ---- ------",
+        " balthasar.localdomain                      1 Online, Local, rgmanager",
+        " casper.localdomain                         2 Online, rgmanager",
+        " melchior.localdomain                       3 Offline",
+    ]
+    assert lines[-1] == " service:test                   (none)                         stopped"
+    code, _, xml = format_clustat(s, {"xml": True}).partition("\n")
+    root = ElementTree.fromstring(xml)
+    assert root.tag == "clustat" and root.find("cluster").get("name") == "magi"  # type: ignore[union-attr]
+    group = root.find("groups/group")
+    assert group is not None and group.get("name") == "service:test" and group.get("state") == "110"
+    assert [n.get("nodeid") for n in root.iter("node")] == ["0x00000001", "0x00000002", "0x00000003"]
