@@ -1,22 +1,19 @@
-"""Talk to the local quorated over its control socket. Standard library only: status commands stay fast.
+"""Talk to the local quorated over its control socket, in the JSON form of the protocol.
 
-The socket path is /run/quorate/quorated.sock unless QUORATE_SOCKET says otherwise (tests, several daemons
-on one machine).
+The connection itself is `fastclient.exchange` (one request line out, the whole answer back). The socket path is
+/run/quorate/quorated.sock unless QUORATE_SOCKET says otherwise (tests, several daemons on one machine).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 from typing import Any
 
-DEFAULT_SOCKET = "/run/quorate/quorated.sock"
-TIMEOUT = 10.0
+from quorate.cli import fastclient
+from quorate.cli.fastclient import DEFAULT_SOCKET
 
-
-class NotRunning(Exception):
-    """No daemon answers on the control socket."""
+NotRunning = fastclient.NotRunning  # no daemon answers on the control socket
 
 
 class RequestFailed(Exception):
@@ -28,23 +25,10 @@ def socket_path() -> str:
 
 
 def request(cmd: str, **args: Any) -> dict[str, Any]:
-    path = socket_path()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(TIMEOUT)
-        try:
-            sock.connect(path)
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise NotRunning(path) from exc
-        sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    if not chunks:
+    reply = fastclient.exchange(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+    if not reply:
         raise RequestFailed("the daemon closed the connection without answering")
-    answer: dict[str, Any] = json.loads(b"".join(chunks))
+    answer: dict[str, Any] = json.loads(reply)
     if not answer.get("ok"):
         raise RequestFailed(str(answer.get("error", "refused")))
     return answer

@@ -66,14 +66,7 @@ def _fail(message, code=1):
 
 
 def _text(cmd, **args):
-    try:
-        sys.stdout.write(fastclient.request_text(cmd, **args))
-    except fastclient.NotRunning:
-        sys.stderr.write(NOT_RUNNING + "\n")
-        return 1
-    except fastclient.Refused as exc:
-        return _fail(str(exc))
-    return 0
+    return fastclient.answer(cmd, prog=PROG, not_running=NOT_RUNNING, **args)
 
 
 def cmd_status(args):
@@ -92,14 +85,7 @@ def cmd_version(args):
 
 
 def _request(cmd, failure, **args):
-    try:
-        fastclient.request_text(cmd, **args)
-    except fastclient.NotRunning:
-        sys.stderr.write(NOT_RUNNING + "\n")
-        return 1
-    except fastclient.Refused as exc:
-        return _fail(f"{failure}: {exc}")
-    return 0
+    return fastclient.answer(cmd, prog=PROG, not_running=NOT_RUNNING, failure=failure, echo=False, **args)
 
 
 def cmd_expected(args):

@@ -8,6 +8,7 @@ text back) over `_socket`, and the daemon does the formatting.
 
 import _socket
 import os
+import sys
 
 DEFAULT_SOCKET = "/run/quorate/quorated.sock"
 
@@ -20,18 +21,8 @@ class Refused(Exception):
     pass
 
 
-def request_text(cmd, **args):
-    """Send `cmd` with simple string/int/bool arguments; return the daemon's text answer."""
-    fields = [f'"cmd":"{cmd}"', '"raw":true']
-    for key, value in args.items():
-        if isinstance(value, bool):
-            fields.append(f'"{key}":{"true" if value else "false"}')
-        elif isinstance(value, int):
-            fields.append(f'"{key}":{value:d}')
-        elif value is not None:
-            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-            fields.append(f'"{key}":"{escaped}"')
-    line = ("{" + ",".join(fields) + "}\n").encode()
+def exchange(line):
+    """Send one request line (bytes) to the daemon and return its whole answer (bytes)."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(10.0)
@@ -48,8 +39,37 @@ def request_text(cmd, **args):
             chunks.append(chunk)
     finally:
         sock.close()
-    answer = b"".join(chunks).decode()
-    status, _, text = answer.partition("\n")
+    return b"".join(chunks)
+
+
+def request_text(cmd, **args):
+    """Send `cmd` with simple string/int/bool arguments; return the daemon's text answer."""
+    fields = [f'"cmd":"{cmd}"', '"raw":true']
+    for key, value in args.items():
+        if isinstance(value, bool):
+            fields.append(f'"{key}":{"true" if value else "false"}')
+        elif isinstance(value, int):
+            fields.append(f'"{key}":{value:d}')
+        elif value is not None:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            fields.append(f'"{key}":"{escaped}"')
+    reply = exchange(("{" + ",".join(fields) + "}\n").encode()).decode()
+    status, _, text = reply.partition("\n")
     if status != "OK":
         raise Refused(text.strip() or "the daemon refused the request")
     return text
+
+
+def answer(cmd, *, prog, not_running, failure="", echo=True, **args):
+    """Run one request for a command-line tool: print the answer, or the reason on stderr; the exit status."""
+    try:
+        text = request_text(cmd, **args)
+    except NotRunning:
+        sys.stderr.write(not_running + "\n")
+        return 1
+    except Refused as exc:
+        sys.stderr.write(f"{prog}: {failure + ': ' if failure else ''}{exc}\n")
+        return 1
+    if echo:
+        sys.stdout.write(text)
+    return 0

@@ -21,16 +21,7 @@ Are you certain you want to continue? [yN] """
 
 
 def _ask(cmd, prog, **args):
-    try:
-        text = fastclient.request_text(cmd, **args)
-    except fastclient.NotRunning:
-        sys.stderr.write(f"{prog}: {NOT_RUNNING}\n")
-        return 1
-    except fastclient.Refused as exc:
-        sys.stderr.write(f"{prog}: {exc}\n")
-        return 1
-    sys.stdout.write(text)
-    return 0
+    return fastclient.answer(cmd, prog=prog, not_running=f"{prog}: {NOT_RUNNING}", **args)
 
 
 def _node_arg(args, prog, usage):

@@ -163,7 +163,6 @@ class ServiceManager:
         self._effects: list[SvcEffect] = []
         self._last_table = -1e18
         self._last_eval = -1e18
-        self._have_table = False
         self._adopting = False
         self._failback = False  # failback is considered when nodes join, not at every event
         self._new_runs: set[int] = set()
@@ -344,8 +343,7 @@ class ServiceManager:
                     record.reason = f"a stop failed on {self._name(record.owner)}"
                     self._effects.append(FenceForService(record.owner, f"service:{record.name} failed to stop on it"))
                 elif there is None and (
-                    transitional
-                    or ((adopting or record.owner in new_runs) and record.state in (St.STARTED, St.FAILED))
+                    transitional or ((adopting or record.owner in new_runs) and record.state in (St.STARTED, St.FAILED))
                 ):
                     record.last_owner, record.owner, record.state = record.owner, 0, St.STOPPED
                     record.reason = f"not running on {self._name(record.last_owner)} (its executor says so)"
@@ -643,7 +641,6 @@ class ServiceManager:
             self._adopt_table(SvcTable(tuple(newer)))
 
     def _adopt_table(self, table: SvcTable) -> None:
-        self._have_table = True
         for rec in table.records:
             record = self.records.get(rec.name)
             if record is None:

@@ -72,9 +72,8 @@ class ResourceBackend:
         return result.ok and not result.resources_left, result.message
 
     async def status(self, service: str, now: float) -> Outcome:
-        import time
-
-        result = await self.runner.status_service(self.trees[service], time.monotonic())
+        # `now` is the event loop's clock, which is time.monotonic(): the clock the runner's timers expect.
+        result = await self.runner.status_service(self.trees[service], now)
         return result.ok, result.message
 
 
