@@ -392,6 +392,8 @@ class Fencing:
         self.confirmed[victim.nodeid] = record
         self._log(f"fence of {self._name(victim.nodeid)} confirmed: {detail}")
         self._effects.append(FenceConfirmed(record, self._name(victim.nodeid)))
+        if not announce:  # learned from the fencing node: every member's history tells the same story
+            self._record_history(now, victim.nodeid, True, method, by, detail, 0.0)
         if announce:
             others = tuple(sorted(self.role.members - {self.local_id}))
             if others:

@@ -45,6 +45,22 @@ def test_failed_node_is_fenced_by_the_coordinator_and_confirmed() -> None:
     assert f.is_safely_gone(3)
 
 
+def test_a_member_records_the_coordinators_fence_in_its_history() -> None:
+    coordinator, member = fencing(local=1), fencing(local=2)
+    formed(coordinator)
+    formed(member)
+    coordinator.on_view(10.0, view(2, {1, 2}, failed={3}), STAMPS, coordinator=True)
+    member.on_view(10.0, view(2, {1, 2}, failed={3}), STAMPS, coordinator=False)
+    runs(coordinator)
+    coordinator.fence_result(12.0, 3, ok=True, method="netns", detail="powered off", duration=2.0)
+    notices = [e.message for e in coordinator.take_effects() if isinstance(e, Send) and e.to == (2,)]
+    for message in notices:
+        member.receive(12.5, 1, message)
+    assert member.is_safely_gone(3)
+    (entry,) = member.status(13.0)["history"]
+    assert (entry["name"], entry["ok"], entry["method"], entry["by"]) == (NAMES[3], True, "netns", NAMES[1])
+
+
 def test_clean_leave_is_never_fenced() -> None:
     f = fencing()
     formed(f)
