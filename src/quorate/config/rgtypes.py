@@ -17,6 +17,15 @@ order:
 * under ``nfsexport``: nfsclient, ip, script; under ``nfsclient``: script;
 * under ``ip``: fs, clusterfs, netfs, script (not nfsexport/nfsclient, which the ip agent forbids);
 * under ``script``: nothing, because a script has no resources of its own to order children against.
+
+quorate's own types (extensions, not RHCS): ``ocf`` runs any OCF resource agent (``agent="ocf:heartbeat:Dummy"``,
+every other attribute an agent parameter) and ``systemd`` a systemd unit (``unit``, default ``NAME.service``).
+Both are "untyped" children of a service (no start level: they start after the leveled types, in document
+order, which is where applications belong). They are accepted wherever ``script`` is, because they play the
+same role (an application on top of its storage and address). A ``systemd`` unit, like a script, has no
+resources of its own, so it takes no children; an ``ocf`` agent may manage storage or an address
+(``ocf:heartbeat:Filesystem``, ``IPaddr2``), so it accepts what ``ip`` accepts plus ocf and systemd. As in
+`quorate.resources.catalogue`, ``name`` is primary and unique for both, and a ``systemd`` unit is unique too.
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ class ResourceType:
     describe: tuple[tuple[str, str], ...] = ()
 
 
+# quorate's extension types (module docstring): they go wherever an application script may go.
+APPLICATIONS = ("ocf", "systemd")
+
 RESOURCE_TYPES: dict[str, ResourceType] = {
     t.name: t
     for t in (
@@ -46,21 +58,21 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
             required=("name", "device", "mountpoint"),
             unique=("device", "mountpoint"),
             maxinstances=1,
-            children=frozenset({"fs", "clusterfs", "nfsexport", "netfs", "ip", "script"}),
+            children=frozenset({"fs", "clusterfs", "nfsexport", "netfs", "ip", "script", *APPLICATIONS}),
             describe=(("device", "the block device, LABEL= or UUID= to mount"), ("mountpoint", "where to mount it")),
         ),
         ResourceType(
             "clusterfs",
             primary="name",
             required=("name", "device", "mountpoint"),
-            children=frozenset({"fs", "clusterfs", "nfsexport", "netfs", "ip", "script"}),
+            children=frozenset({"fs", "clusterfs", "nfsexport", "netfs", "ip", "script", *APPLICATIONS}),
             describe=(("device", "the shared block device"), ("mountpoint", "where to mount it")),
         ),
         ResourceType(
             "netfs",
             primary="name",
             required=("name", "mountpoint", "host", "export"),
-            children=frozenset({"fs", "netfs", "nfsexport", "ip", "script"}),
+            children=frozenset({"fs", "netfs", "nfsexport", "ip", "script", *APPLICATIONS}),
             describe=(("host", "the file server"), ("export", "the exported path")),
         ),
         ResourceType(
@@ -68,7 +80,7 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
             primary="name",
             required=("name", "vg_name"),
             maxinstances=1,
-            children=frozenset({"fs", "clusterfs", "netfs", "ip", "script", "nfsexport", "nfsclient"}),
+            children=frozenset({"fs", "clusterfs", "netfs", "ip", "script", "nfsexport", "nfsclient", *APPLICATIONS}),
             describe=(("vg_name", "the volume group to activate"),),
         ),
         ResourceType(
@@ -84,21 +96,35 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
             required=("address",),
             unique=("address",),
             maxinstances=1,
-            children=frozenset({"fs", "clusterfs", "netfs", "script"}),
+            children=frozenset({"fs", "clusterfs", "netfs", "script", *APPLICATIONS}),
             describe=(("address", "a.b.c.d/prefix"),),
         ),
         ResourceType(
             "nfsexport",
             primary="name",
             required=("name",),
-            children=frozenset({"nfsclient", "ip", "script"}),
+            children=frozenset({"nfsclient", "ip", "script", *APPLICATIONS}),
         ),
         ResourceType(
             "nfsclient",
             primary="name",
             required=("name", "target"),
-            children=frozenset({"script"}),
+            children=frozenset({"script", *APPLICATIONS}),
             describe=(("target", "the hosts allowed to mount"),),
+        ),
+        ResourceType(
+            "ocf",
+            primary="name",
+            required=("name", "agent"),
+            unique=("name",),
+            children=frozenset({"fs", "clusterfs", "netfs", "script", *APPLICATIONS}),
+            describe=(("agent", "the OCF agent as ocf:provider:type, e.g. ocf:heartbeat:Dummy"),),
+        ),
+        ResourceType(
+            "systemd",
+            primary="name",
+            required=("name",),
+            unique=("name", "unit"),
         ),
     )
 }

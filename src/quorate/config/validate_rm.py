@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 
 from lxml import etree
 
@@ -23,6 +24,8 @@ from quorate.config.rgtypes import RESOURCE_TYPES, SPECIAL_ATTRIBUTES, allowed_c
 
 Key = tuple[str, str]
 RECOVERY_POLICIES = ("restart", "relocate", "disable", "restart-disable")
+_AGENT_PART = re.compile(r"[A-Za-z0-9_.+-]+")
+_UNIT = re.compile(r"[A-Za-z0-9:_.@\\-]+")
 
 
 def _where(element: etree._Element) -> str:
@@ -147,7 +150,7 @@ class _Resources:
         if primary:
             (self.globals if global_ else self.inline).setdefault((rtype, primary), element)
         for attr in dict.fromkeys((spec.primary, *spec.unique)):
-            value = element.get(attr)
+            value = _unique_value(element, attr)
             if not value:
                 continue
             key = (rtype, attr, _normalise(rtype, attr, value))
@@ -191,6 +194,47 @@ class _Resources:
         script = element.get("file")
         if rtype == "script" and script and not script.startswith("/"):
             self.problems.warning(element, f"script file {script!r} is a relative path", attribute="file")
+        if rtype == "ocf":
+            self._check_ocf(element)
+        if rtype == "systemd":
+            self._check_systemd(element)
+
+    def _check_ocf(self, element: etree._Element) -> None:
+        agent = element.get("agent")
+        if agent and ocf_agent(agent) is None:
+            self.problems.error(
+                element,
+                f"agent {agent!r} does not name an OCF resource agent",
+                attribute="agent",
+                hint="write ocf:provider:type (ocf:heartbeat:Dummy), provider:type or type; names use letters, "
+                "digits and . _ + - only",
+            )
+        for name in element.attrib:
+            name = str(name)
+            if name.startswith("__") and name not in SPECIAL_ATTRIBUTES:
+                self.problems.error(
+                    element,
+                    f"unknown special attribute {name!r}; special attributes are: "
+                    + ", ".join(sorted(SPECIAL_ATTRIBUTES)),
+                    attribute=name,
+                    hint=_suggest(name, sorted(SPECIAL_ATTRIBUTES)) or "agent parameters do not start with __",
+                )
+
+    def _check_systemd(self, element: etree._Element) -> None:
+        unit = element.get("unit")
+        attr = "unit" if unit is not None else "name"
+        value = unit if unit is not None else element.get("name")
+        if value is None or not value.strip(XML_SPACE):
+            return  # a missing name is reported as a missing required attribute
+        text = value.strip(XML_SPACE)
+        if not _UNIT.fullmatch(text) or text.startswith("-"):
+            self.problems.error(
+                element,
+                f"{value!r} is not a systemd unit name"
+                + ("" if unit is not None else " (the unit defaults to the name)"),
+                attribute=attr,
+                hint="a unit name such as nginx.service: letters, digits and : _ . @ \\ -, not starting with -",
+            )
 
     def walk(self, element: etree._Element, parent_type: str, ancestors: list[Key], service: str) -> None:
         allowed = allowed_children(parent_type)
@@ -269,6 +313,36 @@ class _Resources:
                     attribute="ref" if node.get("ref") is not None else None,
                     hint="it cannot be active on two nodes at once; use one service or separate resources",
                 )
+
+
+def ocf_agent(spec: str) -> tuple[str, str] | None:
+    """(provider, type) of ``ocf:provider:type`` / ``provider:type`` / ``type`` (provider heartbeat), or None.
+
+    The runner builds the program path ``$OCF_ROOT/resource.d/<provider>/<type>`` from these two names, so they
+    are restricted to plain file names: a ``/`` or ``..`` would let a configuration run any program."""
+    parts = spec.strip(XML_SPACE).split(":")
+    if len(parts) > 1 and parts[0] == "ocf":
+        parts = parts[1:]  # as the runner reads it: "ocf:Dummy" is heartbeat's Dummy
+    if len(parts) == 1:
+        parts = ["heartbeat", *parts]
+    if len(parts) != 2 or not all(_AGENT_PART.fullmatch(p) and p not in (".", "..") for p in parts):
+        return None
+    return parts[0], parts[1]
+
+
+def systemd_unit(name: str, unit: str | None) -> str:
+    """The unit a ``<systemd>`` resource manages: ``unit``, else ``NAME.service``; a bare name gets .service."""
+    chosen = (unit or name).strip(XML_SPACE)
+    return chosen if "." in chosen else f"{chosen}.service"
+
+
+def _unique_value(element: etree._Element, attr: str) -> str | None:
+    """The value compared for uniqueness: for a systemd unit, the effective unit (two resources that manage
+    nginx.service collide whether or not one of them relies on the default)."""
+    if element.tag == "systemd" and attr == "unit":
+        name = element.get("name")
+        return systemd_unit(name or "", element.get("unit")) if (name or element.get("unit")) else None
+    return element.get(attr)
 
 
 def _article(rtype: str) -> str:
