@@ -117,6 +117,7 @@ class QdiskParams:
     max_error_cycles: int = 0
     stop_cman: bool = False
     heuristics: tuple[HeuristicParams, ...] = ()
+    status_file: str | None = None
 
     @classmethod
     def derived(

@@ -44,6 +44,7 @@ from quorate.core.qdisk_effects import stage
 from quorate.core.qdisk_score import HeuristicTracker
 from quorate.node.agent_runner import run_agent
 from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
+from quorate.qdisk import status_file
 from quorate.qdisk.scan import find_label
 
 EffectSink = Callable[[list[QdiskEffect]], None]
@@ -151,6 +152,7 @@ class QdiskService:
         self._latencies: collections.deque[float] = collections.deque(maxlen=60)
         self._last_latency = 0.0
         self.last_error: str | None = None
+        self._status_file_error: str | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -263,6 +265,7 @@ class QdiskService:
             # "now" is after the read: a process frozen during the read must see the time that passed
             effects = core.cycle(time.monotonic(), blocks if ok else {}, io_ok, score, score_max, members, quorate)
             await self._carry_out(effects, start + self.interval)
+            self._dump_status()
 
     async def _carry_out(self, effects: list[QdiskEffect], deadline: float) -> None:
         """Withdrawals and the like at once, then the writes, then a grant only if the writes landed."""
@@ -290,6 +293,21 @@ class QdiskService:
             later = self.core.release(later)
         if later:
             self.on_effects(later)
+
+    def _dump_status(self) -> None:
+        """``status_file`` (spec 1.5): a failure to write it is logged once per error text, never fatal."""
+        path = getattr(self.config, "status_file", None)
+        if not path or self.core is None:
+            return
+        try:
+            status_file.write(path, self.core.status(time.monotonic()).as_dict())
+        except OSError as exc:
+            text = f"cannot write status_file {path}: {exc.strerror or exc}"
+            if text != self._status_file_error:
+                self.on_effects([Log(f"Quorum disk: {text}", "warning")])
+            self._status_file_error = text
+        else:
+            self._status_file_error = None
 
     def _stamp(self, block: Block) -> Block:
         return block_for_stamp(block, int(time.time()), self._average(), self._last_latency)

@@ -56,6 +56,24 @@ def test_single_node_becomes_master_with_a_passing_heuristic(tmp_path: Path) -> 
     assert "Clean shutdown: writing state NONE (logout)" in texts(effects)
 
 
+def test_status_file_shows_the_disk_as_this_node_sees_it(tmp_path: Path) -> None:
+    dump = tmp_path / "qdisk.status"
+    config = QdiskParams.derived(interval=0.1, tko=4, votes=1, status_file=str(dump))
+    asyncio.run(run_alone(config, image(tmp_path), 1.5))
+    text = dump.read_text()
+    assert "Node ID: 1\n" in text and "Score: 1/1 (Minimum required = 1)" in text
+    assert "Master Node ID: 1\n" in text and "Quorate Set: { 1 }" in text
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # replaced by a rename
+
+
+def test_status_file_that_cannot_be_written_is_logged_not_fatal(tmp_path: Path) -> None:
+    config = QdiskParams.derived(interval=0.1, tko=4, votes=1, status_file=str(tmp_path / "missing" / "qdisk.status"))
+    effects, status = asyncio.run(run_alone(config, image(tmp_path), 1.5))
+    assert status["state"] == "Master"
+    warnings = [t for t in texts(effects) if "cannot write status_file" in t]
+    assert len(warnings) == 1 and "No such file or directory" in warnings[0]
+
+
 def test_failing_heuristic_keeps_the_node_unfit(tmp_path: Path) -> None:
     heuristics = (HeuristicParams("true", interval=0.1), HeuristicParams("exit 3", interval=0.1))
     config = QdiskParams.derived(interval=0.1, tko=4, votes=1, heuristics=heuristics)  # required 2 of 2
