@@ -7,6 +7,7 @@ reading the file is the only side effect.
 """
 
 from quorate.config.derive import cluster_id_from_name, derived_multicast
+from quorate.config.files import MAX_BYTES, read_config_bytes, write_config_atomically
 from quorate.config.model import (
     Action,
     AltName,
@@ -24,7 +25,7 @@ from quorate.config.model import (
     ResourceManager,
     Service,
 )
-from quorate.config.parser import DEFAULT_PATH, MAX_BYTES, load_config, parse_config
+from quorate.config.parser import DEFAULT_PATH, load_config, parse_config
 from quorate.config.problems import ConfigError, ConfigReadError, Problem
 
 __all__ = [
@@ -52,4 +53,6 @@ __all__ = [
     "derived_multicast",
     "load_config",
     "parse_config",
+    "read_config_bytes",
+    "write_config_atomically",
 ]

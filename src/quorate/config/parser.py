@@ -26,12 +26,12 @@ from collections.abc import Iterable
 from lxml import etree
 
 from quorate.config.build import build_config
+from quorate.config.files import MAX_BYTES, read_config_bytes
 from quorate.config.model import ClusterConfig
-from quorate.config.problems import ConfigError, ConfigReadError, Problem, Problems
+from quorate.config.problems import ConfigError, Problem, Problems
 from quorate.config.schema import check_structure, relaxng_backstop
 from quorate.config.validate import check_semantics
 
-MAX_BYTES = 1 << 20
 DEFAULT_PATH = "/etc/cluster/cluster.conf"
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
@@ -189,13 +189,7 @@ def parse_config(data: bytes | str, source: str = "<string>") -> ClusterConfig:
 
 
 def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> ClusterConfig:
-    """Read and parse a file. A missing or unreadable file raises `ConfigReadError` (a `ConfigError`)."""
+    """Read and parse a file. A missing or unreadable file, or one that changed while it was read, raises
+    `ConfigReadError` (a `ConfigError`); see `quorate.config.files.read_config_bytes`."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        problem = Problem("error", name, 0, "/", None, f"cannot read the file: {reason}", None)
-        raise ConfigReadError([problem]) from exc
-    return parse_config(data, source=name)
+    return parse_config(read_config_bytes(name, limit=MAX_BYTES), source=name)
