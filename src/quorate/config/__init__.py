@@ -7,7 +7,7 @@ reading the file is the only side effect.
 """
 
 from quorate.config.derive import cluster_id_from_name, derived_multicast
-from quorate.config.files import MAX_BYTES, read_config_bytes, write_config_atomically
+from quorate.config.files import MAX_BYTES
 from quorate.config.model import (
     Action,
     AltName,
@@ -53,6 +53,4 @@ __all__ = [
     "derived_multicast",
     "load_config",
     "parse_config",
-    "read_config_bytes",
-    "write_config_atomically",
 ]
