@@ -235,3 +235,24 @@ def log_cmd(node: str, prefix: str) -> None:
     """Print NODE's daemon log."""
     bed = _attach(prefix)
     click.echo(_guard(lambda: bed.daemon_log(node)), nl=False)
+
+
+@testbed.command("firewall")
+@click.argument("nodes", nargs=-1)
+@click.option(
+    "--policy",
+    type=click.Choice(["accept", "drop"]),
+    default="drop",
+    show_default=True,
+    help="Input policy for what the rules do not mention.",
+)
+@click.option("--show", is_flag=True, help="Print each node's rules with their counters instead of loading them.")
+@_prefix_option
+def firewall_cmd(nodes: tuple[str, ...], policy: str, show: bool, prefix: str) -> None:
+    """Load `quorate firewall` on NODES (default: all), each from its own cluster.conf."""
+    bed = _attach(prefix)
+    if show:
+        for node in nodes or bed.nodes:
+            click.echo(f"# {node}\n{_guard(lambda node=node: bed.firewall_rules(node))}")
+        return
+    _guard(lambda: bed.apply_firewall(list(nodes) or None, policy=policy))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from quorate.testbed.conf import NodeSpec, TestbedError, resolve
 from quorate.testbed.state import BedState, NodeState, locked, save
 
 DAEMON_LOG = "var/log/quorate/quorated.log"
+FIREWALL = [sys.executable, "-m", "quorate.cli.main", "firewall"]
 DAEMON_START_TIMEOUT = 5.0
 
 
@@ -310,3 +312,23 @@ class ControlMixin:
         """The faults in force, in the order they were added."""
         self._refresh()
         return list(self._state.faults)
+
+    # --------------------------------------------------------------- firewall
+    def apply_firewall(self, nodes: Sequence[str] | None = None, *, policy: str = "drop") -> None:
+        """Load ``quorate firewall --apply`` on each node, as an administrator would on a real host.
+
+        It runs on the node, so it reads the node's own cluster.conf and resolves names through the node's
+        /etc/hosts. The rules live in the node's network namespace, which outlives power cycles, like a
+        firewall loaded at boot; they are a table of their own (``inet quorate``), untouched by ``heal``.
+        ``policy="drop"`` makes them the node's whole input firewall.
+        """
+        self._refresh()
+        for name in nodes or [entry.name for entry in self._state.nodes]:
+            done = self.exec(name, [*FIREWALL, "--apply", "--policy", policy], timeout=60)
+            if done.returncode != 0:
+                raise TestbedError(f"quorate firewall --apply failed on {name}: {(done.stderr or done.stdout).strip()}")
+
+    def firewall_rules(self, node: str) -> str:
+        """The node's ``inet quorate`` table with its counters, as ``nft list`` prints it ("" without one)."""
+        argv = ["ip", "netns", "exec", self._node(node).netns, "nft", "list", "table", "inet", "quorate"]
+        return netns.run(argv, check=False)
