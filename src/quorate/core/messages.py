@@ -15,6 +15,8 @@ from typing import Final
 
 import msgspec
 
+from quorate.core.lock_messages import LockMessage
+
 MAX_MESSAGE_BYTES: Final = 8000
 
 
@@ -215,6 +217,7 @@ Message = (
     | SvcInventory
     | SvcRequest
     | SvcReply
+    | LockMessage
 )
 
 _encoder: Final = msgspec.msgpack.Encoder()
