@@ -21,6 +21,7 @@ class LazyGroup(click.Group):
 
     lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "config": ("quorate.cli.config_cmd", "config"),
+        "simulate": ("quorate.cli.simulate", "simulate"),
         "firewall": ("quorate.cli.firewall", "firewall"),
         "testbed": ("quorate.cli.testbed_cmd", "testbed"),
     }
