@@ -350,4 +350,5 @@ def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tu
         source=source,
         warnings=warnings,
         quorum_dev_poll_ms=poll or token,
+        line=line_of(root),
     )

@@ -262,6 +262,8 @@ class ClusterConfig:
     warnings: tuple[Problem, ...] = ()
     # How long cman keeps the quorum disk's votes after its last "alive" ([R6] default: the token).
     quorum_dev_poll_ms: int = 10000
+    # Line of the <cluster> element, so that problems about the file as a whole (its version) are located.
+    line: int = 0
 
     @property
     def total_node_votes(self) -> int:
