@@ -1,15 +1,25 @@
-"""``quorate config``: check cluster.conf and show the configuration quorate would actually use.
+"""``quorate config``: check cluster.conf, show the configuration quorate would use, and what a new file changes.
 
-Theory of operation: both commands are thin wrappers over `quorate.config.load_config`; all knowledge of the
-file lives in the config package. Exit codes let scripts and configuration-management tools act on the result:
-0 valid (warnings, if any, on stderr), 1 invalid (every problem on stderr), 2 the file could not be read.
-Problems print one per line as ``severity: FILE:LINE: PATH[@ATTR]: message (hint)`` so editors and CI logs
-can jump to the line. ``show`` prints the *effective* values (defaults filled in, derived values computed),
-which is the answer to "what will the cluster do with this file", not an echo of the file.
+Theory of operation: the commands are thin wrappers over `quorate.config.load_config` and
+`quorate.config.changes`; all knowledge of the file lives in the config package. Problems print one per line
+as ``severity: FILE:LINE: PATH[@ATTR]: message (hint)`` on stderr so editors and CI logs can jump to the line.
+``show`` prints the *effective* values (defaults filled in, derived values computed), which is the answer to
+"what will the cluster do with this file", not an echo of the file. ``diff`` compares two effective
+configurations, so reformatting a file changes nothing and a changed derived value (quorum, consensus) shows.
+
+Exit codes, so that scripts and configuration-management tools can act on the result:
+
+* ``validate`` and ``show``: 0 valid (warnings, if any, on stderr), 1 invalid (every problem on stderr),
+  2 the file could not be read (missing, unreadable, or changing while read).
+* ``diff``: 0 FILE is a valid successor of the running file (the change is printed, possibly only the
+  version; warnings on stderr), 1 FILE is invalid or may not replace the running file (the problems on
+  stderr; the change is still printed when both files load), 2 FILE could not be read, or the running file
+  could not be read or is invalid (there is then nothing to compare with).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from typing import Any, NoReturn
@@ -28,7 +38,7 @@ def _print_problems(problems: Iterable[Problem]) -> None:
         click.echo(f"{problem.severity}: {problem}", err=True)
 
 
-def _load(path: str) -> ClusterConfig:
+def _load(path: str, *, invalid: int = EXIT_INVALID) -> ClusterConfig:
     try:
         return load_config(path)
     except ConfigReadError as exc:
@@ -43,7 +53,7 @@ def _load(path: str) -> ClusterConfig:
             + (f", {others} warning{'s' if others != 1 else ''}" if others else ""),
             err=True,
         )
-        _exit(EXIT_INVALID)
+        _exit(invalid)
 
 
 def _exit(code: int) -> NoReturn:
@@ -81,6 +91,51 @@ def show(file: str, as_json: bool) -> None:
         click.echo(json.dumps(to_json(cfg), indent=2, ensure_ascii=False))
     else:
         click.echo("\n".join(render(cfg)))
+
+
+@config.command("diff")
+@click.argument("file")
+@click.option(
+    "--running",
+    default=DEFAULT_PATH,
+    show_default=True,
+    help="The configuration FILE would replace.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the change and the problems as JSON.")
+def diff(file: str, running: str, as_json: bool) -> None:
+    """Show what activating FILE instead of the running file would change.
+
+    Exit 0: FILE may replace the running file; 1: FILE is invalid or may not replace it; 2: a file is unreadable
+    or the running file is invalid.
+    """
+    from quorate.config.changes import check_successor, plan_change
+
+    current = _load(running, invalid=EXIT_UNREADABLE)
+    candidate = _load(file)
+    problems = check_successor(current, candidate)
+    change = plan_change(current, candidate)
+    refused = any(p.severity == "error" for p in problems)
+    if as_json:
+        payload = {
+            "file": file,
+            "running": running,
+            "valid_successor": not refused,
+            "problems": [{**dataclasses.asdict(p), "text": str(p)} for p in problems],
+            "warnings": [{**dataclasses.asdict(p), "text": str(p)} for p in candidate.warnings],
+            "change": change.to_dict(),
+        }
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        _print_problems(candidate.warnings)
+        _print_problems(problems)
+        lines = change.describe()
+        if change.empty:
+            lines.append("no other change: nodes, votes, fencing and services stay as they are")
+        click.echo("\n".join(lines))
+        if refused:
+            click.echo(f"{file}: may not replace {running}", err=True)
+    if refused:
+        _exit(EXIT_INVALID)
 
 
 def _pairs_to_dicts(value: Any) -> Any:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from config_samples import ARTICLE_2, mutate
+from config_samples import ARTICLE_1, ARTICLE_2, mutate
 
 from quorate.cli.config_cmd import config
 
@@ -79,3 +79,37 @@ def test_show_invalid_file(tmp_path: Path) -> None:
     result = _run("show", str(path))
     assert result.exit_code == 1
     assert "not well-formed XML" in result.stderr
+
+
+def test_diff_of_the_articles_update(tmp_path: Path) -> None:
+    result = _run("diff", str(ARTICLE_2), "--running", str(ARTICLE_1))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "config_version 1 -> 3",
+        "failover domain ring01: added (places test)",
+        "service test: added, stays stopped until `clusvcadm -e test`",
+    ]
+
+
+def test_diff_refuses_a_lower_version_but_still_shows_the_change() -> None:
+    result = _run("diff", str(ARTICLE_1), "--running", str(ARTICLE_2))
+    assert result.exit_code == 1
+    assert "config_version 1 is not higher than the running version 3 (set config_version to 4 or more)" in (
+        result.stderr
+    )
+    assert result.stderr.splitlines()[-1] == f"{ARTICLE_1}: may not replace {ARTICLE_2}"
+    assert "service test: removed, stopped first" in result.stdout
+
+
+def test_diff_json_and_exit_codes_for_bad_files(tmp_path: Path) -> None:
+    result = _run("diff", str(ARTICLE_2), "--running", str(ARTICLE_1), "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["valid_successor"] is True and data["problems"] == []
+    assert [(s["name"], s["action"], s["stays_stopped"]) for s in data["change"]["services"]] == [("test", "add", True)]
+    broken = tmp_path / "broken.conf"
+    broken.write_bytes(mutate(('votes="1">', 'vots="1">')))
+    assert _run("diff", str(broken), "--running", str(ARTICLE_1)).exit_code == 1
+    assert _run("diff", str(ARTICLE_2), "--running", str(broken)).exit_code == 2
+    assert _run("diff", str(ARTICLE_2), "--running", str(tmp_path / "absent")).exit_code == 2
+    assert _run("diff", str(tmp_path / "absent"), "--running", str(ARTICLE_1)).exit_code == 2
