@@ -112,6 +112,7 @@ class LockInventory(msgspec.Struct, frozen=True, array_like=True, tag="li"):
     part: int
     parts: int
     entries: tuple[LockEntry, ...]
+    unfenced: tuple[int, ...] = ()  # nodes this member knows failed and are not fenced yet: their locks are unknown
 
 
 class LvmRefresh(msgspec.Struct, frozen=True, array_like=True, tag="lf"):
