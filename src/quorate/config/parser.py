@@ -38,6 +38,17 @@ _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z
 _NBSP = "\u00a0"
 
 
+def xml_parser() -> etree.XMLParser:
+    """The hardened parser (public for tools that edit the tree, such as ccs_tool)."""
+    return _parser()
+
+
+def normalise_markup(data: bytes) -> bytes:
+    """``data`` with U+00A0 outside attribute values read as spaces (step 2 above), so that a file copied from
+    a web page can be parsed by lxml for editing exactly as `parse_config` reads it."""
+    return _normalise(data, Problems("<edit>"))
+
+
 def _parser() -> etree.XMLParser:
     # A new parser per call: lxml parsers keep state and are not safe to share between threads.
     return etree.XMLParser(
