@@ -669,10 +669,10 @@ def _describe_service(service: ServiceChange) -> str:
             return head + f"restart{why}" + placement
         parts = []
         if service.stop:
-            parts.append(f"stop {', '.join(service.stop)}")
+            parts.append(f"stops {', '.join(service.stop)}")
         if service.start:
-            parts.append(f"start {', '.join(service.start)}")
-        return head + f"restart of {'; '.join(parts)}{why}, the rest keeps running" + placement
+            parts.append(f"starts {', '.join(service.start)}")
+        return head + f"restart{why}: {', then '.join(parts)}; the rest of the service keeps running" + placement
     if service.action == "reconfigure":
         return head + f"reconfigured in place ({', '.join(service.reconfigure)}), nothing stops" + placement
     return head + f"placement: {_joined(service.placement)}, nothing stops"

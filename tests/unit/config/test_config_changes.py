@@ -139,8 +139,8 @@ def test_a_changed_resource_restarts_only_the_service_that_contains_it() -> None
     # The file system restarts with what sits on it; the service itself keeps running.
     assert db.stop == ("script:dbd", "fs:dbdata") and db.start == ("fs:dbdata", "script:dbd")
     assert change.describe()[-1] == (
-        "service db: restart of stop script:dbd, fs:dbdata; start fs:dbdata, script:dbd "
-        "(fs:dbdata changed: options), the rest keeps running"
+        "service db: restart (fs:dbdata changed: options): stops script:dbd, fs:dbdata, then starts fs:dbdata, "
+        "script:dbd; the rest of the service keeps running"
     )
 
 
