@@ -72,11 +72,12 @@ def faults_conf(
     *,
     recovery: str = 'recovery="relocate"',
     extra_resources: str = "",
+    fs_children: str = "",
     force_unmount: str = "1",
     post_fail_delay: int = 0,
 ) -> Path:
     """The article's cluster.conf for these tests; `recovery` replaces the service's recovery attribute and
-    `extra_resources` goes into the service next to the fs."""
+    `extra_resources` goes into the service next to the fs, `fs_children` into the fs next to the script."""
     program = tmp_path / "test_cluster.sh"
     program.write_text(PROGRAM)
     program.chmod(0o755)
@@ -93,6 +94,7 @@ def faults_conf(
         f'        <script name="test_svc" file="{init}">\n'
         '          <action name="status" depth="0" interval="3"/>\n'
         "        </script>\n"
+        f"        {fs_children}\n"
         "      </fs>"
     )
     text = text[:start] + tree + text[end:]
@@ -309,3 +311,36 @@ def test_floating_ip_follows_the_service(testbed: Any, lun: str, tmp_path: Path)
     assert casper_mac is not None and casper_mac[1] in neigh, neigh
     wait_for("the loop writing on casper", writing_on(tb, C), timeout=60)
     one_writer_at_a_time(written(tb, C), [B, C])
+
+
+def test_ocf_dummy_agent_moves_with_the_service_and_its_monitor_drives_recovery(
+    testbed: Any,
+    lun: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Debian's resource-agents Dummy, unchanged; its state file on the shared disk shows which node started it.
+    state = f"{MOUNTPOINT}/dummy.state"
+    dummy = (
+        f'<ocf name="dummy" agent="ocf:heartbeat:Dummy" state="{state}">'
+        '<action name="status" depth="0" interval="3"/></ocf>'
+    )
+    tb = up_with_test_on_balthasar(testbed, faults_conf(tmp_path, lun, fs_children=dummy))
+
+    def dummy_on(node: str) -> bool:
+        return tb.exec(node, ["test", "-f", state], timeout=10).returncode == 0
+
+    assert dummy_on(B) and not dummy_on(C)
+    rc, out = clusvcadm(tb, B, "-r", "test", "-m", C)
+    assert rc == 0, out
+    assert dummy_on(C) and not dummy_on(B)
+    wait_for("the loop writing on casper", writing_on(tb, C), timeout=60)
+
+    # The Dummy's monitor answers 7 (not running) once its state file is gone: a failed status check, and the
+    # article's recovery="relocate" moves the service to the best other node of ring01, balthasar.
+    assert tb.exec(C, ["rm", "-f", state], timeout=10).returncode == 0
+    wait_for("service:test relocated to balthasar", started_on(tb, M, B), timeout=120)
+    assert dummy_on(B)
+    log = tb.daemon_log(B)
+    log_order(log, "service:test: status check failed on casper.localdomain", "service:test started on balthasar")
+    wait_for("the loop writing on balthasar", writing_on(tb, B), timeout=60)
+    one_writer_at_a_time(written(tb, B), [B, C, B])
