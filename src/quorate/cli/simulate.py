@@ -269,7 +269,10 @@ class Simulation:
             self._quorum_lost()
 
     def _recompute_quorum(self) -> None:
-        """A vote change without a view (the quorum disk): what membership's QuorumChanged does."""
+        """A vote change without a view (the quorum disk): what the daemon does on membership's QuorumChanged.
+
+        Like the daemon, this tells fencing only: the service manager acts again at the next view, so quorum
+        regained through the disk's votes alone starts nothing (the output says so)."""
         was = self.quorum.quorate
         self.quorum = self._evaluate()
         if was and not self.quorum.quorate:
@@ -434,6 +437,12 @@ class Simulation:
         trail = list(self._trail.get(name, []))
         if not self.quorum.quorate:
             reason = "nothing runs: the cluster is not quorate, so every node stops its services and none starts"
+            state = "stopped" if not holders else record.state.value
+        elif not self.manager.acting:
+            reason = (
+                "not started: quorum came back through the quorum disk's votes without a new membership view, "
+                "and the service manager acts again only at the next view (a node joining or leaving)"
+            )
             state = "stopped" if not holders else record.state.value
         elif trail:
             reason = trail[-1]

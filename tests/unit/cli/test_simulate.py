@@ -89,6 +89,15 @@ def test_losing_the_quorum_disk_afterwards_stops_everything() -> None:
     assert service(lost)["runs_on"] is None
 
 
+def test_quorum_back_through_the_disk_alone_starts_nothing_until_the_next_view() -> None:
+    """What the daemon does today: services are told of views, not of quorum regained without one."""
+    *_, back, joined = simulate("kill balthasar,casper", "qdisk-lost", "qdisk-back", "join casper")
+    assert back["quorum"]["quorate"] is True
+    assert (service(back)["state"], service(back)["runs_on"]) == ("stopped", None)
+    assert "acts again only at the next view" in service(back)["reason"]
+    assert service(joined)["runs_on"] == "casper.localdomain"
+
+
 def test_a_node_joining_back_gets_its_service_back_unless_nofailback(tmp_path: Path) -> None:
     _, back = simulate("--up", "casper,melchior", "--running", "test=casper", "join", "balthasar")
     assert service(back)["runs_on"] == "balthasar.localdomain"
