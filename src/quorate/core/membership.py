@@ -160,6 +160,36 @@ class Membership:
             self._recompute_quorum(now, "quorum disk votes now " + str(votes))
         self._evaluate(now)
 
+    def reconfigure(self, now: float, config: MembershipConfig) -> None:
+        """A new cluster.conf is active: nodes, votes, expected votes, token and the version heartbeats carry.
+
+        Why no restart: cman re-read its file on `ccs_tool update` and recomputed quorum at once; quorate does
+        the same. Removing a node that is still a member is refused before distribution (it must leave first),
+        so here a removed node is never in the view. The quorum floor may drop: the administrator said so.
+        """
+        removed = {nodeid for nodeid in self.peers if all(n.nodeid != nodeid for n in config.nodes)}
+        if removed & self.members:
+            raise MembershipError(f"cannot remove members {self._names(removed & self.members)} from the view")
+        self.config = config
+        self.local = config.spec(self.local_id)
+        for nodeid in removed:
+            del self.peers[nodeid]
+        for spec in config.nodes:
+            if spec.nodeid == self.local_id:
+                continue
+            peer = self.peers.get(spec.nodeid)
+            if peer is None:
+                self.peers[spec.nodeid] = Peer(spec)
+            else:
+                peer.spec = spec
+        self.my_expected = config.expected_votes
+        self.tracker.two_node = config.two_node
+        self.tracker.all_node_ids = frozenset(n.nodeid for n in config.nodes)
+        self._allow_decrease = True
+        self._recompute_quorum(now, f"configuration version {config.config_version} activated")
+        self._send_heartbeat(now)
+        self._evaluate(now)
+
     def set_dirty(self, now: float, dirty: bool) -> None:
         """Upper layers say whether this node holds cluster state (resources, locks, fence domain)."""
         if dirty != self.dirty:
@@ -535,8 +565,8 @@ class Membership:
                 peer.heard_since = now
             if peer.left_stamp is not None and peer.left_stamp >= peer.stamp:
                 continue
-            if peer.config_version != self.config.config_version and peer.config_version != 0:
-                continue
+            if self._config_differs(peer) and nodeid not in self.members:
+                continue  # a member may be one heartbeat behind an activation; anyone else must catch up first
             if now - peer.heard_since < self._settle_needed(peer):
                 continue
             heard.add(nodeid)
@@ -564,9 +594,22 @@ class Membership:
             return STALE_RUN
         if peer.flags & FLAG_DIRTY and peer.spec.nodeid not in self.members and self.quorum.quorate:
             return "claims cluster state while outside the view"
-        if peer.config_version not in (0, self.config.config_version):
+        if self._config_differs(peer) and peer.spec.nodeid not in self.members:
+            if peer.config_version == self.config.config_version:
+                return (
+                    f"runs another file with the same config version {peer.config_version} "
+                    f"(digest {peer.config_digest}, this node {self.config.config_digest}): push a higher version"
+                )
             return f"runs config version {peer.config_version}, this node runs {self.config.config_version}"
         return None
+
+    def _config_differs(self, peer: Peer) -> bool:
+        if peer.config_version == 0:
+            return False  # not yet heard
+        if peer.config_version != self.config.config_version:
+            return True
+        mine, theirs = self.config.config_digest, peer.config_digest
+        return bool(mine and theirs) and mine != theirs
 
     def _known(self, nodeid: int) -> bool:
         return nodeid == self.local_id or nodeid in self.peers

@@ -15,6 +15,7 @@ from typing import Final
 
 import msgspec
 
+from quorate.core.config_messages import ConfigMessage
 from quorate.core.lock_messages import LockMessage
 
 MAX_MESSAGE_BYTES: Final = 8000
@@ -218,6 +219,7 @@ Message = (
     | SvcRequest
     | SvcReply
     | LockMessage
+    | ConfigMessage
 )
 
 _encoder: Final = msgspec.msgpack.Encoder()
