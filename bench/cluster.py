@@ -1,136 +1,48 @@
-"""Membership benchmarks on the namespace testbed (needs root). Prints figures; asserts nothing.
+"""Cluster-level figures on a running testbed: start to quorate, idle cost per node, status-command times.
 
-    sudo .venv/bin/python bench/cluster.py [--runs 3] [--idle 60] [--conf FILE]
-
-Measures, with min / median / max over the runs:
-  * start to quorate: all three daemons started at once -> every node logged "quorum regained";
-  * kill to eviction: SIGKILL of one daemon -> the survivors logged the view without it (against the token);
-  * idle CPU per node over --idle seconds, as a percentage of one core;
-  * RSS per node;
-  * `cman_tool status` whole-process time, run on a node (interpreter start included).
-Times come from the daemons' own log stamps (all namespaces share the host clock).
+Run them all with ``python -m bench`` (see bench/__main__.py); these functions measure one thing each on a
+testbed they are given and record the values, so the services figures can share the same cluster.
 """
 
 from __future__ import annotations
 
-import argparse
-import re
-import signal
-import statistics
-import sys
 import time
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Sequence
 
-from quorate.config import load_config
+from bench.common import BIN, BenchError, Results, cpu_seconds, rss_mib, timed_in_node, wait_log
 from quorate.testbed import Testbed
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTICLE = ROOT / "tests" / "fixtures" / "article" / "cluster-1.conf"
-STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) quorated\[\d+\]: (.*)$")
+
+def start_all(tb: Testbed, results: Results, token_ms: int) -> float:
+    """Start every node's daemon at once; record start -> every node logged "quorum regained". Returns t0."""
+    t0 = time.time()
+    for node in tb.nodes:
+        tb.start_daemon(node)
+    ready = [wait_log(tb, [node], r"quorum regained", t0 - 0.01, 60) for node in tb.nodes]
+    results.add(token_ms, "start_to_quorate", (max(ready) - t0) * 1000)
+    return t0
 
 
-def log_events(tb: Testbed, node: str, pattern: str, after: float) -> list[float]:
-    times = []
-    for line in tb.daemon_log(node).splitlines():
-        m = STAMP.match(line)
-        if m and re.search(pattern, m.group(2)):
-            t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
-            if t >= after:
-                times.append(t)
-    return times
+def idle_cost(tb: Testbed, results: Results, token_ms: int, seconds: float) -> None:
+    """CPU (% of one core) and RSS of every node's daemon over ``seconds`` of a quiet cluster."""
+    pids = {node: tb.daemon_pid(node) for node in tb.nodes}
+    if not all(pids.values()):
+        raise BenchError(f"idle measurement needs every daemon running: {pids}")
+    before = {node: cpu_seconds(pid) for node, pid in pids.items() if pid}
+    started = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    for node, pid in pids.items():
+        assert pid is not None
+        results.add(token_ms, "idle_cpu", (cpu_seconds(pid) - before[node]) / elapsed * 100)
+        results.add(token_ms, "rss", rss_mib(pid))
 
 
-def wait_log(tb: Testbed, node: str, pattern: str, after: float, timeout: float) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = log_events(tb, node, pattern, after)
-        if found:
-            return found[0]
-        time.sleep(0.05)
-    raise SystemExit(f"bench: {node} never logged /{pattern}/ within {timeout} s")
-
-
-def summary(name: str, values: list[float], unit: str, target: str = "") -> None:
-    line = (
-        f"{name:<34} min {min(values):8.1f} {unit}  median {statistics.median(values):8.1f} {unit}  "
-        f"max {max(values):8.1f} {unit}  (n={len(values)})"
-    )
-    print(line + (f"   target {target}" if target else ""), flush=True)
-
-
-def proc_times(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    import os
-
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-TIMER = r"""
-import subprocess, sys, time
-runs = []
-for _ in range(int(sys.argv[2])):
-    t = time.perf_counter()
-    subprocess.run([sys.argv[1], "status"], stdout=subprocess.DEVNULL, check=True)
-    runs.append((time.perf_counter() - t) * 1000)
-print(" ".join(f"{r:.2f}" for r in runs))
-"""
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--idle", type=float, default=60.0)
-    parser.add_argument("--conf", type=Path, default=ARTICLE)
-    parser.add_argument("--prefix", default="qbench")
-    args = parser.parse_args()
-    token_ms = load_config(args.conf).token_ms
-    starts: list[float] = []
-    evictions: list[float] = []
-    print(f"quorate membership benchmark: {args.conf.name}, token {token_ms} ms, {args.runs} runs", flush=True)
-    for run in range(args.runs):
-        with Testbed.up(args.conf, prefix=args.prefix, start_daemons=False) as tb:
-            nodes = tb.nodes
-            time.sleep(0.3)
-            t0 = time.time()
-            for node in nodes:
-                tb.start_daemon(node)
-            ready = [wait_log(tb, n, r"quorum regained", t0 - 0.01, 30) for n in nodes]
-            starts.append((max(ready) - t0) * 1000)
-            time.sleep(2)
-            victim, survivor = nodes[-1], nodes[0]
-            t_kill = time.time()
-            tb.kill(victim, signal.SIGKILL)
-            pattern = r"installed .*failed: \{" + re.escape(victim)
-            evicted = wait_log(tb, survivor, pattern, t_kill, token_ms / 1000 + 10)
-            evictions.append((evicted - t_kill) * 1000)
-            if run == args.runs - 1:
-                measure_idle_and_cli(tb, nodes[:-1], args.idle)
-    summary("start to quorate (3 nodes)", starts, "ms", "<= 1000 ms")
-    summary("kill to eviction", evictions, "ms", f"<= token + 100 = {token_ms + 100} ms")
-    return 0
-
-
-def measure_idle_and_cli(tb: Testbed, nodes: list[str], idle: float) -> None:
-    pids = {n: tb.daemon_pid(n) for n in nodes}
-    before = {n: proc_times(p) for n, p in pids.items() if p}
-    time.sleep(idle)
-    cpu = [(proc_times(pids[n]) - before[n]) / idle * 100 for n in before]
-    summary(f"idle CPU per node over {idle:.0f} s", cpu, "%", "<= 0.4 % of a core")
-    summary("RSS per node", [rss_mib(p) for p in pids.values() if p], "MiB", "<= 60 MiB")
-    cman_tool = str(Path(sys.executable).with_name("cman_tool"))
-    out = tb.exec(nodes[0], [sys.executable, "-c", TIMER, cman_tool, "30"], timeout=120)
-    if out.returncode != 0:
-        raise SystemExit(f"bench: cman_tool timing failed: {out.stderr}")
-    summary("cman_tool status (whole process)", [float(x) for x in out.stdout.split()], "ms", "<= 20 ms median")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def status_commands(tb: Testbed, node: str, results: Results, token_ms: int, runs: int) -> None:
+    """`clustat` and `cman_tool status` whole-process times on ``node`` (interpreter start included)."""
+    commands: dict[str, Sequence[str]] = {
+        "clustat": [str(BIN / "clustat")],
+        "cman_tool_status": [str(BIN / "cman_tool"), "status"],
+    }
+    for key, argv in commands.items():
+        results.add(token_ms, key, *timed_in_node(tb, node, argv, runs))

@@ -1,0 +1,180 @@
+"""What every benchmark shares: the figures and their targets, results, daemon-log times, process costs.
+
+Theory of operation: a benchmark measures on the testbed and records values under a figure's key; nothing
+here asserts anything. Times of cluster events come from the daemons' own log stamps (every namespace shares
+the host clock, and a stamp is taken where the event happens, not when a poller notices it). Whole-process
+times of commands are taken *inside* the node by a small timer program, so nsenter's cost is not counted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from quorate.testbed import Testbed
+
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) quorated\[\d+\]: (.*)$")
+BIN = Path(sys.executable).parent
+
+
+class BenchError(Exception):
+    """A trial could not measure what it wanted (a timeout, a failed command); the message says what."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One printed line: ``limit`` is the target on the median, in ``unit`` (None: no target)."""
+
+    key: str
+    label: str
+    unit: str
+    limit: float | None
+    target: str
+
+
+def figures(token_ms: int) -> list[Figure]:
+    """The figures measured at one token, in the order they are printed (targets from issue 8)."""
+    failover = token_ms + 150
+    idle_limit = 0.4 if token_ms >= 10000 else 1.4
+    return [
+        Figure("start_to_quorate", "start of 3 nodes to quorate", "ms", None, "-"),
+        Figure("start_to_service", "start of 3 nodes to service started", "ms", 2000, "<= 2000 ms"),
+        Figure("relocate", "relocate (clusvcadm -r, whole command)", "ms", 180, "<= 180 ms"),
+        Figure("failover_owner_not_coordinator", "kill owner (not coordinator) to started", "ms", failover,
+               f"<= token + 150 = {failover} ms"),
+        Figure("failover_owner_coordinator", "kill owner (coordinator) to started", "ms", failover,
+               f"<= token + 150 = {failover} ms"),
+        Figure("idle_cpu", "idle CPU per node", "%", idle_limit, f"<= {idle_limit} % of a core"),
+        Figure("rss", "RSS per node", "MiB", 60, "<= 60 MiB"),
+        Figure("clustat", "clustat (whole process)", "ms", 20, "<= 20 ms median"),
+        Figure("cman_tool_status", "cman_tool status (whole process)", "ms", 20, "<= 20 ms median"),
+    ]  # fmt: skip
+
+
+@dataclass
+class Results:
+    """Values per (token, figure key), and what went wrong in trials that did not finish."""
+
+    values: dict[tuple[int, str], list[float]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, token_ms: int, key: str, *values: float) -> None:
+        self.values.setdefault((token_ms, key), []).extend(values)
+
+    def rows(self, tokens: Sequence[int]) -> list[dict[str, Any]]:
+        rows = []
+        for token_ms in tokens:
+            for fig in figures(token_ms):
+                values = self.values.get((token_ms, fig.key), [])
+                row: dict[str, Any] = {
+                    "token_ms": token_ms, "figure": fig.key, "label": fig.label, "unit": fig.unit,
+                    "n": len(values), "values": [round(v, 3) for v in values], "target": fig.target,
+                    "limit": fig.limit,
+                }  # fmt: skip
+                if values:
+                    median = statistics.median(values)
+                    row.update(min=min(values), median=median, max=max(values))
+                    row["meets_target"] = None if fig.limit is None else median <= fig.limit
+                rows.append(row)
+        return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The table people read: each figure with min / median / max next to its target (judged on the median)."""
+    lines = []
+    token = None
+    for row in rows:
+        if row["token_ms"] != token:
+            token = row["token_ms"]
+            lines.append(f"\ntoken {token} ms")
+        head = f"  {row['label']:<42}"
+        if not row["n"]:
+            lines.append(f"{head} no data{'':<46}target {row['target']}")
+            continue
+        unit = row["unit"]
+        verdict = {True: "ok", False: "MISSED", None: ""}[row["meets_target"]]
+        lines.append(
+            f"{head} min {row['min']:8.1f}  median {row['median']:8.1f}  max {row['max']:8.1f} {unit:<3} "
+            f"(n={row['n']:<2}) target {row['target']} {verdict}"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------- daemon logs
+
+
+def log_times(tb: Testbed, node: str, pattern: str, after: float) -> list[float]:
+    """Wall-clock stamps of the node's log lines matching ``pattern`` at or after ``after``."""
+    found = []
+    for line in tb.daemon_log(node).splitlines():
+        m = STAMP.match(line)
+        if m and re.search(pattern, m.group(2)):
+            stamp = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            if stamp >= after:
+                found.append(stamp)
+    return found
+
+
+def wait_log(tb: Testbed, nodes: Sequence[str], pattern: str, after: float, timeout: float) -> float:
+    """Earliest stamp of ``pattern`` on any of ``nodes`` after ``after``, waiting up to ``timeout`` s for one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stamps = [t for node in nodes for t in log_times(tb, node, pattern, after)]
+        if stamps:
+            return min(stamps)
+        if time.monotonic() > deadline:
+            raise BenchError(f"no /{pattern}/ in the logs of {', '.join(nodes)} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def wait(what: str, probe: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------------- process costs
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+TIMER = r"""
+import subprocess, sys, time
+runs = []
+for _ in range(int(sys.argv[1])):
+    t = time.perf_counter()
+    done = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    runs.append((time.perf_counter() - t) * 1000)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(sys.argv[2:])} failed ({done.returncode}): {done.stderr.decode().strip()}")
+print(" ".join(f"{r:.3f}" for r in runs))
+"""
+
+
+def timed_in_node(tb: Testbed, node: str, argv: Sequence[str], runs: int) -> list[float]:
+    """Whole-process times (ms) of ``argv`` run ``runs`` times on ``node``, timed inside the node."""
+    done = tb.exec(node, [sys.executable, "-c", TIMER, str(runs), *argv], timeout=60 + 10 * runs)
+    if done.returncode != 0:
+        raise BenchError(f"timing {' '.join(argv)} on {node}: {done.stderr.strip()}")
+    return [float(x) for x in done.stdout.split()]
