@@ -1,7 +1,8 @@
 """The article's cluster behind `quorate firewall` with a default-drop input policy on every node.
 
 Each node loads the rules itself (`quorate firewall --apply --policy drop`, from its own cluster.conf and
-/etc/hosts) before its daemon starts. The cluster must then form and be quorate over multicast 224.0.0.1 as
+/etc/hosts) before its daemon starts (`Testbed.up(firewall="drop")`; QUORATE_TESTBED_FIREWALL=drop does the same
+for any test). The cluster must then form and be quorate over multicast 224.0.0.1 as
 in the article; a datagram to port 5405 from an address that is not a node must be dropped by the firewall
 (its drop counter moves, the daemon never sees it) while the same datagram from a node reaches the daemon;
 and fencing, which goes out to the testbed's power switch, must still work.
@@ -59,15 +60,12 @@ def refused_by_daemon(tb: Any, node: str) -> int:
 
 
 def test_cluster_forms_behind_default_drop_firewalls_and_outsiders_are_dropped(testbed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    tb = testbed(cluster_conf(tmp_path), start_daemons=False)
-    tb.apply_firewall(policy="drop")
+    tb = testbed(cluster_conf(tmp_path), firewall="drop")  # loaded on every node before its daemon starts
     for node in (B, C, M):
         rules = tb.firewall_rules(node)
         assert "policy drop;" in rules
         assert "ip saddr { 192.168.0.201, 192.168.0.202, 192.168.0.203 } udp dport 5405" in rules
     start_power_switch(tb, secret=SECRET)
-    for node in (B, C, M):
-        tb.start_daemon(node)
     for node in (B, C, M):
         wait_for(f"{node} quorate with all three nodes", view_is(tb, node, [B, C, M], True), timeout=60)
 

@@ -30,6 +30,7 @@ from quorate.testbed.state import BedState, NodeState, load, locked, run_dir, sa
 
 DEFAULT_DAEMON = ("-m", "quorate.node.daemon")
 REQUIRED_TOOLS = ("ip", "nft", "unshare", "nsenter")
+FIREWALL_ENV = "QUORATE_TESTBED_FIREWALL"
 
 
 def missing_prerequisites() -> list[str]:
@@ -68,12 +69,17 @@ class Testbed(ControlMixin):
         start_daemons: bool = True,
         daemon_args: Sequence[str] = (),
         daemon_command: Sequence[str] | None = None,
+        firewall: str | None = None,
     ) -> Testbed:
         """Build the testbed described by ``conf_path`` (replacing any testbed of that prefix).
 
         ``daemon_command`` replaces ``[sys.executable, "-m", "quorate.node.daemon"]``
         for every node, which lets tests and the demo run another program as "the daemon".
+        ``firewall`` ("accept" or "drop", default $QUORATE_TESTBED_FIREWALL or none) loads
+        ``quorate firewall`` with that input policy on every node before the daemons start,
+        so any test can be run behind the rules an administrator would load.
         """
+        firewall = firewall or os.environ.get(FIREWALL_ENV) or None
         check_prefix(prefix)
         _require_prerequisites()
         specs = read_nodes(conf_path)
@@ -121,6 +127,8 @@ class Testbed(ControlMixin):
                 for node in state.nodes:
                     netns.wait_link_up(node.netns)
                 save(state)
+            if firewall:
+                bed.apply_firewall(policy=firewall)
             if start_daemons:
                 for node in state.nodes:
                     bed.start_daemon(node.name)
