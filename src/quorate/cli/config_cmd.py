@@ -231,3 +231,13 @@ def render(cfg: ClusterConfig) -> list[str]:
         for child in service.children:
             lines.extend(_tree(child, 2))
     return lines
+
+
+@config.command("push")
+@click.argument("file")
+@click.option("--dry-run", is_flag=True, help="Check FILE here and on this node's daemon; send nothing.")
+def push(file: str, dry_run: bool) -> None:
+    """Activate FILE on every member of the cluster, or on none (what `ccs_tool update FILE` does)."""
+    from quorate.cli.config_push import push_file
+
+    _exit(push_file(file, dry_run=dry_run, prog="quorate config push"))

@@ -21,11 +21,11 @@ class Refused(Exception):
     pass
 
 
-def exchange(line):
+def exchange(line, timeout=10.0):
     """Send one request line (bytes) to the daemon and return its whole answer (bytes)."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.settimeout(10.0)
+        sock.settimeout(timeout)
         try:
             sock.connect(os.environ.get("QUORATE_SOCKET", DEFAULT_SOCKET))
         except (FileNotFoundError, ConnectionRefusedError) as exc:

@@ -195,6 +195,32 @@ class ServiceManager:
             self._send_inventory()
         self._evaluate(now)
 
+    def reconfigure(self, now: float, specs: dict[str, ServiceSpec]) -> None:
+        """A new cluster.conf is active (R-90..R-92): placement settings change in place; a removed service is
+        forgotten (each executor stops its own copy); an added one stays stopped, even with autostart, until
+        `clusvcadm -e` or the next membership change, as the article saw after `ccs_tool update` (R-92)."""
+        added = [name for name in specs if name not in self.specs]
+        removed = [name for name in self.specs if name not in specs]
+        self.specs = specs
+        for name in removed:
+            self.records.pop(name, None)
+            self._published.pop(name, None)
+        for name in added:
+            self.records[name] = Record(
+                name,
+                enabled=specs[name].autostart,
+                held=True,
+                reason="added by a configuration change: stopped until `clusvcadm -e` or a membership change",
+            )
+        if added or removed:
+            self._log(
+                "configuration change: "
+                + ", ".join(
+                    [f"service:{n} added (stays stopped)" for n in added] + [f"service:{n} removed" for n in removed]
+                )
+            )
+        self._evaluate(now)
+
     def on_quorum_lost(self, now: float, reason: str) -> None:
         """Quorum gone or evicted: stop deciding; the shell stops every local service at once (R-33)."""
         self.acting = False

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_SOCKET = Path("/run/quorate/quorated.sock")
-MAX_REQUEST = 64 * 1024
+MAX_REQUEST = 2 * 1024 * 1024  # a whole cluster.conf travels in `config_push`
 REQUEST_TIMEOUT = 5.0
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -29,12 +29,15 @@ from typing import Any
 from quorate.cli.cman_format import format_clustat, format_fence_ls, format_nodes, format_status
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
+from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
 from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
 from quorate.core.messages import (
+    FLAG_QUORATE,
     FenceAck,
     FenceNotice,
     FenceStatus,
+    Heartbeat,
     MalformedMessage,
     SvcCommand,
     SvcInventory,
@@ -45,8 +48,9 @@ from quorate.core.messages import (
     decode,
     encode,
 )
+from quorate.node.config_shell import ConfigShell
 from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
-from quorate.node.fencing_shell import FencingShell
+from quorate.node.fencing_shell import FencingShell, fencing_config
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.qdisk_glue import QdiskGlue
@@ -57,6 +61,7 @@ from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
 from quorate.node.wire import WireCodec
 
+CONFIG_MESSAGES = (CfgChunk, CfgStaged, CfgCommit, CfgAbort, CfgResult, CfgFetch)
 EXIT_FATAL_CONFIG = 100
 EXIT_SELF_FENCE = 3
 DEFAULT_CONFIG = "/etc/cluster/cluster.conf"
@@ -128,6 +133,7 @@ class Daemon:
         self.subsystems.add("fenced")
         self.services = ServicesShell(self)
         self.qdisk = QdiskGlue(self)
+        self.config_dist = ConfigShell(self)
         self.fencing.on_confirmed.append(lambda _confirmed: self.services.core.tick(loop.time()))
         if self.services.specs:
             self.subsystems.add("rgmanager")
@@ -201,7 +207,9 @@ class Daemon:
             self.undecodable += 1
             return
         now = asyncio.get_running_loop().time()
-        if isinstance(message, (FenceStatus, FenceAck, FenceNotice)):
+        if isinstance(message, CONFIG_MESSAGES):
+            self.config_dist.core.receive(now, sender, message)
+        elif isinstance(message, (FenceStatus, FenceAck, FenceNotice)):
             if sender in self.membership.members:
                 self.fencing.core.receive(now, sender, message)
         elif isinstance(message, (SvcTable, SvcCommand, SvcReport, SvcInventory, SvcRequest, SvcReply)):
@@ -209,6 +217,15 @@ class Daemon:
                 self.services.core.receive(now, sender, message)
         else:
             self.membership.receive(now, sender, message)
+            if isinstance(message, Heartbeat):
+                self.config_dist.core.on_heartbeat(
+                    now,
+                    sender,
+                    message.config_version,
+                    message.config_digest,
+                    member=sender in self.membership.members,
+                    quorate=bool(message.flags & FLAG_QUORATE),
+                )
         self.flush()
 
     def _on_timer(self) -> None:
@@ -217,6 +234,7 @@ class Daemon:
         self.membership.tick(now)
         self.fencing.core.tick(now)
         self.services.core.tick(now)
+        self.config_dist.core.tick(now)
         self.flush()
 
     async def _on_request(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +280,10 @@ class Daemon:
                     return {"ok": error is None, "error": error, "text": "done\n"}
                 ok, reason = await self.fencing.fence_now(node.name)
                 return {"ok": ok, "error": reason, "text": reason + "\n"}
+            if cmd == "config_push":
+                data = str(request.get("data", "")).encode()
+                ok, text = await self.config_dist.push(data, dry_run=bool(request.get("dry_run")))
+                return {"ok": ok, "error": None if ok else text, "text": text + "\n"}
             if cmd == "svc":
                 return await self._service_request(request)
             if cmd == "clustat":
@@ -320,12 +342,32 @@ class Daemon:
                     self._emergency_stop(effect.reason)
             if any(isinstance(e, (ViewInstalled, QuorumChanged, Evicted)) for e in effects):
                 self.qdisk.membership_changed()
+                m = self.membership
+                self.config_dist.core.on_view(now, m.members, m.view.coord, m.quorum.quorate)
+            self.config_dist.carry_out()
             self.fencing.carry_out()
             self.services.carry_out()
             if not effects:
                 break
         self.notifier.status(self._status_line())
         self._arm_timer()
+
+    def apply_config(self, cfg: ClusterConfig) -> None:
+        """A new cluster.conf, already validated and written: every subsystem takes it without a restart."""
+        now = asyncio.get_running_loop().time()
+        old, self.config = self.config, cfg
+        self.local = find_local_node(cfg, self.local.name)
+        self.addresses, problems = peer_addresses(cfg.nodes)
+        for problem in problems:
+            self.log_line(problem, "warning")
+        if self.transport is not None:
+            self.transport.addresses = self.addresses
+        self.codec.set_known_senders(self.addresses)
+        self.membership.reconfigure(now, membership_config(cfg))
+        self.fencing.core.config = fencing_config(cfg)
+        self.services.reconfigure(old, cfg)
+        if old.quorumd != cfg.quorumd:
+            self.log_line("quorum disk settings changed: they take effect when quorated restarts", "warning")
 
     def self_fence(self, reason: str) -> None:
         """The node must not go on: try to stop what it runs, then die without a clean leave.
@@ -363,6 +405,7 @@ class Daemon:
             self.membership.next_deadline(),
             self.fencing.core.next_deadline(),
             self.services.core.next_deadline(),
+            self.config_dist.core.next_deadline(),
         )
         deadlines = [d for d in candidates if d is not None]
         deadline = min(deadlines) if deadlines else None

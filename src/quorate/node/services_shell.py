@@ -67,9 +67,16 @@ class ResourceBackend:
         result = await self.runner.start_service(self.trees[service])
         return result.ok, result.message
 
-    async def stop(self, service: str) -> Outcome:
-        result = await self.runner.stop_service(self.trees[service])
+    async def stop(self, service: str, tree: Any | None = None) -> Outcome:
+        result = await self.runner.stop_service(tree or self.trees[service])
         return result.ok and not result.resources_left, result.message
+
+    def replace_trees(self, cfg: ClusterConfig) -> dict[str, Any]:
+        """Trees of a new configuration; returns the old ones, which stops of removed or changed services use."""
+        from quorate.resources import build_trees
+
+        old, self.trees = self.trees, build_trees(cfg)
+        return old
 
     async def status(self, service: str, now: float) -> Outcome:
         # `now` is the event loop's clock, which is time.monotonic(): the clock the runner's timers expect.
@@ -187,19 +194,53 @@ class ServicesShell:
             self.daemon.log_line(f"service:{name} started" if ok else f"#68: Failed to start service:{name}: {message}")
             self._report(name, cmd, "started" if ok else "start_failed", message)
 
-    async def _run_stop(self, name: str, cmd: int, *, report: bool = True) -> None:
-        async with self.locks[name]:
+    async def _run_stop(self, name: str, cmd: int, *, report: bool = True, tree: Any | None = None) -> None:
+        async with self.locks.setdefault(name, asyncio.Lock()):
             if self.backend is None:
                 if report:
                     self._report(name, cmd, "stopped", "nothing runs here")
                 return
             self._set(name, "stopping")
-            ok, message = await self.backend.stop(name)
+            ok, message = await (self.backend.stop(name, tree) if tree is not None else self.backend.stop(name))
             self._set(name, None if ok else "failed")
             if not ok:
                 self.daemon.log_line(f"#12: service:{name} failed to stop; intervention required: {message}", "warning")
             if report:
                 self._report(name, cmd, "stopped" if ok else "stop_failed", message)
+
+    def reconfigure(self, old: ClusterConfig, cfg: ClusterConfig) -> None:
+        """A new cluster.conf is active (R-90): a removed service stops here if it runs here; a service whose
+        resources changed restarts here, with the old tree's stop and the new tree's start; placement changes
+        and added services are the core's (an added one stays stopped, R-92)."""
+        from quorate.config.changes import plan_change
+
+        change = plan_change(old, cfg)
+        self.specs = service_specs(cfg)
+        for name in self.specs:
+            self.locks.setdefault(name, asyncio.Lock())
+        old_trees = self.backend.replace_trees(cfg) if isinstance(self.backend, ResourceBackend) else {}
+        for item in change.services:
+            state = self.running.get(item.name)
+            if item.action == "remove" and state is not None:
+                self.daemon.log_line(f"service:{item.name} removed from the configuration: stopping it here")
+                self._spawn(self._run_stop(item.name, 0, report=False, tree=old_trees.get(item.name)))
+            elif item.action == "restart" and state == "started":
+                why = "; ".join(item.causes) or "its resources changed"
+                self.daemon.log_line(f"service:{item.name} restarts here for the new configuration: {why}")
+                self._spawn(self._restart_for_config(item.name, old_trees.get(item.name)))
+        self.core.reconfigure(self.now(), self.specs)
+
+    async def _restart_for_config(self, name: str, old_tree: Any | None) -> None:
+        await self._run_stop(name, 0, report=False, tree=old_tree)
+        if name not in self.running and self.backend is not None and name in self.specs:
+            async with self.locks[name]:
+                self._set(name, "starting")
+                ok, message = await self.backend.start(name)
+                self._set(name, "started" if ok else None)
+            failed = f"#68: Failed to start service:{name}: {message}"
+            self.daemon.log_line(f"service:{name} restarted" if ok else failed)
+            if not ok:
+                self._report(name, 0, "status_failed", message)
 
     async def _status_loop(self) -> None:
         while True:
