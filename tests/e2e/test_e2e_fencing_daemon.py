@@ -38,7 +38,8 @@ def conf_with_fencing(path: Path, names: tuple[str, ...], *, dead_first: bool) -
         '  <fence_daemon post_fail_delay="0" post_join_delay="3"/>\n'
         f"  <clusternodes>\n{nodes}\n  </clusternodes>\n"
         "  <fencedevices>\n"
-        f'    <fencedevice name="dead" agent="fence_netns" ipaddr="192.168.0.253" passwd="{SECRET}" login_timeout="2"/>\n'
+        f'    <fencedevice name="dead" agent="fence_netns" ipaddr="192.168.0.253" passwd="{SECRET}"'
+        ' login_timeout="2"/>\n'
         f'    <fencedevice name="switch" agent="fence_netns" ipaddr="192.168.0.254" passwd="{SECRET}"/>\n'
         "  </fencedevices>\n"
         "</cluster>\n"

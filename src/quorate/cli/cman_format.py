@@ -11,10 +11,18 @@ import time
 from typing import Any
 
 
+def _mismatch(s: dict[str, Any]) -> str:
+    """Nodes heard running another file (only when there are some: the article's layout stays as printed)."""
+    others = s.get("config_mismatch") or []
+    if not others:
+        return ""
+    return " (differs on " + ", ".join(f"{o['name']}: {o['config_version']}" for o in others) + ")"
+
+
 def format_status(s: dict[str, Any]) -> str:
     lines = [
         f"Version: {s['protocol_version']}",
-        f"Config Version: {s['config_version']}",
+        f"Config Version: {s['config_version']}" + _mismatch(s),
         f"Cluster Name: {s['cluster_name']}",
         f"Cluster Id: {s['cluster_id']}",
         f"Cluster Member: {'Yes' if s['member'] else 'No'}",

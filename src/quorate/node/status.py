@@ -58,6 +58,14 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
         "cluster_name": cfg.name,
         "cluster_id": cfg.cluster_id,
         "config_version": cfg.config_version,
+        "config_digest": daemon.config_dist.core.digest,
+        "config_mismatch": [
+            {"name": peer.spec.name, "config_version": peer.config_version, "config_digest": peer.config_digest}
+            for peer in daemon.membership.peers.values()
+            if peer.config_version
+            and (peer.config_version, peer.config_digest) != (cfg.config_version, cfg.digest[:16])
+        ],
+        "config_distribution": daemon.config_dist.core.status(),
         "config_file": cfg.source,
         "member": member,
         "state": st.state,

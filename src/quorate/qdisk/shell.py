@@ -43,8 +43,8 @@ from quorate.core.qdisk_config import QdiskSettings
 from quorate.core.qdisk_effects import stage
 from quorate.core.qdisk_score import HeuristicTracker
 from quorate.node.agent_runner import run_agent
-from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
 from quorate.qdisk import status_file
+from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
 from quorate.qdisk.scan import find_label
 
 EffectSink = Callable[[list[QdiskEffect]], None]

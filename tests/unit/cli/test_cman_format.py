@@ -52,6 +52,12 @@ def test_quorum_device_line_only_while_the_disk_votes_are_held() -> None:
     assert "Total votes: 3\nQuorum: 3\n" in text
 
 
+def test_a_node_running_another_config_shows_on_the_version_line() -> None:
+    other = {"name": "casper.localdomain", "config_version": 4, "config_digest": "00ff"}
+    text = format_status(article_status(config_version=3, config_mismatch=[other]))
+    assert "Config Version: 3 (differs on casper.localdomain: 4)\n" in text
+
+
 def test_inquorate_says_activity_blocked() -> None:
     text = format_status(article_status(quorate=False, total_votes=2, qdisk_votes=0, node_count=2))
     assert "Quorum: 3  Activity blocked\n" in text
