@@ -60,6 +60,11 @@ class QdiskGlue:
         for effect in effects:
             if isinstance(effect, SetVotes):
                 d.membership.set_qdisk_votes(now, effect.votes)
+            elif isinstance(effect, KillNode) and effect.nodeid not in d.membership.members:
+                # Out of the view already: membership made it a fencing victim (or it left cleanly) and that
+                # fence is the one that counts; a second one could power off its next boot (qdiskd's kill of a
+                # node outside the cluster did nothing either).
+                d.log_line(f"qdisk: node {effect.nodeid} is dead on disk and already out of the view: no new fence")
             elif isinstance(effect, KillNode):
                 stamp = d.membership.stamps().get(effect.nodeid, (0, 0))
                 d.fencing.core.add_victim(now, effect.nodeid, stamp[0], stamp[1], effect.reason, force=True)
