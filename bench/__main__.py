@@ -42,6 +42,7 @@ def one_trial(directory: Path, lun: str, token_ms: int, results: Results, *, ext
         start_power_switch(tb, secret=services.SECRET)
         t0 = cluster.start_all(tb, results, token_ms)
         services.start_to_service(tb, t0, results, token_ms)
+        services.config_push(tb, directory, results, token_ms)
         if extras:
             cluster.idle_cost(tb, results, token_ms, idle)
             cluster.status_commands(tb, services.B, results, token_ms, cli_runs)

@@ -73,8 +73,27 @@ def _kill_owner(tb: Testbed, owner: str, heir: str, survivors: list[str], key: s
 
 
 def failover_owner_not_coordinator(tb: Testbed, results: Results, token_ms: int) -> None:
-    """Service on casper (after `relocate`); casper dies; balthasar, the coordinator, fences it and takes over."""
+    """Service on casper (after `relocate`); casper dies; balthasar, the coordinator, fences it and takes over.
+    Also gives the time from the kill to "fence of casper confirmed" (fenced's part of the failover)."""
+    killed = time.time()
     _kill_owner(tb, C, B, [B, M], "failover_owner_not_coordinator", results, token_ms)
+    fenced = wait_log(tb, [B], r"fence of casper\.localdomain confirmed", killed, 10)
+    results.add(token_ms, "kill_to_fenced", (fenced - killed) * 1000)
+
+
+def config_push(tb: Testbed, directory: Path, results: Results, token_ms: int) -> None:
+    """`ccs_tool update` of the running file with config_version + 1, typed on casper (not the coordinator):
+    the whole command, and until the last node logs the new version active."""
+    live = (tb.node_dir(B) / "etc/cluster/cluster.conf").read_text()
+    version = int(re.search(r'config_version="(\d+)"', live).group(1)) + 1  # type: ignore[union-attr]
+    new = directory / f"push-{token_ms}-{version}.conf"
+    new.write_text(re.sub(r'config_version="\d+"', f'config_version="{version}"', live, count=1))
+    began = time.time()
+    [took] = timed_in_node(tb, C, [str(BIN / "ccs_tool"), "update", str(new)], 1)
+    results.add(token_ms, "config_push", took)
+    pattern = rf"configuration version {version} active"
+    last = max(wait_log(tb, [node], pattern, began, 30) for node in (B, C, M))
+    results.add(token_ms, "config_push_all", (last - began) * 1000)
 
 
 def failover_owner_coordinator(tb: Testbed, results: Results, token_ms: int) -> None:
