@@ -297,15 +297,16 @@ def test_floating_ip_follows_the_service(testbed: Any, lun: str, tmp_path: Path)
     ip = f'<ip address="{VIP}/24" monitor_link="1" sleeptime="0"/>'
     tb = up_with_test_on_balthasar(testbed, faults_conf(tmp_path, lun, extra_resources=ip))
 
-    def has_vip(node: str) -> bool:
-        return f"inet {VIP}/24" in tb.exec(node, ["ip", "-o", "addr", "show"], timeout=10).stdout
+    def vip_holders() -> list[str]:
+        return [n for n in (B, C, M) if f"inet {VIP}/24" in tb.exec(n, ["ip", "-o", "addr", "show"], timeout=10).stdout]
 
-    assert has_vip(B) and not has_vip(C) and not has_vip(M)
+    assert vip_holders() == [B], tb.daemon_log(B)[-2000:]
     rc, out = clusvcadm(tb, B, "-r", "test", "-m", C)
     assert rc == 0, out
-    assert has_vip(C) and not has_vip(B) and not has_vip(M)
+    assert vip_holders() == [C], tb.daemon_log(C)[-2000:]
     # The address answers from casper: melchior reaches it, and its neighbour entry names casper's MAC.
-    assert tb.exec(M, ["ping", "-c", "1", "-W", "5", VIP], timeout=20).returncode == 0
+    ping = tb.exec(M, ["ping", "-c", "1", "-W", "5", VIP], timeout=20)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
     casper_mac = re.search(r"link/ether (\S+)", tb.exec(C, ["ip", "-o", "link", "show"], timeout=10).stdout)
     neigh = tb.exec(M, ["ip", "neigh", "show", VIP], timeout=10).stdout
     assert casper_mac is not None and casper_mac[1] in neigh, neigh
