@@ -3,9 +3,9 @@
 The article's service is ``lvm > fs > script``. This machine has no device-mapper, so the logical volume
 cannot exist; the "shared disk" is a loop device holding the ext3 file system directly, and the tree is the
 article's minus the lvm level (the lvm refusal itself is covered by the unit tests). The init script and the
-program it starts are the article's, with the web page's typography repaired (curly quotes, lost backquotes),
-``/etc/init.d/functions`` (a Red Hat file it does not use) not sourced, and the loop's period shortened from
-10 s to 2 s so the test sees several lines quickly.
+program it starts are the article's (src/quorate/testbed/article.py), with the web page's typography repaired
+(curly quotes, lost backquotes), ``/etc/init.d/functions`` (a Red Hat file it does not use) not sourced, and
+the loop's period shortened from 10 s to 2 s so the test sees several lines quickly.
 
 The node has its own mount namespace, PID namespace and /run: the mount, the daemon and its pid file exist on
 balthasar only, which the test checks from casper.
@@ -23,59 +23,11 @@ from pathlib import Path
 import pytest
 from e2e_helpers import wait_for
 
-ARTICLE = Path(__file__).parents[1] / "fixtures" / "article" / "cluster-2.conf"
+from quorate.testbed import article
+from quorate.testbed.article import MOUNTPOINT, OUTPUT, write_service_files
+
 B, C = "balthasar.localdomain", "casper.localdomain"
-MOUNTPOINT = "/mnt/magi/test"
-OUTPUT = f"{MOUNTPOINT}/test_cluster.out"
 RG_TEST = [sys.executable, "-m", "quorate.cli.rg_test"]
-
-PROGRAM = """#!/bin/bash
-while /bin/true
-do
-     echo "Date/Time :  `date +'%Y-%m-%d %H:%M:%S'`" >> /mnt/magi/test/test_cluster.out
-   sleep 2
-done
-"""
-
-INIT_SCRIPT = """#!/bin/sh
-#
-# description:  Starts and stops a test service for cluster
-# chkconfig: - 99 01
-#
-PATH=/sbin:/bin:/usr/sbin:/usr/bin
-export PATH
-ID="Test Service for Cluster"
-PROG="{program}"
-PIDFILE=/var/run/test.pid
-case $1 in
-    start)
-        echo -n "Starting $ID: "
-        $PROG &
-        echo $!  > $PIDFILE
-        echo
-        ;;
-    restart)
-        $0 status > /dev/null
-        if [ $? -ne 1 ]; then
-            $0 stop
-        fi
-        $0 start
-        ;;
-    status)
-        ps -edf | grep $PROG | grep -v grep
-        exit $?
-        ;;
-    stop)
-        cat $PIDFILE | xargs kill -9
-        rm -f $PIDFILE
-        ;;
-    *)
-        echo "usage: $0 {{start|restart|status|stop}}"
-        exit 1
-        ;;
-esac
-exit 0
-"""
 
 
 def run(*argv: str) -> str:
@@ -103,24 +55,11 @@ def lun(require_root: None, tmp_path: Path) -> Iterator[str]:
 
 
 def article_conf(tmp_path: Path, device: str) -> Path:
-    program = tmp_path / "test_cluster.sh"
-    program.write_text(PROGRAM)
-    program.chmod(0o755)
-    init = tmp_path / "init.d" / "test"
-    init.parent.mkdir()
-    init.write_text(INIT_SCRIPT.format(program=program))
-    init.chmod(0o755)
-    text = ARTICLE.read_text()
-    start = text.index("<lvm")  # the file came from a web page: non-breaking spaces between attributes
-    end = text.index("</lvm>") + len("</lvm>")
-    tree = (
-        f'<fs name="test_fs" device="{device}" force_fsck="0" force_unmount="1" fstype="ext3" '
-        f'mountpoint="{MOUNTPOINT}" options="" self_fence="0">\n'
-        f'        <script name="test_svc" file="{init}"/>\n'
-        "      </fs>"
-    )
+    """The article's final file with the fs on ``device`` (src/quorate/testbed/article.py); rg_test only reads
+    the service tree, so the fence device and the quorum disk the adaptation also touches play no part here."""
+    init = write_service_files(tmp_path, period=2)
     conf = tmp_path / "cluster.conf"
-    conf.write_text(text[:start] + tree + text[end:])
+    conf.write_text(article.testbed_conf(device, init, fence_secret="unused: rg_test fences nothing"))
     return conf
 
 

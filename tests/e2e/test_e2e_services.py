@@ -3,7 +3,8 @@
 The configuration is the article's final one with three changes this machine needs: the file system sits on a
 loop device directly (no device-mapper for the lvm level), the fence device is `fence_netns` behind the
 testbed's power switch instead of `fence_manual` (so the fence completes without a human), and the token is
-5 s to keep the test short. The init script and its program are the article's (see test_e2e_resources.py).
+5 s to keep the test short. The init script, its program (writing every 2 s) and these changes come from
+src/quorate/testbed/article.py.
 """
 
 from __future__ import annotations
@@ -17,37 +18,20 @@ from datetime import datetime
 from pathlib import Path
 
 from e2e_helpers import CMAN_TOOL, QUORATE, wait_for
-from test_e2e_resources import INIT_SCRIPT, MOUNTPOINT, OUTPUT, PROGRAM, lun  # noqa: F401  (lun is a fixture)
+from test_e2e_resources import lun  # noqa: F401  (a fixture)
 
+from quorate.testbed import article
+from quorate.testbed.article import OUTPUT, Timings, write_service_files
 from quorate.testbed.power import start_power_switch
 
-ARTICLE = Path(__file__).parents[1] / "fixtures" / "article" / "cluster-2.conf"
 B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
 CLUSVCADM = [sys.executable, "-m", "quorate.cli.clusvcadm"]
 SECRET = "quorate-e2e"
 
 
 def cluster_conf(tmp_path: Path, device: str) -> Path:
-    program = tmp_path / "test_cluster.sh"
-    program.write_text(PROGRAM)
-    program.chmod(0o755)
-    init = tmp_path / "init.d" / "test"
-    init.parent.mkdir()
-    init.write_text(INIT_SCRIPT.format(program=program))
-    init.chmod(0o755)
-    text = ARTICLE.read_text()
-    start, end = text.index("<lvm"), text.index("</lvm>") + len("</lvm>")
-    tree = (
-        f'<fs name="test_fs" device="{device}" force_fsck="0" force_unmount="1" fstype="ext3" '
-        f'mountpoint="{MOUNTPOINT}" options="" self_fence="0">\n'
-        f'        <script name="test_svc" file="{init}"/>\n'
-        "      </fs>"
-    )
-    text = text[:start] + tree + text[end:]
-    q0 = text.index("<quorumd")
-    text = text[:q0] + '<totem token="5000"/>' + text[text.index("/>", q0) + 2 :]
-    text = text.replace('name="manual"', 'name="switch"')
-    text = text.replace('agent="fence_manual"', f'agent="fence_netns" action="off" passwd="{SECRET}"')
+    init = write_service_files(tmp_path, period=2)
+    text = article.testbed_conf(device, init, fence_secret=SECRET, qdisk=False, timings=Timings(token_ms=5000))
     assert "fence_manual" not in text
     conf = tmp_path / "cluster.conf"
     conf.write_text(text)
