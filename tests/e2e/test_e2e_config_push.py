@@ -5,6 +5,7 @@ when it rejoins. What a node runs is read from its own /etc/cluster/cluster.conf
 from __future__ import annotations
 
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -88,3 +89,32 @@ def test_push_is_all_or_nothing_and_late_nodes_catch_up(testbed, tmp_path: Path)
     wait_for("melchior back with the new version", everyone_runs(tb, list(MAGI), final + 1), timeout=90)
     wait_for("three nodes together again", view_is(tb, casper, list(MAGI), True), timeout=60)
     assert f"the cluster runs configuration version {final + 1}, this node {final}" in tb.daemon_log(melchior)
+
+
+def test_coordinator_killed_in_the_middle_of_a_push(testbed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """melchior is frozen so the push waits for its answer; the coordinator dies meanwhile. The command says
+    so, and once melchior thaws every member runs one version (here the old one: nobody had committed)."""
+    tb = testbed(version_file(tmp_path, 1))
+    balthasar, casper, melchior = MAGI
+    wait_for("three nodes quorate", view_is(tb, balthasar, list(MAGI), True), timeout=60)
+    tb.pause(melchior)
+    push = tb.popen(casper, [*CCS_TOOL, "update", str(version_file(tmp_path, 2))], stdout=-1, stderr=-1, text=True)
+    wait_for(
+        "the coordinator waiting for melchior",
+        lambda: "distributing configuration version 2" in tb.daemon_log(balthasar),
+        timeout=20,
+    )
+    tb.kill(balthasar, signal.SIGKILL)
+    tb.resume(melchior)
+    out, err = push.communicate(timeout=120)
+    assert push.returncode == 1, out + err
+    assert "the coordinator balthasar.localdomain left the view" in err or "lost quorum" in err, err
+    wait_for("casper and melchior together", view_is(tb, casper, [casper, melchior], True), timeout=60)
+    wait_for("one version on both", everyone_runs(tb, [casper, melchior], 1), timeout=30)
+    tb.start_daemon(balthasar)
+    wait_for("balthasar back", view_is(tb, casper, list(MAGI), True), timeout=90)
+    wait_for("one version everywhere", everyone_runs(tb, list(MAGI), 1), timeout=30)
+    # and the cluster still takes a push afterwards
+    done = tb.exec(melchior, [*CCS_TOOL, "update", str(version_file(tmp_path, 3))], timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_for("version 3 everywhere", everyone_runs(tb, list(MAGI), 3), timeout=30)

@@ -170,7 +170,12 @@ def chunks(purpose: str, tx: int, version: int, digest: str, data: bytes) -> lis
 class ConfigDistribution:
     """One node's part in configuration distribution. Feed inputs, then drain `take_effects()`."""
 
-    def __init__(self, local_id: int, version: int, data: bytes, *, names: dict[int, str], timeout: float) -> None:
+    def __init__(
+        self, local_id: int, version: int, data: bytes, *, names: dict[int, str], timeout: float, first_tx: int = 0
+    ) -> None:
+        """``first_tx``: where this run's transaction numbers start (the shell passes its boot epoch), so that a
+        restarted coordinator does not reuse the numbers of pushes it left unfinished; answers and commits are
+        matched on (number, SHA-256) anyway."""
         self.local_id = local_id
         self.names = dict(names)
         self.timeout = timeout
@@ -184,7 +189,7 @@ class ConfigDistribution:
         self.tx: _Tx | None = None
         self.requests: dict[int, _Request] = {}
         self.assemblies: dict[tuple[int, str, int], _Assembly] = {}
-        self._next_tx = 0
+        self._next_tx = first_tx
         self._fetch_after = 0.0
         self._answered: dict[tuple[int, str], CfgStaged] = {}
         self._fetching: tuple[int, str] | None = None
@@ -278,7 +283,7 @@ class ConfigDistribution:
 
     def staged_result(self, now: float, tx: int, digest: str, ok: bool, error: str) -> None:
         """The shell validated and wrote (or refused) the file of a `Stage` effect."""
-        if not ok and self.staged is not None and self.staged[0] == tx:
+        if not ok and self.staged is not None and (self.staged[0], self.staged[2]) == (tx, digest):
             self.staged = None
         answer = CfgStaged(tx, digest, ok, error)
         self._answered[(tx, digest)] = answer
@@ -373,7 +378,7 @@ class ConfigDistribution:
             )
             return
         self._next_tx += 1
-        tx = (self._next_tx << 8) | (self.local_id & 0xFF)
+        tx = ((self._next_tx & 0xFFFFFFFFFFFF) << 8) | (self.local_id & 0xFF)
         self.tx = _Tx(tx, origin, req, version, digest, data, self.members, now + self.timeout)
         self._log(f"distributing configuration version {version} to {self._names(sorted(self.members))}")
         if origin != self.local_id:
@@ -431,7 +436,7 @@ class ConfigDistribution:
             if answered is not None:  # our answer was lost: the coordinator repeats its chunks
                 self._send((sender,), answered)
                 return
-            if self.staged is not None and self.staged[0] == chunk.tx:
+            if self.staged is not None and (self.staged[0], self.staged[2]) == (chunk.tx, chunk.digest):
                 return  # being validated by the shell right now
         elif chunk.purpose == PURPOSE_PUSH:
             if self.coordinator != self.local_id or not self.quorate or sender not in self.members:
@@ -471,7 +476,7 @@ class ConfigDistribution:
 
     def _on_commit(self, now: float, sender: int, message: CfgCommit) -> None:
         staged = self.staged
-        if staged is not None and staged[0] == message.tx and sender == self.coordinator:
+        if staged is not None and (staged[0], staged[2]) == (message.tx, message.digest) and sender == self.coordinator:
             self.staged = None
             self._effects.append(Activate(staged[1], staged[2], staged[3], f"committed by {self._name(sender)}"))
         elif message.version > self.version:

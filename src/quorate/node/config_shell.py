@@ -51,6 +51,7 @@ class ConfigShell:
             data,
             names={n.nodeid: n.name for n in cfg.nodes},
             timeout=timeout,
+            first_tx=daemon.store.state.boot_epoch,
         )
         self.waiting: dict[int, asyncio.Future[tuple[bool, str]]] = {}
         self._req = 0

@@ -30,6 +30,7 @@ from quorate.core.membership import Membership, MembershipConfig, NodeSpec, Stat
 from quorate.core.messages import FLAG_QUORATE, Heartbeat, Message
 from quorate.sim.cluster import InvariantViolation, SimCluster
 
+FAULTS = ("none", "crash-coordinator", "crash-member", "partition", "loss", "restart-late", "coordinator-dies-waiting")
 CONFIG_MESSAGES = (CfgChunk, CfgStaged, CfgCommit, CfgAbort, CfgResult, CfgFetch)
 
 
@@ -68,6 +69,7 @@ class NodeStack:
         version = version_of(disk.data)
         self.membership = Membership(self._config(disk.data), nodeid, **kw)  # type: ignore[arg-type]
         names = {n.nodeid: n.name for n in base.nodes}
+        # first_tx stays 0: a restarted node reuses its transaction numbers, the worst case the daemon avoids
         self.dist = ConfigDistribution(nodeid, version, disk.data, names=names, timeout=base.token * 2)
         self._out: list[Effect] = []
         self._pending_stage: list[Stage] = []
@@ -206,6 +208,7 @@ class ConfigSim(SimCluster):
         super().__init__(config, rng)
         self.observer = Observer()
         self.disks = {n.nodeid: Disk(make_file(1)) for n in config.nodes}
+        self.must_succeed: set[int] = set()
 
     def start(self, nodeid: int) -> None:
         node = self.nodes[nodeid]
@@ -235,6 +238,12 @@ class ConfigSim(SimCluster):
         versions = {n: version_of(self.disks[n].data) for n in live}
         if len(set(versions.values())) > 1:
             raise InvariantViolation(f"a mix of versions after faults stopped: {versions}")
+        updated = {int(t.split()[-1]) for _v, ok, t in self.observer.answers if ok}
+        if self.must_succeed - updated:
+            failures = [t for _v, ok, t in self.observer.answers if not ok]
+            raise InvariantViolation(
+                f"pushes of versions {sorted(self.must_succeed - updated)} met no fault yet failed: {failures}"
+            )
         newest_ok = max((int(t.split()[-1]) for _v, ok, t in self.observer.answers if ok), default=0)
         if versions and max(versions.values()) < newest_ok:
             raise InvariantViolation(f"a push answered 'updated' to {newest_ok} but nodes run {versions}")
@@ -253,7 +262,7 @@ def run(seed: int, *, nodes: int = 3, verbose: bool = False) -> ConfigSim:
     t = 5.0
     for _ in range(rng.randint(2, 4)):
         version += 1
-        fault = rng.choice(["none", "crash-coordinator", "crash-member", "partition", "loss", "restart-late"])
+        fault = rng.choice(FAULTS)
         victim = rng.choice([n.nodeid for n in specs])
         # a file one node cannot use, pushed while that node is down, keeps it out for good: by design, so
         # the generator does not ask for convergence in that case
@@ -264,9 +273,18 @@ def run(seed: int, *, nodes: int = 3, verbose: bool = False) -> ConfigSim:
         origin = rng.choice([n.nodeid for n in specs])
         sim.schedule(t, f"push {version} from node{origin}", lambda c, o=origin, d=data: c.push(o, d))  # type: ignore[misc]
         at = t + rng.uniform(0.0, 0.05)
+        if fault == "none" and not refuse:
+            sim.must_succeed.add(version)  # no fault, every node can use it: liveness says it goes through
         if fault == "crash-coordinator":
             sim.schedule(at, "crash the coordinator", lambda c: c.crash(min(c.live_nodes() or {1})))
             sim.schedule(at + 4.0, "restart it", lambda c: [c.start(n) for n in c.nodes if not c.nodes[n].alive])
+        elif fault == "coordinator-dies-waiting":
+            # a member frozen during the push, the coordinator killed while it waits, back as coordinator later
+            member = rng.choice([n.nodeid for n in specs[1:]])
+            sim.schedule(t - 0.01, f"pause node{member}", lambda c, v=member: c.pause(v))
+            sim.schedule(t + 0.05, "crash node1", lambda c: c.crash(1))
+            sim.schedule(t + 0.3, f"resume node{member}", lambda c, v=member: c.resume(v))
+            sim.schedule(t + 4.0, "restart node1", lambda c: c.start(1))
         elif fault == "crash-member":
             sim.schedule(at, f"crash node{victim}", lambda c, v=victim: c.crash(v))
             sim.schedule(at + 4.0, f"restart node{victim}", lambda c, v=victim: c.start(v))
