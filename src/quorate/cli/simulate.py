@@ -271,14 +271,18 @@ class Simulation:
     def _recompute_quorum(self) -> None:
         """A vote change without a view (the quorum disk): what the daemon does on membership's QuorumChanged.
 
-        Like the daemon, this tells fencing only: the service manager acts again at the next view, so quorum
-        regained through the disk's votes alone starts nothing (the output says so)."""
+        Like the daemon: fencing hears of it, and the service manager starts again as on a new view (same
+        view id), asking every member what it runs."""
         was = self.quorum.quorate
         self.quorum = self._evaluate()
         if was and not self.quorum.quorate:
             self._quorum_lost()
         elif not was and self.quorum.quorate:
             self.fencing.on_quorum(self.now, quorate=True, coordinator=True)
+            same = ViewInstalled(self.view, self.up, frozenset(), frozenset(), frozenset(), True, "quorum regained")
+            self.manager.on_view(self.now, same, coordinator=True)
+            for n in sorted(self.up):
+                self._inventory(n)
 
     def _quorum_lost(self) -> None:
         """S2: every node stops what it runs; nothing is fenced or started until quorum returns."""
@@ -437,12 +441,6 @@ class Simulation:
         trail = list(self._trail.get(name, []))
         if not self.quorum.quorate:
             reason = "nothing runs: the cluster is not quorate, so every node stops its services and none starts"
-            state = "stopped" if not holders else record.state.value
-        elif not self.manager.acting:
-            reason = (
-                "not started: quorum came back through the quorum disk's votes without a new membership view, "
-                "and the service manager acts again only at the next view (a node joining or leaving)"
-            )
             state = "stopped" if not holders else record.state.value
         elif trail:
             reason = trail[-1]

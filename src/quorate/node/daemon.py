@@ -337,6 +337,14 @@ class Daemon:
                     self.fencing.core.on_quorum(now, quorate=effect.quorate, coordinator=self.membership.is_coordinator)
                     if not effect.quorate:
                         self._emergency_stop(effect.reason)
+                    elif not any(isinstance(e, ViewInstalled) for e in effects):
+                        # Quorum came back within the same view (the quorum disk's votes returned): the resource
+                        # manager starts again as it would on a new view, asking every member what it runs.
+                        m = self.membership
+                        same = ViewInstalled(
+                            m.view, m.members, frozenset(), frozenset(), frozenset(), True, effect.reason
+                        )
+                        self.services.core.on_view(now, same, coordinator=m.is_coordinator)
                 elif isinstance(effect, Evicted):
                     self.fencing.core.on_quorum(now, quorate=False, coordinator=False)
                     self._emergency_stop(effect.reason)

@@ -89,12 +89,12 @@ def test_losing_the_quorum_disk_afterwards_stops_everything() -> None:
     assert service(lost)["runs_on"] is None
 
 
-def test_quorum_back_through_the_disk_alone_starts_nothing_until_the_next_view() -> None:
-    """What the daemon does today: services are told of views, not of quorum regained without one."""
-    *_, back, joined = simulate("kill balthasar,casper", "qdisk-lost", "qdisk-back", "join casper")
+def test_quorum_back_through_the_disk_alone_starts_the_service_again() -> None:
+    """The daemon restarts its resource manager when quorum returns within the same view (the disk's votes)."""
+    *_, lost, back, joined = simulate("kill balthasar,casper", "qdisk-lost", "qdisk-back", "join casper")
+    assert lost["quorum"]["quorate"] is False and service(lost)["runs_on"] is None
     assert back["quorum"]["quorate"] is True
-    assert (service(back)["state"], service(back)["runs_on"]) == ("stopped", None)
-    assert "acts again only at the next view" in service(back)["reason"]
+    assert (service(back)["state"], service(back)["runs_on"]) == ("started", "melchior.localdomain")
     assert service(joined)["runs_on"] == "casper.localdomain"
 
 
