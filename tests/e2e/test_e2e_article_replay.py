@@ -448,9 +448,13 @@ def service_rows(printed: Clustat) -> list[tuple[str, str, str]]:
     return rows
 
 
-def test_the_article_replayed_command_by_command(testbed, luns: tuple[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_article_replayed_command_by_command(
+    testbed, luns: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:  # type: ignore[no-untyped-def]
     began = time.monotonic()
     diff = Differences()
+    # Should a step stop the replay, the differences found before it still show (captured at teardown).
+    request.addfinalizer(lambda: print("\n".join(["differences from the article so far:", *diff.found])))
     qdisk, data = luns
     init = write_service_files(tmp_path, period=PERIOD)
     one, two, three = adapted_files(data, init)
@@ -545,14 +549,15 @@ def test_the_article_replayed_command_by_command(testbed, luns: tuple[str, str],
     conf.write_text(two)
     out = run(tb, B, [*CCS_TOOL, "update", str(conf)])
     assert f"Config file updated from version {version_of(one)} to {version_of(two)}" in out
+
     # "Un coup d'œil sur le fichier /etc/cluster/cluster.conf des autres nœuds du cluster vous confirmera le bon
     # déploiement": the other nodes' file shows the new version.
-    for node in (C, M):
-        wait_for(
-            f"{node}'s cluster.conf at version {version_of(two)}",
-            lambda node=node: version_of((tb.node_dir(node) / "etc/cluster/cluster.conf").read_text()) == 2,
-            timeout=30,
+    def files_at(version: int) -> bool:
+        return all(
+            version_of((tb.node_dir(node) / "etc/cluster/cluster.conf").read_text()) == version for node in (B, C, M)
         )
+
+    wait_for(f"every node's cluster.conf at version {version_of(two)}", lambda: files_at(version_of(two)), timeout=30)
 
     # --- root@balthasar# mkfs.ext3 /dev/magi_vg/test_lv (the data LUN here: no lvm level, no device-mapper)
     run(tb, B, ["mkfs.ext3", "-q", data])
