@@ -28,7 +28,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -449,8 +449,8 @@ def service_rows(printed: Clustat) -> list[tuple[str, str, str]]:
 
 
 def test_the_article_replayed_command_by_command(
-    testbed, luns: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
-) -> None:  # type: ignore[no-untyped-def]
+    testbed: Callable[..., Testbed], luns: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     began = time.monotonic()
     diff = Differences()
     # Should a step stop the replay, the differences found before it still show (captured at teardown).
