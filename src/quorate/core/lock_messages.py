@@ -63,13 +63,14 @@ class LockGrant(msgspec.Struct, frozen=True, array_like=True, tag="lg"):
 
 
 class LockDeny(msgspec.Struct, frozen=True, array_like=True, tag="ld"):
-    """Master to member: operation `op` failed (`code`: timeout, busy); a failed conversion keeps its old mode."""
+    """Master to member: operation `op` failed (`code`: timeout, busy, deadlock); `mode` is what stays granted."""
 
     view: View
     lkid: int
     op: int
     code: str
     detail: str = ""
+    mode: int = NO_MODE
 
 
 class LockUnlocked(msgspec.Struct, frozen=True, array_like=True, tag="la"):

@@ -55,6 +55,11 @@ def is_down(old: int, new: int) -> bool:
     return all(COMPAT[new][m] or not COMPAT[old][m] for m in range(len(MODES)))
 
 
+def meet(a: int, b: int) -> int:
+    """The strongest mode that both `a` and `b` allow: what a holder may rely on while converting from a to b."""
+    return max(m for m in range(len(MODES)) if is_down(a, m) and is_down(b, m))
+
+
 def parse_mode(text: str | int) -> int:
     if isinstance(text, int) and not isinstance(text, bool) and 0 <= text < len(MODES):
         return text

@@ -132,23 +132,26 @@ class LockTable:
             return
         resource = self.resources[lock.res]
         if lock.granted == NO_MODE or lock.requested != NO_MODE:
-            self._answer(lock, Answer(node, lkid, op, "deny", code="busy", detail="another operation is in progress"))
+            busy = "another operation is in progress"
+            self._answer(lock, Answer(node, lkid, op, "deny", lock.granted, code="busy", detail=busy))
             return
         lock.op = op
         if lvb is not None and lock.granted in LVB_WRITERS and is_down(lock.granted, mode):
             self._write_lvb(resource, lvb)
         down = is_down(lock.granted, mode)
-        if not self.blocked and (down or not resource.converting) and self._fits(resource, lock, mode):
+        if (down or (not self.blocked and not resource.converting)) and self._fits(resource, lock, mode):
             lock.granted = mode
             self._grant(lock, resource, was_waiting=False)
             self._dirty.add(resource.name)
         elif timeout == 0.0:
-            self._answer(lock, Answer(node, lkid, op, "deny", code="busy", detail=self._why_busy(resource, mode)))
+            why = self._why_busy(resource, mode)
+            self._answer(lock, Answer(node, lkid, op, "deny", lock.granted, code="busy", detail=why))
         else:
             lock.requested = mode
             lock.deadline = None if timeout is None else now + timeout
             lock.order = self._next_order()
             resource.converting.append(lock)
+            self._dirty.add(resource.name)
         self.serve()
 
     def unlock(self, now: float, node: int, lkid: int, op: int, lvb: bytes | None) -> None:
@@ -213,6 +216,9 @@ class LockTable:
             while resource.converting:
                 lock = resource.converting[0]
                 if not self._fits(resource, lock, lock.requested):
+                    if self._deadlocked(resource, lock):
+                        self._refuse(lock, resource, "deadlock", "conversion deadlock: another holder converts too")
+                        continue
                     break
                 resource.converting.pop(0)
                 lock.granted, lock.requested, lock.deadline = lock.requested, NO_MODE, None
@@ -291,13 +297,23 @@ class LockTable:
         ]
 
     def next_deadline(self) -> float | None:
-        times = [lk.deadline for lk in self.locks.values() if lk.deadline is not None]
+        times = [lk.deadline for lk in self.locks.values() if lk.deadline is not None and lk.requested != NO_MODE]
         return min(times) if times else None
 
     # -------------------------------------------------------------------------------------- internals
 
     def _fits(self, resource: Resource, lock: MLock, mode: int) -> bool:
         return all(compatible(other.granted, mode) for other in resource.granted if other is not lock)
+
+    def _deadlocked(self, resource: Resource, head: MLock) -> bool:
+        """The first conversion waits for a holder that itself waits to convert: neither can ever go on.
+
+        The DLM answers such a conversion with EDEADLK and leaves the lock in its granted mode; so do we.
+        """
+        return any(
+            other is not head and other in resource.converting and not compatible(other.granted, head.requested)
+            for other in resource.granted
+        )
 
     def _why_busy(self, resource: Resource, mode: int) -> str:
         if self.blocked:
@@ -317,7 +333,7 @@ class LockTable:
         self._answer(lock, Answer(lock.node, lock.lkid, lock.op, "grant", mode, resource.lvb, resource.lvb_seq))
 
     def _refuse(self, lock: MLock, resource: Resource, code: str, detail: str) -> None:
-        answer = Answer(lock.node, lock.lkid, lock.op, "deny", code=code, detail=detail)
+        answer = Answer(lock.node, lock.lkid, lock.op, "deny", mode=lock.granted, code=code, detail=detail)
         if lock.granted == NO_MODE:
             self._drop(lock)
             self._answer(None, answer)

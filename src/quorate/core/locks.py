@@ -58,6 +58,8 @@ from quorate.core.lock_modes import (
     check_name,
     check_timeout,
     from_ms,
+    is_down,
+    meet,
     parse_mode,
     to_ms,
 )
@@ -165,6 +167,7 @@ class LockManager:
         self.carried_lvbs: dict[tuple[str, str], tuple[bytes, int]] = {}
         self.deferred: list[tuple[int, Message]] = []
         self._recover_sent = -1e18
+        self._rebuilt_grants: list[Answer] = []
         self._next_lkid = 1
         self._effects: list[LockEffect] = []
         self._last_eval = -1e18
@@ -264,8 +267,8 @@ class LockManager:
             expiry = self.table.next_deadline()
             if expiry is not None:
                 times.append(expiry)
-        future = [t for t in times if t > self._last_eval]
-        return min(future) if future else None
+        # Past times are returned as they are: `tick` moves every one of them forward (it resends, or expires).
+        return min(times) if times else None
 
     def status(self, now: float) -> dict[str, object]:
         def mode(m: int) -> str | None:
@@ -351,6 +354,8 @@ class LockManager:
             held.lvb, held.lvb_seq, held.deadline, held.new_lvb = message.lvb, message.lvb_seq, None, None
             self._effects.append(LockGranted(held.lkid, MODES[message.mode], message.lvb))
         elif isinstance(message, LockDeny) and held.pending in ("request", "convert"):
+            if held.pending == "convert" and 0 <= message.mode < len(MODES):
+                held.granted = message.mode  # after a recovery the master may keep less than the old mode
             keep = MODES[held.granted] if held.pending == "convert" else None
             held.requested, held.pending, held.deadline, held.new_lvb = NO_MODE, "", None, None
             if keep is None:
@@ -485,11 +490,17 @@ class LockManager:
         for name, (lvb, seq) in self.carried_lvbs.items():
             table.adopt_lvb(name, lvb, seq)
         age: dict[tuple[int, int], float] = {}
+        self._rebuilt_grants = []
         for node in sorted(self.inventories):
             for part in sorted(self.inventories[node]):
                 for entry in self.inventories[node][part]:
                     self._adopt_entry(now, table, node, entry, age)
         table.renumber(age)
+        for grant in self._rebuilt_grants:
+            lock = table.locks[(grant.node, grant.lkid)]
+            resource = table.resources[lock.res]
+            lock.last = Answer(grant.node, grant.lkid, grant.op, "grant", grant.mode, resource.lvb, resource.lvb_seq)
+            table.answers.append(lock.last)
         self.table = table
         self.known = set(self.members) | {lk.node for lk in self.carried}
         self.blind |= self.reported_unfenced - self.members - self.known
@@ -520,7 +531,17 @@ class LockManager:
             return
         wait = from_ms(e.timeout_ms)
         deadline = None if e.requested == NO_MODE or wait is None else now + wait
-        lock = MLock(node, e.lkid, e.op, res, granted=e.granted, requested=e.requested, deadline=deadline)
+        granted, requested = e.granted, e.requested
+        if granted != NO_MODE and requested != NO_MODE:
+            # A conversion in flight may have been granted by the old master, which may have granted others
+            # what the new mode allows: count it as done going down, and as what both modes allow sideways.
+            if is_down(granted, requested):
+                granted, requested = requested, NO_MODE
+                self._rebuilt_grants.append(Answer(node, e.lkid, e.op, "grant", granted))
+            else:
+                granted = meet(granted, requested)
+        deadline = None if requested == NO_MODE else deadline
+        lock = MLock(node, e.lkid, e.op, res, granted=granted, requested=requested, deadline=deadline)
         table.adopt(lock, e.lvb, e.lvb_seq)
         age[(node, e.lkid)] = e.waited_ms / 1000.0
 
@@ -596,7 +617,7 @@ class LockManager:
         if a.kind == "grant":
             message = LockGrant(self.view, a.lkid, a.op, a.mode, a.lvb, a.lvb_seq)
         elif a.kind == "deny":
-            message = LockDeny(self.view, a.lkid, a.op, a.code, a.detail)
+            message = LockDeny(self.view, a.lkid, a.op, a.code, a.detail, a.mode)
         else:
             message = LockUnlocked(self.view, a.lkid, a.op)
         if a.node == self.local_id:
