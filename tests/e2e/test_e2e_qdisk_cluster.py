@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,84 @@ def test_disk_lends_two_votes_and_keeps_the_last_node_quorate(testbed, qdisk_lun
     wait_for(f"{survivor} alone with the disk, still quorate", votes(tb, survivor, 3, True), timeout=40)
     final = status(tb, survivor)
     assert final is not None and final["node_count"] == 1 and final["quorum"] == 3 and final["qdisk_votes"] == 2
+
+
+def sides(tb, left: list[str], right: list[str]):  # type: ignore[no-untyped-def]
+    """(left side quorate with the disk, right side quorate with the disk), from each side's first node."""
+    a, b = status(tb, left[0]), status(tb, right[0])
+    return (a is not None and a["quorate"], b is not None and b["quorate"]), (a, b)
+
+
+def test_partition_two_one_only_one_side_counts_the_disk(testbed, qdisk_lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tb = testbed(fast_conf(tmp_path))
+    for node in (B, C, M):
+        wait_for(f"{node} counting the disk's votes", votes(tb, node, 5), timeout=60)
+    tb.partition([B], [C, M])
+    deadline = time.monotonic() + 30
+    seen = []
+    while time.monotonic() < deadline:  # S4 at every sample: never both sides quorate
+        (left, right), (doc_b, doc_c) = sides(tb, [B], [C, M])
+        split = doc_b is not None and doc_c is not None and not set(doc_b["members"]) & set(doc_c["members"])
+        assert not (left and right and split), f"two disjoint views both quorate: {doc_b} / {doc_c}"
+        seen.append((left, right) if split else (None, None))
+        if seen[-3:] == [(False, True)] * 3:
+            break
+    # Whichever side held the disk's master, the larger side ends up with the disk (DESIGN section 3).
+    wait_for("casper and melchior quorate with the disk", votes(tb, C, 4, True), timeout=60)
+    (left, right), (doc_b, doc_c) = sides(tb, [B], [C, M])
+    assert right and not left, f"the larger side must keep quorum: {doc_b} / {doc_c}"
+    assert doc_b is not None and doc_c is not None
+    assert doc_c["qdisk_votes"] == 2 and doc_b["qdisk_votes"] == 0, (doc_b, doc_c)
+    assert int(doc_c["qdisk"]["master"]) in doc_c["members"], doc_c["qdisk"]
+    tb.heal()
+    for node in (B, C, M):
+        wait_for(f"{node} back with the disk's votes", votes(tb, node, 5), timeout=120)
+
+
+def test_failing_heuristic_takes_the_disk_votes_from_that_node_only(testbed, qdisk_lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    conf = fast_conf(tmp_path)
+    text = conf.read_text()
+    text = re.sub(
+        r"<quorumd\s([^>]*?)/>",
+        r'<quorumd \1 reboot="0"><heuristic program="test -e /run/quorate-ok" score="1" interval="1" tko="2"/>'
+        "</quorumd>",
+        text,
+    )
+    conf.write_text(text)
+    tb = testbed(conf)
+    for node in (B, C, M):
+        assert tb.exec(node, ["touch", "/run/quorate-ok"]).returncode == 0
+    for node in (B, C, M):
+        wait_for(f"{node} counting the disk's votes", votes(tb, node, 5), timeout=60)
+    assert tb.exec(C, ["rm", "/run/quorate-ok"]).returncode == 0
+    wait_for("casper without the disk's votes", votes(tb, C, 3), timeout=30)
+    assert "Score insufficient for master operation" in tb.daemon_log(C)
+    for node in (B, M):
+        doc = status(tb, node)
+        assert doc is not None and doc["total_votes"] == 5 and doc["qdisk_votes"] == 2, doc
+    assert tb.daemon_running(C)  # reboot="0": it only withdrew its vote advertisement
+    assert tb.exec(C, ["touch", "/run/quorate-ok"]).returncode == 0
+    wait_for("casper counting the disk again", votes(tb, C, 5), timeout=60)
+
+
+def test_lun_that_fails_and_comes_back(testbed, qdisk_lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The loop device's backing file is cut to nothing (reads return no data, writes ENOSPC), then restored:
+    every node loses the disk's votes, says why, keeps its heartbeats (the view stays whole and quorate with
+    its 3 node votes), and counts the disk again once it is back."""
+    tb = testbed(fast_conf(tmp_path))
+    for node in (B, C, M):
+        wait_for(f"{node} counting the disk's votes", votes(tb, node, 5), timeout=60)
+    image = tmp_path / "qdisk.img"
+    saved = image.read_bytes()
+    image.write_bytes(b"")
+    subprocess.run(["losetup", "-c", qdisk_lun], check=True, timeout=30)
+    try:
+        for node in (B, C, M):
+            wait_for(f"{node} without the disk's votes", votes(tb, node, 3), timeout=60)
+        doc = status(tb, B)
+        assert doc is not None and len(doc["members"]) == 3 and doc["qdisk"]["io"]["last_error"], doc["qdisk"]
+    finally:
+        image.write_bytes(saved)
+        subprocess.run(["losetup", "-c", qdisk_lun], check=True, timeout=30)
+    for node in (B, C, M):
+        wait_for(f"{node} counting the disk again", votes(tb, node, 5), timeout=120)

@@ -311,6 +311,8 @@ class QdiskCore(QdiskState):
         self.from_init = False
 
     def _find_master(self, out: list[QdiskEffect]) -> None:
+        mine, theirs = self._sides()
+        self.outnumbered_for = self.outnumbered_for + 1 if theirs > mine else 0
         claims = {n: b for n, b in self._up_blocks() if b.state is DiskState.MASTER}
         others = sorted(claims)
         # The lower id keeps the role, unless the other master does not even count me online (it may have
@@ -318,6 +320,15 @@ class QdiskCore(QdiskState):
         rival = sorted(n for n, b in claims.items() if n < self.local_id or self.local_id not in b.mask)
         if self.state is DiskState.MASTER and rival:
             self._log(out, f"Master conflict: node {rival[0]} is also master; abdicating", "warning")
+            self.state, self.upgrade, self.bidding = DiskState.RUN, self.config.upgrade_wait, 0
+            self._set_msg(Msg.NONE)
+        elif self.state is DiskState.MASTER and self._outnumbered():
+            larger = sorted((self._online() | {self.local_id}) - self.members)
+            self._log(
+                out,
+                f"A larger partition (nodes {larger}) is alive on the disk: giving up the master role to it",
+                "warning",
+            )
             self.state, self.upgrade, self.bidding = DiskState.RUN, self.config.upgrade_wait, 0
             self._set_msg(Msg.NONE)
         masters = sorted(others + ([self.local_id] if self.state is DiskState.MASTER else []))
@@ -341,6 +352,20 @@ class QdiskCore(QdiskState):
                 self._set_msg(Msg.NONE)
             return
         running = [n for n, b in self._up_blocks() if b.state >= DiskState.RUN]
+        if self._outnumbered():
+            # The smaller side never bids; it votes for the larger side's bidder, whatever the ids.
+            theirs = [n for n in bidders if n not in self.members]
+            if self.bidding:
+                self._log(out, "A larger partition is alive on the disk: withdrawing my bid")
+                self.bidding = 0
+            if theirs:
+                self._vote(Msg.ACK, theirs[0], out, f"Voting for node {theirs[0]} of the larger partition")
+            elif self.msg is not Msg.NONE:
+                self._set_msg(Msg.NONE)
+            return
+        if self._outnumbering():
+            running = [n for n in running if n in self.members]  # the smaller side does not bid
+            bidders = [n for n in bidders if n in self.members]
         low_id = min([me, *running])
         lower = [n for n in bidders if n < me]
         if not self.bidding:
@@ -371,6 +396,28 @@ class QdiskCore(QdiskState):
             self.state, self.bidding, self.master, self.masters = DiskState.MASTER, 0, me, (me,)
             self._set_msg(Msg.NONE)
             self._log(out, f"Assuming master role (acknowledged by: {acked})")
+
+    def _sides(self) -> tuple[int, int]:
+        """(nodes writing to the disk in my view, nodes writing to it outside my view), when I am in a view.
+
+        "Writing" means the block changed at my last read: a node that just died still looks online for tko
+        intervals, but its block stands still, so the last node standing never mistakes the dead for a larger
+        partition."""
+        if self.config.master_wins or self.local_id not in self.members:
+            return 0, 0
+        writing = {self.local_id} | {p.nodeid for p in self.peers.values() if p.running_up and p.misses == 0}
+        return len(writing & self.members), len(writing - self.members)
+
+    def _outnumbered(self) -> bool:
+        """DESIGN section 3: a larger partition outranks a smaller one. The partition holding the disk's master
+        keeps the votes (qdiskd, spec D-21) unless more nodes writing to the disk are outside its view, two
+        cycles in a row: then the master yields and the larger side elects its own. Ties keep qdiskd's rule.
+        Not with master_wins, whose point is that the master's side wins."""
+        return self.outnumbered_for >= 2
+
+    def _outnumbering(self) -> bool:
+        mine, theirs = self._sides()
+        return 0 < theirs < mine
 
     def _unsettled(self, out: list[QdiskEffect]) -> bool:
         """Has some node written to the disk within tko intervals that I do not count online (booting,

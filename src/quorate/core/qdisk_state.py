@@ -47,6 +47,7 @@ class QdiskState:
         self.write_seq = 0
         self.mask: frozenset[int] = frozenset()
         self.master_mask: frozenset[int] = frozenset()
+        self.outnumbered_for = 0  # consecutive cycles in which a larger partition was seen writing to the disk
         self.master: int | None = None
         self.masters: tuple[int, ...] = ()
         self.votes = 0

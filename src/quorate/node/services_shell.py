@@ -218,7 +218,21 @@ class ServicesShell:
         self.specs = service_specs(cfg)
         for name in self.specs:
             self.locks.setdefault(name, asyncio.Lock())
-        old_trees = self.backend.replace_trees(cfg) if isinstance(self.backend, ResourceBackend) else {}
+        old_trees: dict[str, Any] = {}
+        if isinstance(self.backend, ResourceBackend):
+            old_trees = self.backend.replace_trees(cfg)
+        elif self.backend is None and self.specs:  # the first services of a cluster that started without any
+            try:
+                self.backend = ResourceBackend(self.daemon)
+            except ImportError as exc:
+                self.daemon.log_line(f"resource agents unavailable ({exc}): services cannot run here", "warning")
+            if "rgmanager" not in self.daemon.subsystems:
+                self.daemon.subsystems.add("rgmanager")
+        for item in change.services:
+            if item.action == "add" and self.backend is not None:
+                # a new service is initialised by stopping its resources here, in case any is active
+                self.daemon.log_line(f"Initializing service:{item.name}")
+                self._spawn(self._run_stop(item.name, 0, report=False))
         for item in change.services:
             state = self.running.get(item.name)
             if item.action == "remove" and state is not None:

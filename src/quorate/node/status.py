@@ -30,7 +30,8 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
     flags = []
     if cfg.two_node:
         flags.append("2node")
-    if st.dirty:
+    in_fence_domain = member and "fenced" in daemon.subsystems and st.quorum.quorate
+    if st.dirty or in_fence_domain:  # cman's Q-11: any subsystem holding state, the fence domain included
         flags.append("Dirty")
     nodes = []
     for n in st.nodes:

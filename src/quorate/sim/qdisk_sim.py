@@ -41,7 +41,7 @@ from quorate.core.qdisk_block import DiskState
 from quorate.core.qdisk_config import HeuristicParams, QdiskParams
 from quorate.core.qdisk_effects import KillNode, Reboot, StopCman, stage
 
-SCENARIOS = ("steady", "crash", "partition", "disk", "hang", "pause", "heuristic", "split", "chaos")
+SCENARIOS = ("steady", "crash", "partition", "disk", "hang", "pause", "heuristic", "split", "chaos", "outnumbered")
 WALL = 1_284_756_951
 
 
@@ -429,7 +429,33 @@ KINDS = {
     "heuristic": ("heuristic",),
     "split": ("split",),
     "chaos": ("crash", "partition", "disk", "hang", "slow", "pause", "heuristic", "split"),
+    "outnumbered": (),
 }
+
+
+def _outnumbered(sim: QdiskSim) -> None:
+    """The master's node is cut off alone from the others (all still see the disk): the larger side must end
+    up counting the disk's votes and the master's side must not (DESIGN section 3), then everything heals."""
+    p = sim.params
+    settle = 10.0 + 3 * p.interval * (p.tko + p.master_wait + p.upgrade_wait + p.tko_up + 2)
+    for n in sim.ids:
+        sim.at(sim.rng.uniform(0.0, 3.0), lambda n=n: sim.boot(n))
+    sim.run(settle)
+    sim.check_settled()
+    master = next(m.nodeid for m in sim.nodes.values() if m.core and m.core.state is DiskState.MASTER)
+    others = {i for i in sim.ids if i != master}
+    sim.partition([{master}, others])
+    sim.run(2 * settle)
+    if len(others) > 1 and not p.master_wins:
+        counting = {m.nodeid for m in sim.nodes.values() if m.votes > 0}
+        if counting != others:
+            why = "; ".join(f"{m.nodeid}: {m.core.reason}" for m in sim.nodes.values() if m.core)
+            sim.fail(
+                f"master {master} cut off alone: nodes {sorted(counting)} count the votes, not {sorted(others)} ({why})"
+            )
+    sim.partition([set(sim.ids)])
+    sim.run(3 * settle)
+    sim.check_settled()
 
 
 def _script(sim: QdiskSim) -> None:
@@ -455,7 +481,7 @@ def run_qdisk(seed: int, scenario: str, *, nodes: int | None = None, verbose: bo
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     sim = QdiskSim(seed, scenario, nodes)
     try:
-        _script(sim)
+        _outnumbered(sim) if scenario == "outnumbered" else _script(sim)
     finally:
         if verbose:
             print("\n".join(sim.trace))

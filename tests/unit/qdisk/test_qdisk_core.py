@@ -160,11 +160,22 @@ def test_partition_only_the_masters_side_counts_the_votes() -> None:
     assert rig.nodes[3].core.reason == "the master (node 1) is not in my cluster view"
 
 
-def test_partition_master_alone_keeps_the_votes_whatever_its_size() -> None:
+def test_partition_the_larger_side_takes_the_disk_from_a_master_left_alone() -> None:
+    """DESIGN section 3 (qdiskd would keep the votes with the master's side whatever its size, spec D-21)."""
     rig = started()
     rig.set_members([{1}, {2, 3}])
+    assert [rig.nodes[n].votes for n in (1, 2, 3)] == [2, 0, 0]  # at once: only the master's side
     rig.run(40)
-    assert [rig.nodes[n].votes for n in (1, 2, 3)] == [2, 0, 0]
+    assert [rig.nodes[n].votes for n in (1, 2, 3)] == [0, 2, 2]
+    assert rig.nodes[2].core.state is DiskState.MASTER
+    assert any("A larger partition (nodes [2, 3])" in t for t in rig.nodes[1].logs())
+
+
+def test_partition_tie_keeps_the_masters_side() -> None:
+    rig = started(ids=(1, 2, 3, 4))
+    rig.set_members([{1, 3}, {2, 4}])
+    rig.run(40)
+    assert [rig.nodes[n].votes for n in (1, 2, 3, 4)] == [2, 0, 2, 0]
 
 
 def test_heal_regrants_the_votes() -> None:
