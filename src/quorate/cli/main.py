@@ -24,6 +24,9 @@ class LazyGroup(click.Group):
         "simulate": ("quorate.cli.simulate", "simulate"),
         "firewall": ("quorate.cli.firewall", "firewall"),
         "testbed": ("quorate.cli.testbed_cmd", "testbed"),
+        "lock": ("quorate.cli.lock_cmd", "lock"),
+        "locks": ("quorate.cli.lock_cmd", "locks"),
+        "lvm": ("quorate.cli.lvm_cmd", "lvm"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

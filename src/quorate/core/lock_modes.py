@@ -46,6 +46,10 @@ class LockError(ValueError):
     """A lock operation that cannot be done as asked; the message says why, for the user."""
 
 
+class NoQuorum(LockError):
+    """This node is not in a quorate view: no lock can be granted here now."""
+
+
 def compatible(a: int, b: int) -> bool:
     return COMPAT[a][b]
 

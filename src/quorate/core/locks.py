@@ -54,6 +54,7 @@ from quorate.core.lock_modes import (
     MODES,
     NO_MODE,
     LockError,
+    NoQuorum,
     check_lvb,
     check_name,
     check_timeout,
@@ -181,7 +182,7 @@ class LockManager:
         wanted = parse_mode(mode)
         wait = check_timeout(timeout)
         if self.view is None:
-            raise LockError("this node is not in a quorate cluster: no lock can be granted")
+            raise NoQuorum("this node is not in a quorate cluster: no lock can be granted")
         lkid = self._next_lkid
         self._next_lkid += 1
         held = Held(lkid, lockspace, name, requested=wanted, op=1, pending="request", since=now)

@@ -1,8 +1,9 @@
 """The control socket, /run/quorate/quorated.sock: how the command-line tools talk to the daemon.
 
 One request per connection: a JSON object on one line (at most 64 KiB), answered by one JSON object on one
-line. Only root (or the daemon's own user) may connect, checked with SO_PEERCRED on every connection, and the
-socket file is 0600 in a 0755 directory. Requests are bounded in size and time so a stuck or hostile client
+line; except for the commands in `sessions`, whose handler keeps the connection (lock sessions). Only root
+(or the daemon's own user) may connect, checked with SO_PEERCRED on every connection, and the socket file is
+0600 in a 0755 directory. Requests are bounded in size and time so a stuck or hostile client
 cannot hold the daemon.
 """
 
@@ -22,6 +23,9 @@ MAX_REQUEST = 2 * 1024 * 1024  # a whole cluster.conf travels in `config_push`
 REQUEST_TIMEOUT = 5.0
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# A session handler takes the connection over after its first request (a cluster lock is owned by the
+# connection that asked for it and released when it closes); it answers on `writer` itself.
+SessionHandler = Callable[[dict[str, Any], asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class ControlServer:
@@ -30,6 +34,7 @@ class ControlServer:
         self.handler = handler
         self.server: asyncio.AbstractServer | None = None
         self.refused = 0
+        self.sessions: dict[str, SessionHandler] = {}
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -73,6 +78,10 @@ class ControlServer:
                     raise ValueError("a request is a JSON object with a 'cmd' string")
             except ValueError as exc:
                 await _reply(writer, {"ok": False, "error": f"bad request: {exc}"})
+                return
+            session = self.sessions.get(request["cmd"])
+            if session is not None:
+                await session(request, reader, writer)
                 return
             answer = await self.handler(request)
             if request.get("raw"):

@@ -31,6 +31,7 @@ from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
 from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
 from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
 from quorate.core.messages import (
     FLAG_QUORATE,
@@ -53,6 +54,7 @@ from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.fencing_shell import FencingShell, fencing_config
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
+from quorate.node.locks_shell import LocksShell
 from quorate.node.qdisk_glue import QdiskGlue
 from quorate.node.sdnotify import Notifier
 from quorate.node.services_shell import ServicesShell
@@ -134,6 +136,7 @@ class Daemon:
         self.services = ServicesShell(self)
         self.qdisk = QdiskGlue(self)
         self.config_dist = ConfigShell(self)
+        self.locks = LocksShell(self)
         self.fencing.on_confirmed.append(lambda _confirmed: self.services.core.tick(loop.time()))
         if self.services.specs:
             self.subsystems.add("rgmanager")
@@ -144,6 +147,7 @@ class Daemon:
         )
         self.transport = protocol
         control = ControlServer(self.socket_path, self._on_request)
+        control.sessions.update(self.locks.handlers())
         await control.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_terminate)
@@ -184,6 +188,7 @@ class Daemon:
         if self.services.running:
             self.log_line("stopping: stopping local services before leaving the cluster")
             await self.services.stop_everything("quorated is stopping")
+        await self.locks.shutdown("quorated is stopping")  # clients stop their commands before the leave
         now = loop.time()
         if self.membership.state is not State.LEFT:
             try:
@@ -209,6 +214,9 @@ class Daemon:
         now = asyncio.get_running_loop().time()
         if isinstance(message, CONFIG_MESSAGES):
             self.config_dist.core.receive(now, sender, message)
+        elif isinstance(message, LOCK_MESSAGES):
+            if sender in self.membership.members:
+                self.locks.receive(now, sender, message)
         elif isinstance(message, (FenceStatus, FenceAck, FenceNotice)):
             if sender in self.membership.members:
                 self.fencing.core.receive(now, sender, message)
@@ -234,6 +242,7 @@ class Daemon:
         self.membership.tick(now)
         self.fencing.core.tick(now)
         self.services.core.tick(now)
+        self.locks.core.tick(now)
         self.config_dist.core.tick(now)
         self.flush()
 
@@ -329,12 +338,17 @@ class Daemon:
                     coordinator = self.membership.is_coordinator
                     self.fencing.core.on_view(now, effect, self.membership.stamps(), coordinator=coordinator)
                     self.services.core.on_view(now, effect, coordinator=coordinator)
+                    self.locks.core.on_view(now, effect, coordinator=coordinator)
                 elif isinstance(effect, QuorumChanged):
                     self.log_line(
                         "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
                         "info" if effect.quorate else "warning",
                     )
                     self.fencing.core.on_quorum(now, quorate=effect.quorate, coordinator=self.membership.is_coordinator)
+                    m = self.membership
+                    self.locks.core.on_quorum(
+                        now, quorate=effect.quorate, coordinator=m.is_coordinator, view=m.view, members=m.members
+                    )
                     if not effect.quorate:
                         self._emergency_stop(effect.reason)
                     elif not any(isinstance(e, ViewInstalled) for e in effects):
@@ -347,6 +361,7 @@ class Daemon:
                         self.services.core.on_view(now, same, coordinator=m.is_coordinator)
                 elif isinstance(effect, Evicted):
                     self.fencing.core.on_quorum(now, quorate=False, coordinator=False)
+                    self.locks.core.drop_all(now, effect.reason)
                     self._emergency_stop(effect.reason)
             if any(isinstance(e, (ViewInstalled, QuorumChanged, Evicted)) for e in effects):
                 self.qdisk.membership_changed()
@@ -355,6 +370,7 @@ class Daemon:
             self.config_dist.carry_out()
             self.fencing.carry_out()
             self.services.carry_out()
+            self.locks.carry_out()
             if not effects:
                 break
         self.notifier.status(self._status_line())
@@ -413,6 +429,7 @@ class Daemon:
             self.membership.next_deadline(),
             self.fencing.core.next_deadline(),
             self.services.core.next_deadline(),
+            self.locks.core.next_deadline(),
             self.config_dist.core.next_deadline(),
         )
         deadlines = [d for d in candidates if d is not None]
