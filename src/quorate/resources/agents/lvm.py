@@ -10,7 +10,8 @@ owned by the node whose name is in the VG's tags.
   are stripped (the "steal"), this node's tag is added (the claim), and the LV (``lv_name``) or the whole VG is
   activated with ``activation/volume_list = ["@<node>"]`` given on the command line, so LVM itself refuses to
   activate a volume this node does not own even if the tag was stolen under our feet. If the activation fails,
-  the claim is released again.
+  the claim is released again. The whole claim runs under the VG's cluster lock, EX on ``lvm/<vg>``, the lock
+  `quorate lvm` takes for metadata commands (`vg_lock`), so two nodes can never claim one VG at once.
 * **stop**: deactivate (when device-mapper exists: nothing can be active otherwise), then remove this node's
   tag. A failed deactivation fails the stop (``self_fence`` is reported if set): the volume may be in use.
 * **status**: this node's tag is on the VG and the LV (or every LV of the VG) is active.
@@ -41,6 +42,7 @@ from quorate.resources.agents.base import (
     success,
     summary,
 )
+from quorate.resources.agents.vg_lock import ClaimLock, VgLockError, claim_lock
 from quorate.resources.tree import Node
 
 LvmRunner = Callable[[Sequence[str], float], Awaitable[AgentResult]]
@@ -83,9 +85,15 @@ class VolumeGroup:
 class LvmAgent(Agent):
     type = "lvm"
 
-    def __init__(self, lvm: LvmRunner = run_lvm, dm_available: Callable[[], bool] = device_mapper_available) -> None:
+    def __init__(
+        self,
+        lvm: LvmRunner = run_lvm,
+        dm_available: Callable[[], bool] = device_mapper_available,
+        claim: ClaimLock = claim_lock,
+    ) -> None:
         self.lvm = lvm
         self.dm_available = dm_available
+        self.claim = claim
 
     async def _vg(self, name: str, ctx: AgentContext) -> VolumeGroup | AgentOutcome | None:
         """The VG's tags, system ID and LVs; None when it does not exist."""
@@ -136,11 +144,20 @@ class LvmAgent(Agent):
         return ["vgchange", flag, "--config", config, vg]
 
     async def _start(self, res: Node, ctx: AgentContext) -> AgentOutcome:
-        vg_name, lv, what = self._names(res)
+        """The claim runs under the VG's cluster lock (EX on lvm/<vg>), so two nodes cannot claim it at once."""
+        vg_name, _lv, what = self._names(res)
         if not vg_name:
             return failure(OCF_ERR_ARGS, "no vg_name given")
         if not self.dm_available():  # the root cause, whatever else is wrong: say it first, touch nothing
             return failure(OCF_ERR_INSTALLED, f"device-mapper is not available on this node: cannot activate {what}")
+        try:
+            async with self.claim(vg_name, ctx.remaining()):
+                return await self._claim(res, ctx)
+        except VgLockError as exc:
+            return failure(OCF_ERR_GENERIC, str(exc))
+
+    async def _claim(self, res: Node, ctx: AgentContext) -> AgentOutcome:
+        vg_name, lv, what = self._names(res)
         me = ctx.node_name
         vg = await self._vg(vg_name, ctx)
         if isinstance(vg, AgentOutcome):
