@@ -47,6 +47,7 @@ from quorate.core.config_messages import (
     ConfigMessage,
 )
 from quorate.core.effects import Log, Send
+from quorate.core.messages import FLAG_QUORATE, Heartbeat
 
 MAX_FILE_BYTES = 1 << 20
 RESEND = 0.5  # seconds between repeats of an unanswered message
@@ -253,6 +254,17 @@ class ConfigDistribution:
                     f"fetching it from {self._name(sender)}"
                 )
             self._send((sender,), CfgFetch(version, digest))
+
+    def heard(self, now: float, sender: int, heartbeat: Heartbeat, members: frozenset[int]) -> None:
+        """`on_heartbeat` from a decoded heartbeat and this node's current view."""
+        self.on_heartbeat(
+            now,
+            sender,
+            heartbeat.config_version,
+            heartbeat.config_digest,
+            member=sender in members,
+            quorate=bool(heartbeat.flags & FLAG_QUORATE),
+        )
 
     def push(self, now: float, req: int, data: bytes, version: int) -> None:
         """An administrator's push typed on this node (already validated here by the shell)."""

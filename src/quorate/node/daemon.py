@@ -34,7 +34,6 @@ from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged,
 from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
 from quorate.core.messages import (
-    FLAG_QUORATE,
     FenceAck,
     FenceNotice,
     FenceStatus,
@@ -226,14 +225,7 @@ class Daemon:
         else:
             self.membership.receive(now, sender, message)
             if isinstance(message, Heartbeat):
-                self.config_dist.core.on_heartbeat(
-                    now,
-                    sender,
-                    message.config_version,
-                    message.config_digest,
-                    member=sender in self.membership.members,
-                    quorate=bool(message.flags & FLAG_QUORATE),
-                )
+                self.config_dist.core.heard(now, sender, message, self.membership.members)
         self.flush()
 
     def _on_timer(self) -> None:

@@ -27,7 +27,7 @@ from quorate.core.config_dist import Activate, Adopt, ConfigDistribution, Discar
 from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
 from quorate.core.effects import Effect, Evicted, Log, QuorumChanged, Send, ViewInstalled
 from quorate.core.membership import Membership, MembershipConfig, NodeSpec, State
-from quorate.core.messages import FLAG_QUORATE, Heartbeat, Message
+from quorate.core.messages import Heartbeat, Message
 from quorate.sim.cluster import InvariantViolation, SimCluster
 
 FAULTS = ("none", "crash-coordinator", "crash-member", "partition", "loss", "restart-late", "coordinator-dies-waiting")
@@ -114,14 +114,7 @@ class NodeStack:
         else:
             self.membership.receive(now, sender, message)
             if isinstance(message, Heartbeat):
-                self.dist.on_heartbeat(
-                    now,
-                    sender,
-                    message.config_version,
-                    message.config_digest,
-                    member=sender in self.membership.members,
-                    quorate=bool(message.flags & FLAG_QUORATE),
-                )
+                self.dist.heard(now, sender, message, self.membership.members)
         self._pump(now)
 
     def tick(self, now: float) -> None:
