@@ -175,7 +175,8 @@ def _refresh(what: LvmPlan, verbose: bool) -> None:
     from quorate.cli import client
 
     try:
-        answer = client.request("lvm_refresh", vg=what.vgs[0] if what.vgs else "")
+        # The control client waits 10 s for an answer: the nodes get 8 s to re-read the VG.
+        answer = client.request("lvm_refresh", vg=what.vgs[0] if what.vgs else "", timeout=8)
     except (client.NotRunning, client.RequestFailed) as exc:
         click.echo(f"quorate lvm: warning: the other nodes were not told to refresh: {exc}", err=True)
         return

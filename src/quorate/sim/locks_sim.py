@@ -484,7 +484,7 @@ class LockSim:
             self.grants += 1
         elif isinstance(event, LockDenied):
             if event.held is None:
-                client.state, client.mode = "idle", -1
+                client.state, client.mode, client.lkid = "idle", -1, 0  # lock ids are reused by a node's next run
             else:
                 client.state, client.mode = "holding", MODES.index(event.held)
             client.next_at = self.t + self.rng.uniform(0.05, 0.5)
