@@ -26,7 +26,6 @@ core's belief:
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import sys
@@ -41,6 +40,7 @@ from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, L
 from quorate.core.messages import FenceAck, FenceNotice, FenceStatus, Message, ViewId
 from quorate.sim.cluster import InvariantViolation
 from quorate.sim.network import SimNetwork
+from quorate.sim.sweep import finish, sweep_main
 
 FENCE_MSGS = (FenceStatus, FenceAck, FenceNotice)
 TOKEN = 1.0
@@ -594,44 +594,20 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> LockSim:
 
     sim.schedule(t + 0.5, "all faults stop", recover)
     sim.schedule(t + 4.0, "clients stop asking", quiet)
-    try:
-        sim.run_until(t + 20.0)
-        sim.check_quiet()
-    except InvariantViolation as exc:
-        tail = "\n".join(sim.trace if verbose else sim.trace[-40:])
-        raise InvariantViolation(f"{exc}\n--- trace ---\n{tail}") from None
-    if verbose:
-        print("\n".join(sim.trace))
+    finish(sim, t + 20.0, sim.check_quiet, verbose=verbose)
     return sim
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quorate.sim.locks_sim", description=__doc__)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--seeds", default="0-99")
-    parser.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    if args.seed is not None:
-        seeds = [args.seed]
-    else:
-        lo, _, hi = args.seeds.partition("-")
-        seeds = list(range(int(lo), int(hi or lo) + 1))
-    scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
-    failed = grants = 0
-    for scenario in scenarios:
-        for seed in seeds:
-            try:
-                grants += run(seed, scenario, verbose=args.verbose and len(seeds) == 1).grants
-            except InvariantViolation as exc:
-                failed += 1
-                print(f"FAIL seed={seed} scenario={scenario}: {exc}", file=sys.stderr)
-                print(
-                    f"replay: python -m quorate.sim.locks_sim --seed {seed} --scenario {scenario} -v", file=sys.stderr
-                )
-    total = len(seeds) * len(scenarios)
-    print(f"{total - failed} passed, {failed} failed ({grants} grants checked)")
-    return 1 if failed else 0
+    return sweep_main(
+        argv,
+        module="quorate.sim.locks_sim",
+        description=__doc__,
+        scenarios=SCENARIOS,
+        default_seeds="0-99",
+        run=lambda seed, scenario, verbose: run(seed, scenario, verbose=verbose),
+        summary=lambda sims: f"{sum(s.grants for s in sims)} grants checked",
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ not what any core believes:
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import sys
@@ -42,6 +41,7 @@ from quorate.core.placement import DomainSpec, ServiceSpec
 from quorate.core.services import FenceForService, RequestDone, ServiceManager, StartLocal, StopLocal
 from quorate.sim.cluster import InvariantViolation
 from quorate.sim.network import SimNetwork
+from quorate.sim.sweep import finish, sweep_main
 
 FENCE_MSGS = (FenceStatus, FenceAck, FenceNotice)
 SVC_MSGS = (SvcTable, SvcCommand, SvcReport, SvcInventory, SvcRequest, SvcReply)
@@ -432,42 +432,19 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
                 s.resume(i)
 
     sim.schedule(t + 0.01, "all faults stop", recover)
-    try:
-        sim.run_until(t + 15.0)
-        sim.check_converged()
-    except InvariantViolation as exc:
-        tail = "\n".join(sim.trace if verbose else sim.trace[-40:])
-        raise InvariantViolation(f"{exc}\n--- trace ---\n{tail}") from None
-    if verbose:
-        print("\n".join(sim.trace))
+    finish(sim, t + 15.0, sim.check_converged, verbose=verbose)
     return sim
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quorate.sim.stack", description=__doc__)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--seeds", default="0-49")
-    parser.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    if args.seed is not None:
-        seeds = [args.seed]
-    else:
-        lo, _, hi = args.seeds.partition("-")
-        seeds = list(range(int(lo), int(hi or lo) + 1))
-    scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
-    failed = 0
-    for scenario in scenarios:
-        for seed in seeds:
-            try:
-                run(seed, scenario, verbose=args.verbose and len(seeds) == 1)
-            except InvariantViolation as exc:
-                failed += 1
-                print(f"FAIL seed={seed} scenario={scenario}: {exc}", file=sys.stderr)
-                print(f"replay: python -m quorate.sim.stack --seed {seed} --scenario {scenario}", file=sys.stderr)
-    total = len(seeds) * len(scenarios)
-    print(f"{total - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return sweep_main(
+        argv,
+        module="quorate.sim.stack",
+        description=__doc__,
+        scenarios=SCENARIOS,
+        default_seeds="0-49",
+        run=lambda seed, scenario, verbose: run(seed, scenario, verbose=verbose),
+    )
 
 
 if __name__ == "__main__":
