@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import re
 
+# The quorum-disk cycle counts are the core's own rules: the daemon and the configuration derive them alike.
+from quorate.core.qdisk_config import qdisk_master_wait as qdisk_master_wait
+from quorate.core.qdisk_config import qdisk_tko_up as qdisk_tko_up
+
 # rgmanager's time suffixes (spec C-35): a bare number is seconds.
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 TIME_PATTERN = re.compile(r"(?:[0-9]+[smhd])+|[0-9]+")
@@ -66,17 +70,6 @@ def qdisk_tko_default(token_ms: int, interval: int) -> int:
     then reports the mismatch.
     """
     return max((token_ms // 1000 - interval) // 2, 3)
-
-
-def qdisk_tko_up(tko: int, explicit: int | None) -> int:
-    """Consecutive good cycles before a node counts as online on the disk: tko/3 by default, at least 2."""
-    return max(tko // 3 if explicit is None else explicit, 2)
-
-
-def qdisk_master_wait(tko: int, tko_up: int, explicit: int | None) -> int:
-    """Cycles a bidder waits: tko/2 by default, and always more than tko_up, as qdiskd forces it."""
-    value = tko // 2 if explicit is None else explicit
-    return tko_up + 1 if value <= tko_up else value
 
 
 def qdisk_votes_default(node_votes: list[int]) -> int | None:

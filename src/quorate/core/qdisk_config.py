@@ -133,9 +133,8 @@ class QdiskParams:
         min_score: int | None = None,
         **flags: bool | int | str | None,
     ) -> QdiskParams:
-        up = max(tko // 3 if tko_up is None else tko_up, 2)
-        wait = tko // 2 if master_wait is None else master_wait
-        wait = up + 1 if wait <= up else wait
+        up = qdisk_tko_up(tko, tko_up)
+        wait = qdisk_master_wait(tko, up, master_wait)
         if min_score is None:
             min_score = sum(h.score for h in heuristics) // 2 + 1 if heuristics else 0
         return cls(
@@ -149,6 +148,17 @@ class QdiskParams:
             heuristics=heuristics,
             **flags,  # type: ignore[arg-type]
         )
+
+
+def qdisk_tko_up(tko: int, explicit: int | None) -> int:
+    """Consecutive good cycles before a node counts as online on the disk: tko/3 by default, at least 2."""
+    return max(tko // 3 if explicit is None else explicit, 2)
+
+
+def qdisk_master_wait(tko: int, tko_up: int, explicit: int | None) -> int:
+    """Cycles a bidder waits: tko/2 by default, and always more than tko_up, as qdiskd forces it."""
+    value = tko // 2 if explicit is None else explicit
+    return tko_up + 1 if value <= tko_up else value
 
 
 def required_score(settings: QdiskSettings, score_max: int) -> int:
