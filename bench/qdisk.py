@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from quorate.testbed import Testbed
+from quorate.testbed import Testbed, luns
 
 ARTICLE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "article" / "cluster-1.conf"
 QUORATE = [sys.executable, "-m", "quorate.cli.main"]
@@ -98,11 +98,7 @@ def main() -> int:
     parser.add_argument("--article-runs", type=int, default=1, help="runs per case with the article's timings")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="quorate-bench-qdisk-") as tmp:
-        image = Path(tmp) / "qdisk.img"
-        with open(image, "wb") as handle:
-            handle.truncate(16 * 1024 * 1024)
-        lun = subprocess.run(["losetup", "--find", "--show", str(image)], capture_output=True, text=True,
-                             check=True, timeout=60).stdout.strip()  # fmt: skip
+        lun = luns.attach_image(Path(tmp) / "qdisk.img", 16)
         try:
             for profile, (interval, tko, token) in PROFILES.items():
                 runs = args.runs if interval == 1 else args.article_runs
@@ -115,7 +111,7 @@ def main() -> int:
                     case = "survivor was the master" if is_master else "master among the dead"
                     summary(f"two nodes lost -> survivor quorate, {profile}, {case}", figures)
         finally:
-            subprocess.run(["losetup", "-d", lun], capture_output=True, check=False, timeout=60)
+            luns.detach(lun)
     return 0
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.common import BIN, BenchError, Results, timed_in_node, wait_log
-from quorate.testbed import Testbed
+from quorate.testbed import Testbed, luns
 from quorate.testbed.article import Timings, testbed_conf, write_service_files
 
 SECRET = "quorate-bench"
@@ -26,18 +26,12 @@ B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
 
 def make_lun(directory: Path) -> str:
     """A 64 MiB loop device with ext3, shared by every trial (each trial's nodes release it when they die)."""
-    image = directory / "lun.img"
-    with open(image, "wb") as handle:
-        handle.truncate(64 * 1024 * 1024)
-    device = subprocess.run(
-        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
+    device = luns.attach_image(directory / "lun.img", 64)
     subprocess.run(["mkfs.ext3", "-q", "-F", device], check=True, timeout=120)
     return device
 
 
-def detach(device: str) -> None:
-    subprocess.run(["losetup", "-d", device], capture_output=True, check=False, timeout=60)
+detach = luns.detach
 
 
 def conf_for(directory: Path, device: str, token_ms: int | None) -> Path:

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from quorate.testbed import Testbed
+from quorate.testbed import Testbed, luns
 from quorate.testbed.article import OUTPUT, QDISK_LABEL, Timings, testbed_conf, write_service_files
 
 PREFIX = "magi"
@@ -56,12 +56,7 @@ CHANGES = (
 def make_lun(name: str) -> str:
     """A sparse image file attached to a free loop device; returns the device."""
     filename, mib = IMAGES[name]
-    image = RUN / filename
-    with open(image, "wb") as handle:
-        handle.truncate(mib * 1024 * 1024)
-    device = subprocess.run(
-        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
+    device = luns.attach_image(RUN / filename, mib)
     with open(RUN / "loops", "a") as record:  # for `down`, written before anything else can fail
         record.write(device + "\n")
     return device
@@ -294,7 +289,7 @@ def down() -> None:
     for device in dict.fromkeys(devices):
         if not _backing(device).startswith(str(RUN) + "/"):
             continue  # detached already, and perhaps reused since by someone else: not ours
-        subprocess.run(["losetup", "-d", device], capture_output=True, check=False, timeout=60)
+        luns.detach(device)
     for name in (*FILES, *(filename for filename, _mib in IMAGES.values())):
         (RUN / name).unlink(missing_ok=True)
     if RUN.exists() and not any(RUN.iterdir()):

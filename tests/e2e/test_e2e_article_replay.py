@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from e2e_helpers import CMAN_TOOL, status, wait_for
 
 from quorate.testbed import Testbed
 from quorate.testbed import article as material
+from quorate.testbed import luns as loop_luns
 from quorate.testbed.article import MOUNTPOINT, OUTPUT, QDISK_LABEL, Timings, write_service_files
 from quorate.testbed.power import start_power_switch
 
@@ -374,26 +374,18 @@ class Differences:
             self.found.append(f"{what}: quorate {ours!r}, the article {article!r}")
 
 
-def losetup(image: Path, mib: int) -> str:
-    with open(image, "wb") as handle:
-        handle.truncate(mib * 1024 * 1024)
-    return subprocess.run(
-        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
-
-
 @pytest.fixture
 def luns(require_root: None, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """Two blank loop devices, the article's iSCSI LUNs: (quorum disk, data)."""
     made = [p for p in ("/mnt/magi", MOUNTPOINT) if not os.path.exists(p)]
     devices: list[str] = []
     try:
-        devices.append(losetup(tmp_path / "qdisk.img", 16))
-        devices.append(losetup(tmp_path / "lun.img", 64))
+        devices.append(loop_luns.attach_image(tmp_path / "qdisk.img", 16))
+        devices.append(loop_luns.attach_image(tmp_path / "lun.img", 64))
         yield devices[0], devices[1]
     finally:
         for device in devices:
-            subprocess.run(["losetup", "-d", device], capture_output=True, timeout=60)
+            loop_luns.detach(device)
         for path in reversed(made):
             try:
                 os.rmdir(path)

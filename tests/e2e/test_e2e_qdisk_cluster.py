@@ -17,18 +17,15 @@ from pathlib import Path
 import pytest
 from e2e_helpers import CMAN_TOOL, status, wait_for
 
+from quorate.testbed import luns
+
 ARTICLE = Path(__file__).parents[1] / "fixtures" / "article" / "cluster-1.conf"
 B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
 
 
 @pytest.fixture
 def qdisk_lun(require_root: None, tmp_path: Path) -> Iterator[str]:
-    image = tmp_path / "qdisk.img"
-    with open(image, "wb") as handle:
-        handle.truncate(16 * 1024 * 1024)
-    device = subprocess.run(
-        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
+    device = luns.attach_image(tmp_path / "qdisk.img", 16)
     try:
         made = subprocess.run(
             [str(Path(sys.executable).with_name("mkqdisk")), "-c", device, "-l", "magi_qdisk", "-y"],
@@ -39,7 +36,7 @@ def qdisk_lun(require_root: None, tmp_path: Path) -> Iterator[str]:
         assert made.returncode == 0, made.stdout + made.stderr
         yield device
     finally:
-        subprocess.run(["losetup", "-d", device], capture_output=True, timeout=60)
+        luns.detach(device)
 
 
 def fast_conf(tmp_path: Path) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import wait_for
 
-from quorate.testbed import article
+from quorate.testbed import article, luns
 from quorate.testbed.article import MOUNTPOINT, OUTPUT, write_service_files
 
 B, C = "balthasar.localdomain", "casper.localdomain"
@@ -37,16 +37,13 @@ def run(*argv: str) -> str:
 @pytest.fixture
 def lun(require_root: None, tmp_path: Path) -> Iterator[str]:
     """A loop device with an ext3 file system: the shared disk every node sees."""
-    image = tmp_path / "lun.img"
-    with open(image, "wb") as handle:
-        handle.truncate(64 * 1024 * 1024)
-    device = run("losetup", "--find", "--show", str(image)).strip()
+    device = luns.attach_image(tmp_path / "lun.img", 64)
     made = [p for p in ("/mnt/magi", MOUNTPOINT) if not os.path.exists(p)]
     try:
         run("mkfs.ext3", "-q", "-F", "-L", "magi_test", device)
         yield device
     finally:
-        subprocess.run(["losetup", "-d", device], capture_output=True, timeout=60)
+        luns.detach(device)
         for path in reversed(made):
             try:
                 os.rmdir(path)

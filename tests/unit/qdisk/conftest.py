@@ -6,33 +6,22 @@ These tests need root (losetup); without it they fail with the reason, they neve
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from quorate.testbed import luns
+
 MiB = 1024 * 1024
 
 
 def attach(path: Path, sector_size: int | None = None) -> str:
-    args = ["losetup", "-f", "--show"]
-    if sector_size:
-        args += ["--sector-size", str(sector_size)]
-    last = ""
-    for _ in range(10):  # another test may grab the same free loop device at the same instant
-        proc = subprocess.run([*args, str(path)], capture_output=True, text=True)
-        if proc.returncode == 0:
-            return proc.stdout.strip()
-        last = proc.stderr.strip()
-        time.sleep(0.1)
-    raise RuntimeError(f"losetup failed: {last}")
+    return luns.attach_image(path, sector_size=sector_size)
 
 
-def detach(dev: str) -> None:
-    subprocess.run(["losetup", "-d", dev], capture_output=True)
+detach = luns.detach
 
 
 @pytest.fixture
