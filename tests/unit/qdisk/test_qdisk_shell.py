@@ -59,7 +59,7 @@ def test_single_node_becomes_master_with_a_passing_heuristic(tmp_path: Path) -> 
 def test_status_file_shows_the_disk_as_this_node_sees_it(tmp_path: Path) -> None:
     dump = tmp_path / "qdisk.status"
     config = QdiskParams.derived(interval=0.1, tko=4, votes=1, status_file=str(dump))
-    asyncio.run(run_alone(config, image(tmp_path), 1.5))
+    asyncio.run(run_alone(config, image(tmp_path), 3.0))
     text = dump.read_text()
     assert "Node ID: 1\n" in text and "Score: 1/1 (Minimum required = 1)" in text
     assert "Master Node ID: 1\n" in text and "Quorate Set: { 1 }" in text
@@ -68,7 +68,7 @@ def test_status_file_shows_the_disk_as_this_node_sees_it(tmp_path: Path) -> None
 
 def test_status_file_that_cannot_be_written_is_logged_not_fatal(tmp_path: Path) -> None:
     config = QdiskParams.derived(interval=0.1, tko=4, votes=1, status_file=str(tmp_path / "missing" / "qdisk.status"))
-    effects, status = asyncio.run(run_alone(config, image(tmp_path), 1.5))
+    effects, status = asyncio.run(run_alone(config, image(tmp_path), 3.0))
     assert status["state"] == "Master"
     warnings = [t for t in texts(effects) if "cannot write status_file" in t]
     assert len(warnings) == 1 and "No such file or directory" in warnings[0]
