@@ -61,6 +61,14 @@ def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def not_greater(current: int, proposed: int) -> str:
+    """ccs_tool's refusal of a version that is not higher (spec C-41), both versions named."""
+    return (
+        "Proposed updated config file does not have greater version number.\n"
+        f"  Current config_version :: {current}\n  Proposed config_version:: {proposed}"
+    )
+
+
 def short(digest: str) -> str:
     """The 16 hex digits heartbeats carry (enough to tell two files apart; the full hash checks the bytes)."""
     return digest[:16]
@@ -133,6 +141,21 @@ class _Assembly:
         return data if digest_of(data) == self.digest else b""
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """A file validated and written aside, waiting for its commit."""
+
+    tx: int
+    version: int
+    digest: str
+    data: bytes
+    since: float
+
+    def of(self, tx: int, digest: str) -> bool:
+        """Is this the file of push ``tx`` with that SHA-256 (numbers alone may repeat after a restart)?"""
+        return (self.tx, self.digest) == (tx, digest)
+
+
 @dataclass
 class _Tx:
     """The coordinator's push in progress."""
@@ -186,7 +209,7 @@ class ConfigDistribution:
         self.members: frozenset[int] = frozenset()
         self.coordinator = 0
         self.quorate = False
-        self.staged: tuple[int, int, str, bytes, float] | None = None  # tx, version, digest, data, since
+        self.staged: _Staged | None = None
         self.tx: _Tx | None = None
         self.requests: dict[int, _Request] = {}
         self.assemblies: dict[tuple[int, str, int], _Assembly] = {}
@@ -214,21 +237,14 @@ class ConfigDistribution:
                 else "this node is no longer the coordinator"
             )
             self._abort(now, f"{why}; nothing changed")
-        if changed:
-            for request in list(self.requests.values()):
-                if request.coordinator and request.coordinator not in members and request.received:
-                    self._finish(
-                        request.req,
-                        False,
-                        f"the coordinator {self._name(request.coordinator)} left the view before it answered; "
-                        f"this node runs version {self.version}",
-                    )
-            for request in list(self.requests.values()):
-                if not request.received:
-                    request.coordinator, request.last_send = coordinator, -1.0
-            if not quorate:
-                for req in list(self.requests):
-                    self._finish(req, False, NOT_QUORATE)
+        for request in list(self.requests.values()) if changed else ():
+            if request.received and request.coordinator and request.coordinator not in members:
+                left = f"the coordinator {self._name(request.coordinator)} left the view before it answered"
+                self._finish(request.req, False, f"{left}; this node runs version {self.version}")
+            elif not quorate:
+                self._finish(request.req, False, NOT_QUORATE)
+            elif not request.received:  # not yet with any coordinator: send it to the new one
+                request.coordinator, request.last_send = coordinator, -1.0
         self._pump(now)
 
     def on_heartbeat(self, now: float, sender: int, version: int, digest: str, *, member: bool, quorate: bool) -> None:
@@ -237,10 +253,14 @@ class ConfigDistribution:
             return
         staged = self.staged
         i_am_member = self.local_id in self.members and self.quorate
-        if i_am_member and member and staged is not None and (version, digest) == (staged[1], short(staged[2])):
-            self.staged = None
+        if (
+            i_am_member
+            and member
+            and staged is not None
+            and (version, digest) == (staged.version, short(staged.digest))
+        ):
             self._log(f"{self._name(sender)} runs configuration version {version}, staged here: activating it")
-            self._effects.append(Activate(staged[1], staged[2], staged[3], f"as {self._name(sender)} did"))
+            self._activate_staged(f"as {self._name(sender)} did")
             return
         wanted = (version, digest)
         if not i_am_member and quorate and version > self.version and now >= self._fetch_after:
@@ -272,14 +292,7 @@ class ConfigDistribution:
             self._effects.append(PushDone(req, False, NOT_QUORATE))
             return
         if version <= self.version:
-            self._effects.append(
-                PushDone(
-                    req,
-                    False,
-                    "Proposed updated config file does not have greater version number.\n"
-                    f"  Current config_version :: {self.version}\n  Proposed config_version:: {version}",
-                )
-            )
+            self._effects.append(PushDone(req, False, not_greater(self.version, version)))
             return
         if len(data) > MAX_FILE_BYTES:
             self._effects.append(PushDone(req, False, f"the file is larger than {MAX_FILE_BYTES} bytes"))
@@ -295,7 +308,7 @@ class ConfigDistribution:
 
     def staged_result(self, now: float, tx: int, digest: str, ok: bool, error: str) -> None:
         """The shell validated and wrote (or refused) the file of a `Stage` effect."""
-        if not ok and self.staged is not None and (self.staged[0], self.staged[2]) == (tx, digest):
+        if not ok and self.staged is not None and self.staged.of(tx, digest):
             self.staged = None
         answer = CfgStaged(tx, digest, ok, error)
         self._answered[(tx, digest)] = answer
@@ -318,7 +331,7 @@ class ConfigDistribution:
     def activated(self, version: int, data: bytes) -> None:
         """The shell now runs ``data`` (after `Activate`, or a reload it did on its own)."""
         self.version, self.data, self.digest = version, data, digest_of(data)
-        if self.staged is not None and self.staged[1] <= version:
+        if self.staged is not None and self.staged.version <= version:
             self.staged = None
 
     def receive(self, now: float, sender: int, message: ConfigMessage) -> None:
@@ -330,7 +343,7 @@ class ConfigDistribution:
             self._on_commit(now, sender, message)
         elif isinstance(message, CfgAbort):
             staged = self.staged
-            if staged is not None and staged[0] == message.tx and sender == self.coordinator:
+            if staged is not None and staged.tx == message.tx and sender == self.coordinator:
                 self.staged = None
                 self._effects.append(Discard(message.tx, message.reason))
         elif isinstance(message, CfgResult):
@@ -353,7 +366,7 @@ class ConfigDistribution:
             if not request.received:
                 times.append(request.last_send + RESEND)
         if self.staged is not None:
-            times.append(self.staged[4] + STAGED_TTL)
+            times.append(self.staged.since + STAGED_TTL)
         times += [a.started + ASSEMBLY_TTL for a in self.assemblies.values()]
         return min(times) if times else None
 
@@ -365,7 +378,7 @@ class ConfigDistribution:
         return {
             "version": self.version,
             "digest": self.digest,
-            "staged": None if self.staged is None else {"version": self.staged[1], "digest": self.staged[2]},
+            "staged": None if self.staged is None else {"version": self.staged.version, "digest": self.staged.digest},
             "push": None
             if self.tx is None
             else {
@@ -381,13 +394,7 @@ class ConfigDistribution:
             self._answer(origin, req, False, f"another push (version {self.tx.version}) is in progress; try again")
             return
         if version <= self.version:
-            self._answer(
-                origin,
-                req,
-                False,
-                "Proposed updated config file does not have greater version number.\n"
-                f"  Current config_version :: {self.version}\n  Proposed config_version:: {version}",
-            )
+            self._answer(origin, req, False, not_greater(self.version, version))
             return
         self._next_tx += 1
         tx = ((self._next_tx & 0xFFFFFFFFFFFF) << 8) | (self.local_id & 0xFF)
@@ -395,7 +402,7 @@ class ConfigDistribution:
         self._log(f"distributing configuration version {version} to {self._names(sorted(self.members))}")
         if origin != self.local_id:
             self._send((origin,), CfgResult(req, False, True, "received by the coordinator"))
-        self.staged = (tx, version, digest, data, now)
+        self.staged = _Staged(tx, version, digest, data, now)
         self._effects.append(Stage(tx, version, digest, data))
 
     def _on_staged(self, now: float, sender: int, message: CfgStaged) -> None:
@@ -425,7 +432,7 @@ class ConfigDistribution:
         others = tuple(sorted((tx.members | self.members) - {self.local_id}))
         if others:
             self._effects.append(Send(others, CfgAbort(tx.tx, reason)))
-        if self.staged is not None and self.staged[0] == tx.tx:
+        if self.staged is not None and self.staged.tx == tx.tx:
             self.staged = None
             self._effects.append(Discard(tx.tx, reason))
         self._answer(tx.origin, tx.req, False, reason)
@@ -448,7 +455,7 @@ class ConfigDistribution:
             if answered is not None:  # our answer was lost: the coordinator repeats its chunks
                 self._send((sender,), answered)
                 return
-            if self.staged is not None and (self.staged[0], self.staged[2]) == (chunk.tx, chunk.digest):
+            if self.staged is not None and self.staged.of(chunk.tx, chunk.digest):
                 return  # being validated by the shell right now
         elif chunk.purpose == PURPOSE_PUSH:
             if self.coordinator != self.local_id or not self.quorate or sender not in self.members:
@@ -479,18 +486,22 @@ class ConfigDistribution:
             self._log(f"configuration from {self._name(sender)} does not match its SHA-256: dropped", "warning")
             return
         if chunk.purpose == PURPOSE_STAGE:
-            self.staged = (chunk.tx, chunk.version, chunk.digest, data, now)
+            self.staged = _Staged(chunk.tx, chunk.version, chunk.digest, data, now)
             self._effects.append(Stage(chunk.tx, chunk.version, chunk.digest, data))
         elif chunk.purpose == PURPOSE_PUSH:
             self._begin(now, sender, chunk.tx, chunk.version, chunk.digest, data)
         else:
             self._effects.append(Adopt(chunk.version, chunk.digest, data, sender))
 
+    def _activate_staged(self, why: str) -> None:
+        staged, self.staged = self.staged, None
+        assert staged is not None
+        self._effects.append(Activate(staged.version, staged.digest, staged.data, why))
+
     def _on_commit(self, now: float, sender: int, message: CfgCommit) -> None:
         staged = self.staged
-        if staged is not None and (staged[0], staged[2]) == (message.tx, message.digest) and sender == self.coordinator:
-            self.staged = None
-            self._effects.append(Activate(staged[1], staged[2], staged[3], f"committed by {self._name(sender)}"))
+        if staged is not None and staged.of(message.tx, message.digest) and sender == self.coordinator:
+            self._activate_staged(f"committed by {self._name(sender)}")
         elif message.version > self.version:
             self._send((sender,), CfgFetch(message.version, short(message.digest)))
 
@@ -533,9 +544,9 @@ class ConfigDistribution:
                 for chunk in chunks(PURPOSE_PUSH, request.req, request.version, request.digest, request.data):
                     self._send((request.coordinator,), chunk)
         staged = self.staged
-        if staged is not None and now >= staged[4] + STAGED_TTL and (self.tx is None or self.tx.tx != staged[0]):
+        if staged is not None and now >= staged.since + STAGED_TTL and (self.tx is None or self.tx.tx != staged.tx):
             self.staged = None
-            self._effects.append(Discard(staged[0], "never committed"))
+            self._effects.append(Discard(staged.tx, "never committed"))
         for key, assembly in list(self.assemblies.items()):
             if now >= assembly.started + ASSEMBLY_TTL:
                 del self.assemblies[key]
