@@ -39,7 +39,6 @@ limit), so the BMC password is its own setting rather than the switch's secret.
 from __future__ import annotations
 
 import argparse
-import signal
 import socket
 import subprocess
 import sys
@@ -107,10 +106,7 @@ class IpmiSim:
 
     def stop(self, timeout: float = 5.0) -> None:
         if procs.is_alive(self.pid) and _in_netns(self.pid, switch_netns(self.prefix)):
-            procs.send(self.pid, signal.SIGTERM)
-            if not procs.wait_gone([self.pid], timeout):
-                procs.send(self.pid, signal.SIGKILL)
-                procs.wait_gone([self.pid], timeout)
+            procs.terminate(self.pid, timeout)
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=timeout)

@@ -233,10 +233,7 @@ class PowerSwitch:
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; reaps our own child; idempotent."""
         if self.running():
-            procs.send(self.pid, signal.SIGTERM)
-            if not procs.wait_gone([self.pid], timeout):
-                procs.send(self.pid, signal.SIGKILL)
-                procs.wait_gone([self.pid], timeout)
+            procs.terminate(self.pid, timeout)
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=timeout)

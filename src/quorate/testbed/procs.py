@@ -131,6 +131,14 @@ def wait_gone(pids: Iterable[int], timeout: float) -> bool:
         time.sleep(0.01)
 
 
+def terminate(pid: int, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if ``pid`` is still there after ``timeout`` seconds (and wait as long again)."""
+    send(pid, signal.SIGTERM)
+    if not wait_gone([pid], timeout):
+        send(pid, signal.SIGKILL)
+        wait_gone([pid], timeout)
+
+
 def wait_state(pid: int, states: str, timeout: float) -> bool:
     """Wait (bounded) until a process's state letter is one of ``states``."""
     deadline = time.monotonic() + timeout
