@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from sweeping import sweep_failures
 
 from quorate.core.qdisk_state import QdiskState
 from quorate.sim import qdisk_sim
@@ -50,15 +51,8 @@ def test_regression_seed(scenario: str, seed: int) -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_sweep(scenario: str) -> None:
-    failures = []
-    for seed in range(5000, 5000 + SEEDS):
-        try:
-            run_qdisk(seed, scenario)
-        except InvariantViolation as exc:
-            first = str(exc).splitlines()[0]
-            failures.append(
-                f"seed {seed}: {first}\n  replay: python -m quorate.sim.qdisk_sim --seed {seed} --scenario {scenario}"
-            )
+    replay = f"python -m quorate.sim.qdisk_sim --seed {{seed}} --scenario {scenario}"
+    failures = sweep_failures(lambda seed: run_qdisk(seed, scenario), range(5000, 5000 + SEEDS), replay)
     assert not failures, "\n".join(failures)
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sweeping import sweep_failures
 
 from quorate.sim.cluster import InvariantViolation
 from quorate.sim.scenarios import SCENARIOS, run
@@ -39,14 +40,8 @@ def test_regression_seed(scenario: str, seed: int) -> None:
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_sweep(scenario: str) -> None:
-    failures = []
-    for seed in range(1000, 1000 + SEEDS_PER_SCENARIO):
-        try:
-            run(seed, scenario)
-        except InvariantViolation as exc:
-            first = str(exc).splitlines()[0]
-            replay = f"python -m quorate.sim --seed {seed} --scenario {scenario}"
-            failures.append(f"seed {seed}: {first}\n  replay: {replay}")
+    replay = f"python -m quorate.sim --seed {{seed}} --scenario {scenario}"
+    failures = sweep_failures(lambda seed: run(seed, scenario), range(1000, 1000 + SEEDS_PER_SCENARIO), replay)
     assert not failures, "\n".join(failures)
 
 

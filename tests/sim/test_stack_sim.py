@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from sweeping import sweep_failures
 
 from quorate.sim.cluster import InvariantViolation
 from quorate.sim.stack import SCENARIOS, run
@@ -42,10 +43,6 @@ def test_regression(scenario: str, seed: int) -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_sweep(scenario: str) -> None:
-    failures = []
-    for seed in range(500, 500 + SEEDS):
-        try:
-            run(seed, scenario)
-        except InvariantViolation as exc:
-            failures.append(f"seed {seed}: {str(exc).splitlines()[0]}")
+    replay = f"python -m quorate.sim.stack --seed {{seed}} --scenario {scenario}"
+    failures = sweep_failures(lambda seed: run(seed, scenario), range(500, 500 + SEEDS), replay)
     assert not failures, "\n".join(failures)
