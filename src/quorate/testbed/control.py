@@ -40,6 +40,7 @@ class ControlMixin:
 
     _state: BedState
     _children: list[subprocess.Popen[bytes]]
+    _popened: list[subprocess.Popen[Any]]
 
     def _refresh(self) -> None:  # pragma: no cover - provided by Testbed
         raise NotImplementedError
@@ -128,7 +129,9 @@ class ControlMixin:
         nsenter first would orphan the program to the machine's init).
         """
         kwargs.setdefault("start_new_session", True)
-        return subprocess.Popen(procs.nsenter_argv(self._holder(node)) + list(argv), **kwargs)
+        proc: subprocess.Popen[Any] = subprocess.Popen(procs.nsenter_argv(self._holder(node)) + list(argv), **kwargs)
+        self._popened.append(proc)  # reaped by down() if the caller did not end it
+        return proc
 
     @staticmethod
     def end_popen(proc: subprocess.Popen[Any], timeout: float = 5.0) -> int | None:
@@ -142,8 +145,8 @@ class ControlMixin:
 
     @staticmethod
     def inner_pid(proc: subprocess.Popen[Any], timeout: float = DAEMON_START_TIMEOUT) -> int | None:
-        """Host-visible PID of the program a ``popen`` started (nsenter's child)."""
-        return procs.wait_for_child(proc.pid, timeout)
+        """Host-visible PID of the program a ``popen`` started (nsenter's child, once it runs the program)."""
+        return procs.wait_for_exec(proc.pid, timeout)
 
     # ----------------------------------------------------------------- daemon
     def start_daemon(self, node: str, extra_args: Sequence[str] = (), *, command: Sequence[str] | None = None) -> int:
@@ -169,7 +172,7 @@ class ControlMixin:
                     start_new_session=True,
                 )
             self._children.append(proc)
-            pid = procs.wait_for_child(proc.pid, DAEMON_START_TIMEOUT)
+            pid = procs.wait_for_exec(proc.pid, DAEMON_START_TIMEOUT)
             if pid is None:
                 raise TestbedError(f"could not start the daemon on {entry.name}; see {log_path}")
             entry.daemon_pid, entry.daemon_launcher_pid = pid, proc.pid

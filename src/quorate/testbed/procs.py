@@ -59,6 +59,42 @@ def wait_for_child(pid: int, timeout: float = 5.0) -> int | None:
     return None
 
 
+def wait_for_exec(pid: int, timeout: float = 5.0) -> int | None:
+    """The child ``pid`` forks, once that child has replaced itself with its program.
+
+    nsenter forks, then the child execs the program: between the two, the child's
+    /proc entries still show nsenter (or, during the exec itself, an empty command
+    line), so a caller that reads them too early sees the wrong program.
+    """
+    deadline = time.monotonic() + timeout
+    kid = wait_for_child(pid, timeout)
+    if kid is None:
+        return None
+    launcher = _exe(pid)
+    while time.monotonic() < deadline:
+        exe = _exe(kid)
+        if exe is None and not is_alive(kid):
+            return kid  # it ran and exited already: the PID is still the right answer
+        if exe is not None and exe != launcher and _cmdline(kid):
+            return kid
+        time.sleep(0.005)
+    return kid
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def proc_state(pid: int) -> str | None:
     """The one-letter state from /proc/PID/stat, None if there is no such process."""
     try:

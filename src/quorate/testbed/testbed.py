@@ -22,8 +22,9 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from quorate.testbed import hosts, netns
+from quorate.testbed import hosts, netns, procs
 from quorate.testbed.conf import TestbedError, check_prefix, hosts_file, read_nodes, switch_netns
 from quorate.testbed.control import ControlMixin
 from quorate.testbed.state import BedState, NodeState, load, locked, run_dir, save
@@ -56,6 +57,7 @@ class Testbed(ControlMixin):
     def __init__(self, state: BedState) -> None:
         self._state = state
         self._children: list[subprocess.Popen[bytes]] = []
+        self._popened: list[subprocess.Popen[Any]] = []
         self._closed = False
 
     # ----------------------------------------------------------- construction
@@ -163,6 +165,7 @@ class Testbed(ControlMixin):
             pass  # tear down with what we know
         problems = hosts.teardown(self._state.prefix, self._state)
         self._reap(wait_for=[proc.pid for proc in self._children])
+        self._reap_popened()
         self._closed = True
         if problems:
             raise TestbedError(f"testbed {state.prefix!r} not fully removed: {'; '.join(problems)}")
@@ -239,6 +242,19 @@ class Testbed(ControlMixin):
             node.holder_pid = pid
             node.powered = True
             node.daemon_pid = node.daemon_launcher_pid = None
+
+    def _reap_popened(self, timeout: float = 5.0) -> None:
+        """Collect what ``popen`` started and nobody ended: the nodes are gone, so nsenter exits too."""
+        for proc in self._popened:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                procs.kill_launched(proc.pid, timeout)
+                proc.wait(timeout=timeout)
+        self._popened = []
 
     def _reap(self, wait_for: Iterable[int] = (), timeout: float = 5.0) -> None:
         """Collect exited children we launched; those in ``wait_for`` (being killed) get ``timeout`` to exit."""
