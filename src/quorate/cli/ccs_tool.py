@@ -15,9 +15,10 @@ to the cluster's configuration push (``quorate.cli.config_push``).
 Options and output layouts follow RHCS 5's ccs_tool: ``-c FILE`` (``create``: the file to create), ``-o FILE``
 (output file, ``-`` for stdout), ``lsnode``/``lsfence`` with ``-v``, ``addnode -n ID -v VOTES -a ALTNAME -f
 FENCEDEV NODE [key=value...]`` (the fence options go on the node's device of a method named "single"),
-``addfence NAME AGENT [key=value...]``, ``delnode NAME``, ``delfence NAME``, ``create [-2] NAME``. Quorate
-differences: ``-n`` may be omitted (the lowest free id is used) and so may ``-f`` (the validator then warns
-that the node has no fence method).
+``addfence NAME AGENT [key=value...]``, ``delnode NAME``, ``delfence NAME``, ``addnodeids`` (numbers the nodes of a
+file that has no node ids: lowest free ids, in file order), ``create [-2] NAME``. Quorate differences: ``-n``
+may be omitted (the lowest free id is used) and so may ``-f`` (the validator then warns that the node has no
+fence method).
 
 Exit codes: 0 done (or nothing to do), 1 refused or failed (invalid file or result, unknown node or device,
 write error, push failure), 2 bad usage.
@@ -220,6 +221,31 @@ def cmd_addnode(args: argparse.Namespace) -> int:
     return _edit(args, change)
 
 
+def cmd_addnodeids(args: argparse.Namespace) -> int:
+    """Number the nodes of a file that has none (or some without): the only edit of a file that is not yet valid,
+    since a missing node id is what makes it invalid; the result must be fully valid to be written."""
+    try:
+        data = read_config_bytes(args.configfile)
+        document = Document.parse(data)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        raise Refused from None
+    except EditError as exc:
+        raise Refused(f"{exc} (in {args.configfile}; nothing was written)") from None
+    before, _blocking, _warnings = _check(data, args.configfile)
+    given = document.add_node_ids()
+    if not given:
+        print(f"every node of {args.configfile} already has a nodeid: nothing to do")
+        return EXIT_OK
+    try:
+        document.bump_version()
+    except EditError as exc:
+        raise Refused(f"{exc} (in {args.configfile}; nothing was written)") from None
+    for name, nodeid in given:
+        print(f"{name}: nodeid {nodeid}")
+    return _finish(args, args.configfile, before, document)
+
+
 def cmd_delnode(args: argparse.Namespace) -> int:
     return _edit(args, lambda document: document.delete_node(args.node))
 
@@ -278,7 +304,7 @@ def _writer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the change, write nothing")
 
 
-COMMANDS = ("update", "lsnode", "lsfence", "addnode", "delnode", "addfence", "delfence", "create")
+COMMANDS = ("update", "lsnode", "lsfence", "addnode", "delnode", "addfence", "delfence", "addnodeids", "create")
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -310,6 +336,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         _writer_options(p)
         p.add_argument("node")
         p.set_defaults(func=cmd_delnode)
+    elif command == "addnodeids":
+        p.description = "Give a node id to every node that has none (files from before RHCS 5)."
+        _writer_options(p)
+        p.set_defaults(func=cmd_addnodeids)
     elif command == "addfence":
         p.description = "Add a fence device."
         _writer_options(p)
@@ -335,7 +365,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 def usage() -> str:
     return (
         f"Usage: {PROG} [-h] [-V] <command> [options]\n"
-        "Commands: update, lsnode, lsfence, addnode, delnode, addfence, delfence, create\n"
+        "Commands: update, lsnode, lsfence, addnode, delnode, addfence, delfence, addnodeids, create\n"
         f"Each command has --help. Edits are validated, bump config_version and keep the previous file.\n"
     )
 

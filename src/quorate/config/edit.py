@@ -129,6 +129,25 @@ class Document:
             append(method, _element("device", [("name", fence_device), *fence_args]))
         return nodeid
 
+    def add_node_ids(self) -> list[tuple[str, int]]:
+        """Give every ``<clusternode>`` without a usable ``nodeid`` the lowest free one, in file order.
+
+        Files from clusters older than RHCS 5 had no node ids; the membership and the quorum disk need them.
+        Returns (node name, id given) for each node changed; ids already present are kept as they are.
+        """
+        used = {_id(n) for n in self.nodes()} - {0}
+        given: list[tuple[str, int]] = []
+        candidate = 1
+        for node in self.nodes():
+            if _id(node) > 0:
+                continue
+            while candidate in used:
+                candidate += 1
+            node.set("nodeid", str(candidate))
+            used.add(candidate)
+            given.append((node.get("name") or "(no name)", candidate))
+        return given
+
     def delete_node(self, name: str) -> None:
         node = self.node(name)
         if node is None:

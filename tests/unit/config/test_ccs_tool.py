@@ -180,3 +180,39 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         main(["addnode", "-v", "zero", "x"])
     assert info.value.code == 2
     assert run(capsys)[0] == 2
+
+
+def test_addnodeids_numbers_the_nodes_of_an_old_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "cluster.conf"
+    # A RHEL 4 style file: casper has no id, melchior an empty one; balthasar keeps its 2.
+    old = BASE.replace('name="balthasar.localdomain" nodeid="1"', 'name="balthasar.localdomain" nodeid="2"')
+    old = old.replace('name="casper.localdomain" nodeid="2"', 'name="casper.localdomain"')
+    old = old.replace('name="melchior.localdomain" nodeid="3"', 'name="melchior.localdomain" nodeid=""')
+    conf.write_text(old)
+    refused, _, err = run(capsys, "addnode", "-c", str(conf), "-C", "gaspard.localdomain")
+    assert refused == 1 and "is not valid" in err  # the ordinary edits refuse it, and say why
+    code, out, err = run(capsys, "addnodeids", "-c", str(conf), "-C")
+    assert code == 0, err
+    given = ["casper.localdomain: nodeid 1", "melchior.localdomain: nodeid 3", "config_version 7 -> 8"]
+    assert out.splitlines()[:3] == given
+    cfg = load_config(conf)
+    assert sorted((n.name, n.nodeid) for n in cfg.nodes) == [
+        ("balthasar.localdomain", 2),
+        ("casper.localdomain", 1),
+        ("melchior.localdomain", 3),
+    ]
+    assert (tmp_path / "cluster.conf.7").read_text() == old  # the previous file is kept
+    again = run(capsys, "addnodeids", "-c", str(conf), "-C")
+    assert again[0] == 0 and "already has a nodeid: nothing to do" in again[1]
+    assert load_config(conf).config_version == 8
+
+
+def test_addnodeids_writes_nothing_when_the_file_has_other_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "cluster.conf"
+    broken = BASE.replace('name="casper.localdomain" nodeid="2"', 'name="casper.localdomain" votes="many"')
+    conf.write_text(broken)
+    code, _, err = run(capsys, "addnodeids", "-c", str(conf), "-C")
+    assert code == 1 and "votes" in err and "nothing was written" in err
+    assert conf.read_text() == broken and sorted(p.name for p in tmp_path.iterdir()) == ["cluster.conf"]
