@@ -162,3 +162,67 @@ def test_lun_that_fails_and_comes_back(testbed, qdisk_lun: str, tmp_path: Path) 
         subprocess.run(["losetup", "-c", qdisk_lun], check=True, timeout=30)
     for node in (B, C, M):
         wait_for(f"{node} counting the disk again", votes(tb, node, 5), timeout=120)
+
+
+def push(tb, node: str, text: str, version: int, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``ccs_tool update`` of ``text`` at ``version``, typed on ``node``; the push must succeed."""
+    path = tmp_path / f"cluster-{version}.conf"
+    path.write_text(re.sub(r'config_version="\d+"', f'config_version="{version}"', text, count=1))
+    done = tb.exec(node, [sys.executable, "-m", "quorate.cli.ccs_tool", "update", str(path)])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_quorum_disk_settings_change_without_restarting_quorated(testbed, qdisk_lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    conf = fast_conf(tmp_path)
+    text = conf.read_text()
+    assert 'config_version="1"' in text and 'tko="4" votes="2"' in text
+    tb = testbed(conf)
+    for node in (B, C, M):
+        wait_for(f"{node} counting the disk's votes", votes(tb, node, 5), timeout=60)
+    daemons = {node: tb.daemon_pid(node) for node in (B, C, M)}
+
+    # tko is read only at start: the disk service restarts inside each daemon, with a new incarnation. The nodes'
+    # own votes (3) reach quorum (3), so the cluster stays quorate while the disk's votes are granted again.
+    incarnation = (status(tb, M) or {})["qdisk"].get("incarnation")
+    text = text.replace('tko="4"', 'tko="5"')
+    push(tb, B, text, 2, tmp_path)
+    for node in (B, C, M):
+        wait_for(
+            f"{node} restarting its disk service",
+            lambda n=node: "quorum disk settings changed (tko): restarting the quorum disk service" in tb.daemon_log(n),
+            timeout=30,
+        )
+    for node in (B, C, M):
+        wait_for(f"{node} counting the disk's votes again", votes(tb, node, 5), timeout=60)
+    after = status(tb, M)
+    assert after is not None and after["qdisk"].get("incarnation") not in (None, incarnation)
+
+    # votes is one of the settings qdiskd re-reads: the running disk service takes it at its next cycle.
+    text = text.replace('votes="2"', 'votes="3"')
+    push(tb, C, text, 3, tmp_path)
+    for node in (B, C, M):
+        wait_for(f"{node} counting the disk's 3 votes", votes(tb, node, 6), timeout=30)
+    log = tb.daemon_log(B)
+    assert "quorum disk settings changed (votes 2 -> 3): applied to the running disk service" in log
+    assert log.count("restarting the quorum disk service") == 1
+    assert {node: tb.daemon_pid(node) for node in (B, C, M)} == daemons, "a daemon restarted"
+
+    # Two nodes gone: the survivor's quorum rests on the disk, so a restart-only change waits for the next start.
+    master = int((status(tb, B) or {})["qdisk"]["master"])
+    survivor = {1: B, 2: C, 3: M}[master]
+    for node in (B, C, M):
+        if node != survivor:
+            tb.kill(node, signal.SIGKILL)
+    wait_for(f"{survivor} alone with the disk, still quorate", votes(tb, survivor, 4, True), timeout=60)
+    push(tb, survivor, text.replace('tko="5"', 'tko="6"'), 4, tmp_path)
+    wait_for(
+        "the survivor to defer the restart",
+        lambda: (
+            "take effect when quorated restarts; restarting the disk service now would cost this partition "
+            "its quorum" in tb.daemon_log(survivor)
+        ),
+        timeout=30,
+    )
+    time.sleep(3)  # several disk cycles: the votes stay and the survivor stays quorate
+    last = status(tb, survivor)
+    assert last is not None and last["quorate"] and last["qdisk_votes"] == 3 and last["config_version"] == 4

@@ -332,7 +332,8 @@ def _qdisk_values(q: Quorumd) -> list[tuple[str, Value]]:
     return values
 
 
-def _quorumd(old: Quorumd | None, new: Quorumd | None) -> QuorumdChange | None:
+def quorumd_change(old: Quorumd | None, new: Quorumd | None) -> QuorumdChange | None:
+    """What changes in the quorum disk's settings; None when nothing does."""
     if old is None and new is None:
         return None
     if old is None or new is None:
@@ -509,7 +510,7 @@ def plan_change(old: ClusterConfig, new: ClusterConfig) -> ConfigChange:
         fence_daemon=_fields(
             (f.name, getattr(fd_old, f.name), getattr(fd_new, f.name)) for f in dataclasses.fields(fd_new)
         ),
-        quorumd=_quorumd(old.quorumd, new.quorumd),
+        quorumd=quorumd_change(old.quorumd, new.quorumd),
         domains=_domains(old, new),
         services=_services(old, new),
         rm=_fields([("status_poll_interval", old.rm.status_poll_interval, new.rm.status_poll_interval)]),
@@ -543,9 +544,9 @@ def check_successor(
       neither activate it (it does not find itself) nor be fenced by it. Stop the node first
       (``cman_tool leave remove``), then push the file without it.
 
-    Warnings: quorum disk settings that qdiskd reads only at start (spec 1.5) apply after quorated restarts
-    on each node. Totem timings are *not* refused: quorate applies a new token at once (issue item 5),
-    where cman needed a restart.
+    Warnings: quorum disk settings that qdiskd reads only at start (spec 1.5) restart the disk service inside
+    each quorated (at its next start instead where the partition's quorum rests on the disk's votes). Totem
+    timings are *not* refused: quorate applies a new token at once (issue item 5), where cman needed a restart.
     """
     problems: list[Problem] = []
 
@@ -595,13 +596,13 @@ def check_successor(
                 f"stop it first (cman_tool leave remove on {name}), then push the file without it",
                 path="/cluster/clusternodes",
             )
-    change = _quorumd(running.quorumd, candidate.quorumd)
+    change = quorumd_change(running.quorumd, candidate.quorumd)
     if change is not None and change.restart_fields:
         add(
             "warning",
-            f"quorum disk {change.kind}: {', '.join(change.restart_fields)} take effect only when quorated restarts "
-            "on each node",
-            "restart quorated node by node after the push",
+            f"quorum disk {change.kind}: {', '.join(change.restart_fields)} restart the quorum disk service on "
+            "every node (its votes are given back and granted again)",
+            "where the nodes' own votes are below quorum, this waits for the next quorated start instead",
             path="/cluster/quorumd",
         )
     return problems
@@ -644,7 +645,7 @@ def _describe(change: ConfigChange) -> Iterable[str]:
     if change.quorumd is not None:
         q = change.quorumd
         details = f": {_joined(q.fields)}" if q.fields else ""
-        restart = f" (needs a quorated restart: {', '.join(q.restart_fields)})" if q.restart_fields else ""
+        restart = f" (restarts the disk service: {', '.join(q.restart_fields)})" if q.restart_fields else ""
         yield f"quorum disk: {q.kind}{details}{restart}"
     for domain in change.domains:
         details = f": {_joined(domain.fields)}" if domain.fields else ""

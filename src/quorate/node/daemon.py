@@ -110,6 +110,7 @@ class Daemon:
         self.started_at = 0.0
         self.notifier = Notifier()
         self._timer: asyncio.TimerHandle | None = None
+        self._qdisk_reconfigure: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._terminating = False
         self._exit_code = 0
@@ -169,6 +170,9 @@ class Daemon:
                 self._timer.cancel()
             self.fencing.cancel_all()
             self.services.close()
+            if self._qdisk_reconfigure is not None and not self._qdisk_reconfigure.done():
+                self._qdisk_reconfigure.cancel()
+                await asyncio.gather(self._qdisk_reconfigure, return_exceptions=True)
             await self.qdisk.stop()
             await control.close()
             self.notifier.stopping()
@@ -383,7 +387,9 @@ class Daemon:
         self.fencing.core.config = fencing_config(cfg)
         self.services.reconfigure(old, cfg)
         if old.quorumd != cfg.quorumd:
-            self.log_line("quorum disk settings changed: they take effect when quorated restarts", "warning")
+            self._qdisk_reconfigure = asyncio.get_running_loop().create_task(
+                self.qdisk.reconfigure(old.quorumd, cfg.quorumd)
+            )
 
     def self_fence(self, reason: str) -> None:
         """The node must not go on: try to stop what it runs, then die without a clean leave.

@@ -4,6 +4,16 @@ The disk service (quorate.qdisk.shell) does its own I/O in a worker thread with 
 never blocks heartbeats; here its effects become daemon actions. quorated never reboots a machine itself, so
 `Reboot` and `StopCman` become its self-fence: stop every local service, then exit without a clean leave, so
 the others treat the node as failed and fence it before they recover anything it ran.
+
+A new cluster.conf changes the disk's settings without a daemon restart. The settings qdiskd re-read on a
+configuration change (spec 1.5: votes, reboot, allow_kill, paranoid, io_timeout, stop_cman, max_error_cycles,
+status_file) are swapped in place and count from the next cycle. Any other change (label, device, timings,
+heuristics, min_score, master_wins) restarts the disk service inside the daemon: a clean stop (votes given
+back, block marked NONE) and a start with a new incarnation, exactly what the others already handle when a
+node's disk service restarts. One case waits for the next daemon start instead: when the view's own votes are
+below quorum, the disk's votes are what keeps it quorate, and a restart would stop every service of the
+partition for the seconds a new grant takes. Every member of the view sees the same view and the same file, so
+they all make the same choice.
 """
 
 from __future__ import annotations
@@ -11,9 +21,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from quorate.config.changes import quorumd_change
 from quorate.core.effects import Log
 
 if TYPE_CHECKING:
+    from quorate.config.model import Quorumd
     from quorate.node.daemon import Daemon
 
 
@@ -22,6 +34,7 @@ class QdiskGlue:
         self.daemon = daemon
         self.service: Any | None = None
         self.error: str | None = None
+        self._reconfiguring = asyncio.Lock()
 
     async def start(self) -> None:
         quorumd = self.daemon.config.quorumd
@@ -46,6 +59,42 @@ class QdiskGlue:
             self.error = str(exc)
             self.service = None
             d.log_line(f"quorum disk not available: {exc}", "warning")
+
+    async def reconfigure(self, old: Quorumd | None, new: Quorumd | None) -> None:
+        """Bring the disk service in line with a newly activated cluster.conf (see the module's docstring)."""
+        async with self._reconfiguring:
+            d = self.daemon
+            if old == new or d.config.quorumd != new:  # nothing to do, or a newer file already took over
+                return
+            change = quorumd_change(old, new)
+            if change is None:
+                return
+            if change.kind == "changed" and not change.restart_fields and self.service is not None:
+                self.service.update_settings(new)
+                names = ", ".join(str(f) for f in change.fields)
+                d.log_line(f"quorum disk settings changed ({names}): applied to the running disk service")
+                return
+            if change.kind == "changed":
+                what = f"quorum disk settings changed ({', '.join(change.restart_fields)})"
+            else:
+                what = f"quorum disk {change.kind} in the configuration"
+            if self._disk_holds_quorum():
+                d.log_line(
+                    f"{what}: they take effect when quorated restarts; restarting the disk service now would cost "
+                    "this partition its quorum (its nodes' votes alone are below quorum)",
+                    "warning",
+                )
+                return
+            d.log_line(f"{what}: restarting the quorum disk service")
+            await self.stop()
+            self.service, self.error = None, None
+            d.subsystems.discard("qdiskd")
+            await self.start()
+
+    def _disk_holds_quorum(self) -> bool:
+        m = self.daemon.membership
+        q = m.quorum
+        return self.service is not None and q.quorate and m.qdisk_votes > 0 and q.total_votes - m.qdisk_votes < q.quorum
 
     def membership_changed(self) -> None:
         if self.service is not None:

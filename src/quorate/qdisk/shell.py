@@ -221,6 +221,13 @@ class QdiskService:
             self.worker.close(device.close if device is not None else None)
             self.worker = None
 
+    def update_settings(self, config: QdiskSettings) -> None:
+        """Settings qdiskd re-reads on a configuration change (votes, reboot, allow_kill...): the next cycle
+        uses them. The caller makes sure nothing else changed (timings and heuristics need a restart)."""
+        self.config = config
+        if self.core is not None:
+            self.core.config = config
+
     def membership_changed(self, members: frozenset[int], quorate: bool) -> None:
         """The daemon calls this on every view change: votes are withdrawn at once if the grant is void."""
         if self.core is not None:

@@ -13,7 +13,8 @@ Membership is scripted, not simulated: the network is a list of groups; when it 
 learns its new view (its group's live, unpaused members) after its own random detection delay, which is how
 views drift apart in reality. A paused node learns nothing until it resumes. Quorum is cman's arithmetic on
 that view plus the node's own qdisk votes. ``KillNode`` fences (crashes) the victim after a short delay;
-``Reboot`` crashes the node itself; crashed nodes restart later with a new incarnation.
+``Reboot`` crashes the node itself; crashed nodes restart later with a new incarnation. ``restart`` faults
+restart the disk service alone, the node staying in its view (a cluster.conf change of a start-only setting).
 
 Invariants, checked after every event:
 - **S4**: the views of all nodes counting the disk's votes pairwise intersect (no two disjoint partitions
@@ -41,7 +42,19 @@ from quorate.core.qdisk_block import DiskState
 from quorate.core.qdisk_config import HeuristicParams, QdiskParams
 from quorate.core.qdisk_effects import KillNode, Reboot, StopCman, stage
 
-SCENARIOS = ("steady", "crash", "partition", "disk", "hang", "pause", "heuristic", "split", "chaos", "outnumbered")
+SCENARIOS = (
+    "steady",
+    "crash",
+    "partition",
+    "disk",
+    "hang",
+    "pause",
+    "heuristic",
+    "split",
+    "chaos",
+    "outnumbered",
+    "reconfigure",
+)
 WALL = 1_284_756_951
 
 
@@ -170,6 +183,35 @@ class QdiskSim:
         self.network_changed()
         self.at(self.t + self.rng.uniform(2.0, 8.0), lambda: self.boot(n) if not self.nodes[n].alive else None)
 
+    def restart_disk(self, n: int, gap: float) -> None:
+        """The disk service alone restarts, as quorated does when a new cluster.conf changes a setting qdiskd
+        reads only at start: a clean stop (votes given back, block written NONE), then after ``gap`` a new
+        incarnation. The node stays a member of its view all along."""
+        node = self.nodes[n]
+        if not node.alive or node.paused or node.core is None:
+            return
+        now, writes, _later = stage(node.core.stop(self.t))
+        self.apply(node, now)
+        if writes and not node.access.error and node.access.hang_until <= self.t and node.busy_until <= self.t:
+            for block in writes:
+                self.land(block_for_stamp(block, WALL + int(self.t), 0.0, 0.0))
+        node.core, node.votes, node.pending = None, 0, []
+        node.generation += 1  # the old service's scheduled steps die with it
+        boots = node.boots
+        self.log(f"disk service of node {n} restarts (new settings), back in {gap:.2f} s")
+
+        def start() -> None:
+            if not node.alive or node.boots != boots or node.core is not None:
+                return  # crashed (and maybe rebooted) meanwhile: the boot started a service already
+            node.boots += 1
+            node.write_ok, node.busy_until = True, 0.0  # a new I/O worker
+            node.core = QdiskCore(self.params, n, self.ids, incarnation=node.boots * 1000 + n)
+            self.log(f"disk service of node {n} started (incarnation {node.core.incarnation})")
+            self.for_node(node, self.t, lambda: self.cycle_begin(node))
+            self.view_change(node, self.t)
+
+        self.at(self.t + gap, start)
+
     def pause(self, n: int, length: float) -> None:
         node = self.nodes[n]
         if node.alive and not node.paused:
@@ -295,10 +337,11 @@ class QdiskSim:
         def change() -> None:
             group = next((g for g in self.groups if node.nodeid in g), {node.nodeid})
             view = frozenset(n for n in group if self.nodes[n].alive and not self.nodes[n].paused)
-            if view != node.view and node.core is not None:
+            if view != node.view:
                 node.view = view
-                quorate = len(view) + node.votes >= self.expected // 2 + 1
-                self.apply(node, node.core.membership_changed(self.t, view, quorate))
+                if node.core is not None:  # None: the disk service is restarting; the view still changes
+                    quorate = len(view) + node.votes >= self.expected // 2 + 1
+                    self.apply(node, node.core.membership_changed(self.t, view, quorate))
 
         self.for_node(node, when, change)
 
@@ -404,6 +447,8 @@ def _fault(sim: QdiskSim, kind: str, n: int, length: float) -> Callable[[], None
             node.score = (0, 1)
             sim.log(f"heuristic fails on node {n} for {length:.1f} s")
             later(lambda: setattr(node, "score", (1, 1)))
+        elif kind == "restart":
+            sim.restart_disk(n, rng.uniform(0.01, 2.0))
         elif kind == "split":  # n loses the network but sees the disk; another node the reverse
             sim.partition([{n}, {i for i in sim.ids if i != n}] if sim.n > 1 else [{n}])
             other = sim.nodes[rng.choice(sim.ids)]
@@ -428,8 +473,9 @@ KINDS = {
     "pause": ("pause",),
     "heuristic": ("heuristic",),
     "split": ("split",),
-    "chaos": ("crash", "partition", "disk", "hang", "slow", "pause", "heuristic", "split"),
+    "chaos": ("crash", "partition", "disk", "hang", "slow", "pause", "heuristic", "split", "restart"),
     "outnumbered": (),
+    "reconfigure": ("restart", "restart", "partition", "crash"),
 }
 
 
