@@ -174,7 +174,8 @@ def push(tb, node: str, text: str, version: int, tmp_path: Path) -> None:  # typ
 
 def test_quorum_disk_settings_change_without_restarting_quorated(testbed, qdisk_lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     conf = fast_conf(tmp_path)
-    text = conf.read_text()
+    text = conf.read_text().replace("\xa0", " ")  # the article's non-breaking spaces, so that edits can match
+    conf.write_text(text)
     assert 'config_version="1"' in text and 'tko="4" votes="2"' in text
     tb = testbed(conf)
     for node in (B, C, M):
