@@ -175,6 +175,10 @@ def test_bad_input_and_failing_commands_always_release_the_lock(testbed, tmp_pat
 
     holder = tb.popen(B, [*LOCK, "-v", "magi", "--", "sleep", "4"], stderr=subprocess.PIPE, text=True)
     wait_for("balthasar holds magi", lambda: "magi" in run(tb, B, [*QUORATE, "locks"]).stdout, timeout=20)
+    for node in (B, C, M):  # every member shows the whole table; those that are not the master ask it
+        listing = run(tb, node, [*QUORATE, "locks"]).stdout
+        assert "/magi: granted: balthasar.localdomain EX" in listing, listing
+    assert any("Cluster table (from the lock master" in run(tb, n, [*QUORATE, "locks"]).stdout for n in (B, C, M))
     started = time.monotonic()
     waited = run(tb, C, [*LOCK, "-t", "1", "magi", "--", "true"])
     assert waited.returncode == 75 and "timed out waiting for the lock" in waited.stderr, waited.stderr

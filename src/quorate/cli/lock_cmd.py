@@ -133,7 +133,7 @@ def lock(mode: str, timeout: float | None, lockspace: str, verbose: bool, name: 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
 def locks(as_json: bool) -> None:
-    """Show the cluster locks: this node's, and the whole table on the lock master."""
+    """Show the cluster locks: this node's, and the whole table (asked of the lock master)."""
     from quorate.cli import client
 
     try:
@@ -158,8 +158,11 @@ def render(state: dict[str, Any]) -> str:
         asked = f" -> {entry['requested']}" if entry["requested"] else ""
         pending = f" ({entry['pending']} for {entry['for']:.1f} s)" if entry["pending"] else ""
         lines.append(f"  {entry['lockspace']}/{entry['name']}: {granted}{asked}{pending}  {entry.get('owner', '')}")
+    if state.get("resources_error"):
+        lines += ["", f"Cluster table: not available ({state['resources_error']})"]
     if state.get("resources") is not None:
-        lines += ["", "Cluster table:"]
+        source = f" (from the lock master {state['resources_from']})" if state.get("resources_from") else ""
+        lines += ["", f"Cluster table{source}:"]
         if not state["resources"]:
             lines.append("  (no lock held anywhere)")
         for res in state["resources"]:
@@ -176,4 +179,6 @@ def render(state: dict[str, Any]) -> str:
             if res["waiting"]:
                 parts.append(f"waiting: {who(res['waiting'], 'requested')}")
             lines.append(f"  {res['lockspace']}/{res['name']}: " + "; ".join(parts))
+        if state.get("resources_omitted"):
+            lines.append(f"  ... and {state['resources_omitted']} more (run quorate locks on the lock master)")
     return "\n".join(lines)

@@ -131,6 +131,21 @@ class LvmRefreshed(msgspec.Struct, frozen=True, array_like=True, tag="ly"):
     detail: str
 
 
+class LockTableAsk(msgspec.Struct, frozen=True, array_like=True, tag="lt"):
+    """`quorate locks` on a member: the lock master's whole table, as the master itself shows it."""
+
+    req: int
+
+
+class LockTableIs(msgspec.Struct, frozen=True, array_like=True, tag="lz"):
+    """The master's answer to `LockTableAsk`: its table as JSON (what fits in one datagram) and how many
+    resources did not fit."""
+
+    req: int
+    table: str
+    omitted: int = 0
+
+
 LockMessage = (
     LockRequest
     | LockConvert
@@ -142,6 +157,8 @@ LockMessage = (
     | LockInventory
     | LvmRefresh
     | LvmRefreshed
+    | LockTableAsk
+    | LockTableIs
 )
 LOCK_MESSAGES = (
     LockRequest,
@@ -154,4 +171,6 @@ LOCK_MESSAGES = (
     LockInventory,
     LvmRefresh,
     LvmRefreshed,
+    LockTableAsk,
+    LockTableIs,
 )

@@ -13,7 +13,8 @@ request ``{"cmd": "lock_session"}`` and then carries one JSON object per line ea
   "ok": true, "event": "released"}``), and at any time ``{"event": "lost", "lkid": K, "reason": TEXT}``
   when this node left the quorate view: the client must stop using the resource at once.
 
-``{"cmd": "locks"}`` lists this node's locks (and the whole table on the lock master); ``{"cmd":
+``{"cmd": "locks"}`` lists this node's locks and the whole table: the master's own, or, on another member, the
+one it asks the master for (one datagram: what does not fit is counted, not sent); ``{"cmd":
 "lvm_refresh", "vg": VG}`` asks every other member to forget its cached LVM device hints and read the VG
 again, and answers with what each one now reads (see `quorate.node.lvm_refresh`).
 """
@@ -26,7 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from quorate.core.effects import Log, Send
-from quorate.core.lock_messages import LvmRefresh, LvmRefreshed
+from quorate.core.lock_messages import LockTableAsk, LockTableIs, LvmRefresh, LvmRefreshed
 from quorate.core.lock_modes import LockError, NoQuorum
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, LockReleased
 from quorate.core.messages import Message
@@ -39,6 +40,19 @@ MAX_SESSIONS = 1024
 MAX_LOCKS_PER_SESSION = 256
 SHUTDOWN_GRACE = 10.0
 REFRESH_TIMEOUT = 30.0  # clvmd's default command timeout in the cluster
+TABLE_TIMEOUT = 1.0  # how long `quorate locks` on a member waits for the master's table
+TABLE_BUDGET = 6000  # bytes of table JSON in one answer: the datagram limit minus headers, with room to spare
+
+
+def fit_table(rows: list[dict[str, Any]], budget: int = TABLE_BUDGET) -> tuple[str, int]:
+    """The table as compact JSON of at most ``budget`` bytes: the first resources (by name) that fit, and how
+    many were left out. A datagram has a fixed size, and a partial table that says so beats no answer."""
+    kept = len(rows)
+    while True:
+        text = json.dumps(rows[:kept], separators=(",", ":"))
+        if len(text.encode()) <= budget or kept == 0:
+            return text, len(rows) - kept
+        kept = kept * budget // (len(text.encode()) + 1) if kept > 1 else 0
 
 
 class Session:
@@ -71,6 +85,7 @@ class LocksShell:
         self.owners: dict[int, Session] = {}
         self.refreshes: dict[int, tuple[asyncio.Future[None], set[int], dict[int, tuple[bool, str]]]] = {}
         self._next_refresh = 1
+        self.table_asks: dict[int, asyncio.Future[LockTableIs]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         daemon.fencing.on_confirmed.append(lambda _confirmed: self.core.tick(self.now()))
 
@@ -232,6 +247,8 @@ class LocksShell:
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         status = self.core.status(self.now())
+        if status["resources"] is None and self.core.view is not None and not self.core.acting:
+            await self._add_master_table(status)
         owners = {lkid: s.who for s in self.sessions for lkid in s.locks}
         local = status["local"]
         assert isinstance(local, list)
@@ -240,11 +257,49 @@ class LocksShell:
         writer.write(json.dumps({"ok": True, "locks": status}).encode() + b"\n")
         await writer.drain()
 
+    async def _add_master_table(self, status: dict[str, object]) -> None:
+        """Fill ``resources`` with the master's table, marked as coming from it, or say why it is missing."""
+        master = self.core.master
+        req = self._next_refresh
+        self._next_refresh += 1
+        future: asyncio.Future[LockTableIs] = asyncio.get_running_loop().create_future()
+        self.table_asks[req] = future
+        try:
+            self.daemon.send(Send((master,), LockTableAsk(req)))
+            answer = await asyncio.wait_for(future, TABLE_TIMEOUT)
+        except TimeoutError:
+            status["resources_error"] = f"the lock master did not answer within {TABLE_TIMEOUT:g} s"
+            return
+        finally:
+            del self.table_asks[req]
+        try:
+            status["resources"] = json.loads(answer.table)
+        except ValueError:
+            status["resources_error"] = "the lock master's answer could not be read"
+            return
+        status["resources_from"] = status["master"]
+        status["resources_omitted"] = answer.omitted
+
+    def _answer_table(self, sender: int, req: int) -> None:
+        """Only the acting master answers, and only with a complete table (not while it recovers)."""
+        if sender not in self.daemon.membership.members:
+            return
+        resources = self.core.status(self.now())["resources"]
+        if isinstance(resources, list):
+            text, omitted = fit_table(resources)
+            self.daemon.send(Send((sender,), LockTableIs(req, text, omitted)))
+
     # ------------------------------------------------------------------------------------ lvm refresh
 
     def receive(self, now: float, sender: int, message: Message) -> None:
         if isinstance(message, LvmRefresh):
             self._spawn(self._refresh_here(sender, message))
+        elif isinstance(message, LockTableAsk):
+            self._answer_table(sender, message.req)
+        elif isinstance(message, LockTableIs):
+            waiting = self.table_asks.get(message.req)
+            if waiting is not None and not waiting.done() and sender == self.core.master:
+                waiting.set_result(message)
         elif isinstance(message, LvmRefreshed):
             pending = self.refreshes.get(message.req)
             if pending is not None and sender in pending[1]:
