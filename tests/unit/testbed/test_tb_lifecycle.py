@@ -129,11 +129,11 @@ def test_paused_nodes_power_off_and_tear_down_promptly(testbed: Callable[..., Te
     frozen = ticks(bed, "casper")
     started = time.monotonic()
     bed.power_off("casper")
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0
     assert ticks(bed, "casper") == frozen  # the frozen daemon never ran again
     started = time.monotonic()
     bed.down()
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0
 
 
 def test_up_starts_daemons_everywhere(testbed: Callable[..., Testbed], magi_conf: Path) -> None:
