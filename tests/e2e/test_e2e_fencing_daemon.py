@@ -101,3 +101,36 @@ def test_coordinator_and_another_node_die_together(testbed, tmp_path: Path) -> N
         assert "method netns, device switch" not in tb.daemon_log(other)  # no agent ran there
     doc = status(tb, lilith)
     assert doc is not None and doc["quorate"] and doc["total_votes"] == 3 and doc["quorum"] == 3, doc
+
+
+def test_cman_tool_kill_stops_a_member_which_is_then_fenced(testbed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    cman_tool = [sys.executable, "-m", "quorate.cli.cman_tool"]
+    names = FIVE[:3]
+    tb = testbed(conf_with_fencing(tmp_path / "cluster.conf", names, dead_first=False))
+    start_power_switch(tb, secret=SECRET, start_daemon=False)
+    balthasar, casper, melchior = names
+    wait_for("three nodes quorate", view_is(tb, balthasar, list(names), True), timeout=60)
+    wait_for("casper in the view", view_is(tb, casper, list(names), True), timeout=30)
+
+    services = tb.exec(casper, [*cman_tool, "services"])
+    assert services.returncode == 0, services.stderr
+    assert services.stdout.splitlines()[:3] == [
+        "type             level name       id       state",
+        "fence            0     default    00010001 none",
+        "[1 2 3]",
+    ]
+    refused = tb.exec(balthasar, [*cman_tool, "kill", "-n", balthasar])
+    assert refused.returncode == 1 and "use cman_tool leave" in refused.stderr, refused.stderr
+    unknown = tb.exec(balthasar, [*cman_tool, "kill", "-n", "gaspard"])
+    assert unknown.returncode == 1 and "unknown node 'gaspard'" in unknown.stderr, unknown.stderr
+
+    done = tb.exec(balthasar, [*cman_tool, "kill", "-n", "melchior"])  # the short name, as administrators type it
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+    wait_for("melchior's daemon gone", lambda: not tb.daemon_running(melchior) or not tb.is_powered(melchior), 30)
+    entry = wait_for("melchior fenced", fenced(tb, balthasar, melchior), timeout=60)
+    assert entry["by"] == balthasar and not tb.is_powered(melchior)
+    assert "killed by balthasar.localdomain (cman_tool kill)" in tb.daemon_log(melchior)
+    assert f"{melchior} failed" in tb.daemon_log(casper), "a killed node must count as failed, not as left"
+    wait_for("the pair quorate", view_is(tb, casper, [balthasar, casper], True), timeout=30)

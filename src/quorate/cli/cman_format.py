@@ -108,6 +108,30 @@ def format_fence_ls(s: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_services(s: dict[str, Any], lockspaces: list[str]) -> str:
+    """`cman_tool services` (RHEL 5 ran `group_tool ls`): the groups this node takes part in, each with the
+    node ids of its members on the next line. quorate has the fence domain "default" (level 0) and, at level 1,
+    the lock spaces this node holds locks in plus "rgmanager" when it runs the resource manager. A group's
+    state is "none" when no recovery is in progress, or says what the recovery waits for."""
+    if not s["member"]:
+        return ""
+    members = "[" + " ".join(str(m) for m in sorted(s["members"])) + "]"
+    victims = (s.get("fencing") or {}).get("victims", [])
+    names = {n["nodeid"]: n["name"] for n in s["nodes"]}
+    waiting = ", ".join(names.get(v["nodeid"], str(v["nodeid"])) for v in victims)
+    recovering = f"waiting for the fence of {waiting}" if waiting else "none"
+    groups: list[tuple[str, int, str, str]] = []
+    if "fenced" in s["subsystems"] and s["quorate"]:
+        groups.append(("fence", 0, "default", recovering))
+    level_one = sorted(set(lockspaces)) + (["rgmanager"] if "rgmanager" in s["subsystems"] else [])
+    groups += [("dlm", 1, name, recovering) for name in level_one]
+    lines = ["type             level name       id       state"]
+    for index, (kind, level, name, state) in enumerate(groups, start=1):
+        lines.append(f"{kind:<16} {level:<5} {name:<10} {(level + 1) << 16 | index:08x} {state}")
+        lines.append(members)
+    return "\n".join(lines) + "\n"
+
+
 LAST_OWNER_STATES = {"stopped", "disabled", "recoverable", "failed"}
 STATE_CODES = {
     "stopped": 110,

@@ -16,13 +16,15 @@ NOT_RUNNING = f"{PROG}: Cannot open connection to cman, is it running ?"
 
 USAGE = f"""Usage:
 
-{PROG} <join|leave|expected|version|wait|status|nodes> [options]
+{PROG} <join|leave|kill|expected|version|wait|status|nodes|services> [options]
 
 Commands:
   status                  Show local record of cluster status
   nodes [-a] [-n name]    Show local record of cluster nodes
   expected -e <votes>     Tell the cluster to lower its expected votes
   leave [remove] [force]  Leave the cluster cleanly (remove: the others lower their expected votes)
+  kill -n <node>          Tell another member to stop at once; it is treated as failed and fenced
+  services                Show the groups this node takes part in (fence domain, lock spaces)
   join [-w] [-q] [-t s]   Rejoin the cluster (starts quorated through systemd when it is not running)
   wait [-q] [-t s]        Wait until this node is a member (-q: and quorate); exit 2 on timeout
   version                 Show the protocol version and the running config version
@@ -96,6 +98,22 @@ def cmd_expected(args):
     return _request("expected", "can't set expected votes", votes=int(value))
 
 
+def cmd_kill(args):
+    options, words = parse(args, valued="n")
+    nodes = ([options["n"]] if "n" in options else []) + words
+    if not nodes:
+        return _fail("kill needs -n <node name>")
+    status = 0
+    for node in nodes:
+        status = max(status, _request("kill", f"Error killing node {node}", node=node))
+    return status
+
+
+def cmd_services(args):
+    parse(args)
+    return _text("cman_services")
+
+
 def cmd_leave(args):
     _, words = parse(args, flags="w", valued="t")
     return _request("leave", "Error leaving cluster", remove="remove" in words, force="force" in words)
@@ -165,6 +183,8 @@ COMMANDS = {
     "version": cmd_version,
     "expected": cmd_expected,
     "leave": cmd_leave,
+    "kill": cmd_kill,
+    "services": cmd_services,
     "join": cmd_join,
     "wait": cmd_wait,
 }

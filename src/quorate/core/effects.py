@@ -58,4 +58,12 @@ class Evicted:
     reason: str
 
 
-Effect = Send | PersistGeneration | Log | ViewInstalled | QuorumChanged | Evicted
+@dataclass(frozen=True, slots=True)
+class Killed:
+    """A member of this node's view ordered it out (`cman_tool kill`): stop everything and exit without a
+    clean leave, so that the others fence it before they recover what it ran."""
+
+    reason: str
+
+
+Effect = Send | PersistGeneration | Log | ViewInstalled | QuorumChanged | Evicted | Killed

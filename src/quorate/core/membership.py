@@ -33,7 +33,7 @@ resources (they consume the effects), and addresses (the shell maps node ids to 
 from __future__ import annotations
 
 from quorate.core import connectivity
-from quorate.core.effects import Effect, Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.effects import Effect, Evicted, Killed, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
 from quorate.core.membership_types import (
     STALE_RUN,
     TRANSITIONS,
@@ -54,6 +54,7 @@ from quorate.core.messages import (
     Accept,
     Commit,
     Heartbeat,
+    Kill,
     Leave,
     Message,
     Propose,
@@ -111,6 +112,7 @@ class Membership:
         self._stale_reset: dict[int, int] = {}
         self.left_at: float | None = None
         self.leave_remove = False
+        self.killed_by: str | None = None
         self.joined_seq = 0
         self.joined_at: float | None = None
         self.peers: dict[int, Peer] = {n.nodeid: Peer(n) for n in config.nodes if n.nodeid != local_id}
@@ -147,6 +149,8 @@ class Membership:
             self._on_leave(now, peer, message)
         elif isinstance(message, SetExpected):
             self._on_set_expected(now, peer, message)
+        elif isinstance(message, Kill):
+            self._on_kill(peer, message)
         self._evaluate(now)
 
     def tick(self, now: float) -> None:
@@ -218,6 +222,28 @@ class Membership:
         self.last_heartbeat = now
         self._send_leave()
         self._evaluate(now)
+
+    def kill(self, now: float, nodeid: int) -> None:
+        """`cman_tool kill -n NODE`: order a member of this view out; it stops as a failure and is fenced (Q-9)."""
+        if not self.members:
+            raise MembershipError("not a member of a view")
+        if nodeid == self.local_id:
+            raise MembershipError("this is the local node: use cman_tool leave")
+        peer = self.peers.get(nodeid)
+        if peer is None or nodeid not in self.members or peer.boot is None:
+            raise MembershipError(f"{self._names({nodeid})} is not a member of the cluster")
+        # Three copies: the order is one datagram with no answer, and a duplicate is harmless (it stops once).
+        order = Kill(peer.boot, peer.incarnation)
+        self._effects.extend(Send((nodeid,), order) for _ in range(3))
+        self._log(f"told {peer.spec.name} to leave the cluster (cman_tool kill): it will be fenced")
+        self._evaluate(now)
+
+    def _on_kill(self, peer: Peer, msg: Kill) -> None:
+        if peer.spec.nodeid not in self.members or (msg.boot, msg.incarnation) != (self.boot, self.incarnation):
+            return  # not from our view, or meant for an earlier run of this node
+        if self.killed_by is None:
+            self.killed_by = peer.spec.name
+            self._effects.append(Killed(f"killed by {peer.spec.name} (cman_tool kill)"))
 
     def join(self, now: float) -> None:
         """`cman_tool join` after a leave: come back as a new incarnation that claims nothing."""

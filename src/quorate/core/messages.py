@@ -97,6 +97,16 @@ class SetExpected(msgspec.Struct, frozen=True, array_like=True, tag="ex"):
     expected: int
 
 
+class Kill(msgspec.Struct, frozen=True, array_like=True, tag="kl"):
+    """`cman_tool kill -n NODE`: the receiver must stop at once, as a failure, so that it is fenced (Q-9).
+
+    Addressed to one run of the node, (boot, incarnation) as the sender last heard it, so that a copy that
+    arrives late cannot kill the node's next run."""
+
+    boot: int
+    incarnation: int
+
+
 class FenceEntry(msgspec.Struct, frozen=True, array_like=True):
     """One pending victim as the coordinator sees it: which run of the node failed, and where fencing stands."""
 
@@ -209,6 +219,7 @@ Message = (
     | Commit
     | Leave
     | SetExpected
+    | Kill
     | FenceStatus
     | FenceAck
     | FenceNotice

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quorate.cli.cman_format import format_clustat, format_fence_ls, format_nodes, format_status
+from quorate.cli.cman_format import format_clustat, format_fence_ls, format_nodes, format_services, format_status
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
 from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
-from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.effects import Evicted, Killed, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
 from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
 from quorate.core.messages import (
@@ -275,6 +275,13 @@ class Daemon:
             if cmd == "join":
                 self.membership.join(now)
                 return {"ok": True}
+            if cmd == "kill":
+                node = self.config.node_by_name(str(request.get("node", "")))
+                if node is None:
+                    names = ", ".join(n.name for n in self.config.nodes)
+                    return {"ok": False, "error": f"unknown node {request.get('node')!r} (nodes: {names})"}
+                self.membership.kill(now, node.nodeid)
+                return {"ok": True}
             if cmd in ("fence_ack", "fence_node"):
                 node = self.config.node_by_name(str(request.get("node", "")))
                 if node is None:
@@ -293,6 +300,11 @@ class Daemon:
                 return await self._service_request(request)
             if cmd == "clustat":
                 return {"ok": True, "text": format_clustat(build_status(self, now), request)}
+            if cmd == "cman_services":
+                held = self.locks.core.status(now)["local"]
+                assert isinstance(held, list)
+                spaces = [str(entry["lockspace"]) for entry in held]
+                return {"ok": True, "text": format_services(build_status(self, now), spaces)}
             if cmd == "fence_ls":
                 return {"ok": True, "text": format_fence_ls(build_status(self, now))}
             return {"ok": False, "error": f"unknown command {cmd!r}"}
@@ -355,6 +367,9 @@ class Daemon:
                             m.view, m.members, frozenset(), frozenset(), frozenset(), True, effect.reason
                         )
                         self.services.core.on_view(now, same, coordinator=m.is_coordinator)
+                elif isinstance(effect, Killed):
+                    self.log_line(effect.reason, "warning")
+                    self.self_fence(effect.reason)
                 elif isinstance(effect, Evicted):
                     self.fencing.core.on_quorum(now, quorate=False, coordinator=False)
                     self.locks.core.drop_all(now, effect.reason)

@@ -22,9 +22,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from quorate.core.effects import Evicted, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.effects import Evicted, Killed, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
 from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, FencingConfig, RunFence
-from quorate.core.membership import Membership, MembershipConfig, NodeSpec
+from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec
 from quorate.core.messages import (
     FenceAck,
     FenceNotice,
@@ -64,6 +64,7 @@ class StackNode:
     nodeid: int
     alive: bool = False
     paused: bool = False
+    killed: bool = False  # its daemon exited on `cman_tool kill`; what it ran may still run until it is fenced
     boots: int = 0
     persisted_seq: int = 0
     membership: Membership | None = None
@@ -102,7 +103,7 @@ class StackSim:
     def start(self, nodeid: int) -> None:
         node = self.nodes[nodeid]
         node.boots += 1
-        node.alive, node.paused, node.inbox, node.running = True, False, [], {}
+        node.alive, node.paused, node.killed, node.inbox, node.running = True, False, False, [], {}
         node.membership = Membership(self.mconfig, nodeid, boot=node.boots, now=self.t, highest_seq=node.persisted_seq)
         node.fencing = Fencing(self.fconfig, nodeid)
         node.services = ServiceManager(self.specs, self.fconfig.node_names, nodeid)
@@ -122,9 +123,21 @@ class StackSim:
             self.nodes[nodeid].paused = True
             self._log(f"pause node {nodeid} (its services keep running)")
 
+    def admin_kill(self, by: int, victim: int) -> None:
+        """`cman_tool kill -n victim` typed on node ``by`` (refused unless both are in ``by``'s view)."""
+        node = self.nodes[by]
+        if not node.alive or node.paused or node.membership is None:
+            return
+        try:
+            node.membership.kill(self.t, victim)
+        except MembershipError as exc:
+            self._log(f"n{by}: cman_tool kill -n {victim} refused: {exc}")
+            return
+        self._drain(node)
+
     def resume(self, nodeid: int) -> None:
         node = self.nodes[nodeid]
-        if node.alive and node.paused:
+        if node.alive and node.paused and not node.killed:
             node.paused = False
             pending, node.inbox = node.inbox, []
             self._log(f"resume node {nodeid}")
@@ -245,6 +258,12 @@ class StackSim:
                 elif isinstance(e, Evicted):
                     node.fencing.on_quorum(self.t, quorate=False, coordinator=False)
                     self._emergency(node, e.reason)
+                elif isinstance(e, Killed):
+                    # The daemon exits without a clean leave. The worst case: its attempt to stop the services
+                    # failed, so they keep running until the fence cuts the power.
+                    node.killed, node.paused = True, True
+                    self._log(f"n{node.nodeid}: {e.reason}: the daemon exits, {sorted(node.running)} still run")
+                    return
             for fe in node.fencing.take_effects():
                 busy = True
                 if isinstance(fe, RunFence):
@@ -329,6 +348,8 @@ class StackSim:
             else:
                 node.running[job.service] = "failed"
             outcome = "stopped" if stop_ok else "stop_failed"
+        if node.killed:
+            return  # no daemon to tell
         assert node.membership is not None
         node.membership.set_dirty(self.t, bool(node.running))
         node.services.local_state(self.t, self._inventory(node))
@@ -385,7 +406,7 @@ def default_services(n: int) -> dict[str, ServiceSpec]:
     }
 
 
-SCENARIOS = ("crash", "pause", "partition", "failures")
+SCENARIOS = ("crash", "pause", "partition", "failures", "kill")
 
 
 def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
@@ -406,6 +427,11 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
             sim.schedule(t, f"pause {victim}", lambda s, v=victim: s.pause(v))
             t += rng.uniform(0.5, 4)
             sim.schedule(t, f"resume {victim}", lambda s, v=victim: s.resume(v))
+        elif scenario == "kill":
+            by = rng.choice([i for i in range(1, n + 1) if i != victim])
+            sim.schedule(t, f"node {by}: cman_tool kill -n {victim}", lambda s, b=by, v=victim: s.admin_kill(b, v))
+            t += rng.uniform(1, 4)
+            sim.schedule(t, f"restart {victim}", lambda s, v=victim: s.nodes[v].alive or s.start(v))
         elif scenario == "partition":
             ids = list(range(1, n + 1))
             rng.shuffle(ids)
@@ -426,6 +452,8 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
         s.net.heal()
         s.set_failures(0.0)
         for i, node in s.nodes.items():
+            if node.alive and node.killed:  # never fenced (the fence failed): the administrator reboots it
+                s.power_off(i, "rebooted by the administrator")
             if not node.alive:
                 s.start(i)
             elif node.paused:

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from quorate.core.effects import Evicted, QuorumChanged, ViewInstalled
+from quorate.core.effects import Evicted, Killed, QuorumChanged, ViewInstalled
 from quorate.core.membership import MembershipConfig, MembershipError, NodeSpec, State
+from quorate.core.messages import Kill
 from quorate.sim.cluster import SimCluster
 
 TOKEN = 1.0
@@ -140,3 +141,37 @@ def test_a_restarted_node_never_reuses_a_view_generation() -> None:
     c.run_until(3.0 + 3 * TOKEN)
     assert core(c, 1).view.seq > before
     assert core(c, 1).members == {1, 2, 3}
+
+
+def killed(c: SimCluster, nodeid: int) -> list[Killed]:
+    return [e for _, e in c.nodes[nodeid].events if isinstance(e, Killed)]
+
+
+def test_cman_tool_kill_orders_a_member_out_once_and_spares_its_next_run() -> None:
+    c = cluster()
+    c.run_until(1.0)
+    first = core(c, 1)
+    with pytest.raises(MembershipError, match="use cman_tool leave"):
+        first.kill(c.nodes[1].local(c.t), 1)
+    with pytest.raises(MembershipError, match="is not a member of the cluster"):
+        first.kill(c.nodes[1].local(c.t), 9)
+    old_run = (core(c, 3).boot, core(c, 3).incarnation)
+    first.kill(c.nodes[1].local(c.t), 3)
+    c.run_until(1.2)
+    (order,) = killed(c, 3)  # three copies were sent; the node obeys once
+    assert order.reason == "killed by balthasar.localdomain (cman_tool kill)"
+    assert not killed(c, 2) and core(c, 3).members == {1, 2, 3}  # the core only reports it; the daemon exits
+    c.crash(3)  # what the daemon does: exit without a clean leave
+    c.run_until(1.2 + TOKEN + 0.5)
+    last = views(c, 1)[-1]
+    assert last.failed == {3} and not last.left, "a killed node is a failure, so it is fenced"
+    c.start(3)
+    c.run_until(4.0 + 3 * TOKEN)
+    assert core(c, 3).members == {1, 2, 3}
+    late = core(c, 3)
+    late.receive(c.nodes[3].local(c.t), 1, Kill(*old_run))  # a copy of the old order, delayed in the network
+    assert not [e for e in late.take_effects() if isinstance(e, Killed)], "a late copy killed the node's next run"
+    late.receive(c.nodes[3].local(c.t), 2, Kill(late.boot, late.incarnation))  # an order for this run is obeyed
+    assert [e.reason for e in late.take_effects() if isinstance(e, Killed)] == [
+        "killed by casper.localdomain (cman_tool kill)"
+    ]
