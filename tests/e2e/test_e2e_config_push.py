@@ -82,9 +82,10 @@ def test_push_is_all_or_nothing_and_late_nodes_catch_up(testbed, tmp_path: Path)
     wait_for("two nodes left", view_is(tb, balthasar, [balthasar, casper], True), timeout=60)
     done = tb.exec(balthasar, [*CCS_TOOL, "update", str(version_file(tmp_path, final + 1))], timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert running(tb, melchior) is None and f'config_version="{final}"' in (
-        tb.node_dir(melchior) / "etc/cluster/cluster.conf"
-    ).read_text()
+    assert (
+        running(tb, melchior) is None
+        and f'config_version="{final}"' in (tb.node_dir(melchior) / "etc/cluster/cluster.conf").read_text()
+    )
     tb.start_daemon(melchior)
     wait_for("melchior back with the new version", everyone_runs(tb, list(MAGI), final + 1), timeout=90)
     wait_for("three nodes together again", view_is(tb, casper, list(MAGI), True), timeout=60)

@@ -100,3 +100,40 @@ def test_added_node_raises_quorum_then_joins(testbed, tmp_path: Path) -> None:  
     (tb.node_dir("adam.localdomain") / "etc/cluster/cluster.conf").write_text(bumped(four_text, 2))
     tb.start_daemon("adam.localdomain")
     wait_for("four nodes together", view_is(tb, C, list(four), True), timeout=60)
+
+
+def test_cman_tool_votes_changes_the_votes_everywhere_and_for_good(testbed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cman_tool = [sys.executable, "-m", "quorate.cli.cman_tool"]
+    conf = write_cluster_conf(tmp_path / "cluster.conf")
+    conf.write_text(conf.read_text().replace("  <clusternodes>", '  <totem token="3000"/>\n  <clusternodes>', 1))
+    tb = testbed(conf)
+    wait_for("three nodes quorate", view_is(tb, B, list(MAGI), True), timeout=60)
+
+    done = tb.exec(C, [*cman_tool, "votes", "-v", "3", "-n", "melchior"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "melchior.localdomain: votes 1 -> 3 (config_version 2, kept across restarts)" in done.stdout
+    for node in MAGI:
+        wait_for(
+            f"{node} counting melchior's 3 votes",
+            lambda n=node: (d := status(tb, n)) and (d["total_votes"], d["quorum"], d["config_version"]) == (5, 3, 2),
+            timeout=30,
+        )
+    on_disk = (tb.node_dir(B) / "etc/cluster/cluster.conf").read_text()
+    assert 'name="melchior.localdomain" nodeid="3" votes="3"' in on_disk
+    assert "Total votes: 5" in tb.exec(B, [*cman_tool, "status"]).stdout
+
+    # melchior leaves (remove: the pair lowers its expected votes). Raising its votes again would raise the
+    # expected votes of the file to 6 and the quorum to 4, above the 2 votes present: the original's check refuses.
+    assert tb.exec(M, [*cman_tool, "leave", "remove"]).returncode == 0
+    wait_for("the pair quorate without melchior", view_is(tb, B, [B, C], True), timeout=30)
+    refused = tb.exec(B, [*cman_tool, "votes", "-v", "4", "-n", "melchior"])
+    assert refused.returncode == 1
+    assert "can't set votes: the cluster would lose quorum (2 votes present, quorum would be 4)" in refused.stderr
+    assert tb.exec(B, [*cman_tool, "votes", "-v", "0"]).returncode == 1  # out of range, said so
+    lowered = tb.exec(B, [*cman_tool, "votes", "-v", "1", "-n", "melchior"])
+    assert lowered.returncode == 0, lowered.stderr
+    wait_for(
+        "version 3 on casper, still quorate",
+        lambda: (d := status(tb, C)) and (d["config_version"], d["quorate"]) == (3, True),
+        30,
+    )

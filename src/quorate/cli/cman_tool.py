@@ -16,12 +16,13 @@ NOT_RUNNING = f"{PROG}: Cannot open connection to cman, is it running ?"
 
 USAGE = f"""Usage:
 
-{PROG} <join|leave|kill|expected|version|wait|status|nodes|services> [options]
+{PROG} <join|leave|kill|expected|votes|version|wait|status|nodes|services> [options]
 
 Commands:
   status                  Show local record of cluster status
   nodes [-a] [-n name]    Show local record of cluster nodes
   expected -e <votes>     Tell the cluster to lower its expected votes
+  votes -v <votes> [-n <node>]  Change the votes of a node (this one by default), in cluster.conf everywhere
   leave [remove] [force]  Leave the cluster cleanly (remove: the others lower their expected votes)
   kill -n <node>          Tell another member to stop at once; it is treated as failed and fenced
   services                Show the groups this node takes part in (fence domain, lock spaces)
@@ -114,6 +115,16 @@ def cmd_services(args):
     return _text("cman_services")
 
 
+def cmd_votes(args):
+    options, words = parse(args, valued="vn")
+    value = options.get("v") or (words[0] if words else None)
+    if value is None or not value.isdigit():
+        return _fail("votes -v needs a number of votes")
+    from quorate.cli.votes_cmd import change_votes
+
+    return change_votes(int(value), options.get("n"))
+
+
 def cmd_leave(args):
     _, words = parse(args, flags="w", valued="t")
     return _request("leave", "Error leaving cluster", remove="remove" in words, force="force" in words)
@@ -184,6 +195,7 @@ COMMANDS = {
     "expected": cmd_expected,
     "leave": cmd_leave,
     "kill": cmd_kill,
+    "votes": cmd_votes,
     "services": cmd_services,
     "join": cmd_join,
     "wait": cmd_wait,

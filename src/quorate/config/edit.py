@@ -148,6 +148,15 @@ class Document:
             given.append((node.get("name") or "(no name)", candidate))
         return given
 
+    def set_node_votes(self, name: str, votes: int) -> int:
+        """Set ``<clusternode name=... votes=...>``; returns the previous value (1 when the file had none)."""
+        node = self.node(name)
+        if node is None:
+            raise EditError(f"node {name} does not exist")
+        match = _INT.fullmatch(node.get("votes") or "")
+        node.set("votes", str(votes))
+        return int(match.group(1)) if match else 1
+
     def delete_node(self, name: str) -> None:
         node = self.node(name)
         if node is None:

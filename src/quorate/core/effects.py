@@ -23,6 +23,15 @@ class PersistGeneration:
 
 
 @dataclass(frozen=True, slots=True)
+class PersistRejoin:
+    """Store (or clear, with ``expected`` 0) the raised expected votes this node announces after a leave with
+    ``remove``, and the nodes it must meet again before it drops them: a restart must not forget them."""
+
+    expected: int
+    awaiting: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Log:
     """One sentence explaining a decision, for the log and `quorate status`."""
 
@@ -66,4 +75,4 @@ class Killed:
     reason: str
 
 
-Effect = Send | PersistGeneration | Log | ViewInstalled | QuorumChanged | Evicted | Killed
+Effect = Send | PersistGeneration | PersistRejoin | Log | ViewInstalled | QuorumChanged | Evicted | Killed

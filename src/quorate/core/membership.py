@@ -33,7 +33,17 @@ resources (they consume the effects), and addresses (the shell maps node ids to 
 from __future__ import annotations
 
 from quorate.core import connectivity
-from quorate.core.effects import Effect, Evicted, Killed, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.effects import (
+    Effect,
+    Evicted,
+    Killed,
+    Log,
+    PersistGeneration,
+    PersistRejoin,
+    QuorumChanged,
+    Send,
+    ViewInstalled,
+)
 from quorate.core.membership_types import (
     STALE_RUN,
     TRANSITIONS,
@@ -88,6 +98,7 @@ class Membership:
         now: float,
         highest_seq: int = 0,
         incarnation: int = 0,
+        rejoin: tuple[int, frozenset[int]] = (0, frozenset()),
     ) -> None:
         self.config = config
         self.local_id = local_id
@@ -100,6 +111,12 @@ class Membership:
         self.promised: ViewId = NO_VIEW
         self.highest_seq = highest_seq
         self.my_expected = config.expected_votes
+        # After `cman_tool leave remove` the others count without this node (their expected votes are lowered).
+        # Until it has been in a quorate view with all of them again, it announces expected votes high enough
+        # that no view without them can be quorate: its own votes m on top of the R the others kept, twice,
+        # i.e. R + 2m. Otherwise, cut off from them, it could be quorate alone on its configured expected votes
+        # while they are quorate on their lowered ones (found by the `leave-remove` simulation).
+        self.rejoin_expected, self.rejoin_awaiting = rejoin
         self.dirty = False
         self.qdisk_votes = 0
         self.round: Round | None = None
@@ -126,6 +143,8 @@ class Membership:
         self._effects: list[Effect] = []
         self._reported: frozenset[int] = frozenset()
         self._allow_decrease = False
+        self._decrease_when_gone: set[int] = set()  # left with remove: quorum may drop once they are out of a view
+        self._last_clean: frozenset[int] = frozenset()
         self._last_eval = now
         self._evaluate(now)
 
@@ -208,6 +227,10 @@ class Membership:
             raise MembershipError(
                 "cluster state is held on this node (services or locks); stop them first or use force"
             )
+        if remove and self.members - {self.local_id}:
+            others = self.members - {self.local_id}
+            kept = sum(self.config.spec(m).votes for m in others)
+            self._set_rejoin(max(self._announced_expected(), kept + 2 * self.local.votes), frozenset(others))
         self._transition(Event.LEAVE)
         self.left_at = now
         self.leave_remove = remove
@@ -265,6 +288,8 @@ class Membership:
         error = QuorumTracker.check_expected(expected, self.quorum.total_votes)
         if error:
             raise MembershipError(error)
+        if self.rejoin_expected:  # the administrator decides the count now, this node's leave included
+            self._set_rejoin(0, frozenset())
         self._apply_expected(now, expected, f"expected votes lowered to {expected} by the administrator")
         others = tuple(sorted(self.members - {self.local_id}))
         if others:
@@ -401,12 +426,17 @@ class Membership:
         peer.members = frozenset(hb.members)
         peer.promised = hb.promised
         expected_changed = peer.expected != hb.expected
+        lowered = 0 < hb.expected < peer.expected
         peer.expected = hb.expected
         peer.config_version = hb.config_version
         peer.config_digest = hb.config_digest
         peer.flags = hb.flags
         self._see_seq(max(hb.view.seq, hb.promised.seq))
         if expected_changed and peer.spec.nodeid in self.members:
+            # A member that lowers what it announces was told to by an administrator (`cman_tool expected`, a
+            # leave with remove): Q-3 recomputes with decrease allowed. Members hear the order at different
+            # times, so the last one to announce the lower value is the one that lets the others' quorum drop.
+            self._allow_decrease = self._allow_decrease or lowered
             self._recompute_quorum(now, f"{peer.spec.name} announces {hb.expected} expected votes")
         # The coordinator's heartbeat doubles as a commit for a member that missed the Commit datagram.
         if (
@@ -538,9 +568,14 @@ class Membership:
         peer.left_stamp = (peer.boot or 0, msg.incarnation)
         peer.incarnation = msg.incarnation
         self._log(f"{peer.spec.name} is leaving the cluster cleanly" + (" (remove)" if msg.remove else ""))
-        if msg.remove and peer.spec.nodeid in self.members:
-            remaining = sum(self.config.spec(m).votes for m in self.members - {peer.spec.nodeid})
+        nodeid = peer.spec.nodeid
+        # The view without the leaver may be installed before or after its Leave arrives here: either way the
+        # quorum is recomputed with decrease allowed once the leaver's votes are out of the count (Q-8).
+        if msg.remove and (nodeid in self.members or nodeid in self._last_clean):
+            remaining = sum(self.config.spec(m).votes for m in self.members - {nodeid})
             self._apply_expected(now, max(remaining, 1), f"{peer.spec.name} left with remove")
+            if nodeid in self.members:
+                self._decrease_when_gone.add(nodeid)
 
     def _on_set_expected(self, now: float, peer: Peer, msg: SetExpected) -> None:
         if peer.spec.nodeid in self.members:
@@ -759,13 +794,24 @@ class Membership:
             peer.member_boot = peer.boot if nodeid in members else None
         for nodeid in clean:
             self.peers[nodeid].joined_at = None
+        removed = self._decrease_when_gone & clean
+        self._decrease_when_gone -= removed | members
+        self._last_clean = frozenset(clean)
         self.quorum = self.tracker.evaluate(
             member_votes={m: self.config.spec(m).votes for m in members},
             expected=self._expected(),
             qdisk_votes=self.qdisk_votes,
-            allow_decrease=self._allow_decrease,
+            allow_decrease=self._allow_decrease or bool(removed),
         )
         self._allow_decrease = False
+        if self.rejoin_expected and self.quorum.quorate and self.rejoin_awaiting <= members:
+            self._set_rejoin(0, frozenset())
+            self._log(
+                "back in a quorate view with every node that counted without it: announcing the configured "
+                "expected votes again"
+            )
+            self._allow_decrease = True
+            self._recompute_quorum_silently()
         parts = [f"view {view.seq} installed with {self._names(members)}"]
         if failed - restarted:
             parts.append(f"failed: {self._names(failed - restarted)}")
@@ -796,6 +842,16 @@ class Membership:
             self._log(self.reason)
         self._quorum_flip(was_quorate)
 
+    def _recompute_quorum_silently(self) -> None:
+        """Recompute the quorum of the view being installed (the caller logs and reports the flip)."""
+        self.quorum = self.tracker.evaluate(
+            member_votes={m: self.config.spec(m).votes for m in self.members},
+            expected=self._expected(),
+            qdisk_votes=self.qdisk_votes,
+            allow_decrease=self._allow_decrease,
+        )
+        self._allow_decrease = False
+
     def _quorum_flip(self, was_quorate: bool) -> None:
         if was_quorate and not self.quorum.quorate:
             self._effects.append(QuorumChanged(False, self.quorum.reason))
@@ -819,8 +875,20 @@ class Membership:
         self.desired_since = now
         self._send_heartbeat(now)
 
+    def _announced_expected(self) -> int:
+        return max(self.my_expected, self.rejoin_expected)
+
+    def _set_rejoin(self, expected: int, awaiting: frozenset[int]) -> None:
+        self.rejoin_expected, self.rejoin_awaiting = expected, awaiting
+        self._effects.append(PersistRejoin(expected, awaiting))
+        if expected:
+            self._log(
+                f"left with remove: announcing {expected} expected votes until this node is back in a quorate view "
+                f"with {self._names(awaiting)}"
+            )
+
     def _expected(self) -> int:
-        announced = [self.my_expected]
+        announced = [self._announced_expected()]
         for nodeid in self.members - {self.local_id}:
             peer = self.peers[nodeid]
             if peer.expected > 0:
@@ -843,7 +911,7 @@ class Membership:
             view=self.view,
             members=tuple(sorted(self.members)),
             promised=self.promised,
-            expected=self.my_expected,
+            expected=self._announced_expected(),
             config_version=self.config.config_version,
             config_digest=self.config.config_digest,
             flags=flags,

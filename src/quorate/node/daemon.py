@@ -30,7 +30,16 @@ from quorate.cli.cman_format import format_clustat, format_fence_ls, format_node
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig
 from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
-from quorate.core.effects import Evicted, Killed, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.effects import (
+    Evicted,
+    Killed,
+    Log,
+    PersistGeneration,
+    PersistRejoin,
+    QuorumChanged,
+    Send,
+    ViewInstalled,
+)
 from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
 from quorate.core.messages import (
@@ -130,6 +139,7 @@ class Daemon:
             boot=epoch,
             now=now,
             highest_seq=self.store.state.highest_seq,
+            rejoin=(self.store.state.rejoin_expected, frozenset(self.store.state.rejoin_awaiting)),
         )
         self.fencing = FencingShell(self)
         self.subsystems.add("fenced")
@@ -340,6 +350,8 @@ class Daemon:
                     self.send(effect)
                 elif isinstance(effect, PersistGeneration):
                     self.store.save_generation(effect.seq)
+                elif isinstance(effect, PersistRejoin):
+                    self.store.save_rejoin(effect.expected, effect.awaiting)
                 elif isinstance(effect, Log):
                     self.log_line(effect.text, effect.level)
                 elif isinstance(effect, ViewInstalled):

@@ -23,6 +23,8 @@ DEFAULT_STATE_DIR = Path("/var/lib/quorate")
 class LocalState:
     boot_epoch: int = 0
     highest_seq: int = 0
+    rejoin_expected: int = 0  # after `cman_tool leave remove`: see Membership.rejoin_expected
+    rejoin_awaiting: tuple[int, ...] = ()
 
 
 class StateStore:
@@ -36,7 +38,12 @@ class StateStore:
     def load(self) -> LocalState:
         try:
             raw = json.loads(self.path.read_text())
-            self.state = LocalState(int(raw.get("boot_epoch", 0)), int(raw.get("highest_seq", 0)))
+            self.state = LocalState(
+                int(raw.get("boot_epoch", 0)),
+                int(raw.get("highest_seq", 0)),
+                int(raw.get("rejoin_expected", 0)),
+                tuple(int(n) for n in raw.get("rejoin_awaiting", ())),
+            )
         except FileNotFoundError:
             self.state = LocalState()
         except (ValueError, TypeError, AttributeError) as exc:
@@ -55,10 +62,18 @@ class StateStore:
             self.state.highest_seq = seq
             self._write()
 
+    def save_rejoin(self, expected: int, awaiting: frozenset[int]) -> None:
+        self.state.rejoin_expected, self.state.rejoin_awaiting = expected, tuple(sorted(awaiting))
+        self._write()
+
     def _write(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        data = json.dumps({"boot_epoch": self.state.boot_epoch, "highest_seq": self.state.highest_seq}).encode()
+        st = self.state
+        fields = {"boot_epoch": st.boot_epoch, "highest_seq": st.highest_seq}
+        if st.rejoin_expected:
+            fields |= {"rejoin_expected": st.rejoin_expected, "rejoin_awaiting": list(st.rejoin_awaiting)}
+        data = json.dumps(fields).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from quorate.core.effects import Effect, Log, PersistGeneration, Send
+from quorate.core.effects import Effect, Log, PersistGeneration, PersistRejoin, Send
 from quorate.core.membership import Membership, MembershipConfig, NodeSpec, State
 from quorate.core.messages import Message, ViewId
 from quorate.sim.network import SimNetwork
@@ -34,6 +34,7 @@ class SimNode:
     paused: bool = False
     boots: int = 0
     persisted_seq: int = 0
+    persisted_rejoin: tuple[int, frozenset[int]] = (0, frozenset())
     inbox: list[tuple[int, Message]] = field(default_factory=list)
     events: list[tuple[float, Effect]] = field(default_factory=list)
 
@@ -80,6 +81,7 @@ class SimCluster:
             boot=node.boots,
             now=node.local(self.t),
             highest_seq=node.persisted_seq,
+            rejoin=node.persisted_rejoin,
         )
         self._log(f"start {node.spec.name} (boot {node.boots})")
         self._drain(node)
@@ -184,6 +186,8 @@ class SimCluster:
                     self.net.send(self.t, node.spec.nodeid, to, effect.message)
             elif isinstance(effect, PersistGeneration):
                 node.persisted_seq = max(node.persisted_seq, effect.seq)
+            elif isinstance(effect, PersistRejoin):
+                node.persisted_rejoin = (effect.expected, effect.awaiting)
             else:
                 if not isinstance(effect, Log):
                     node.events.append((self.t, effect))

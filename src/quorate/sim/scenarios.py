@@ -129,6 +129,34 @@ def leave(rng: random.Random, c: SimCluster, start: float) -> float:
     return t
 
 
+def leave_remove(rng: random.Random, c: SimCluster, start: float) -> float:
+    """A node (nodes carry 1 to 3 votes here) leaves with ``remove``: the others lower their expected votes and
+    must stay quorate, whatever order the Leave and the new view reach them in; then a crash or a partition
+    among the rest, and the leaver comes back."""
+    victim = rng.choice(_ids(c))
+    t = start + rng.uniform(0.2, 2) * c.config.token
+
+    def do_leave(cl: SimCluster) -> None:
+        cl.leave(victim, remove=True)
+
+    c.schedule(t, f"leave {victim} remove", do_leave)
+    t += rng.uniform(0.05, 2) * c.config.token
+    t = rng.choice([crash, partition, lossy])(rng, c, t)
+
+    def do_join(cl: SimCluster) -> None:
+        node = cl.nodes[victim]
+        if node.core is not None and node.alive and not node.paused:
+            from quorate.core.membership import State
+
+            if node.core.state is State.LEFT:
+                node.core.join(node.local(cl.t))
+                cl._drain(node)
+
+    t += rng.uniform(0.5, 3) * c.config.token
+    c.schedule(t, f"join {victim}", do_join)
+    return t
+
+
 def chaos(rng: random.Random, c: SimCluster, start: float) -> float:
     t = start
     for _ in range(rng.randint(2, 4)):
@@ -145,14 +173,16 @@ SCENARIOS: dict[str, Scenario] = {
     "loss": lossy,
     "flap": flap,
     "leave": leave,
+    "leave-remove": leave_remove,
     "chaos": chaos,
 }
 
 
-def default_config(nodes: int, token: float) -> MembershipConfig:
+def default_config(nodes: int, token: float, votes: list[int] | None = None) -> MembershipConfig:
     names = ["balthasar", "casper", "melchior", "adam", "lilith", "sachiel", "ramiel"]
-    specs = tuple(NodeSpec(i + 1, f"{names[i % len(names)]}.localdomain", 1) for i in range(nodes))
-    return MembershipConfig(nodes=specs, expected_votes=nodes, token=token, config_version=1)
+    each = votes or [1] * nodes
+    specs = tuple(NodeSpec(i + 1, f"{names[i % len(names)]}.localdomain", each[i]) for i in range(nodes))
+    return MembershipConfig(nodes=specs, expected_votes=sum(each), token=token, config_version=1)
 
 
 def run(seed: int, scenario: str, *, nodes: int | None = None, token: float = 1.0, verbose: bool = False) -> Outcome:
@@ -160,7 +190,8 @@ def run(seed: int, scenario: str, *, nodes: int | None = None, token: float = 1.
     rng = random.Random(f"{scenario}:{seed}")
     count = nodes or rng.choice([3, 3, 4, 5])
     skew = rng.choice([0.0, 0.0, 0.01, 0.05])
-    config = default_config(count, token)
+    votes = [rng.randint(1, 3) for _ in range(count)] if scenario == "leave-remove" else None
+    config = default_config(count, token, votes)
     cluster = SimCluster(config, rng, skew=skew)
     for nodeid in sorted(cluster.nodes):
         cluster.schedule(rng.uniform(0, 0.5), f"boot {nodeid}", lambda cl, n=nodeid: cl.start(n))

@@ -22,7 +22,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from quorate.core.effects import Evicted, Killed, Log, PersistGeneration, QuorumChanged, Send, ViewInstalled
+from quorate.core.effects import (
+    Evicted,
+    Killed,
+    Log,
+    PersistGeneration,
+    PersistRejoin,
+    QuorumChanged,
+    Send,
+    ViewInstalled,
+)
 from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, FencingConfig, RunFence
 from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec
 from quorate.core.messages import (
@@ -67,6 +76,7 @@ class StackNode:
     killed: bool = False  # its daemon exited on `cman_tool kill`; what it ran may still run until it is fenced
     boots: int = 0
     persisted_seq: int = 0
+    persisted_rejoin: tuple[int, frozenset[int]] = (0, frozenset())
     membership: Membership | None = None
     fencing: Fencing | None = None
     services: ServiceManager | None = None
@@ -104,7 +114,14 @@ class StackSim:
         node = self.nodes[nodeid]
         node.boots += 1
         node.alive, node.paused, node.killed, node.inbox, node.running = True, False, False, [], {}
-        node.membership = Membership(self.mconfig, nodeid, boot=node.boots, now=self.t, highest_seq=node.persisted_seq)
+        node.membership = Membership(
+            self.mconfig,
+            nodeid,
+            boot=node.boots,
+            now=self.t,
+            highest_seq=node.persisted_seq,
+            rejoin=node.persisted_rejoin,
+        )
         node.fencing = Fencing(self.fconfig, nodeid)
         node.services = ServiceManager(self.specs, self.fconfig.node_names, nodeid)
         node.services.safely_gone = node.fencing.is_safely_gone
@@ -246,6 +263,8 @@ class StackSim:
                     self._send(node.nodeid, e)
                 elif isinstance(e, PersistGeneration):
                     node.persisted_seq = max(node.persisted_seq, e.seq)
+                elif isinstance(e, PersistRejoin):
+                    node.persisted_rejoin = (e.expected, e.awaiting)
                 elif isinstance(e, ViewInstalled):
                     coord = node.membership.is_coordinator
                     node.fencing.on_view(self.t, e, node.membership.stamps(), coordinator=coord)

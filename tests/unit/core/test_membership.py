@@ -175,3 +175,50 @@ def test_cman_tool_kill_orders_a_member_out_once_and_spares_its_next_run() -> No
     assert [e.reason for e in late.take_effects() if isinstance(e, Killed)] == [
         "killed by casper.localdomain (cman_tool kill)"
     ]
+
+
+def test_leave_remove_of_a_heavy_node_leaves_the_others_quorate() -> None:
+    """Q-8: the quorum is recomputed with decrease allowed once the leaver's votes are out of the count, whether
+    its Leave arrives before or after the view without it (here melchior has 3 of the 5 votes)."""
+    for seed in range(20):
+        specs = (NodeSpec(1, NAMES[0], 1), NodeSpec(2, NAMES[1], 1), NodeSpec(3, NAMES[2], 3))
+        config = MembershipConfig(nodes=specs, expected_votes=5, token=TOKEN, config_version=1)
+        c = SimCluster(config, random.Random(seed))
+        for nodeid in (1, 2, 3):
+            c.start(nodeid)
+        c.run_until(1.0)
+        assert core(c, 1).quorum.quorum == 3
+        c.leave(3, remove=True)
+        c.run_until(1.0 + 2 * TOKEN)
+        for nodeid in (1, 2):
+            q = core(c, nodeid).quorum
+            assert core(c, nodeid).members == {1, 2} and q.quorate, f"seed {seed}: node {nodeid}: {q.reason}"
+            assert (q.expected_votes, q.quorum) == (2, 2)
+
+
+def test_a_node_that_left_with_remove_is_not_quorate_alone_when_it_comes_back_cut_off() -> None:
+    """The others lowered their expected votes to their own 2: melchior (3 of 5 votes), back but cut off from
+    them, must not be quorate alone on its configured 5, even after a restart; once back with both, everyone
+    counts the configured expected votes again."""
+    specs = (NodeSpec(1, NAMES[0], 1), NodeSpec(2, NAMES[1], 1), NodeSpec(3, NAMES[2], 3))
+    config = MembershipConfig(nodes=specs, expected_votes=5, token=TOKEN, config_version=1)
+    c = SimCluster(config, random.Random(3))
+    for nodeid in (1, 2, 3):
+        c.start(nodeid)
+    c.run_until(1.0)
+    c.leave(3, remove=True)
+    c.run_until(1.0 + 2 * TOKEN)
+    assert core(c, 1).quorum.quorate and core(c, 3).rejoin_expected == 2 + 2 * 3
+    c.net.partition([{1, 2}, {3}])
+    c.crash(3)
+    c.start(3)  # a fresh run remembers (the daemon keeps it in its state file)
+    c.run_until(4.0 + 3 * TOKEN)
+    alone = core(c, 3)
+    assert alone.members == {3} and not alone.quorum.quorate, alone.quorum.reason
+    assert core(c, 1).quorum.quorate and core(c, 1).members == {1, 2}
+    c.net.heal()
+    c.run_until(8.0 + 6 * TOKEN)
+    for nodeid in (1, 2, 3):
+        q = core(c, nodeid).quorum
+        assert core(c, nodeid).members == {1, 2, 3} and q.quorate and q.quorum == 3, q
+    assert core(c, 3).rejoin_expected == 0
