@@ -830,20 +830,14 @@ class Membership:
         if not self.members:
             return
         was_quorate = self.quorum.quorate
-        self.quorum = self.tracker.evaluate(
-            member_votes={m: self.config.spec(m).votes for m in self.members},
-            expected=self._expected(),
-            qdisk_votes=self.qdisk_votes,
-            allow_decrease=self._allow_decrease,
-        )
-        self._allow_decrease = False
+        self._recompute_quorum_silently()
         if was_quorate != self.quorum.quorate:
             self.reason = f"{why}; {self.quorum.reason}"
             self._log(self.reason)
         self._quorum_flip(was_quorate)
 
     def _recompute_quorum_silently(self) -> None:
-        """Recompute the quorum of the view being installed (the caller logs and reports the flip)."""
+        """Recompute the quorum of the current members (the caller logs and reports a flip)."""
         self.quorum = self.tracker.evaluate(
             member_votes={m: self.config.spec(m).votes for m in self.members},
             expected=self._expected(),

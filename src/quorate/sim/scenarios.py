@@ -107,12 +107,8 @@ def flap(rng: random.Random, c: SimCluster, start: float) -> float:
     return t
 
 
-def leave(rng: random.Random, c: SimCluster, start: float) -> float:
-    victim = rng.choice(_ids(c))
-    t = start + rng.uniform(0.2, 2) * c.config.token
-
-    def do_leave(cl: SimCluster) -> None:
-        cl.leave(victim)
+def _rejoin(victim: int) -> Callable[[SimCluster], None]:
+    """`cman_tool join` on a node that left (nothing if it crashed or is paused meanwhile)."""
 
     def do_join(cl: SimCluster) -> None:
         node = cl.nodes[victim]
@@ -123,9 +119,19 @@ def leave(rng: random.Random, c: SimCluster, start: float) -> float:
                 node.core.join(node.local(cl.t))
                 cl._drain(node)
 
+    return do_join
+
+
+def leave(rng: random.Random, c: SimCluster, start: float) -> float:
+    victim = rng.choice(_ids(c))
+    t = start + rng.uniform(0.2, 2) * c.config.token
+
+    def do_leave(cl: SimCluster) -> None:
+        cl.leave(victim)
+
     c.schedule(t, f"leave {victim}", do_leave)
     t += rng.uniform(0.5, 3) * c.config.token
-    c.schedule(t, f"join {victim}", do_join)
+    c.schedule(t, f"join {victim}", _rejoin(victim))
     return t
 
 
@@ -143,17 +149,8 @@ def leave_remove(rng: random.Random, c: SimCluster, start: float) -> float:
     t += rng.uniform(0.05, 2) * c.config.token
     t = rng.choice([crash, partition, lossy])(rng, c, t)
 
-    def do_join(cl: SimCluster) -> None:
-        node = cl.nodes[victim]
-        if node.core is not None and node.alive and not node.paused:
-            from quorate.core.membership import State
-
-            if node.core.state is State.LEFT:
-                node.core.join(node.local(cl.t))
-                cl._drain(node)
-
     t += rng.uniform(0.5, 3) * c.config.token
-    c.schedule(t, f"join {victim}", do_join)
+    c.schedule(t, f"join {victim}", _rejoin(victim))
     return t
 
 
