@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.common import BIN, BenchError, Results, cpu_seconds, rss_mib, timed_in_node, wait_log
 from quorate.testbed import Testbed
@@ -39,7 +40,15 @@ def idle_cost(tb: Testbed, results: Results, token_ms: int, seconds: float) -> N
 
 
 def status_commands(tb: Testbed, node: str, results: Results, token_ms: int, runs: int) -> None:
-    """`clustat` and `cman_tool status` whole-process times on ``node`` (interpreter start included)."""
+    """`clustat` and `cman_tool status` whole-process times on ``node`` (interpreter start included).
+
+    The package is byte-compiled first, as an installed package is: a source file edited since its .pyc was
+    written would otherwise be compiled again on every run when PYTHONDONTWRITEBYTECODE is set."""
+    import compileall
+
+    import quorate
+
+    compileall.compile_dir(str(Path(quorate.__file__).parent), quiet=1)
     commands: dict[str, Sequence[str]] = {
         "clustat": [str(BIN / "clustat")],
         "cman_tool_status": [str(BIN / "cman_tool"), "status"],

@@ -29,3 +29,6 @@ if ! .venv/bin/python -c "import quorate, pytest, hypothesis" 2>/dev/null \
     .venv/bin/pip install -q -e '.[dev]'
     touch .venv/.installed
 fi
+# Byte-compile the package: the editable install does not, and without it every `cman_tool status` or `clustat`
+# compiles its modules again whenever PYTHONDONTWRITEBYTECODE is set (a few ms per run, on a benchmarked figure).
+.venv/bin/python -m compileall -q src/quorate >/dev/null
