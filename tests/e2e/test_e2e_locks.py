@@ -179,6 +179,8 @@ def test_bad_input_and_failing_commands_always_release_the_lock(testbed, tmp_pat
         listing = run(tb, node, [*QUORATE, "locks"]).stdout
         assert "/magi: granted: balthasar.localdomain EX" in listing, listing
     assert any("Cluster table (from the lock master" in run(tb, n, [*QUORATE, "locks"]).stdout for n in (B, C, M))
+    groups = run(tb, B, [sys.executable, "-m", "quorate.cli.cman_tool", "services"]).stdout.splitlines()
+    assert "[1 2 3]" in groups and any(g.split()[:3] == ["dlm", "1", "default"] for g in groups), groups
     started = time.monotonic()
     waited = run(tb, C, [*LOCK, "-t", "1", "magi", "--", "true"])
     assert waited.returncode == 75 and "timed out waiting for the lock" in waited.stderr, waited.stderr
