@@ -208,14 +208,24 @@ def test_quorum_disk_settings_change_without_restarting_quorated(testbed, qdisk_
     assert log.count("restarting the quorum disk service") == 1
     assert {node: tb.daemon_pid(node) for node in (B, C, M)} == daemons, "a daemon restarted"
 
+    # Back to 2 votes: the quorum the 3 votes had raised to 4 comes down to 3 again (a pushed file may lower it).
+    text = text.replace('votes="3"', 'votes="2"')
+    push(tb, B, text, 4, tmp_path)
+    for node in (B, C, M):
+        wait_for(
+            f"{node} at 5 votes, quorum 3",
+            lambda n=node: (d := status(tb, n)) and (d["total_votes"], d["quorum"]) == (5, 3),
+            timeout=30,
+        )
+
     # Two nodes gone: the survivor's quorum rests on the disk, so a restart-only change waits for the next start.
     master = int((status(tb, B) or {})["qdisk"]["master"])
     survivor = {1: B, 2: C, 3: M}[master]
     for node in (B, C, M):
         if node != survivor:
             tb.kill(node, signal.SIGKILL)
-    wait_for(f"{survivor} alone with the disk, still quorate", votes(tb, survivor, 4, True), timeout=60)
-    push(tb, survivor, text.replace('tko="5"', 'tko="6"'), 4, tmp_path)
+    wait_for(f"{survivor} alone with the disk, still quorate", votes(tb, survivor, 3, True), timeout=60)
+    push(tb, survivor, text.replace('tko="5"', 'tko="6"'), 5, tmp_path)
     wait_for(
         "the survivor to defer the restart",
         lambda: (
@@ -226,4 +236,4 @@ def test_quorum_disk_settings_change_without_restarting_quorated(testbed, qdisk_
     )
     time.sleep(3)  # several disk cycles: the votes stay and the survivor stays quorate
     last = status(tb, survivor)
-    assert last is not None and last["quorate"] and last["qdisk_votes"] == 3 and last["config_version"] == 4
+    assert last is not None and last["quorate"] and last["qdisk_votes"] == 2 and last["config_version"] == 5

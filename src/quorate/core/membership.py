@@ -176,10 +176,15 @@ class Membership:
         """Let time pass: the shell calls this at (or after) `next_deadline()`."""
         self._evaluate(now)
 
-    def set_qdisk_votes(self, now: float, votes: int) -> None:
-        """The quorum-disk layer grants (votes > 0) or withdraws (0) the disk's votes for this node."""
-        if votes != self.qdisk_votes:
+    def set_qdisk_votes(self, now: float, votes: int, *, resized: bool = False) -> None:
+        """The quorum-disk layer grants (votes > 0) or withdraws (0) the disk's votes for this node.
+
+        ``resized``: the grant is the first at a new ``<quorumd votes>`` from a pushed configuration, which Q-3
+        recomputes with decrease allowed (otherwise fewer disk votes would leave the quorum where the old, larger
+        number had put it, and the last node standing would no longer be quorate with the disk)."""
+        if votes != self.qdisk_votes or resized:
             self.qdisk_votes = votes
+            self._allow_decrease = self._allow_decrease or resized
             self._recompute_quorum(now, "quorum disk votes now " + str(votes))
         self._evaluate(now)
 

@@ -35,6 +35,7 @@ class QdiskGlue:
         self.service: Any | None = None
         self.error: str | None = None
         self._reconfiguring = asyncio.Lock()
+        self._resized_to: int | None = None  # a pushed <quorumd votes>, until the disk first grants that many
 
     async def start(self) -> None:
         quorumd = self.daemon.config.quorumd
@@ -71,6 +72,8 @@ class QdiskGlue:
                 return
             if change.kind == "changed" and not change.restart_fields and self.service is not None:
                 self.service.update_settings(new)
+                if new.votes != old.votes:
+                    self._resized_to = new.votes
                 names = ", ".join(str(f) for f in change.fields)
                 d.log_line(f"quorum disk settings changed ({names}): applied to the running disk service")
                 return
@@ -89,6 +92,11 @@ class QdiskGlue:
             await self.stop()
             self.service, self.error = None, None
             d.subsystems.discard("qdiskd")
+            if new is None:  # no disk any more: the quorum is what the nodes' votes alone give (Q-3)
+                d.membership.set_qdisk_votes(asyncio.get_running_loop().time(), 0, resized=True)
+                d.flush()
+                return
+            self._resized_to = new.votes if old is None or new.votes != old.votes else None
             await self.start()
 
     def _disk_holds_quorum(self) -> bool:
@@ -108,7 +116,10 @@ class QdiskGlue:
         now = asyncio.get_running_loop().time()
         for effect in effects:
             if isinstance(effect, SetVotes):
-                d.membership.set_qdisk_votes(now, effect.votes)
+                resized = effect.votes > 0 and effect.votes == self._resized_to
+                if resized:
+                    self._resized_to = None
+                d.membership.set_qdisk_votes(now, effect.votes, resized=resized)
             elif isinstance(effect, KillNode) and effect.nodeid not in d.membership.members:
                 # Out of the view already: membership made it a fencing victim (or it left cleanly) and that
                 # fence is the one that counts; a second one could power off its next boot (qdiskd's kill of a

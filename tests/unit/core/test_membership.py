@@ -222,3 +222,17 @@ def test_a_node_that_left_with_remove_is_not_quorate_alone_when_it_comes_back_cu
         q = core(c, nodeid).quorum
         assert core(c, nodeid).members == {1, 2, 3} and q.quorate and q.quorum == 3, q
     assert core(c, 3).rejoin_expected == 0
+
+
+def test_fewer_quorum_disk_votes_from_a_new_configuration_lower_the_quorum() -> None:
+    """Disk votes lost to a fault leave the quorum where it was (Q-3); fewer disk votes in a pushed file
+    (``resized``) are recomputed with decrease allowed, or the last node standing could not keep quorum."""
+    c = cluster()
+    c.run_until(1.0)
+    node = core(c, 1)
+    node.set_qdisk_votes(c.nodes[1].local(c.t), 3)
+    assert (node.quorum.total_votes, node.quorum.quorum) == (6, 4)
+    node.set_qdisk_votes(c.nodes[1].local(c.t), 0)  # a fault: the quorum stays
+    assert (node.quorum.total_votes, node.quorum.quorum) == (3, 4) and not node.quorum.quorate
+    node.set_qdisk_votes(c.nodes[1].local(c.t), 2, resized=True)  # the new file's 2 votes granted
+    assert (node.quorum.total_votes, node.quorum.quorum, node.quorum.quorate) == (5, 3, True)
