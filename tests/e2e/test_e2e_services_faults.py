@@ -166,11 +166,15 @@ def one_writer_at_a_time(lines: list[tuple[float, str]], writers: list[str], res
     again; each hand-over or restart may leave one such short gap."""
     assert lines, "nothing was written on the shared file system"
     turns = [who for who, _group in itertools.groupby(who for _t, who in lines)]
-    assert turns == writers, f"writers took turns {turns}, expected {writers}: {lines}"
+    # At start-up the first view may form without balthasar (its daemon started last on a loaded machine): the
+    # service then starts on the next node of ring01 and fails back to balthasar when it joins. That is one more
+    # turn at the front of the story, and one more hand-over; two nodes writing at once would take many more.
+    startup = 1 if len(turns) == len(writers) + 1 and turns[1:] == writers else 0
+    assert turns[startup:] == writers, f"writers took turns {turns}, expected {writers}: {lines}"
     times = [t for t, _who in lines]
     assert times == sorted(times), f"lines out of time order: {lines}"
     short = sum(1 for a, b in itertools.pairwise(times) if b - a < 2)
-    allowed = len(writers) - 1 + restarts
+    allowed = len(writers) - 1 + restarts + startup
     assert short <= allowed, f"two writers overlapped: {short} gaps under 2 s (allowed {allowed}): {lines}"
 
 
