@@ -16,7 +16,7 @@ import json
 import sys
 
 from quorate.cli import fastclient
-from quorate.config import ConfigError, ConfigReadError, load_config
+from quorate.config import ConfigError, ConfigReadError, parse_config
 from quorate.config.files import read_config_bytes
 
 EXIT_UPDATED = 0
@@ -28,7 +28,7 @@ PUSH_TIMEOUT = 120.0
 def push_file(path: str, *, dry_run: bool = False, prog: str = "ccs_tool") -> int:
     try:
         data = read_config_bytes(path)
-        load_config(path)
+        parse_config(data, source=path)
     except ConfigReadError as exc:
         for problem in exc.problems:
             print(f"{prog}: {problem}", file=sys.stderr)
@@ -38,6 +38,11 @@ def push_file(path: str, *, dry_run: bool = False, prog: str = "ccs_tool") -> in
             print(f"{problem.severity}: {problem}", file=sys.stderr)
         print(f"{prog}: {path} is not valid: nothing was sent", file=sys.stderr)
         return EXIT_REFUSED
+    return push_bytes(data, dry_run=dry_run, prog=prog)
+
+
+def push_bytes(data: bytes, *, dry_run: bool = False, prog: str = "ccs_tool") -> int:
+    """Send a file the caller has already validated to the local daemon, and print the cluster's answer."""
     request = {"cmd": "config_push", "data": data.decode("utf-8", "replace"), "dry_run": dry_run}
     try:
         reply = fastclient.exchange(json.dumps(request).encode() + b"\n", timeout=PUSH_TIMEOUT)

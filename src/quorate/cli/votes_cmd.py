@@ -12,13 +12,11 @@ reach the quorum it gives (the cluster would become inquorate).
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from typing import Any
 
 from quorate.cli import client
-from quorate.cli.config_push import push_file
+from quorate.cli.config_push import push_bytes
 from quorate.config import ClusterConfig, ConfigError, parse_config
 from quorate.config.edit import Document, EditError
 from quorate.config.files import read_config_bytes
@@ -74,12 +72,7 @@ def change_votes(votes: int, node: str | None) -> int:
     present, quorum = quorum_after(status, new, target.nodeid, votes)
     if present < quorum:
         return _fail(f"the cluster would lose quorum ({present} votes present, quorum would be {quorum})")
-    with tempfile.NamedTemporaryFile("wb", prefix="cluster.conf.votes.", suffix=".tmp", delete=False) as handle:
-        handle.write(document.to_bytes())
-    try:
-        status_code = push_file(handle.name, prog=PROG)
-    finally:
-        os.unlink(handle.name)
+    status_code = push_bytes(document.to_bytes(), prog=PROG)
     if status_code == 0:
         print(f"{target.name}: votes {before} -> {votes} (config_version {document.version()}, kept across restarts)")
     return status_code
