@@ -28,7 +28,7 @@ from typing import Any
 
 from quorate.cli.cman_format import format_clustat, format_fence_ls, format_nodes, format_services, format_status
 from quorate.config import ConfigError, load_config
-from quorate.config.model import ClusterConfig
+from quorate.config.model import ClusterConfig, ClusterNode
 from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
 from quorate.core.effects import (
     Evicted,
@@ -252,6 +252,14 @@ class Daemon:
         self.config_dist.core.tick(now)
         self.flush()
 
+    def _requested_node(self, request: dict[str, Any]) -> ClusterNode:
+        """The configured node a request names (short names accepted), or the refusal listing the valid ones."""
+        node = self.config.node_by_name(str(request.get("node", "")))
+        if node is None:
+            names = ", ".join(n.name for n in self.config.nodes)
+            raise MembershipError(f"unknown node {request.get('node')!r} (nodes: {names})")
+        return node
+
     async def _on_request(self, request: dict[str, Any]) -> dict[str, Any]:
         now = asyncio.get_running_loop().time()
         cmd = request["cmd"]
@@ -286,17 +294,11 @@ class Daemon:
                 self.membership.join(now)
                 return {"ok": True}
             if cmd == "kill":
-                node = self.config.node_by_name(str(request.get("node", "")))
-                if node is None:
-                    names = ", ".join(n.name for n in self.config.nodes)
-                    return {"ok": False, "error": f"unknown node {request.get('node')!r} (nodes: {names})"}
+                node = self._requested_node(request)
                 self.membership.kill(now, node.nodeid)
                 return {"ok": True}
             if cmd in ("fence_ack", "fence_node"):
-                node = self.config.node_by_name(str(request.get("node", "")))
-                if node is None:
-                    names = ", ".join(n.name for n in self.config.nodes)
-                    return {"ok": False, "error": f"unknown node {request.get('node')!r} (nodes: {names})"}
+                node = self._requested_node(request)
                 if cmd == "fence_ack":
                     error = self.fencing.core.acknowledge(now, node.nodeid, self.local.nodeid)
                     return {"ok": error is None, "error": error, "text": "done\n"}
