@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from quorate.testbed import Testbed
@@ -56,3 +58,18 @@ def view_is(tb: Testbed, node: str, expected: list[str], quorate: bool) -> Calla
 
     probe.testbed = tb  # type: ignore[attr-defined]  # lets wait_for show the daemons' logs on a timeout
     return probe
+
+
+@contextlib.contextmanager
+def mount_points_removed_after(*paths: str) -> Iterator[None]:
+    """The host directories a test's fs resources will create (the nodes share the host's tree): those that did
+    not exist before are removed afterwards, innermost first, when empty."""
+    made = [p for p in paths if not os.path.exists(p)]
+    try:
+        yield
+    finally:
+        for path in reversed(made):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass

@@ -23,7 +23,6 @@ balthasar as in the article. The article's program writes every 10 s; here every
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -33,7 +32,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from e2e_helpers import CMAN_TOOL, status, wait_for
+from e2e_helpers import CMAN_TOOL, mount_points_removed_after, status, wait_for
 
 from quorate.testbed import Testbed
 from quorate.testbed import article as material
@@ -377,20 +376,15 @@ class Differences:
 @pytest.fixture
 def luns(require_root: None, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """Two blank loop devices, the article's iSCSI LUNs: (quorum disk, data)."""
-    made = [p for p in ("/mnt/magi", MOUNTPOINT) if not os.path.exists(p)]
     devices: list[str] = []
-    try:
-        devices.append(loop_luns.attach_image(tmp_path / "qdisk.img", 16))
-        devices.append(loop_luns.attach_image(tmp_path / "lun.img", 64))
-        yield devices[0], devices[1]
-    finally:
-        for device in devices:
-            loop_luns.detach(device)
-        for path in reversed(made):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+    with mount_points_removed_after("/mnt/magi", MOUNTPOINT):
+        try:
+            devices.append(loop_luns.attach_image(tmp_path / "qdisk.img", 16))
+            devices.append(loop_luns.attach_image(tmp_path / "lun.img", 64))
+            yield devices[0], devices[1]
+        finally:
+            for device in devices:
+                loop_luns.detach(device)
 
 
 def run(tb: Testbed, node: str, argv: list[str], **kwargs: object) -> str:

@@ -13,7 +13,6 @@ balthasar only, which the test checks from casper.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import wait_for
+from e2e_helpers import mount_points_removed_after, wait_for
 
 from quorate.testbed import article, luns
 from quorate.testbed.article import MOUNTPOINT, OUTPUT, write_service_files
@@ -38,17 +37,12 @@ def run(*argv: str) -> str:
 def lun(require_root: None, tmp_path: Path) -> Iterator[str]:
     """A loop device with an ext3 file system: the shared disk every node sees."""
     device = luns.attach_image(tmp_path / "lun.img", 64)
-    made = [p for p in ("/mnt/magi", MOUNTPOINT) if not os.path.exists(p)]
-    try:
-        run("mkfs.ext3", "-q", "-F", "-L", "magi_test", device)
-        yield device
-    finally:
-        luns.detach(device)
-        for path in reversed(made):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+    with mount_points_removed_after("/mnt/magi", MOUNTPOINT):
+        try:
+            run("mkfs.ext3", "-q", "-F", "-L", "magi_test", device)
+            yield device
+        finally:
+            luns.detach(device)
 
 
 def article_conf(tmp_path: Path, device: str) -> Path:
