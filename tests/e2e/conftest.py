@@ -19,6 +19,7 @@ after the test, whether it passed or not.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from quorate.testbed import Testbed
 from quorate.testbed.support import MAGI, BedFactory, prerequisite_problems, write_cluster_conf
 
 E2E_DIR = Path(__file__).resolve().parent
+# The quorum disk's service harness (the node core's qdisk driver on the daemon's disk I/O) lives with the unit
+# tests of the disk service; the disk-level end-to-end tests drive three of them on one loop device.
+sys.path.insert(0, str(E2E_DIR.parent / "unit" / "qdisk"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -146,7 +146,7 @@ class Simulation:
     """One observer coordinator driving the daemon's cores over a simulated, obedient cluster."""
 
     def __init__(self, cfg: ClusterConfig, start: Start) -> None:
-        from quorate.node.services_shell import service_specs
+        from quorate.config.to_core import service_specs
 
         self.cfg = cfg
         self.names = {n.nodeid: n.name for n in cfg.nodes}
@@ -514,7 +514,7 @@ def _offline_start(
     cfg: ClusterConfig, up: tuple[str, ...], running: tuple[str, ...], disabled: tuple[str, ...], no_qdisk: bool
 ) -> Start:
     """The starting state from the command line: who is up, what runs where, what the administrator disabled."""
-    from quorate.node.services_shell import service_specs
+    from quorate.config.to_core import service_specs
 
     names = {n.nodeid: n.name for n in cfg.nodes}
     specs = service_specs(cfg)

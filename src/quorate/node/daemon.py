@@ -1,9 +1,11 @@
 """quorated: the cluster daemon of one node, in the foreground (systemd Type=notify).
 
-Theory of operation: an asyncio loop in the manner of a sans-I/O protocol shell. Every input (a datagram, a
-control request, a signal, the timer) is handed to the pure core with the loop's monotonic time; then the
-core's effects are carried out in order (send, persist, log) and one timer is re-armed at the core's next
-deadline. The shell holds no policy: it maps node ids to addresses and turns effects into I/O.
+Theory of operation: an asyncio shell around one `quorate.core.node_core.NodeCore`, in the manner of a sans-I/O
+protocol shell. Every input (a datagram, a control request, the outcome of an agent, a disk transfer, the
+timer) is handed to the node core with the loop's monotonic time; then the core's effects are carried out in
+order (`flush`) and one timer is re-armed at the core's next deadline. The shell holds no policy: it maps node
+ids to addresses and turns effects into I/O through its carriers (the executor for services, the fence
+runner, the quorum disk's I/O, the configuration files, the lock sessions), each of which reports back.
 
 Start-up refuses, with one line each, what an administrator must fix: a config that does not load, a host
 that is not a clusternode, a missing or too open key, a port in use. Those exit with status 100 so that
@@ -29,67 +31,65 @@ from typing import Any
 from quorate.cli.cman_format import format_clustat, format_fence_ls, format_nodes, format_services, format_status
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig, ClusterNode
-from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
-from quorate.core.effects import (
-    Evicted,
-    Killed,
-    Log,
-    PersistGeneration,
-    PersistRejoin,
-    QuorumChanged,
-    Send,
-    ViewInstalled,
+from quorate.config.to_core import node_settings
+from quorate.core.config_dist import Activate, Adopt, Discard, Stage
+from quorate.core.effects import Log, PersistGeneration, PersistRejoin, Send
+from quorate.core.fencing import CancelFence, RunFence
+from quorate.core.locks import LockDenied, LockGranted, LockLost, LockReleased
+from quorate.core.membership import State
+from quorate.core.messages import encode
+from quorate.core.node_core import NodeCore
+from quorate.core.node_io import (
+    AckFence,
+    CheckService,
+    CloseDisk,
+    DiskOpened,
+    DiskStatusFile,
+    Effect,
+    FenceNow,
+    FenceOnce,
+    JoinCluster,
+    KillMember,
+    LeaveCluster,
+    OpenDisk,
+    PushConfig,
+    ReadDisk,
+    RefreshLvm,
+    Reply,
+    Report,
+    Request,
+    RunHeuristic,
+    SelfFence,
+    ServiceRequest,
+    SetExpected,
+    Shutdown,
+    StartService,
+    StopDisk,
+    StopService,
+    WriteDisk,
 )
-from quorate.core.lock_messages import LOCK_MESSAGES
-from quorate.core.membership import Membership, MembershipConfig, MembershipError, NodeSpec, State
-from quorate.core.messages import (
-    FenceAck,
-    FenceNotice,
-    FenceStatus,
-    Heartbeat,
-    MalformedMessage,
-    SvcCommand,
-    SvcInventory,
-    SvcReply,
-    SvcReport,
-    SvcRequest,
-    SvcTable,
-    decode,
-    encode,
-)
-from quorate.node.config_shell import ConfigShell
+from quorate.node.config_files import ConfigFiles
 from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
-from quorate.node.fencing_shell import FencingShell, fencing_config
+from quorate.node.executor import Executor
+from quorate.node.fence_runner import FenceRunner
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
-from quorate.node.locks_shell import LocksShell
-from quorate.node.qdisk_glue import QdiskGlue
+from quorate.node.lock_sessions import LockSessions
 from quorate.node.sdnotify import Notifier
-from quorate.node.services_shell import ServicesShell
 from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status
 from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
 from quorate.node.wire import WireCodec
+from quorate.qdisk.shell import DiskIO
 
-CONFIG_MESSAGES = (CfgChunk, CfgStaged, CfgCommit, CfgAbort, CfgResult, CfgFetch)
 EXIT_FATAL_CONFIG = 100
 EXIT_SELF_FENCE = 3
 DEFAULT_CONFIG = "/etc/cluster/cluster.conf"
+SELF_FENCE_STOP_TIMEOUT = 30.0
+MAX_FLUSH_ROUNDS = 100
+DISK_READY_TIMEOUT = 30.0
 
 log = logging.getLogger("quorated")
-
-
-def membership_config(cfg: ClusterConfig) -> MembershipConfig:
-    return MembershipConfig(
-        nodes=tuple(NodeSpec(n.nodeid, n.name, n.votes) for n in cfg.nodes),
-        expected_votes=cfg.expected_votes,
-        token=cfg.token_ms / 1000.0,
-        join=cfg.join_ms / 1000.0,
-        two_node=cfg.two_node,
-        wait_for_all=cfg.wait_for_all,
-        config_version=cfg.config_version,
-        config_digest=cfg.digest[:16],
-    )
 
 
 class Daemon:
@@ -112,17 +112,22 @@ class Daemon:
         if self.local.nodeid not in self.addresses:
             raise IdentityError(f"cannot resolve this node's own name {self.local.name}: check /etc/hosts")
         self.multicast: str | None = config.multicast_address if config.multicast_explicit else None
-        self.subsystems: set[str] = {"membership", "quorum"}
         self.recent_log: collections.deque[str] = collections.deque(maxlen=50)
-        self.undecodable = 0
         self.transport: Transport | None = None
         self.started_at = 0.0
         self.notifier = Notifier()
+        self.replies: dict[int, asyncio.Future[Reply]] = {}
+        self._backlog: collections.deque[Effect] = collections.deque()
+        self._flushing = False
         self._timer: asyncio.TimerHandle | None = None
-        self._qdisk_reconfigure: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._disk_ready = asyncio.Event()
         self._terminating = False
         self._exit_code = 0
+
+    @property
+    def undecodable(self) -> int:
+        return self.core.undecodable
 
     # ---------------------------------------------------------------------------------- lifecycle
 
@@ -133,31 +138,36 @@ class Daemon:
         epoch = self.store.new_boot()
         self.codec = WireCodec(self.key, self.config.cluster_id, self.local.nodeid, epoch, set(self.addresses))
         sock = Transport.open_socket(self.addresses[self.local.nodeid], self.config.port, self.multicast)
-        self.membership = Membership(
-            membership_config(self.config),
+        self.files = ConfigFiles(
+            self.config,
             self.local.nodeid,
+            current=lambda: self.config,
+            members=self._member_names,
+            activated=self._activated,
+            report=self.report,
+            log=self.log_line,
+        )
+        self.executor = Executor(self.report, may_start=lambda: self.core.quorate)
+        self.fences = FenceRunner(lambda: self.config, self.report, self.log_line)
+        self.disk = DiskIO(self.local.nodeid, self.report, self.log_line)
+        self.lock_sessions = LockSessions(self.local.name, self.submit, self.call, self.report)
+        unavailable = self.executor.configure(self.config, self.local.name, self._is_member)
+        if unavailable:
+            self.log_line(unavailable, "warning")
+        self.core = NodeCore(
+            node_settings(self.config, self.local.nodeid, self.files.data()),
             boot=epoch,
             now=now,
             highest_seq=self.store.state.highest_seq,
             rejoin=(self.store.state.rejoin_expected, frozenset(self.store.state.rejoin_awaiting)),
         )
-        self.fencing = FencingShell(self)
-        self.subsystems.add("fenced")
-        self.services = ServicesShell(self)
-        self.qdisk = QdiskGlue(self)
-        self.config_dist = ConfigShell(self)
-        self.locks = LocksShell(self)
-        self.fencing.on_confirmed.append(lambda _confirmed: self.services.core.tick(loop.time()))
-        if self.services.specs:
-            self.subsystems.add("rgmanager")
-            self.membership.set_dirty(now, True)  # until the stop-before-start below has run
         _, protocol = await loop.create_datagram_endpoint(
             lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
             sock=sock,
         )
         self.transport = protocol
         control = ControlServer(self.socket_path, self._on_request)
-        control.sessions.update(self.locks.handlers())
+        control.sessions.update(self.lock_sessions.handlers())
         await control.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_terminate)
@@ -170,24 +180,38 @@ class Daemon:
             f"{'multicast ' + self.multicast if self.multicast else 'unicast'} on UDP port {self.config.port}"
         )
         self.flush()
-        self._services_start = loop.create_task(self.services.start())
-        await self.qdisk.start()
-        self.notifier.ready(self._status_line())
+        if self.core.qdisk is not None:  # qdiskd started before cman: READY once the disk is open (or failed)
+            try:
+                await asyncio.wait_for(self._disk_ready.wait(), DISK_READY_TIMEOUT)
+            except TimeoutError:
+                self.log_line("the quorum disk did not open in time; going on without waiting", "warning")
+        self.notifier.ready(self.core.status_line())
         try:
             await self._stop.wait()
         finally:
             if self._timer:
                 self._timer.cancel()
-            self.fencing.cancel_all()
-            self.services.close()
-            if self._qdisk_reconfigure is not None and not self._qdisk_reconfigure.done():
-                self._qdisk_reconfigure.cancel()
-                await asyncio.gather(self._qdisk_reconfigure, return_exceptions=True)
-            await self.qdisk.stop()
+            self.fences.cancel_all()
+            self.executor.close()
+            await self._stop_disk()
             await control.close()
             self.notifier.stopping()
             protocol.transport and protocol.transport.close()
         return self._exit_code
+
+    async def _stop_disk(self) -> None:
+        """A clean logout from the quorum disk (block written NONE) within one interval, then the device closes."""
+        if self.core.qdisk is None:
+            self.disk.cancel()
+            return
+        interval = float(self.core.qdisk.interval)
+        self.call(StopDisk())
+        self.flush()
+        pending = [t for t in self.disk.tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=interval)
+        self.flush()
+        self.disk.cancel()
 
     def _on_terminate(self) -> None:
         if self._terminating:
@@ -197,71 +221,78 @@ class Daemon:
 
     async def _terminate(self) -> None:
         """Stop the local services (R-34: a planned failover without fencing), then leave cleanly and exit."""
-        loop = asyncio.get_running_loop()
-        if self.services.running:
+        if self.core.local.active():
             self.log_line("stopping: stopping local services before leaving the cluster")
-            await self.services.stop_everything("quorated is stopping")
-        await self.locks.shutdown("quorated is stopping")  # clients stop their commands before the leave
-        now = loop.time()
-        if self.membership.state is not State.LEFT:
-            try:
-                self.membership.leave(now, force=True)
-            except MembershipError:
-                pass
-            self.flush()
+        await self.submit(Shutdown())
+        await self.lock_sessions.wait_closed()  # clients stop their commands before the leave
+        if self.core.membership.state is not State.LEFT:
+            await self.submit(LeaveCluster(force=True))
         self.log_line("stopping: left the cluster cleanly")
         # Leave datagrams go out now; a short grace lets the socket drain before the process exits.
-        loop.call_later(0.05, self._stop.set)
+        asyncio.get_running_loop().call_later(0.05, self._stop.set)
 
     def _on_hangup(self) -> None:
         self.log_line("SIGHUP: configuration changes are activated cluster-wide with 'ccs_tool update'", "warning")
 
     # ------------------------------------------------------------------------------------- inputs
 
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
     def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
-        try:
-            message = decode(payload)
-        except MalformedMessage:
-            self.undecodable += 1
-            return
-        now = asyncio.get_running_loop().time()
-        if isinstance(message, CONFIG_MESSAGES):
-            self.config_dist.core.receive(now, sender, message)
-        elif isinstance(message, LOCK_MESSAGES):
-            if sender in self.membership.members:
-                self.locks.receive(now, sender, message)
-        elif isinstance(message, (FenceStatus, FenceAck, FenceNotice)):
-            if sender in self.membership.members:
-                self.fencing.core.receive(now, sender, message)
-        elif isinstance(message, (SvcTable, SvcCommand, SvcReport, SvcInventory, SvcRequest, SvcReply)):
-            if sender in self.membership.members:
-                self.services.core.receive(now, sender, message)
-        else:
-            self.membership.receive(now, sender, message)
-            if isinstance(message, Heartbeat):
-                self.config_dist.core.heard(now, sender, message, self.membership.members)
+        self.core.receive(payload, sender, self.now())
         self.flush()
 
     def _on_timer(self) -> None:
         self._timer = None
-        now = asyncio.get_running_loop().time()
-        self.membership.tick(now)
-        self.fencing.core.tick(now)
-        self.services.core.tick(now)
-        self.locks.core.tick(now)
-        self.config_dist.core.tick(now)
+        self.core.handle_timer(self.now())
         self.flush()
 
-    def _requested_node(self, request: dict[str, Any]) -> ClusterNode:
+    def report(self, event: Report) -> None:
+        """A carrier's outcome: to the node core, then its effects (a report from inside a flush joins it)."""
+        self.core.report(event, self.now())
+        if isinstance(event, DiskOpened):
+            self._disk_ready.set()
+        if not self._flushing:
+            self.flush()
+
+    def submit(self, req: Request) -> asyncio.Future[Reply]:
+        """A request to the node core; the future resolves with its `Reply`."""
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        rid = self.core.request(req, self.now())
+        self.replies[rid] = future
+        self.flush()
+        return future
+
+    def call(self, req: Request) -> Reply | None:
+        """A request the node core answers at once; returns the answer before any other effect it caused is
+        carried out (those follow on the next turn of the loop)."""
+        rid = self.core.request(req, self.now())
+        reply = None
+        for effect in self.core.take_effects():
+            if isinstance(effect, Reply) and effect.rid == rid and reply is None:
+                reply = effect
+            else:
+                self._backlog.append(effect)
+        asyncio.get_running_loop().call_soon(self.flush)
+        return reply
+
+    def _requested_node(self, request: dict[str, Any]) -> ClusterNode | str:
         """The configured node a request names (short names accepted), or the refusal listing the valid ones."""
         node = self.config.node_by_name(str(request.get("node", "")))
         if node is None:
             names = ", ".join(n.name for n in self.config.nodes)
-            raise MembershipError(f"unknown node {request.get('node')!r} (nodes: {names})")
+            return f"unknown node {request.get('node')!r} (nodes: {names})"
         return node
 
+    async def _ask(self, req: Request, text: str = "") -> dict[str, Any]:
+        reply = await self.submit(req)
+        if not reply.ok:
+            return {"ok": False, "error": reply.text, "code": reply.code.value}
+        return {"ok": True, **({"text": text} if text else {})}
+
     async def _on_request(self, request: dict[str, Any]) -> dict[str, Any]:
-        now = asyncio.get_running_loop().time()
+        now = self.now()
         cmd = request["cmd"]
         try:
             if cmd == "status":
@@ -275,57 +306,52 @@ class Daemon:
                 return {"ok": True, "text": text}
             if cmd == "cman_version":
                 return {"ok": True, "text": f"{CMAN_PROTOCOL_VERSION} config {self.config.config_version}\n"}
-            if cmd == "expected":
-                votes = int(request.get("votes", 0))
-                self.membership.set_expected(now, votes)
-                return {"ok": True}
-            if cmd == "leave":
-                force = bool(request.get("force"))
-                if self.services.running:
-                    if not force:
-                        names = ", ".join("service:" + n for n in sorted(self.services.running))
-                        return {"ok": False, "error": f"{names} run here: relocate or stop them, or use force"}
-                    # A clean leave is never fenced, so nothing may keep running here: stop it first (R-34).
-                    await self.services.stop_everything("leaving the cluster")
-                    now = asyncio.get_running_loop().time()
-                self.membership.leave(now, remove=bool(request.get("remove")), force=force)
-                return {"ok": True}
-            if cmd == "join":
-                self.membership.join(now)
-                return {"ok": True}
-            if cmd == "kill":
-                node = self._requested_node(request)
-                self.membership.kill(now, node.nodeid)
-                return {"ok": True}
-            if cmd in ("fence_ack", "fence_node"):
-                node = self._requested_node(request)
-                if cmd == "fence_ack":
-                    error = self.fencing.core.acknowledge(now, node.nodeid, self.local.nodeid)
-                    return {"ok": error is None, "error": error, "text": "done\n"}
-                ok, reason = await self.fencing.fence_now(node.name)
-                return {"ok": ok, "error": reason, "text": reason + "\n"}
-            if cmd == "config_push":
-                data = str(request.get("data", "")).encode()
-                ok, text = await self.config_dist.push(data, dry_run=bool(request.get("dry_run")))
-                return {"ok": ok, "error": None if ok else text, "text": text + "\n"}
-            if cmd == "svc":
-                return await self._service_request(request)
             if cmd == "clustat":
                 return {"ok": True, "text": format_clustat(build_status(self, now), request)}
             if cmd == "cman_services":
-                held = self.locks.core.status(now)["local"]
+                held = self.core.locks.status(now)["local"]
                 assert isinstance(held, list)
                 spaces = [str(entry["lockspace"]) for entry in held]
                 return {"ok": True, "text": format_services(build_status(self, now), spaces)}
             if cmd == "fence_ls":
                 return {"ok": True, "text": format_fence_ls(build_status(self, now))}
+            if cmd == "expected":
+                return await self._ask(SetExpected(int(request.get("votes", 0))))
+            if cmd == "leave":
+                return await self._ask(LeaveCluster(bool(request.get("remove")), bool(request.get("force"))))
+            if cmd == "join":
+                return await self._ask(JoinCluster())
+            if cmd in ("kill", "fence_ack", "fence_node"):
+                node = self._requested_node(request)
+                if isinstance(node, str):
+                    return {"ok": False, "error": node}
+                if cmd == "kill":
+                    return await self._ask(KillMember(node.nodeid))
+                if cmd == "fence_ack":
+                    return await self._ask(AckFence(node.nodeid), "done\n")
+                reply = await self.submit(FenceNow(node.nodeid))
+                return {"ok": reply.ok, "error": reply.text, "text": reply.text + "\n"}
+            if cmd == "config_push":
+                return await self._config_push(str(request.get("data", "")).encode(), bool(request.get("dry_run")))
+            if cmd == "svc":
+                return await self._service_request(request)
             return {"ok": False, "error": f"unknown command {cmd!r}"}
-        except MembershipError as exc:
-            return {"ok": False, "error": str(exc)}
         except (TypeError, ValueError) as exc:
             return {"ok": False, "error": f"bad argument: {exc}"}
-        finally:
-            self.flush()
+
+    async def _config_push(self, data: bytes, dry_run: bool) -> dict[str, Any]:
+        """`ccs_tool update FILE` / `quorate config push FILE`, typed on this node: checked here first."""
+        candidate, error = self.files.check(data, members_rule=True)
+        if candidate is None:
+            return {"ok": False, "error": f"refused on {self.local.name}: {error}", "text": ""}
+        if dry_run:
+            text = (
+                f"would distribute config version {candidate.config_version} "
+                f"(running {self.config.config_version}); nothing sent"
+            )
+            return {"ok": True, "error": None, "text": text + "\n"}
+        reply = await self.submit(PushConfig(data, candidate.config_version))
+        return {"ok": reply.ok, "error": None if reply.ok else reply.text, "text": reply.text + "\n"}
 
     async def _service_request(self, request: dict[str, Any]) -> dict[str, Any]:
         service = str(request.get("service", "")).removeprefix("service:")
@@ -336,75 +362,61 @@ class Daemon:
             if node is None:
                 return {"ok": False, "error": f"'{target_name}' not in membership list"}
             target = node.nodeid
-        done = await self.services.request(str(request.get("op", "")), service, target)
-        owner = self.config.node_by_id(done.owner) if done.owner else None
-        return {"ok": True, "done": done.ok, "result": done.result, "owner": owner.name if owner else ""}
+        reply = await self.submit(ServiceRequest(str(request.get("op", "")), service, target))
+        value = reply.value if isinstance(reply.value, dict) else {"done": False, "result": reply.text, "owner": ""}
+        return {"ok": True, "done": value["done"], "result": value["result"], "owner": value["owner"]}
 
     # ------------------------------------------------------------------------------------ effects
 
     def flush(self) -> None:
-        """Carry out every core's effects until none is left, then re-arm the one timer."""
-        now = asyncio.get_running_loop().time()
-        for _ in range(100):  # effects may cause effects (a view starts a fence); bounded, never a spin
-            effects = self.membership.take_effects()
-            for effect in effects:
-                if isinstance(effect, Send):
-                    self.send(effect)
-                elif isinstance(effect, PersistGeneration):
-                    self.store.save_generation(effect.seq)
-                elif isinstance(effect, PersistRejoin):
-                    self.store.save_rejoin(effect.expected, effect.awaiting)
-                elif isinstance(effect, Log):
-                    self.log_line(effect.text, effect.level)
-                elif isinstance(effect, ViewInstalled):
-                    coordinator = self.membership.is_coordinator
-                    self.fencing.core.on_view(now, effect, self.membership.stamps(), coordinator=coordinator)
-                    self.services.core.on_view(now, effect, coordinator=coordinator)
-                    self.locks.core.on_view(now, effect, coordinator=coordinator)
-                elif isinstance(effect, QuorumChanged):
-                    self.log_line(
-                        "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
-                        "info" if effect.quorate else "warning",
-                    )
-                    self.fencing.core.on_quorum(now, quorate=effect.quorate, coordinator=self.membership.is_coordinator)
-                    m = self.membership
-                    self.locks.core.on_quorum(
-                        now, quorate=effect.quorate, coordinator=m.is_coordinator, view=m.view, members=m.members
-                    )
-                    if not effect.quorate:
-                        self._emergency_stop(effect.reason)
-                    elif not any(isinstance(e, ViewInstalled) for e in effects):
-                        # Quorum came back within the same view (the quorum disk's votes returned): the resource
-                        # manager starts again as it would on a new view, asking every member what it runs.
-                        m = self.membership
-                        same = ViewInstalled(
-                            m.view, m.members, frozenset(), frozenset(), frozenset(), True, effect.reason
-                        )
-                        self.services.core.on_view(now, same, coordinator=m.is_coordinator)
-                elif isinstance(effect, Killed):
-                    self.log_line(effect.reason, "warning")
-                    self.self_fence(effect.reason)
-                elif isinstance(effect, Evicted):
-                    self.fencing.core.on_quorum(now, quorate=False, coordinator=False)
-                    self.locks.core.drop_all(now, effect.reason)
-                    self._emergency_stop(effect.reason)
-            if any(isinstance(e, (ViewInstalled, QuorumChanged, Evicted)) for e in effects):
-                self.qdisk.membership_changed()
-                m = self.membership
-                self.config_dist.core.on_view(now, m.members, m.view.coord, m.quorum.quorate)
-            self.config_dist.carry_out()
-            self.fencing.carry_out()
-            self.services.carry_out()
-            self.locks.carry_out()
-            if not effects:
-                break
-        self.notifier.status(self._status_line())
+        """Carry out every effect until none is left, then re-arm the one timer."""
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            for _ in range(MAX_FLUSH_ROUNDS):  # carriers may report at once; bounded, never a spin
+                self._backlog.extend(self.core.take_effects())
+                if not self._backlog:
+                    break
+                while self._backlog:
+                    self._carry_out(self._backlog.popleft())
+        finally:
+            self._flushing = False
+        self.notifier.status(self.core.status_line())
         self._arm_timer()
 
-    def apply_config(self, cfg: ClusterConfig) -> None:
-        """A new cluster.conf, already validated and written: every subsystem takes it without a restart."""
-        now = asyncio.get_running_loop().time()
-        old, self.config = self.config, cfg
+    def _carry_out(self, effect: Effect) -> None:
+        if isinstance(effect, Send):
+            if self.transport is not None:
+                self.transport.send(effect.to, encode(effect.message))
+        elif isinstance(effect, Log):
+            self.log_line(effect.text, effect.level)
+        elif isinstance(effect, StartService | StopService | CheckService):
+            self.executor.carry_out(effect)
+        elif isinstance(effect, RunFence | CancelFence | FenceOnce):
+            self.fences.carry_out(effect)
+        elif isinstance(effect, OpenDisk | ReadDisk | WriteDisk | RunHeuristic | DiskStatusFile):
+            self.disk.carry_out(effect)
+        elif isinstance(effect, CloseDisk):
+            self.disk.close()
+        elif isinstance(effect, Stage | Activate | Adopt | Discard):
+            self.files.carry_out(effect)
+        elif isinstance(effect, LockGranted | LockDenied | LockReleased | LockLost | RefreshLvm):
+            self.lock_sessions.carry_out(effect)
+        elif isinstance(effect, Reply):
+            future = self.replies.pop(effect.rid, None)
+            if future is not None and not future.done():
+                future.set_result(effect)
+        elif isinstance(effect, PersistGeneration):
+            self.store.save_generation(effect.seq)
+        elif isinstance(effect, PersistRejoin):
+            self.store.save_rejoin(effect.expected, effect.awaiting)
+        elif isinstance(effect, SelfFence):
+            self.self_fence(effect.reason)
+
+    def _activated(self, cfg: ClusterConfig) -> None:
+        """A new cluster.conf is live: the shell's own copies (addresses, known senders, trees) follow it."""
+        self.config = cfg
         self.local = find_local_node(cfg, self.local.name)
         self.addresses, problems = peer_addresses(cfg.nodes)
         for problem in problems:
@@ -412,55 +424,29 @@ class Daemon:
         if self.transport is not None:
             self.transport.addresses = self.addresses
         self.codec.set_known_senders(self.addresses)
-        self.membership.reconfigure(now, membership_config(cfg))
-        self.fencing.core.config = fencing_config(cfg)
-        self.services.reconfigure(old, cfg)
-        if old.quorumd != cfg.quorumd:
-            self._qdisk_reconfigure = asyncio.get_running_loop().create_task(
-                self.qdisk.reconfigure(old.quorumd, cfg.quorumd)
-            )
+        unavailable = self.executor.configure(cfg, self.local.name, self._is_member)
+        if unavailable:
+            self.log_line(unavailable, "warning")
 
     def self_fence(self, reason: str) -> None:
-        """The node must not go on: try to stop what it runs, then die without a clean leave.
-
-        What a reboot achieves, minus the reboot (quorated never reboots a machine by itself): the others see a
-        failure, not a departure, so they fence this node before they recover anything it ran. Exit status 3;
-        systemd restarts the daemon, which stops every service before it may rejoin.
-        """
+        """The node must not go on: the node core has ordered every local service stopped; wait for those stops
+        (at most 30 s), then die without a clean leave. What a reboot achieves, minus the reboot (quorated never
+        reboots a machine by itself): the others see a failure, not a departure, so they fence this node before
+        they recover anything it ran. Exit status 3; systemd restarts the daemon, which stops every service
+        before it may rejoin."""
         if self._terminating:
             return
         self._terminating = True
-        self.log_line(f"self-fence: {reason}", "warning")
 
         async def die() -> None:
-            try:
-                await asyncio.wait_for(self.services.stop_everything(reason), 30)
-            except TimeoutError:
-                pass
+            await asyncio.sleep(0)  # let the stops the core ordered with this self-fence start
+            await self.executor.idle(SELF_FENCE_STOP_TIMEOUT)
             os._exit(EXIT_SELF_FENCE)
 
         asyncio.get_running_loop().create_task(die())
 
-    def _emergency_stop(self, reason: str) -> None:
-        """S2: a node outside a quorate view stops what it runs, at once, without asking anyone."""
-        self.services.core.on_quorum_lost(asyncio.get_running_loop().time(), reason)
-        if self.services.running:
-            asyncio.get_running_loop().create_task(self.services.stop_everything(reason))
-
-    def send(self, effect: Send) -> None:
-        if self.transport is not None:
-            self.transport.send(effect.to, encode(effect.message))
-
     def _arm_timer(self) -> None:
-        candidates = (
-            self.membership.next_deadline(),
-            self.fencing.core.next_deadline(),
-            self.services.core.next_deadline(),
-            self.locks.core.next_deadline(),
-            self.config_dist.core.next_deadline(),
-        )
-        deadlines = [d for d in candidates if d is not None]
-        deadline = min(deadlines) if deadlines else None
+        deadline = self.core.next_deadline()
         if self._timer is not None:
             if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:
                 return
@@ -469,17 +455,16 @@ class Daemon:
         if deadline is not None:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
 
-    def _status_line(self) -> str:
-        q = self.membership.quorum
-        word = "Quorate" if q.quorate else "Inquorate"
-        return (
-            f"{word}, view {self.membership.view.seq}, {len(self.membership.members)} nodes, "
-            f"{q.total_votes}/{q.expected_votes} votes, quorum {q.quorum}"
-        )
+    def _member_names(self) -> list[str]:
+        members = self.core.membership.members
+        return [n.name for n in self.config.nodes if n.nodeid in members]
+
+    def _is_member(self, name: str) -> bool:
+        return any(n.name == name and n.nodeid in self.core.membership.members for n in self.config.nodes)
 
     def log_line(self, text: str, level: str = "info") -> None:
         self.recent_log.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
-        log.log(logging.WARNING if level == "warning" else logging.INFO, text)
+        log.log(logging.WARNING if level in ("warning", "error") else logging.INFO, text)
 
 
 class _JournalFormatter(logging.Formatter):

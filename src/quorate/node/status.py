@@ -18,7 +18,8 @@ CMAN_PROTOCOL_VERSION = "6.2.0"
 
 
 def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
-    core = daemon.membership
+    node = daemon.core
+    core = node.membership
     st = core.status(now)
     cfg = daemon.config
     wall_offset = time.time() - now
@@ -30,7 +31,8 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
     flags = []
     if cfg.two_node:
         flags.append("2node")
-    in_fence_domain = member and "fenced" in daemon.subsystems and st.quorum.quorate
+    subsystems = node.subsystems
+    in_fence_domain = member and "fenced" in subsystems and st.quorum.quorate
     if st.dirty or in_fence_domain:  # cman's Q-11: any subsystem holding state, the fence domain included
         flags.append("Dirty")
     nodes = []
@@ -59,14 +61,14 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
         "cluster_name": cfg.name,
         "cluster_id": cfg.cluster_id,
         "config_version": cfg.config_version,
-        "config_digest": daemon.config_dist.core.digest,
+        "config_digest": node.config_dist.digest,
         "config_mismatch": [
             {"name": peer.spec.name, "config_version": peer.config_version, "config_digest": peer.config_digest}
-            for peer in daemon.membership.peers.values()
+            for peer in core.peers.values()
             if peer.config_version
             and (peer.config_version, peer.config_digest) != (cfg.config_version, cfg.digest[:16])
         ],
-        "config_distribution": daemon.config_dist.core.status(),
+        "config_distribution": node.config_dist.status(),
         "config_file": cfg.source,
         "member": member,
         "state": st.state,
@@ -80,10 +82,10 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
         "quorate": st.quorum.quorate,
         "quorum_reason": st.quorum.reason,
         "qdisk_votes": core.qdisk_votes,
-        "qdisk": daemon.qdisk.status(),
+        "qdisk": _qdisk(daemon, now),
         "node_votes": daemon.local.votes,
-        "active_subsystems": len(daemon.subsystems),
-        "subsystems": sorted(daemon.subsystems),
+        "active_subsystems": len(subsystems),
+        "subsystems": sorted(subsystems),
         "flags": flags,
         "ports_bound": [],
         "node_name": daemon.local.name,
@@ -103,8 +105,8 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
             "undecodable": daemon.undecodable,
             "send_errors": dict(daemon.transport.send_errors) if daemon.transport else {},
         },
-        "fencing": daemon.fencing.core.status(now),
-        "rgmanager": bool(daemon.services.specs) or daemon.config.rm is not None,
+        "fencing": node.fencing.status(now),
+        "rgmanager": bool(node.services.specs) or node.settings.rm_configured,
         "services": [
             {
                 "name": r.name,
@@ -115,9 +117,26 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
                 "frozen": r.frozen,
                 "reason": r.reason,
             }
-            for r in daemon.services.core.table()
+            for r in node.services.table()
         ],
-        "local_services": dict(daemon.services.running),
+        "local_services": dict(node.local.running),
         "started": wall(daemon.started_at),
         "log": list(daemon.recent_log),
     }
+
+
+def _qdisk(daemon: Daemon, now: float) -> dict[str, Any] | None:
+    """The quorum disk as `quorate status` and clustat show it: the core's view plus the I/O figures."""
+    node = daemon.core
+    if node.qdisk is None:
+        if daemon.config.quorumd is None:
+            return None
+        return {"registered": False, "online": False, "name": "", "error": node.qdisk_deferred}
+    out = dict(node.qdisk.status(now))
+    out["io"] = daemon.disk.status()
+    out["registered"] = node.qdisk.core is not None
+    out["online"] = node.membership.qdisk_votes > 0
+    out["name"] = out.get("device") or ""
+    if node.qdisk.error:
+        out["error"] = node.qdisk.error
+    return out

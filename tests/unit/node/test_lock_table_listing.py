@@ -8,7 +8,7 @@ import json
 from quorate.cli.lock_cmd import render
 from quorate.core.lock_messages import LockTableIs
 from quorate.core.messages import decode, encode
-from quorate.node.locks_shell import TABLE_BUDGET, fit_table
+from quorate.core.node_requests import TABLE_BUDGET, fit_table
 from quorate.node.wire import MAX_PAYLOAD
 
 

@@ -16,7 +16,7 @@ from quorate.core.effects import Log
 from quorate.core.qdisk import QdiskEffect, SetVotes, StopCman
 from quorate.core.qdisk_config import HeuristicParams, QdiskParams
 from quorate.core.qdisk_score import HeuristicTracker
-from quorate.qdisk.shell import QdiskService, QdiskStartError
+from qdisk_service import QdiskService, QdiskStartError
 
 
 def image(tmp_path: Path, label: str = "unit_qdisk") -> str:

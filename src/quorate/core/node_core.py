@@ -1,0 +1,554 @@
+"""One node's protocol, composed once: the cores of membership, quorum, quorum disk, fencing, services, locks and
+configuration distribution, wired together in pure code.
+
+Theory of operation
+-------------------
+quorated, every simulator and `quorate simulate` drive this one object, so what a simulation proves is what
+the daemon runs. Its inputs, each with ``now`` (monotonic seconds chosen by the caller):
+
+* ``receive(payload, sender, now)``: an authenticated datagram from a configured peer (``deliver`` takes it
+  already decoded);
+* ``handle_timer(now)``: time passed; call it at or after ``next_deadline()``;
+* ``request(req, now)``: an administrator's request (a `node_io.Request`), answered later by a `Reply` with
+  the returned id; ``report(event, now)``: the outcome of an effect the shell carried out.
+
+Its output is ``take_effects()``: a typed list of external effects (`node_io.Effect`). Everything that
+passes between the cores stays inside, routed by `_route`:
+
+| from        | effect                      | goes to                                                       |
+|-------------|-----------------------------|---------------------------------------------------------------|
+| membership  | ViewInstalled               | fencing, services, locks; then quorum disk and config         |
+| membership  | QuorumChanged (lost)        | fencing, locks; services stop deciding; local emergency stop  |
+| membership  | QuorumChanged (regained in  | services restart their coordination (as on a new view)        |
+|             | the same view)              |                                                               |
+| membership  | Evicted / Killed            | fencing, locks drop all; emergency stop / self-fence          |
+| quorum disk | SetVotes                    | membership's quorum                                           |
+| quorum disk | KillNode                    | fencing (only for a member of the view: one outside it is a   |
+|             |                             | fencing victim already, and a second fence could hit its next |
+|             |                             | boot)                                                         |
+| quorum disk | Reboot / StopCman           | self-fence                                                    |
+| services    | FenceForService             | fencing (self: self-fence, nobody else would fence this node) |
+| fencing     | FenceConfirmed              | membership bars that run; services and locks re-evaluate      |
+| executor    | ServicesRunning             | membership (dirty), services (inventory)                      |
+
+Routing repeats until no core has anything left (bounded: effects may cause effects, never a spin).
+What this module deliberately does not know: sockets, files, agents and clocks (the shell's), and the text
+layouts of the command lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from quorate.core import node_requests
+from quorate.core.config_dist import Activate, Adopt, ConfigDistribution, Discard, PushDone, Stage
+from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
+from quorate.core.effects import (
+    Evicted,
+    Killed,
+    Log,
+    PersistGeneration,
+    PersistRejoin,
+    QuorumChanged,
+    Send,
+    ViewInstalled,
+)
+from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, RunFence
+from quorate.core.local_services import LocalServices
+from quorate.core.lock_messages import LOCK_MESSAGES
+from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, LockReleased
+from quorate.core.membership import Membership
+from quorate.core.messages import (
+    FenceAck,
+    FenceNotice,
+    FenceStatus,
+    Heartbeat,
+    MalformedMessage,
+    Message,
+    SvcCommand,
+    SvcInventory,
+    SvcReply,
+    SvcReport,
+    SvcRequest,
+    SvcTable,
+    decode,
+)
+from quorate.core.node_io import (
+    Action,
+    AdoptRefused,
+    CheckService,
+    CloseDisk,
+    ConfigActivated,
+    ConfigStaged,
+    DiskOpened,
+    DiskRead,
+    DiskStatusFile,
+    DiskWritten,
+    Effect,
+    FenceDone,
+    FenceManualWaiting,
+    HeuristicDone,
+    LvmRefreshResult,
+    OpenDisk,
+    ReadDisk,
+    Report,
+    Request,
+    RunHeuristic,
+    SelfFence,
+    ServiceDone,
+    ServicesRunning,
+    StartService,
+    StatusChecked,
+    StopService,
+    StopWhy,
+    WriteDisk,
+)
+from quorate.core.node_settings import NodeSettings
+from quorate.core.qdisk_driver import QdiskDriver
+from quorate.core.qdisk_effects import KillNode, Reboot, SetVotes, StopCman
+from quorate.core.services import FenceForService, RequestDone, ServiceManager, StartLocal, StopLocal
+
+CONFIG_MESSAGES = (CfgChunk, CfgStaged, CfgCommit, CfgAbort, CfgResult, CfgFetch)
+FENCE_MESSAGES = (FenceStatus, FenceAck, FenceNotice)
+SERVICE_MESSAGES = (SvcTable, SvcCommand, SvcReport, SvcInventory, SvcRequest, SvcReply)
+MAX_ROUNDS = 100
+STATUS_FLOOR = 1.0
+
+
+class NodeCore:
+    """Everything one node decides. Feed it inputs, carry out `take_effects()`, re-arm at `next_deadline()`."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        *,
+        boot: int,
+        now: float,
+        highest_seq: int = 0,
+        rejoin: tuple[int, frozenset[int]] = (0, frozenset()),
+    ) -> None:
+        """``boot``: this run's epoch (unique per start of the node, persisted by the shell); ``highest_seq`` and
+        ``rejoin``: what the previous runs persisted (`PersistGeneration`, `PersistRejoin`)."""
+        self.settings = settings
+        self.local_id = settings.local_id
+        self.boot = boot
+        self.undecodable = 0
+        self.membership = Membership(
+            settings.membership, self.local_id, boot=boot, now=now, highest_seq=highest_seq, rejoin=rejoin
+        )
+        self.fencing = Fencing(settings.fencing, self.local_id)
+        self.services = ServiceManager(dict(settings.services), settings.names, self.local_id)
+        self.services.safely_gone = self.fencing.is_safely_gone
+        self.locks = LockManager(
+            self.local_id,
+            settings.names,
+            safely_gone=self.fencing.is_safely_gone,
+            unfenced=lambda: frozenset(self.fencing.victims),
+        )
+        self.config_dist = ConfigDistribution(
+            self.local_id,
+            settings.membership.config_version,
+            settings.config_data,
+            names=settings.names,
+            timeout=settings.push_timeout,
+            first_tx=boot,
+        )
+        self.local = LocalServices(settings.services)
+        self.qdisk: QdiskDriver | None = None
+        self.qdisk_deferred: str | None = None
+        self._resized_to: int | None = None  # a pushed <quorumd votes>, until the disk first grants that many
+        self.requests = node_requests.Requests(self)
+        self.halted: str | None = None
+        self._effects: list[Effect] = []
+        self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
+        if settings.qdisk is not None:
+            self._start_qdisk()
+        self.membership.set_dirty(now, self.local.dirty)
+        self._process(now)
+
+    # ------------------------------------------------------------------------------------------ inputs
+
+    def receive(self, payload: bytes, sender: int, now: float) -> None:
+        """An authenticated datagram's plaintext from configured node ``sender``; undecodable ones are counted."""
+        try:
+            message = decode(payload)
+        except MalformedMessage:
+            self.undecodable += 1
+            return
+        self.deliver(message, sender, now)
+
+    def deliver(self, message: Message, sender: int, now: float) -> None:
+        """A decoded message from ``sender`` (the simulators skip the encoding)."""
+        members = self.membership.members
+        if isinstance(message, CONFIG_MESSAGES):
+            self.config_dist.receive(now, sender, message)
+        elif isinstance(message, LOCK_MESSAGES):
+            if sender in members:
+                self.requests.lock_message(now, sender, message)
+        elif isinstance(message, FENCE_MESSAGES):
+            if sender in members:
+                self.fencing.receive(now, sender, message)
+        elif isinstance(message, SERVICE_MESSAGES):
+            if sender in members:
+                self.services.receive(now, sender, message)
+        else:
+            self.membership.receive(now, sender, message)
+            if isinstance(message, Heartbeat):
+                self.config_dist.heard(now, sender, message, self.membership.members)
+        self._process(now)
+
+    def handle_timer(self, now: float) -> None:
+        self.membership.tick(now)
+        self.fencing.tick(now)
+        self.services.tick(now)
+        self.locks.tick(now)
+        self.config_dist.tick(now)
+        if self.qdisk is not None:
+            self.qdisk.tick(now, self.membership.members, self.membership.quorum.quorate)
+        self.requests.tick(now)
+        if now >= self._next_status:
+            self._next_status = now + max(self.settings.status_interval, STATUS_FLOOR)
+            for name, state in sorted(self.local.running.items()):
+                if state == "started":
+                    self._effects.append(CheckService(name))
+        self._process(now)
+
+    def request(self, req: Request, now: float) -> int:
+        """An administrator's request; returns its id, which the `Reply` carries."""
+        rid = self.requests.handle(req, now)
+        self._process(now)
+        return rid
+
+    def report(self, event: Report, now: float) -> None:
+        """The outcome of an effect the shell carried out."""
+        if isinstance(event, ServicesRunning):
+            self.local.update(event.running)
+            self.membership.set_dirty(now, self.local.dirty)
+            self.services.local_state(now, dict(event.running))
+            self.requests.services_changed(now)
+        elif isinstance(event, ServiceDone):
+            self._service_done(now, event)
+        elif isinstance(event, StatusChecked):
+            if not event.ok:
+                self._log(f"status check of service:{event.service} failed: {event.detail}", "warning")
+                self.services.executor_report(now, event.service, 0, "status_failed", event.detail)
+        elif isinstance(event, FenceDone):
+            self.fencing.fence_result(
+                now, event.nodeid, ok=event.ok, method=event.method, detail=event.detail, duration=event.duration
+            )
+            self.requests.fence_done(event)
+        elif isinstance(event, FenceManualWaiting):
+            self.fencing.manual_waiting(now, event.nodeid)
+        elif isinstance(event, DiskOpened | DiskRead | DiskWritten | HeuristicDone):
+            self._disk_report(now, event)
+        elif isinstance(event, ConfigStaged):
+            self.config_dist.staged_result(now, event.tx, event.digest, event.ok, event.error)
+        elif isinstance(event, AdoptRefused):
+            self.config_dist.adopt_refused(event.version, event.digest, event.error)
+        elif isinstance(event, LvmRefreshResult):
+            self.requests.lvm_refreshed(event)
+        elif isinstance(event, ConfigActivated):
+            self._reconfigure(now, event)
+        self._process(now)
+
+    # ----------------------------------------------------------------------------------------- outputs
+
+    def take_effects(self) -> list[Effect]:
+        effects, self._effects = self._effects, []
+        return effects
+
+    def next_deadline(self) -> float | None:
+        candidates = [
+            self.membership.next_deadline(),
+            self.fencing.next_deadline(),
+            self.services.next_deadline(),
+            self.locks.next_deadline(),
+            self.config_dist.next_deadline(),
+            self.requests.next_deadline(),
+            self.qdisk.next_deadline() if self.qdisk is not None else None,
+            self._next_status if self.local.running else None,
+        ]
+        times = [t for t in candidates if t is not None]
+        return min(times) if times else None
+
+    @property
+    def quorate(self) -> bool:
+        return self.membership.quorum.quorate
+
+    @property
+    def subsystems(self) -> set[str]:
+        """What cman_tool status counts as "Active subsystems"."""
+        active = {"membership", "quorum", "fenced"}
+        if self.settings.services:
+            active.add("rgmanager")
+        if self.qdisk is not None and self.qdisk.core is not None:
+            active.add("qdiskd")
+        return active
+
+    def status_line(self) -> str:
+        """systemd's STATUS=, e.g. "Quorate, view 12, 3 nodes, 3/3 votes, quorum 2"."""
+        q = self.membership.quorum
+        word = "Quorate" if q.quorate else "Inquorate"
+        return (
+            f"{word}, view {self.membership.view.seq}, {len(self.membership.members)} nodes, "
+            f"{q.total_votes}/{q.expected_votes} votes, quorum {q.quorum}"
+        )
+
+    # -------------------------------------------------------------------------------------- the routing
+
+    def _process(self, now: float) -> None:
+        for _ in range(MAX_ROUNDS):
+            busy = self._route_membership(now)
+            busy |= self._route_qdisk(now)
+            busy |= self._route_fencing(now)
+            busy |= self._route_services(now)
+            busy |= self._route_locks(now)
+            busy |= self._route_config(now)
+            busy |= self._route_local(now)
+            if not busy:
+                return
+        self._log("effects kept causing effects for 100 rounds: stopped routing until the next input", "error")
+
+    def _route_membership(self, now: float) -> bool:
+        effects = self.membership.take_effects()
+        m = self.membership
+        view_change = False
+        for effect in effects:
+            if isinstance(effect, Send | PersistGeneration | PersistRejoin | Log):
+                self._effects.append(effect)
+            elif isinstance(effect, ViewInstalled):
+                view_change = True
+                coordinator = m.is_coordinator
+                self.fencing.on_view(now, effect, m.stamps(), coordinator=coordinator)
+                self.services.on_view(now, effect, coordinator=coordinator)
+                self.locks.on_view(now, effect, coordinator=coordinator)
+            elif isinstance(effect, QuorumChanged):
+                view_change = True
+                self._log(
+                    "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
+                    "info" if effect.quorate else "warning",
+                )
+                self.fencing.on_quorum(now, quorate=effect.quorate, coordinator=m.is_coordinator)
+                self.locks.on_quorum(
+                    now, quorate=effect.quorate, coordinator=m.is_coordinator, view=m.view, members=m.members
+                )
+                if not effect.quorate:
+                    self._emergency_stop(now, effect.reason)
+                elif not any(isinstance(e, ViewInstalled) for e in effects):
+                    # Quorum came back within the same view (the quorum disk's votes returned): the resource
+                    # manager starts again as it would on a new view, asking every member what it runs.
+                    same = ViewInstalled(m.view, m.members, frozenset(), frozenset(), frozenset(), True, effect.reason)
+                    self.services.on_view(now, same, coordinator=m.is_coordinator)
+            elif isinstance(effect, Killed):
+                self._log(effect.reason, "warning")
+                self._self_fence(now, effect.reason)
+            elif isinstance(effect, Evicted):
+                view_change = True
+                self.fencing.on_quorum(now, quorate=False, coordinator=False)
+                self.locks.drop_all(now, effect.reason)
+                self._emergency_stop(now, effect.reason)
+        if view_change:
+            if self.qdisk is not None:
+                self.qdisk.membership_changed(now, m.members, m.quorum.quorate)
+            self.config_dist.on_view(now, m.members, m.view.coord, m.quorum.quorate)
+            self.requests.view_changed(now)
+        return bool(effects)
+
+    def _route_qdisk(self, now: float) -> bool:
+        if self.qdisk is None:
+            return False
+        effects = self.qdisk.take_effects()
+        for effect in effects:
+            if isinstance(effect, SetVotes):
+                resized = effect.votes > 0 and effect.votes == self._resized_to
+                if resized:
+                    self._resized_to = None
+                self.membership.set_qdisk_votes(now, effect.votes, resized=resized)
+            elif isinstance(effect, KillNode) and effect.nodeid not in self.membership.members:
+                self._log(f"qdisk: node {effect.nodeid} is dead on disk and already out of the view: no new fence")
+            elif isinstance(effect, KillNode):
+                self._add_victim(now, effect.nodeid, effect.reason)
+            elif isinstance(effect, Reboot):
+                self._log(f"quorum disk self-fence: {effect.reason}", "warning")
+                self._self_fence(now, effect.reason)
+            elif isinstance(effect, StopCman):
+                self._log(f"quorum disk asks to leave the cluster: {effect.reason}", "warning")
+                self._self_fence(now, effect.reason)
+            elif isinstance(effect, Log):
+                self._effects.append(Log(f"qdisk: {effect.text}", effect.level))
+            elif isinstance(effect, OpenDisk | ReadDisk | WriteDisk | CloseDisk | DiskStatusFile | RunHeuristic):
+                self._effects.append(effect)
+        return bool(effects)
+
+    def _route_fencing(self, now: float) -> bool:
+        effects = self.fencing.take_effects()
+        for effect in effects:
+            if isinstance(effect, FenceConfirmed):
+                self.membership.bar_until_restart(effect.record.nodeid, effect.record.boot)
+                self.services.tick(now)
+                self.locks.tick(now)
+            elif isinstance(effect, RunFence | CancelFence | Send | Log):
+                self._effects.append(effect)
+        return bool(effects)
+
+    def _route_services(self, now: float) -> bool:
+        effects = self.services.take_effects()
+        for effect in effects:
+            if isinstance(effect, StartLocal):
+                self.local.effects.append(StartService(effect.service, effect.cmd))
+            elif isinstance(effect, StopLocal):
+                self.local.effects.append(StopService(effect.service, effect.cmd, StopWhy.COMMAND))
+            elif isinstance(effect, FenceForService) and effect.nodeid == self.local_id:
+                # A stop failed here and this node coordinates: nobody else will fence it, so it fences itself.
+                self._self_fence(now, effect.reason)
+            elif isinstance(effect, FenceForService):
+                self._add_victim(now, effect.nodeid, effect.reason)
+            elif isinstance(effect, RequestDone):
+                self.requests.service_done(effect)
+            elif isinstance(effect, Send | Log):
+                self._effects.append(effect)
+        return bool(effects)
+
+    def _route_locks(self, now: float) -> bool:
+        effects = self.locks.take_effects()
+        for effect in effects:
+            if isinstance(effect, LockGranted | LockDenied | LockReleased | LockLost | Send | Log):
+                self._effects.append(effect)
+        return bool(effects)
+
+    def _route_config(self, now: float) -> bool:
+        effects = self.config_dist.take_effects()
+        for effect in effects:
+            if isinstance(effect, PushDone):
+                self.requests.push_done(effect)
+            elif isinstance(effect, Send | Log | Stage | Activate | Adopt | Discard):
+                self._effects.append(effect)
+        return bool(effects)
+
+    def _route_local(self, now: float) -> bool:
+        effects = self.local.take() + self.requests.take()
+        self._effects.extend(effects)
+        return False  # external only: nothing here feeds another core
+
+    # -------------------------------------------------------------------------------------- decisions
+
+    def _service_done(self, now: float, report: ServiceDone) -> None:
+        forward = self.local.done(report, self.services.specs)
+        if forward is None:
+            return
+        if forward.cmd == 0 and forward.action is Action.START:
+            self.services.executor_report(now, forward.service, 0, "status_failed", forward.detail)
+        else:
+            self.services.executor_report(now, forward.service, forward.cmd, forward.outcome.value, forward.detail)
+        self.requests.services_changed(now)
+
+    def _emergency_stop(self, now: float, reason: str) -> None:
+        """S2: a node outside a quorate view stops what it runs, at once, without asking anyone."""
+        self.services.on_quorum_lost(now, reason)
+        self.local.stop_everything(StopWhy.EMERGENCY, reason)
+
+    def _self_fence(self, now: float, reason: str) -> None:
+        """Stop what runs, then die without a clean leave: the others see a failure and fence this node."""
+        if self.halted is not None:
+            return
+        self.halted = reason
+        self._log(f"self-fence: {reason}", "warning")
+        self.local.stop_everything(StopWhy.EMERGENCY, reason)
+        self._effects.append(SelfFence(reason))
+
+    def _add_victim(self, now: float, nodeid: int, reason: str) -> None:
+        boot, incarnation = self.membership.stamps().get(nodeid, (0, 0))
+        self.fencing.add_victim(now, nodeid, boot, incarnation, reason, force=True)
+
+    # ------------------------------------------------------------------------------------ quorum disk
+
+    def _start_qdisk(self) -> None:
+        settings = self.settings.qdisk
+        assert settings is not None
+        ids = [n.nodeid for n in self.settings.membership.nodes]
+        self.qdisk = QdiskDriver(settings, self.local_id, ids, self.settings.token_ms)
+
+    def _disk_report(self, now: float, event: DiskOpened | DiskRead | DiskWritten | HeuristicDone) -> None:
+        disk = self.qdisk
+        if disk is None:
+            return
+        m = self.membership
+        if isinstance(event, DiskOpened):
+            disk.opened(now, event)
+            disk.tick(now, m.members, m.quorum.quorate)
+        elif isinstance(event, DiskRead):
+            disk.read_done(now, event, m.members, m.quorum.quorate)
+        elif isinstance(event, DiskWritten):
+            disk.write_done(now, event)
+        else:
+            disk.heuristic_done(now, event.index, event.ok, event.detail)
+
+    def _disk_holds_quorum(self) -> bool:
+        m = self.membership
+        q = m.quorum
+        return self.qdisk is not None and q.quorate and m.qdisk_votes > 0 and q.total_votes - m.qdisk_votes < q.quorum
+
+    def _reconfigure_qdisk(self, now: float, old: NodeSettings, event: ConfigActivated) -> None:
+        """qdiskd's dynamic settings change in place; any other change restarts the disk service, except while
+        the partition's quorum rests on the disk's votes (then it waits for the next start of quorated)."""
+        new = event.settings.qdisk
+        if not event.qdisk_change:
+            return
+        names = ", ".join(event.qdisk_fields)
+        if event.qdisk_change == "dynamic" and self.qdisk is not None and new is not None:
+            self.qdisk.update_settings(new)
+            if old.qdisk is not None and new.votes != old.qdisk.votes:
+                self._resized_to = new.votes
+            self._log(f"quorum disk settings changed ({names}): applied to the running disk service")
+            return
+        if old.qdisk is None or new is None:
+            what = f"quorum disk {'added' if old.qdisk is None else 'removed'} in the configuration"
+        else:
+            what = f"quorum disk settings changed ({names})"
+        if self._disk_holds_quorum():
+            self.qdisk_deferred = what
+            self._log(
+                f"{what}: they take effect when quorated restarts; restarting the disk service now would cost "
+                "this partition its quorum (its nodes' votes alone are below quorum)",
+                "warning",
+            )
+            return
+        self._log(f"{what}: restarting the quorum disk service")
+        if self.qdisk is not None:
+            self.qdisk.stop(now)
+            self._route_qdisk(now)
+        self.qdisk = None
+        if new is None:  # no disk any more: the quorum is what the nodes' votes alone give (Q-3)
+            self.membership.set_qdisk_votes(now, 0, resized=True)
+            return
+        self._resized_to = new.votes if old.qdisk is None or new.votes != old.qdisk.votes else None
+        self._start_qdisk()
+
+    def _reconfigure(self, now: float, event: ConfigActivated) -> None:
+        """A new cluster.conf is active: every core takes it without a restart."""
+        old, new = self.settings, event.settings
+        self.settings = new
+        self.membership.reconfigure(now, new.membership)
+        self.fencing.config = new.fencing
+        self.local.reconfigure(event.service_changes)
+        self.services.reconfigure(now, dict(new.services))
+        self._reconfigure_qdisk(now, old, event)
+        self.config_dist.activated(new.membership.config_version, event.data)
+
+    def _log(self, text: str, level: str = "info") -> None:
+        self._effects.append(Log(text, level))
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def node_name(self, nodeid: int) -> str:
+        return self.settings.names.get(nodeid, f"node {nodeid}")
+
+    def node_id(self, name: str) -> int | None:
+        """A configured node by name, short name or id (as the command lines accept them)."""
+        for nodeid, full in self.settings.names.items():
+            if name in (full, full.split(".")[0], str(nodeid)):
+                return nodeid
+        return None
+
+    def running(self) -> Mapping[str, str]:
+        return dict(self.local.running)
