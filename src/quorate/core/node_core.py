@@ -434,6 +434,8 @@ class NodeCore:
 
     def _service_done(self, now: float, report: ServiceDone) -> None:
         forward = self.local.done(report, self.services.specs)
+        self.membership.set_dirty(now, self.local.dirty)  # the initial stops may all be done now
+        self.requests.services_changed(now)
         if forward is None:
             return
         if forward.cmd == 0 and forward.action is Action.START:
