@@ -187,11 +187,14 @@ class SvcReport(msgspec.Struct, frozen=True, array_like=True, tag="sr"):
 
 
 class SvcInventory(msgspec.Struct, frozen=True, array_like=True, tag="si"):
-    """A member's executor state (services not stopped there), sent for every view and on every change."""
+    """A member's executor state (services not stopped there), sent for every view, on every change, and in
+    answer to each of the coordinator's tables (so a lost one is replaced). ``seq`` grows with every inventory
+    a run of the member sends: the coordinator keeps the newest, whatever order datagrams arrive in."""
 
     view: ViewId
     running: tuple[tuple[str, str], ...]
     table: tuple[SvcRecord, ...] = ()  # the member's last known records, for a coordinator that starts afresh
+    seq: int = 0
 
 
 class SvcRequest(msgspec.Struct, frozen=True, array_like=True, tag="sq"):

@@ -159,6 +159,7 @@ class NodeCore:
         self._resized_to: int | None = None  # a pushed <quorumd votes>, until the disk first grants that many
         self.requests = node_requests.Requests(self)
         self.halted: str | None = None
+        self._ticked = -float("inf")  # the time of the last `handle_timer`
         self._effects: list[Effect] = []
         self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
         if settings.qdisk is not None:
@@ -179,6 +180,8 @@ class NodeCore:
 
     def deliver(self, message: Message, sender: int, now: float) -> None:
         """A decoded message from ``sender`` (the simulators skip the encoding)."""
+        if self.halted is not None:
+            return  # self-fencing: this node takes no further part, it only finishes its stops
         members = self.membership.members
         if isinstance(message, CONFIG_MESSAGES):
             self.config_dist.receive(now, sender, message)
@@ -198,6 +201,9 @@ class NodeCore:
         self._process(now)
 
     def handle_timer(self, now: float) -> None:
+        if self.halted is not None:
+            return
+        self._ticked = now
         self.membership.tick(now)
         self.fencing.tick(now)
         self.services.tick(now)
@@ -215,12 +221,21 @@ class NodeCore:
 
     def request(self, req: Request, now: float) -> int:
         """An administrator's request; returns its id, which the `Reply` carries."""
+        if self.halted is not None:
+            return self.requests.refuse(f"this node is stopping: {self.halted}")
         rid = self.requests.handle(req, now)
         self._process(now)
         return rid
 
     def report(self, event: Report, now: float) -> None:
         """The outcome of an effect the shell carried out."""
+        if self.halted is not None:  # self-fencing: only the executor's facts still count, for nobody else
+            if isinstance(event, ServicesRunning):
+                self.local.update(event.running)
+            elif isinstance(event, ServiceDone):
+                self.local.done(event, self.services.specs)
+            self._effects.extend(e for e in self.local.take() if not isinstance(e, StartService))
+            return
         if isinstance(event, ServicesRunning):
             self.local.update(event.running)
             self.membership.set_dirty(now, self.local.dirty)
@@ -258,6 +273,10 @@ class NodeCore:
         return effects
 
     def next_deadline(self) -> float | None:
+        """The next time `handle_timer` has something to do. A deadline that a tick at or after it left in place
+        is not returned again (a core that keeps a past deadline must not make the shell spin)."""
+        if self.halted is not None:
+            return None
         candidates = [
             self.membership.next_deadline(),
             self.fencing.next_deadline(),
@@ -268,7 +287,7 @@ class NodeCore:
             self.qdisk.next_deadline() if self.qdisk is not None else None,
             self._next_status if self.local.running else None,
         ]
-        times = [t for t in candidates if t is not None]
+        times = [t for t in candidates if t is not None and t > self._ticked]
         return min(times) if times else None
 
     @property

@@ -125,6 +125,13 @@ class Requests:
             self._reply(rid, False, str(exc), Refusal.INVALID)
         return rid
 
+    def refuse(self, text: str) -> int:
+        """A request this node cannot take at all (it is self-fencing): answered at once."""
+        rid = self._next
+        self._next += 1
+        self._reply(rid, False, text, Refusal.UNAVAILABLE)
+        return rid
+
     def _handle(self, rid: int, req: Request, now: float) -> None:
         node = self.node
         m = node.membership

@@ -155,6 +155,8 @@ class ServiceManager:
         self.view: ViewId = ViewId(0, 0)
         self.coordinator = 0
         self.inventories: dict[int, dict[str, str]] = {}
+        self._inventory_seqs: dict[int, int] = {}  # per member: the newest inventory heard in this view
+        self._inventory_seq = 0
         self.local_running: dict[str, str] = {}
         self.safely_gone: Callable[[int], bool] = lambda _node: False
         self._next_cmd = 1
@@ -178,9 +180,14 @@ class ServiceManager:
         self.coordinator = installed.view.coord
         self.acting = coordinator and installed.quorate
         self.inventories = {self.local_id: dict(self.local_running)} if self.acting else {}
+        self._inventory_seqs = {}
         for record in self.records.values():
             record.held = False
             record.excluded.clear()
+            if record.cmd and (record.cmd_node in installed.joined or record.cmd_node not in installed.members):
+                # Its addressee restarted (a new run that claims nothing) or left: the command will never be
+                # answered. The facts decide from here: the new run's inventory, or the fence of the old one.
+                record.cmd = 0
         if installed.joined - {self.local_id}:
             self._failback = True
         # A node that joins is a new run: what its inventory lacks, it does not run (it stopped all at start).
@@ -249,6 +256,8 @@ class ServiceManager:
         if isinstance(message, SvcTable):
             if not self.acting and sender == self.coordinator:
                 self._adopt_table(message)
+                if self.members:
+                    self._send_inventory()  # an inventory lost on the way is replaced at every table
         elif isinstance(message, SvcCommand):
             if sender == self.coordinator and self.members:
                 effect = StartLocal if message.action == "start" else StopLocal
@@ -257,7 +266,9 @@ class ServiceManager:
             if self.acting:
                 self._on_report(now, sender, message)
         elif isinstance(message, SvcInventory):
-            if self.acting and message.view == self.view and sender in self.members:
+            newest = message.seq > self._inventory_seqs.get(sender, 0) or not message.seq
+            if self.acting and message.view == self.view and sender in self.members and newest:
+                self._inventory_seqs[sender] = message.seq
                 self.inventories[sender] = dict(message.running)
                 if self._adopting:
                     self._merge(message.table)
@@ -350,7 +361,12 @@ class ServiceManager:
         """
         adopting = self._adopting
         self._adopting = False
-        new_runs, self._new_runs = self._new_runs, set()
+        # A node that joined as a new run stops everything before it runs anything (R-30): once its inventory
+        # shows no stop in progress, what it lacks it does not run. It stays a new run until then.
+        new_runs = set(self._new_runs)
+        self._new_runs = {
+            n for n in new_runs if any(state == "stopping" for state in self.inventories.get(n, {}).values())
+        }
         for record in self.records.values():
             if record.cmd:
                 continue
@@ -364,12 +380,19 @@ class ServiceManager:
                 elif there == "stopping" and record.state is St.STARTED:
                     # Stopped by its executor on its own (quorum was lost there): absence will then be a fact.
                     record.state, record.reason = St.STOPPING, f"being stopped on {self._name(record.owner)}"
-                elif there == "failed":
+                elif there == "failed" and not self.safely_gone(record.owner):
+                    # (Once its fence is confirmed the node is off: its last inventory is no longer a fact.)
                     record.state = St.FAILED
                     record.reason = f"a stop failed on {self._name(record.owner)}"
                     self._effects.append(FenceForService(record.owner, f"service:{record.name} failed to stop on it"))
                 elif there is None and (
-                    transitional or ((adopting or record.owner in new_runs) and record.state in (St.STARTED, St.FAILED))
+                    transitional
+                    or (adopting and record.state in (St.STARTED, St.FAILED))
+                    or (
+                        record.owner in new_runs
+                        and record.owner not in self._new_runs
+                        and record.state in (St.STARTED, St.FAILED)
+                    )
                 ):
                     record.last_owner, record.owner, record.state = record.owner, 0, St.STOPPED
                     record.reason = f"not running on {self._name(record.last_owner)} (its executor says so)"
@@ -685,7 +708,9 @@ class ServiceManager:
     def _send_inventory(self) -> None:
         if self.coordinator and self.coordinator != self.local_id:
             running = tuple(sorted(self.local_running.items()))
-            self._effects.append(Send((self.coordinator,), SvcInventory(self.view, running, tuple(self.table()))))
+            self._inventory_seq += 1
+            inventory = SvcInventory(self.view, running, tuple(self.table()), self._inventory_seq)
+            self._effects.append(Send((self.coordinator,), inventory))
 
     def _name(self, nodeid: int) -> str:
         return self.names.get(nodeid, f"node {nodeid}")

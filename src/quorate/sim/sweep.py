@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from quorate.sim.cluster import InvariantViolation
+from quorate.sim.kernel import InvariantViolation
 
 
 class Traced(Protocol):
