@@ -96,7 +96,7 @@ def activation(old: ClusterConfig, new: ClusterConfig, local_id: int, data: byte
     if change.quorumd is not None:
         q = change.quorumd
         if q.kind == "changed" and not q.restart_fields:
-            qdisk_change, fields = "dynamic", tuple(f.name for f in q.fields)
+            qdisk_change, fields = "dynamic", tuple(str(f) for f in q.fields)
         else:
             qdisk_change, fields = "restart", tuple(q.restart_fields)
     return ConfigActivated(node_settings(new, local_id, data), data, services, qdisk_change, fields)
