@@ -88,7 +88,7 @@ def _split(node: Node) -> tuple[dict[str, str], dict[str, str]]:
     inplace: dict[str, str] = {}
     for key, value in node.attrs.items():
         param = node.spec.param(key)
-        (inplace if param is not None and param.reconfig else restart)[key] = value
+        (inplace if param is not None and param.in_place else restart)[key] = value
     return restart, inplace
 
 
