@@ -165,13 +165,18 @@ class Node:
         return f"Node({self.label} service={self.service} path={self.path})"
 
 
-def _leveled(node: Node, level_of: Callable[[str, str], int]) -> list[Node]:
-    """Children of declared types that have a level (by ascending level, declaration order within a level)."""
-    spec = node.spec
+def _leveled(node: Node, level_of: Callable[[str, str], int], reverse: bool) -> list[Node]:
+    """Children of declared types that have a level: by ascending level, declaration order within a level,
+    each type's children in order (or in reverse order)."""
     ranked = sorted(
-        ((level_of(node.type, c.type), i, c.type) for i, c in enumerate(spec.children)), key=lambda r: (r[0], r[1])
+        ((level_of(node.type, c.type), i, c.type) for i, c in enumerate(node.spec.children)), key=lambda r: r[:2]
     )
-    return [c for level, _i, ctype in ranked if level > 0 for c in node.children if c.type == ctype]
+    result: list[Node] = []
+    for level, _i, ctype in ranked:
+        if level > 0:
+            of_type = [c for c in node.children if c.type == ctype]
+            result += reversed(of_type) if reverse else of_type
+    return result
 
 
 def _is_default(node: Node, child: Node) -> bool:
@@ -179,29 +184,30 @@ def _is_default(node: Node, child: Node) -> bool:
     return not (start_level(node.type, child.type) or stop_level(node.type, child.type))
 
 
+def child_sequence(node: Node, walk: str) -> list[Node]:
+    """The order rgmanager visits ``node``'s children in (restree.c ``_res_op_by_level``): ``start`` (also
+    status), ``stop``, and the conditional walks of a reconfiguration, ``condstop`` and ``condstart``. Those two
+    visit the untyped children in reverse, then the leveled ones by *start* level in forward order; only a node
+    flagged for stopping or starting switches its own subtree to the plain walk."""
+    default = [c for c in node.children if _is_default(node, c)]
+    if walk == "start":
+        return [*_leveled(node, start_level, False), *default]
+    if walk == "stop":
+        return [*reversed(default), *_leveled(node, stop_level, True)]
+    if not node.spec.children:
+        return list(node.children)  # no declared types: one plain pass, forward
+    return [*reversed(default), *_leveled(node, start_level, False)]
+
+
 def _start(node: Node) -> Iterator[Node]:
     yield node
-    for child in _leveled(node, start_level):
+    for child in child_sequence(node, "start"):
         yield from _start(child)
-    for child in node.children:
-        if _is_default(node, child):
-            yield from _start(child)
 
 
 def _stop(node: Node) -> Iterator[Node]:
-    for child in reversed(node.children):
-        if _is_default(node, child):
-            yield from _stop(child)
-    leveled = _leveled(node, stop_level)
-    # Within one type, stop runs in reverse order; _leveled lists each type's children in forward order.
-    index = 0
-    while index < len(leveled):
-        end = index
-        while end < len(leveled) and leveled[end].type == leveled[index].type:
-            end += 1
-        for child in reversed(leveled[index:end]):
-            yield from _stop(child)
-        index = end
+    for child in child_sequence(node, "stop"):
+        yield from _stop(child)
     yield node
 
 
@@ -308,9 +314,10 @@ def apply_overrides(actions: tuple[ActionSpec, ...], overrides: tuple[Action, ..
 _RgAttrs = dict[str, tuple[str, bool]]
 
 
-def _rg_attrs(spec: TypeSpec, own: Mapping[str, str]) -> _RgAttrs:
-    """What rgmanager stored for a resource: set parameters, else the inherit source, else the declared default
-    (an empty value is unset, as rgmanager read the file)."""
+def stored_attributes(spec: TypeSpec, own: Mapping[str, str]) -> _RgAttrs:
+    """What rgmanager stored for a resource, in its order: every declared parameter that is set, else its inherit
+    source, else its declared default (an empty value is unset, as rgmanager read the file); then, for quorate's
+    ``ocf``, the agent parameters rgmanager never knew."""
     stored: _RgAttrs = {}
     for param in spec.params:
         value = own.get(param.name)
@@ -320,6 +327,8 @@ def _rg_attrs(spec: TypeSpec, own: Mapping[str, str]) -> _RgAttrs:
             stored[param.name] = (param.inherit, True)
         elif param.default is not None:
             stored[param.name] = (param.default, False)
+    if spec.open_params:
+        stored.update((k, (v, False)) for k, v in own.items() if v and k not in stored)
     return stored
 
 
@@ -375,7 +384,7 @@ class _Builder:
         spec = type_spec(rtype)
         own = {k: v for k, v in res.attrs if k not in SPECIAL_ATTRIBUTES}
         special = {k: v for k, v in res.attrs if k in SPECIAL_ATTRIBUTES}
-        stored = _rg_attrs(spec, own)
+        stored = stored_attributes(spec, own)
         here = [*chain, (rtype, stored)]
         attrs = dict(own)
         inherited: set[str] = set()
@@ -483,5 +492,7 @@ __all__ = [
     "build_forest",
     "build_tree",
     "build_trees",
+    "child_sequence",
     "delta",
+    "stored_attributes",
 ]
