@@ -365,10 +365,13 @@ def _print_test(path: str) -> int:
 
 
 def cmd_test(args: Sequence[str]) -> int:
-    _note("Running in test mode.")
     if len(args) == 1:
+        _note("Running in test mode.")
         return _print_test(args[0])
     if len(args) == 4 and args[1] in ("start", "stop", "status"):
+        # A real run reports each agent call as it finishes, on stdout, after this line (quorate's own layout:
+        # the original's agents printed whatever they printed).
+        print("Running in test mode.", flush=True)
         return run_real(args[0], args[1], args[2], args[3])
     raise UsageError("test takes a file, optionally followed by start|stop|status TYPE NAME")
 

@@ -283,17 +283,15 @@ class ServiceTree:
 
 
 def apply_overrides(actions: tuple[ActionSpec, ...], overrides: tuple[Action, ...]) -> tuple[ActionSpec, ...]:
-    """``<action name depth interval timeout>`` children replace the agent's values (C-36); ``*`` = every depth."""
+    """``<action name depth interval timeout>`` children replace the agent's values (C-36). As in rgmanager, a
+    status override without ``depth`` (or with ``*``) applies to every depth; a depth the agent does not declare
+    is added."""
     result = list(actions)
     for override in overrides:
         depth_text = (override.depth or "").strip()
-        wanted: int | None
-        if override.name == "status" and depth_text == "*":
-            wanted = None
-        elif depth_text.isdigit():
-            wanted = int(depth_text)
-        else:
-            wanted = 0
+        wanted: int | None = None
+        if override.name in ("status", "monitor") and depth_text not in ("", "*"):
+            wanted = int(depth_text) if depth_text.isdigit() else 0
         matched = False
         for i, action in enumerate(result):
             if action.name != override.name or (wanted is not None and action.depth != wanted):
