@@ -278,3 +278,85 @@ def test_unenforced_timeouts_use_the_ceiling() -> None:
 
 def test_default_agents_cover_the_runnable_types() -> None:
     assert set(default_agents()) == {"service", "script", "fs", "ip", "lvm", "ocf", "systemd"}
+
+
+NESTED = """
+<service name="s">
+  <fs name="data" device="/dev/x" mountpoint="/srv" __independent_subtree="1">
+    <script name="app" file="/etc/init.d/app" __independent_subtree="{inner}" {inner_extra}/>
+  </fs>
+  <ip address="10.0.0.9" monitor_link="0"/>
+</service>
+"""
+
+
+def test_nested_independent_subtrees_the_outermost_recovers() -> None:
+    # rgmanager let every independent ancestor take a failure over on its way up: the outermost decides.
+    clock = Clock()
+    runner, log, _ = runner_with({("status", "app"): 1}, clock=clock)
+    tree = build_trees(config_of(NESTED.format(inner="1", inner_extra="")))["s"]
+    asyncio.run(runner.start_service(tree))
+    outcome = asyncio.run(runner.status_service(tree, clock.now + 3600))
+    assert outcome.recoverable == (tree.find("fs", "data"),) and outcome.failed is None
+    assert tree.independent_root(tree.find("script", "app")) is tree.find("fs", "data")  # type: ignore[arg-type]
+    assert calls(log)[-1] == "status ip:10.0.0.9"  # the walk went on outside the subtree
+
+
+def test_a_restart_budget_needs_both_settings() -> None:
+    clock = Clock()
+    runner, _, _ = runner_with(clock=clock)
+    tree = tree_of(indep="1", fs_extra='__max_restarts="1"')  # no __restart_expire_time: no counter, as rgmanager
+    fs = tree.find("fs", "data")
+    assert fs is not None
+    asyncio.run(runner.start_service(tree))
+    assert all(asyncio.run(runner.recover_subtree(tree, fs)).ok for _ in range(4))
+
+
+def test_a_service_start_resets_the_restart_budget() -> None:
+    clock = Clock()
+    runner, _, _ = runner_with(clock=clock)
+    tree = tree_of(indep="yes", fs_extra='__max_restarts="1" __restart_expire_time="1h"')
+    fs = tree.find("fs", "data")
+    assert fs is not None
+    asyncio.run(runner.start_service(tree))
+    assert asyncio.run(runner.recover_subtree(tree, fs)).ok
+    assert not asyncio.run(runner.recover_subtree(tree, fs)).ok
+    assert asyncio.run(runner.recover_subtree(tree, fs)).ok  # rgmanager cleared the counter when it gave up
+    assert not asyncio.run(runner.recover_subtree(tree, fs)).ok
+    asyncio.run(runner.start_service(tree))
+    assert asyncio.run(runner.recover_subtree(tree, fs)).ok
+
+
+def test_non_critical_with_a_budget_restarts_then_stops_for_good() -> None:
+    clock = Clock()
+    fail: dict[tuple[str, str], int] = {}
+    runner, log, _ = runner_with(fail, clock=clock)
+    tree = tree_of(indep="2", fs_extra='__max_restarts="1" __restart_expire_time="10m"')
+    fs = tree.find("fs", "data")
+    assert fs is not None and fs.independent == "non-critical"
+    asyncio.run(runner.start_service(tree))
+    log.clear()
+    first = asyncio.run(runner.recover_subtree(tree, fs))
+    assert first.ok and first.message == "fs:data restarted"
+    assert calls(log) == ["stop script:app", "stop fs:data", "start fs:data", "start script:app"]
+    log.clear()
+    second = asyncio.run(runner.recover_subtree(tree, fs))
+    assert second.ok and second.message == "fs:data stopped (non-critical)"
+    assert calls(log) == ["stop script:app", "stop fs:data"]
+    # A stopped non-critical subtree is not checked again (it would fail every time); the rest still is.
+    fail[("status", "app")] = 1
+    log.clear()
+    outcome = asyncio.run(runner.status_service(tree, clock.now + 3600))
+    assert outcome.ok and calls(log) == ["status service:s", "status ip:10.0.0.9"]
+    asyncio.run(runner.start_service(tree))  # a new start brings it back into the checks
+    log.clear()
+    assert not asyncio.run(runner.status_service(tree, clock.now + 7200)).ok
+    assert "status script:app" in calls(log)
+
+
+def test_a_failure_counter_needs_both_settings() -> None:
+    clock = Clock()
+    runner, _, _ = runner_with({("status", "app"): 1}, clock=clock)
+    tree = tree_of(script_extra='__max_failures="3"')  # no __failure_expire_time: every failure counts
+    asyncio.run(runner.start_service(tree))
+    assert not asyncio.run(runner.status_service(tree, clock.now + 30)).ok
