@@ -208,3 +208,85 @@ def test_console_entry_point_runs_as_a_module() -> None:
         timeout=30,
     )
     assert done.returncode == 0 and done.stdout.splitlines()[1] == "[stop] script:test_svc"
+
+
+# --------------------------------------------------------------------------- rgmanager's tree-order cases
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rgmanager-trees"
+CASES = sorted(p.name[: -len(".conf")] for p in FIXTURES.glob("[0-9][0-9][0-9]-*.conf"))
+
+
+def rg_test_command() -> list[str]:
+    """The installed ``rg_test`` console script (the command administrators type)."""
+    script = Path(sys.executable).with_name("rg_test")
+    assert script.exists(), f"rg_test is not installed next to {sys.executable}"
+    return [str(script)]
+
+
+def groups_of(conf: Path) -> list[tuple[str, str]]:
+    """(type, name) of every resource group of a file, in document order, as rgmanager's runtests listed them."""
+    from lxml import etree
+
+    rm = etree.parse(str(conf)).getroot().find("rm")
+    assert rm is not None
+    return [(str(g.tag), g.get("ref") or g.get("name") or "") for g in rm if g.tag in ("service", "vm")]
+
+
+def expected_diagnostics(conf: Path) -> list[str]:
+    """What the file's checks report (warnings, and errors outside <rm>): rg_test must show each on stderr."""
+    from quorate.config import ConfigError, load_config
+
+    try:
+        problems = load_config(conf).warnings
+    except ConfigError as exc:
+        problems = exc.problems
+    return [f"{p.severity}: {p}" for p in problems]
+
+
+def test_the_fixture_set_covers_rgmanagers_cases() -> None:
+    assert len(CASES) >= 17 and PRINTS
+    for case in CASES:
+        for suffix in (".start.expected", ".stop.expected"):
+            assert (FIXTURES / f"{case}{suffix}").exists(), case + suffix
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_noop_start_and_stop_print_exactly_rgmanagers_order(case: str) -> None:
+    conf = FIXTURES / f"{case}.conf"
+    diagnostics = expected_diagnostics(conf)
+    assert diagnostics, "every fixture carries at least one warning, to show where warnings go"
+    for phase in ("start", "stop"):
+        out = ""
+        for kind, name in groups_of(conf):
+            done = subprocess.run(
+                [*rg_test_command(), "noop", str(conf), phase, kind, name], capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stderr
+            assert done.stderr.splitlines()[0] == "Running in test mode."
+            for line in diagnostics:
+                assert line in done.stderr.splitlines(), line
+            out += done.stdout
+        assert out == (FIXTURES / f"{case}.{phase}.expected").read_text(), f"{case} {phase}"
+
+
+PRINTS = sorted(p.stem for p in FIXTURES.glob("[0-9][0-9][0-9]-*.expected") if p.name.count(".") == 1)
+
+
+@pytest.mark.parametrize("case", PRINTS)
+def test_test_prints_exactly_rgmanagers_lists_and_trees(case: str) -> None:
+    done = subprocess.run(
+        [*rg_test_command(), "test", str(FIXTURES / f"{case}.conf")], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (FIXTURES / f"{case}.expected").read_text()
+
+
+def test_delta_prints_exactly_rgmanagers_marks_and_operations() -> None:
+    done = subprocess.run(
+        [*rg_test_command(), "delta", str(FIXTURES / "delta-1.old.conf"), str(FIXTURES / "delta-1.new.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (FIXTURES / "delta-1.expected").read_text()
+    assert done.stderr.splitlines()[0] == "Running in resource tree delta test mode."
