@@ -26,9 +26,7 @@ directory; its resource types are built in). An inherited parameter whose source
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -82,10 +80,9 @@ def _note(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
-def report(config: ClusterConfig, forest: Sequence[ServiceTree]) -> None:
-    """Every problem found, on standard error: the file's, the trees', and types no agent here can run."""
-    from quorate.resources.agents import RUNNABLE
-
+def report(config: ClusterConfig, forest: Sequence[ServiceTree], *, agents: bool = False) -> None:
+    """Every problem found, on standard error: the file's, the trees', and (``agents``: when the trees are
+    printed or run) the resource types no agent on this machine can run."""
     if any(p.severity == "error" for p in config.warnings):
         _note(f"{PROG}: {config.source}: errors outside <rm> (rg_test reads only <rm>; the cluster refuses this file)")
     for problem in config.warnings:
@@ -93,6 +90,10 @@ def report(config: ClusterConfig, forest: Sequence[ServiceTree]) -> None:
     for tree in forest:
         for tree_problem in tree.problems:
             _note(str(tree_problem))
+        if not agents:
+            continue
+        from quorate.resources.agents import RUNNABLE
+
         for node in tree.nodes():
             if node.type not in RUNNABLE:
                 _note(
@@ -311,17 +312,21 @@ def _forest(config: ClusterConfig) -> tuple[ServiceTree, ...]:
 
 
 def _local_name(config: ClusterConfig) -> str:
+    import socket
+
     host = socket.gethostname()
     node = config.node_by_name(host)
     return node.name if node is not None else host
 
 
 def run_real(path: str, action: str, rtype: str, name: str) -> int:
+    import asyncio
+
     from quorate.resources import ResourceRunner
 
     config = _load(path)
     forest = _forest(config)
-    report(config, forest)
+    report(config, forest, agents=True)
     tree = next((t for t in forest if t.kind == rtype and t.name == name), None)
     if tree is None:
         groups = ", ".join(t.rg_name for t in forest) or "none"
@@ -359,7 +364,7 @@ def _print_test(path: str) -> int:
     config = _load(path)
     forest = _forest(config)
     _note(f"Loaded {len(TYPES)} resource rules")
-    report(config, forest)
+    report(config, forest, agents=True)
     sys.stdout.write(format_test(config, forest))
     return 1 if any(t.errors for t in forest) else 0
 

@@ -5,7 +5,7 @@ what a reconfiguration stops and starts; `agents` run real commands for one reso
 a tree in rgmanager's order through the agents, with timeouts, rollback and status scheduling. The daemon uses
 these pieces; ``rg_test`` uses the same ones from the command line::
 
-    trees = build_trees(config)                       # {service name: ServiceTree}
+    trees = build_trees(config)                       # {service name: ServiceTree}; build_forest: vms too
     runner = ResourceRunner(node_name=me, is_member=lambda name: name in view, rsctmp="/run/resource-agents")
     outcome = await runner.start_service(trees["test"])   # ServiceOutcome: ok, message, failed, resources_left
     outcome = await runner.status_service(trees["test"], time.monotonic())  # failed / recoverable subtrees
@@ -13,17 +13,48 @@ these pieces; ``rg_test`` uses the same ones from the command line::
     changes = delta(old_config, new_config)               # per service: stop / start / reconfig nodes
 """
 
-from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
-from quorate.resources.tree import (
-    Node,
-    ServiceDelta,
-    ServiceTree,
-    TreeDelta,
-    TreeProblem,
-    build_tree,
-    build_trees,
-    delta,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
+    from quorate.resources.tree import (
+        Node,
+        ServiceDelta,
+        ServiceTree,
+        TreeDelta,
+        TreeProblem,
+        build_forest,
+        build_tree,
+        build_trees,
+        delta,
+    )
+
+# Loaded on first use: the dry tools (rg_test noop, quorate simulate) need the trees, not the runner and the
+# agents, whose imports (asyncio, subprocess) cost more than the rest of the command.
+_HOMES = {
+    "ResourceRunner": "runner",
+    "ServiceOutcome": "runner",
+    "StepResult": "runner",
+    "Node": "tree",
+    "ServiceDelta": "tree",
+    "ServiceTree": "tree",
+    "TreeDelta": "tree",
+    "TreeProblem": "tree",
+    "build_forest": "tree",
+    "build_tree": "tree",
+    "build_trees": "tree",
+    "delta": "tree",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "Node",
@@ -34,6 +65,7 @@ __all__ = [
     "StepResult",
     "TreeDelta",
     "TreeProblem",
+    "build_forest",
     "build_tree",
     "build_trees",
     "delta",
