@@ -15,45 +15,32 @@ these pieces; ``rg_test`` uses the same ones from the command line::
 
 from typing import TYPE_CHECKING, Any
 
+from quorate.resources.tree import (
+    Node,
+    ServiceDelta,
+    ServiceTree,
+    TreeDelta,
+    TreeProblem,
+    build_forest,
+    build_tree,
+    build_trees,
+    delta,
+)
+
 if TYPE_CHECKING:
     from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
-    from quorate.resources.tree import (
-        Node,
-        ServiceDelta,
-        ServiceTree,
-        TreeDelta,
-        TreeProblem,
-        build_forest,
-        build_tree,
-        build_trees,
-        delta,
-    )
 
-# Loaded on first use: the dry tools (rg_test noop, quorate simulate) need the trees, not the runner and the
-# agents, whose imports (asyncio, subprocess) cost more than the rest of the command.
-_HOMES = {
-    "ResourceRunner": "runner",
-    "ServiceOutcome": "runner",
-    "StepResult": "runner",
-    "Node": "tree",
-    "ServiceDelta": "tree",
-    "ServiceTree": "tree",
-    "TreeDelta": "tree",
-    "TreeProblem": "tree",
-    "build_forest": "tree",
-    "build_tree": "tree",
-    "build_trees": "tree",
-    "delta": "tree",
-}
+# The runner is loaded on first use: the dry tools (rg_test noop, quorate simulate) need the trees, not the
+# runner and the agents, whose imports (asyncio, subprocess) cost more than the rest of such a command.
+_RUNNER = frozenset({"ResourceRunner", "ServiceOutcome", "StepResult"})
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
+    if name not in _RUNNER:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+    from quorate.resources import runner
 
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    return getattr(runner, name)
 
 
 __all__ = [
