@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from res_helpers import config_of
 
 from quorate.resources import ResourceRunner, build_trees
@@ -360,3 +363,45 @@ def test_a_failure_counter_needs_both_settings() -> None:
     tree = tree_of(script_extra='__max_failures="3"')  # no __failure_expire_time: every failure counts
     asyncio.run(runner.start_service(tree))
     assert not asyncio.run(runner.status_service(tree, clock.now + 30)).ok
+
+
+BAD_METADATA = """#!/bin/sh
+case "$1" in
+meta-data) {metadata} ;;
+start) echo start >> "{log}"; exit 0 ;;
+stop) echo stop >> "{log}"; exit 0 ;;
+monitor) exit 0 ;;
+esac
+exit 3
+"""
+
+
+@pytest.mark.parametrize("metadata", ["echo '<resource-agent><actions><action'", "exec sleep 60"])
+def test_an_ocf_agent_with_broken_or_hanging_meta_data_starts_once_on_the_catalogue_table(
+    metadata: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quorate.resources.agents import ocf
+    from quorate.resources.agents.base import ServiceAgent
+
+    real_run = ocf.run
+
+    async def quick_run(argv: list[str], *, timeout: float, env: dict[str, str] | None = None) -> object:
+        return await real_run(argv, timeout=min(timeout, 1.0), env=env)  # the hang is cut after 1 s, not 10
+
+    monkeypatch.setattr(ocf, "run", quick_run)
+    log = tmp_path / "calls"
+    program = tmp_path / "ocf" / "resource.d" / "acme" / "Odd"
+    program.parent.mkdir(parents=True)
+    program.write_text(BAD_METADATA.format(metadata=metadata, log=log))
+    program.chmod(0o755)
+    agents = {"service": ServiceAgent(), "ocf": ocf.OcfAgent(ocf_root=str(tmp_path / "ocf"))}
+    runner = ResourceRunner(node_name="balthasar.localdomain", agents=agents, rsctmp=str(tmp_path / "rsctmp"))
+    tree = build_trees(config_of('<service name="s"><ocf name="odd" agent="ocf:acme:Odd"/></service>'))["s"]
+    began = time.monotonic()
+    outcome = asyncio.run(runner.start_service(tree))
+    assert outcome.ok, outcome.message
+    assert time.monotonic() - began < 10
+    assert log.read_text() == "start\n"  # nothing started twice
+    table = asyncio.run(agents["ocf"].actions(tree.root.children[0]))
+    assert table == tree.root.children[0].actions  # the catalogue's table stands in for the broken one
+    assert asyncio.run(runner.stop_service(tree)).ok and log.read_text() == "start\nstop\n"
