@@ -5,6 +5,10 @@ this module only applies defaults and derivations; it does not report anything. 
 lenient (a missing or malformed value yields the default, never an exception) because the semantic checks
 reuse them on documents that may still contain errors, e.g. to compute the effective qdisk timings for the
 timing warning. One reader per concept keeps "what value does quorate use" defined in exactly one place.
+
+The resource manager is read the way rgmanager read it: `Definitions` says what every ``ref=`` names (the
+validator uses the same lookup, so the two never disagree), `position` what one tree position runs, and
+`resource_manager` assembles services, virtual machines and the ``<rm disabled>`` flag.
 """
 
 from __future__ import annotations
