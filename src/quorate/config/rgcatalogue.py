@@ -30,156 +30,48 @@ Pure data and lookups; no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-HOUR = 3600
-# rgmanager walks child levels 1..RESOURCE_MAX_LEVELS (100).
-MAX_LEVEL = 100
-
-# Valid on any resource element or reference (spec C-35); they belong to the tree position, not the resource.
-SPECIAL_ATTRIBUTES = frozenset(
-    {
-        "__independent_subtree",
-        "__enforce_timeouts",
-        "__max_failures",
-        "__failure_expire_time",
-        "__max_restarts",
-        "__restart_expire_time",
-    }
+from quorate.config.rgtypes import (
+    HOUR,
+    MAX_LEVEL,
+    ROOT_TYPES,
+    SPECIAL_ATTRIBUTES,
+    ActionSpec,
+    ChildSpec,
+    ParamSpec,
+    TypeSpec,
+    action,
+    names,
+    param,
+    run,
+    status,
 )
 
-# Top-level resource groups: what may stand directly under <rm>, and how rgmanager names them (service:NAME).
-ROOT_TYPES = ("service", "vm")
+__all__ = [
+    "HOUR",
+    "MAX_LEVEL",
+    "ROOT_TYPES",
+    "SPECIAL_ATTRIBUTES",
+    "TYPES",
+    "ActionSpec",
+    "ChildSpec",
+    "ParamSpec",
+    "TypeSpec",
+    "primary_of",
+    "rg_name",
+    "start_level",
+    "stop_level",
+    "type_spec",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class ParamSpec:
-    """One ``<parameter>`` (flags as declared; ``inherit`` is ``attr`` or ``type%attr``); see the module text
-    for ``fallback``, ``placement`` and ``hint``."""
-
-    name: str
-    primary: bool = False
-    unique: bool = False
-    required: bool = False
-    inherit: str | None = None
-    reconfig: bool = False
-    default: str | None = None
-    fallback: str | None = None
-    placement: bool = False
-    hint: str | None = None
-
-    @property
-    def in_place(self) -> bool:
-        """A change of this parameter needs no restart of the resource (R-90)."""
-        return self.reconfig or self.placement
-
-
-@dataclass(frozen=True, slots=True)
-class ChildSpec:
-    """``<child type start stop forbid>``; levels 0 mean "not leveled" (such a child starts with the untyped)."""
-
-    type: str
-    start: int = 0
-    stop: int = 0
-    forbid: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ActionSpec:
-    """``<action>``: times in seconds; ``timeout`` 0 means the agent declared none; ``interval`` 0 never runs."""
-
-    name: str
-    timeout: int = 0
-    interval: int = 0
-    depth: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class TypeSpec:
-    name: str
-    primary: str
-    params: tuple[ParamSpec, ...] = ()
-    children: tuple[ChildSpec, ...] = ()
-    actions: tuple[ActionSpec, ...] = ()
-    # None: any number of tree nodes may use one resource (scripts); 1: one use only (spec C-33).
-    maxinstances: int | None = None
-    known: bool = True
-    # rgmanager's agent file (rg_test prints it) and its rule flags (rg_test delta: initialise new groups).
-    agent: str = ""
-    init_on_add: bool = True
-    destroy_on_delete: bool = True
-    # quorate's ocf: any further attribute is an agent parameter.
-    open_params: bool = False
-
-    def param(self, name: str) -> ParamSpec | None:
-        return next((p for p in self.params if p.name == name), None)
-
-    def child(self, child_type: str) -> ChildSpec | None:
-        return next((c for c in self.children if c.type == child_type), None)
-
-    def action(self, name: str) -> ActionSpec | None:
-        return next((a for a in self.actions if a.name == name), None)
-
-    @property
-    def required(self) -> tuple[ParamSpec, ...]:
-        """Parameters a definition must set: the primary and the required ones (rgmanager refused to load a
-        resource without them, whatever default the meta-data declares)."""
-        return tuple(p for p in self.params if p.primary or p.required)
-
-    @property
-    def keys(self) -> tuple[ParamSpec, ...]:
-        """Parameters whose values must not repeat within the type (C-31)."""
-        return tuple(p for p in self.params if p.primary or p.unique)
-
-    @property
-    def root(self) -> bool:
-        return self.name in ROOT_TYPES
-
-
-def _p(name: str, flags: str = "", inherit: str | None = None, default: str | None = None, **extra: str) -> ParamSpec:
-    """Compact parameter: ``flags`` is a word list of primary/unique/required/reconfig/placement."""
-    words = flags.split()
-    return ParamSpec(
-        name,
-        primary="primary" in words,
-        unique="unique" in words,
-        required="required" in words,
-        inherit=inherit,
-        reconfig="reconfig" in words,
-        default=default,
-        fallback=extra.get("fallback"),
-        placement="placement" in words,
-        hint=extra.get("hint"),
-    )
-
-
-def _names(*names: str) -> tuple[ParamSpec, ...]:
-    """Plain parameters: no flags, no default."""
-    return tuple(ParamSpec(n) for n in names)
-
-
-def _status(*checks: tuple[int, int, int]) -> tuple[ActionSpec, ...]:
-    """Status actions from (depth, interval, timeout) triples."""
-    return tuple(ActionSpec("status", timeout=t, interval=i, depth=d) for d, i, t in checks)
-
-
-def _run(start: int, stop: int, *extra: ActionSpec) -> tuple[ActionSpec, ...]:
-    return (ActionSpec("start", timeout=start), ActionSpec("stop", timeout=stop), *extra)
-
-
-def _a(name: str, timeout: int) -> ActionSpec:
-    return ActionSpec(name, timeout=timeout)
-
-
-_NAME = _p("name", "primary")
-_NAME_UNIQUE = _p("name", "primary unique")
-_SERVICE_NAME = _p("service_name", inherit="service%name")
-_USER_HOME = (_p("user", "required", hint="the Oracle user"), _p("home", "required", hint="the Oracle home"))
+_NAME = param("name", "primary")
+_NAME_UNIQUE = param("name", "primary unique")
+_SERVICE_NAME = param("service_name", inherit="service%name")
+_USER_HOME = (param("user", "required", hint="the Oracle user"), param("home", "required", hint="the Oracle home"))
 # Application agents (apache.sh, mysql.sh...): a status every minute, a deeper one every 5 minutes.
-_APP_STATUS = _status((0, 60, 10), (10, 300, 30))
+_APP_STATUS = status((0, 60, 10), (10, 300, 30))
 _FS_CHILDREN = (ChildSpec("fs", 1, 3), ChildSpec("clusterfs", 1, 3), ChildSpec("nfsexport", 3, 1))
-_MOUNT = _p("mountpoint", "unique required", hint="where to mount it")
-_DEVICE = _p("device", "unique required", hint="the block device, LABEL= or UUID= to mount")
+_MOUNT = param("mountpoint", "unique required", hint="where to mount it")
+_DEVICE = param("device", "unique required", hint="the block device, LABEL= or UUID= to mount")
 
 
 def _app(name: str, *params: ParamSpec, start: int = 0, unique_name: bool = False) -> TypeSpec:
@@ -187,7 +79,7 @@ def _app(name: str, *params: ParamSpec, start: int = 0, unique_name: bool = Fals
         name,
         "name",
         params=(_NAME_UNIQUE if unique_name else _NAME, *params, _SERVICE_NAME),
-        actions=(*_run(start, start), *_APP_STATUS),
+        actions=(*run(start, start), *_APP_STATUS),
         agent=f"{name}.sh",
     )
 
@@ -195,44 +87,44 @@ def _app(name: str, *params: ParamSpec, start: int = 0, unique_name: bool = Fals
 def _group_params(kind: str) -> tuple[ParamSpec, ...]:
     """The parameters services and virtual machines share, in the order their meta-data declares them."""
     common = (
-        _p("domain", "reconfig", hint="the name of a failoverdomain"),
-        _p("autostart", "reconfig", default="1"),
-        _p("exclusive", "reconfig", default="0"),
+        param("domain", "reconfig", hint="the name of a failoverdomain"),
+        param("autostart", "reconfig", default="1"),
+        param("exclusive", "reconfig", default="0"),
     )
     if kind == "service":
         return (
-            _p("name", "primary unique required"),
+            param("name", "primary unique required"),
             *common,
-            _p("nfslock", default="0"),
-            _p("nfs_client_cache", default="0"),
-            _p("recovery", "reconfig", default="restart"),
-            _p("depend", "placement"),
-            _p("depend_mode", "placement", default="hard"),
-            _p("max_restarts", "placement", default="0"),
-            _p("restart_expire_time", "placement", default="0"),
-            _p("priority", "placement", default="0"),
+            param("nfslock", default="0"),
+            param("nfs_client_cache", default="0"),
+            param("recovery", "reconfig", default="restart"),
+            param("depend", "placement"),
+            param("depend_mode", "placement", default="hard"),
+            param("max_restarts", "placement", default="0"),
+            param("restart_expire_time", "placement", default="0"),
+            param("priority", "placement", default="0"),
         )
     return (
         _NAME,
         *common,
-        _p("recovery", "reconfig"),
-        _p("migration_mapping", "reconfig"),
-        *_names("use_virsh", "xmlfile"),
-        _p("migrate", default="live"),
-        *_names("migrate_options", "tunnelled", "path", "snapshot"),
-        _p("depend", "placement"),
-        _p("depend_mode", "placement", default="hard"),
-        _p("max_restarts", "reconfig", default="0"),
-        _p("restart_expire_time", "reconfig", default="0"),
-        _p("status_program", "reconfig"),
-        _p("hypervisor", default="auto"),
-        _p("hypervisor_uri", default="auto"),
-        _p("migration_uri", default="auto"),
-        _p("no_kill", default="false"),
+        param("recovery", "reconfig"),
+        param("migration_mapping", "reconfig"),
+        *names("use_virsh", "xmlfile"),
+        param("migrate", default="live"),
+        *names("migrate_options", "tunnelled", "path", "snapshot"),
+        param("depend", "placement"),
+        param("depend_mode", "placement", default="hard"),
+        param("max_restarts", "reconfig", default="0"),
+        param("restart_expire_time", "reconfig", default="0"),
+        param("status_program", "reconfig"),
+        param("hypervisor", default="auto"),
+        param("hypervisor_uri", default="auto"),
+        param("migration_uri", default="auto"),
+        param("no_kill", default="false"),
     )
 
 
-_SAP_EXITS = _names("PRE_START_USEREXIT", "POST_START_USEREXIT", "PRE_STOP_USEREXIT", "POST_STOP_USEREXIT")
+_SAP_EXITS = names("PRE_START_USEREXIT", "POST_START_USEREXIT", "PRE_STOP_USEREXIT", "POST_STOP_USEREXIT")
 
 _TYPES: tuple[TypeSpec, ...] = (
     TypeSpec(
@@ -252,7 +144,7 @@ _TYPES: tuple[TypeSpec, ...] = (
         ),
         # service.sh declares no status (its hourly no-op check is commented out); quorate's runner keeps that
         # hourly check of the group node, which its service agent answers at once.
-        actions=(*_run(5, 5, _a("reconfig", 5), _a("recover", 5)), *_status((0, HOUR, 5))),
+        actions=(*run(5, 5, action("reconfig", 5), action("recover", 5)), *status((0, HOUR, 5))),
         maxinstances=1,
         agent="service.sh",
     ),
@@ -260,7 +152,7 @@ _TYPES: tuple[TypeSpec, ...] = (
         "vm",
         "name",
         params=_group_params("vm"),
-        actions=(*_run(300, 120), *_status((0, 30, 10), (10, 60, 20)), _a("reconfig", 10), _a("migrate", 600)),
+        actions=(*run(300, 120), *status((0, 30, 10), (10, 60, 20)), action("reconfig", 10), action("migrate", 600)),
         maxinstances=1,
         agent="vm.sh",
         init_on_add=False,
@@ -271,11 +163,11 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME,
-            _p("vg_name", "required", hint="the volume group to activate"),
-            *_names("lv_name", "self_fence"),
-            _p("nfslock", inherit="service%nfslock"),
+            param("vg_name", "required", hint="the volume group to activate"),
+            *names("lv_name", "self_fence"),
+            param("nfslock", inherit="service%nfslock"),
         ),
-        actions=(*_run(5, 5), *_status((0, HOUR, 5))),
+        actions=(*run(5, 5), *status((0, HOUR, 5))),
         maxinstances=1,
         agent="lvm.sh",
     ),
@@ -286,12 +178,12 @@ _TYPES: tuple[TypeSpec, ...] = (
             _NAME,
             _MOUNT,
             _DEVICE,
-            *_names("fstype", "force_unmount", "quick_status", "self_fence"),
-            _p("nfslock", inherit="nfslock"),
-            *_names("nfsrestart", "fsid", "force_fsck", "options", "use_findmnt"),
+            *names("fstype", "force_unmount", "quick_status", "self_fence"),
+            param("nfslock", inherit="nfslock"),
+            *names("nfsrestart", "fsid", "force_fsck", "options", "use_findmnt"),
         ),
         children=_FS_CHILDREN,
-        actions=(*_run(900, 30), *_status((0, 60, 10), (10, 30, 30), (20, 60, 30))),
+        actions=(*run(900, 30), *status((0, 60, 10), (10, 30, 30), (20, 60, 30))),
         maxinstances=1,
         agent="fs.sh",
     ),
@@ -301,13 +193,13 @@ _TYPES: tuple[TypeSpec, ...] = (
         params=(
             _NAME,
             _MOUNT,
-            _p("device", "unique required", hint="the shared block device"),
-            *_names("fstype", "force_unmount", "self_fence", "fsid"),
-            _p("nfslock", inherit="service%nfslock"),
-            *_names("nfsrestart", "options", "use_findmnt"),
+            param("device", "unique required", hint="the shared block device"),
+            *names("fstype", "force_unmount", "self_fence", "fsid"),
+            param("nfslock", inherit="service%nfslock"),
+            *names("nfsrestart", "options", "use_findmnt"),
         ),
         children=_FS_CHILDREN,
-        actions=(*_run(900, 30), *_status((0, 60, 10), (10, 300, 30), (20, 600, 30))),
+        actions=(*run(900, 30), *status((0, 60, 10), (10, 300, 30), (20, 600, 30))),
         agent="clusterfs.sh",
     ),
     TypeSpec(
@@ -316,13 +208,13 @@ _TYPES: tuple[TypeSpec, ...] = (
         params=(
             _NAME,
             _MOUNT,
-            _p("host", "required", hint="the file server"),
-            _p("export", "required", hint="the exported path"),
-            _p("fstype", default="nfs"),
-            *_names("no_unmount", "force_unmount", "self_fence", "options", "use_findmnt"),
+            param("host", "required", hint="the file server"),
+            param("export", "required", hint="the exported path"),
+            param("fstype", default="nfs"),
+            *names("no_unmount", "force_unmount", "self_fence", "options", "use_findmnt"),
         ),
         children=(ChildSpec("nfsexport", forbid=True), ChildSpec("nfsclient", forbid=True)),
-        actions=(*_run(900, 30), *_status((0, 60, 10), (10, 300, 30), (20, 600, 30))),
+        actions=(*run(900, 30), *status((0, 60, 10), (10, 300, 30), (20, 600, 30))),
         agent="netfs.sh",
     ),
     TypeSpec(
@@ -330,12 +222,12 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME,
-            _p("device", inherit="device"),
-            _p("path", inherit="mountpoint"),
-            _p("fsid", inherit="fsid"),
+            param("device", inherit="device"),
+            param("path", inherit="mountpoint"),
+            param("fsid", inherit="fsid"),
         ),
         children=(ChildSpec("nfsexport", forbid=True), ChildSpec("nfsclient")),
-        actions=(*_run(5, 5, _a("recover", 5)), *_status((0, HOUR, 5))),
+        actions=(*run(5, 5, action("recover", 5)), *status((0, HOUR, 5))),
         agent="nfsexport.sh",
     ),
     TypeSpec(
@@ -343,15 +235,15 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME_UNIQUE,
-            _p("target", "required", hint="the hosts allowed to mount"),
-            _p("path", inherit="path"),
-            _p("svcname", inherit="service%name"),
-            _p("fsid", inherit="fsid"),
-            *_names("options", "allow_recover"),
+            param("target", "required", hint="the hosts allowed to mount"),
+            param("path", inherit="path"),
+            param("svcname", inherit="service%name"),
+            param("fsid", inherit="fsid"),
+            *names("options", "allow_recover"),
             _SERVICE_NAME,
-            _p("use_cache", inherit="service%nfs_client_cache"),
+            param("use_cache", inherit="service%nfs_client_cache"),
         ),
-        actions=(*_run(90, 5, _a("recover", 90)), *_status((0, 60, 5))),
+        actions=(*run(90, 5, action("recover", 90)), *status((0, 60, 5))),
         agent="nfsclient.sh",
     ),
     TypeSpec(
@@ -359,9 +251,9 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME,
-            _p("path", inherit="mountpoint"),
-            _p("nfspath", default=".clumanager/nfs"),
-            *_names("statdport", "krbhost"),
+            param("path", inherit="mountpoint"),
+            param("nfspath", default=".clumanager/nfs"),
+            *names("statdport", "krbhost"),
         ),
         children=(
             ChildSpec("nfsexport", forbid=True),
@@ -369,7 +261,7 @@ _TYPES: tuple[TypeSpec, ...] = (
             ChildSpec("nfsclient", 1, 2),
             ChildSpec("ip", 2, 1),
         ),
-        actions=(*_run(5, 5, _a("recover", 5)), *_status((0, 30, 5))),
+        actions=(*run(5, 5, action("recover", 5)), *status((0, 30, 5))),
         maxinstances=1,
         agent="nfsserver.sh",
     ),
@@ -377,30 +269,30 @@ _TYPES: tuple[TypeSpec, ...] = (
         "ip",
         "address",
         params=(
-            _p("address", "primary unique", hint="a.b.c.d/prefix"),
-            _p("family"),
-            _p("monitor_link", default="1"),
-            _p("nfslock", inherit="service%nfslock"),
-            _p("sleeptime", fallback="10"),
-            *_names("disable_rdisc", "prefer_interface"),
+            param("address", "primary unique", hint="a.b.c.d/prefix"),
+            param("family"),
+            param("monitor_link", default="1"),
+            param("nfslock", inherit="service%nfslock"),
+            param("sleeptime", fallback="10"),
+            *names("disable_rdisc", "prefer_interface"),
         ),
         children=(ChildSpec("nfsclient", forbid=True), ChildSpec("nfsexport", forbid=True)),
-        actions=(*_run(20, 20), *_status((0, 20, 10), (10, 60, 20))),
+        actions=(*run(20, 20), *status((0, 20, 10), (10, 60, 20))),
         maxinstances=1,
         agent="ip.sh",
     ),
     TypeSpec(
         "script",
         "name",
-        params=(_NAME_UNIQUE, _p("file", "unique required", hint="the path of the LSB init script"), _SERVICE_NAME),
-        actions=(*_run(0, 0), *_status((0, 30, 0))),
+        params=(_NAME_UNIQUE, param("file", "unique required", hint="the path of the LSB init script"), _SERVICE_NAME),
+        actions=(*run(0, 0), *status((0, 30, 0))),
         agent="script.sh",
     ),
     TypeSpec(
         "smb",
         "name",
-        params=(_NAME_UNIQUE, _p("workgroup", default="LINUXCLUSTER"), _SERVICE_NAME),
-        actions=(*_run(0, 0), *_status((0, 30, 0))),
+        params=(_NAME_UNIQUE, param("workgroup", default="LINUXCLUSTER"), _SERVICE_NAME),
+        actions=(*run(0, 0), *status((0, 30, 0))),
         agent="smb.sh",
     ),
     TypeSpec(
@@ -408,92 +300,92 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME_UNIQUE,
-            _p("config_file", default="/etc/samba/smb.conf"),
-            *_names("smbd_options", "nmbd_options", "shutdown_wait"),
+            param("config_file", default="/etc/samba/smb.conf"),
+            *names("smbd_options", "nmbd_options", "shutdown_wait"),
             _SERVICE_NAME,
         ),
-        actions=(*_run(0, 0), *_status((0, 30, 0))),
+        actions=(*run(0, 0), *status((0, 30, 0))),
         agent="samba.sh",
     ),
     _app(
         "apache",
-        *_names("httpd"),
-        _p("server_root", default="/etc/httpd"),
-        _p("config_file", default="conf/httpd.conf"),
-        *_names("httpd_options", "shutdown_wait"),
+        *names("httpd"),
+        param("server_root", default="/etc/httpd"),
+        param("config_file", default="conf/httpd.conf"),
+        *names("httpd_options", "shutdown_wait"),
     ),
     _app(
         "mysql",
-        _p("config_file", default="/etc/my.cnf"),
-        *_names("listen_address", "mysqld_options"),
-        _p("startup_wait", default="30"),
-        *_names("shutdown_wait"),
+        param("config_file", default="/etc/my.cnf"),
+        *names("listen_address", "mysqld_options"),
+        param("startup_wait", default="30"),
+        *names("shutdown_wait"),
     ),
     _app(
         "named",
-        _p("config_file", default="/etc/named.conf"),
-        _p("named_sdb", default="0"),
-        _p("named_working_dir", default="/var/named"),
-        *_names("named_options", "update_source"),
-        _p("shutdown_wait", default="5"),
+        param("config_file", default="/etc/named.conf"),
+        param("named_sdb", default="0"),
+        param("named_working_dir", default="/var/named"),
+        *names("named_options", "update_source"),
+        param("shutdown_wait", default="5"),
     ),
     _app(
         "openldap",
-        _p("config_file", default="/etc/openldap/slapd.conf"),
-        _p("url_list", default="ldap:///"),
-        *_names("slapd_options", "shutdown_wait"),
+        param("config_file", default="/etc/openldap/slapd.conf"),
+        param("url_list", default="ldap:///"),
+        *names("slapd_options", "shutdown_wait"),
     ),
     _app(
         "postgres-8",
-        _p("config_file", default="/var/lib/pgsql/data/postgresql.conf"),
-        _p("postmaster_user", default="postgres"),
-        _p("postmaster_options", default="-D /var/lib/pgsql/data"),
-        _p("startup_wait", default="10"),
+        param("config_file", default="/var/lib/pgsql/data/postgresql.conf"),
+        param("postmaster_user", default="postgres"),
+        param("postmaster_options", default="-D /var/lib/pgsql/data"),
+        param("startup_wait", default="10"),
         start=30,
     ),
     _app(
         "tomcat-5",
-        _p("config_file", default="/etc/tomcat5/tomcat5.conf"),
-        _p("tomcat_user", default="tomcat"),
-        *_names("catalina_options"),
-        _p("catalina_base", default="/usr/share/tomcat5"),
-        _p("shutdown_wait", default="30"),
+        param("config_file", default="/etc/tomcat5/tomcat5.conf"),
+        param("tomcat_user", default="tomcat"),
+        *names("catalina_options"),
+        param("catalina_base", default="/usr/share/tomcat5"),
+        param("shutdown_wait", default="30"),
     ),
-    _app("tomcat-6", _p("config_file", default="/etc/tomcat6/tomcat6.conf"), _p("shutdown_wait", default="30")),
+    _app("tomcat-6", param("config_file", default="/etc/tomcat6/tomcat6.conf"), param("shutdown_wait", default="30")),
     TypeSpec(
         "oracledb",
         "name",
         params=(
             _NAME,
-            _p("listener_name", "unique"),
+            param("listener_name", "unique"),
             *_USER_HOME,
-            _p("type"),
-            _p("vhost", "unique"),
-            _p("tns_admin", "unique"),
+            param("type"),
+            param("vhost", "unique"),
+            param("tns_admin", "unique"),
         ),
-        actions=(*_run(900, 90, _a("recover", 990)), *_status((0, 0, 10), (10, 30, 30))),
+        actions=(*run(900, 90, action("recover", 990)), *status((0, 0, 10), (10, 30, 30))),
         maxinstances=1,
         agent="oracledb.sh",
     ),
     TypeSpec(
         "orainstance",
         "name",
-        params=(_NAME, *_USER_HOME, *_names("listeners", "lockfile"), _p("tns_admin", "unique")),
-        actions=(*_run(900, 90), *_status((0, 60, 900))),
+        params=(_NAME, *_USER_HOME, *names("listeners", "lockfile"), param("tns_admin", "unique")),
+        actions=(*run(900, 90), *status((0, 60, 900))),
         agent="orainstance.sh",
     ),
     TypeSpec(
         "oradg",
         "name",
-        params=(_NAME, *_USER_HOME, *_names("listeners", "vhost", "lockfile"), _p("tns_admin", "unique")),
-        actions=(*_run(900, 90), *_status((0, 60, 900))),
+        params=(_NAME, *_USER_HOME, *names("listeners", "vhost", "lockfile"), param("tns_admin", "unique")),
+        actions=(*run(900, 90), *status((0, 60, 900))),
         agent="oradg.sh",
     ),
     TypeSpec(
         "oralistener",
         "name",
-        params=(_NAME, *_USER_HOME, _p("tns_admin", "unique")),
-        actions=(*_run(90, 30), *_status((0, 300, 90))),
+        params=(_NAME, *_USER_HOME, param("tns_admin", "unique")),
+        actions=(*run(90, 30), *status((0, 300, 90))),
         agent="oralistener.sh",
     ),
     TypeSpec(
@@ -501,52 +393,52 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME_UNIQUE,
-            _p("sybase_home", "required"),
-            _p("sybase_ase", "required", default="ASE-15_0"),
-            _p("sybase_ocs", "required", default="OCS-15_0"),
-            *(_p(n, "required") for n in ("server_name", "login_file", "interfaces_file")),
-            _p("sybase_user", "required", default="sybase"),
-            *(_p(n, "required", default="0") for n in ("shutdown_timeout", "start_timeout", "deep_probe_timeout")),
+            param("sybase_home", "required"),
+            param("sybase_ase", "required", default="ASE-15_0"),
+            param("sybase_ocs", "required", default="OCS-15_0"),
+            *(param(n, "required") for n in ("server_name", "login_file", "interfaces_file")),
+            param("sybase_user", "required", default="sybase"),
+            *(param(n, "required", default="0") for n in ("shutdown_timeout", "start_timeout", "deep_probe_timeout")),
         ),
-        actions=(*_run(300, 300), *_status((0, 30, 100), (10, 120, 100))),
+        actions=(*run(300, 300), *status((0, 30, 100), (10, 120, 100))),
         agent="ASEHAagent.sh",
     ),
     TypeSpec(
         "SAPDatabase",
         "SID",
         params=(
-            _p("SID", "primary unique required"),
-            *_names("DIR_EXECUTABLE"),
-            _p("DBTYPE", "required", hint="the database type: ORA, DB6 or ADA"),
-            *_names("NETSERVICENAME"),
-            _p("DBJ2EE_ONLY", default="false"),
-            *_names("JAVA_HOME"),
-            _p("STRICT_MONITORING", default="false"),
-            _p("AUTOMATIC_RECOVER", default="false"),
-            *_names("DIR_BOOTSTRAP", "DIR_SECSTORE", "DB_JARS"),
+            param("SID", "primary unique required"),
+            *names("DIR_EXECUTABLE"),
+            param("DBTYPE", "required", hint="the database type: ORA, DB6 or ADA"),
+            *names("NETSERVICENAME"),
+            param("DBJ2EE_ONLY", default="false"),
+            *names("JAVA_HOME"),
+            param("STRICT_MONITORING", default="false"),
+            param("AUTOMATIC_RECOVER", default="false"),
+            *names("DIR_BOOTSTRAP", "DIR_SECSTORE", "DB_JARS"),
             *_SAP_EXITS,
         ),
-        actions=(*_run(1800, 1800), *_status((0, 120, 60))),
+        actions=(*run(1800, 1800), *status((0, 120, 60))),
         agent="SAPDatabase",
     ),
     TypeSpec(
         "SAPInstance",
         "InstanceName",
         params=(
-            _p("InstanceName", "primary unique required"),
-            *_names("DIR_EXECUTABLE", "DIR_PROFILE", "START_PROFILE"),
-            _p("START_WAITTIME", default="3600"),
-            _p("AUTOMATIC_RECOVER", default="false"),
+            param("InstanceName", "primary unique required"),
+            *names("DIR_EXECUTABLE", "DIR_PROFILE", "START_PROFILE"),
+            param("START_WAITTIME", default="3600"),
+            param("AUTOMATIC_RECOVER", default="false"),
             *_SAP_EXITS,
         ),
-        actions=(*_run(180, 240), *_status((0, 120, 60))),
+        actions=(*run(180, 240), *status((0, 120, 60))),
         agent="SAPInstance",
     ),
     TypeSpec(
         "drbd",
         "name",
-        params=(_NAME_UNIQUE, _p("resource", "unique required", hint="the DRBD resource")),
-        actions=(*_run(20, 20), *_status((10, 60, 20))),
+        params=(_NAME_UNIQUE, param("resource", "unique required", hint="the DRBD resource")),
+        actions=(*run(20, 20), *status((10, 60, 20))),
         maxinstances=1,
         agent="drbd.sh",
     ),
@@ -555,12 +447,12 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME_UNIQUE,
-            _p("mountpoint", "unique required", hint="where to mount it"),
-            _p("source", "required", hint="the directory to bind"),
-            *_names("force_unmount"),
+            param("mountpoint", "unique required", hint="where to mount it"),
+            param("source", "required", hint="the directory to bind"),
+            *names("force_unmount"),
         ),
         children=(ChildSpec("nfsexport", forbid=True), ChildSpec("nfsclient")),
-        actions=(*_run(5, 5, _a("recover", 5)), *_status((0, HOUR, 5))),
+        actions=(*run(5, 5, action("recover", 5)), *status((0, HOUR, 5))),
         agent="bind-mount.sh",
     ),
     # quorate's own types.
@@ -569,17 +461,17 @@ _TYPES: tuple[TypeSpec, ...] = (
         "name",
         params=(
             _NAME_UNIQUE,
-            _p("agent", "required", hint="the OCF agent as ocf:provider:type, e.g. ocf:heartbeat:Dummy"),
+            param("agent", "required", hint="the OCF agent as ocf:provider:type, e.g. ocf:heartbeat:Dummy"),
         ),
-        actions=(*_run(20, 20), *_status((0, 60, 20))),
+        actions=(*run(20, 20), *status((0, 60, 20))),
         agent="ocf",
         open_params=True,
     ),
     TypeSpec(
         "systemd",
         "name",
-        params=(_NAME_UNIQUE, _p("unit", "unique")),
-        actions=(*_run(100, 100), *_status((0, 30, 10))),
+        params=(_NAME_UNIQUE, param("unit", "unique")),
+        actions=(*run(100, 100), *status((0, 30, 10))),
         agent="systemd",
     ),
 )
@@ -592,7 +484,7 @@ def type_spec(name: str) -> TypeSpec:
     known = TYPES.get(name)
     if known is not None:
         return known
-    return TypeSpec(name, "name", params=(_NAME,), actions=_run(0, 0), known=False)
+    return TypeSpec(name, "name", params=(_NAME,), actions=run(0, 0), known=False)
 
 
 def start_level(parent_type: str, child_type: str) -> int:
