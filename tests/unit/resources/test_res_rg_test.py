@@ -290,3 +290,34 @@ def test_delta_prints_exactly_rgmanagers_marks_and_operations() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == (FIXTURES / "delta-1.expected").read_text()
     assert done.stderr.splitlines()[0] == "Running in resource tree delta test mode."
+
+
+def test_action_overrides_are_reported_as_rgmanager_did_before_the_walk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "c.conf"
+    conf.write_text(
+        cluster_text(
+            '<service name="s"><fs name="d" device="/dev/x" mountpoint="/d">'
+            '<action name="status" depth="*" interval="10"/><action name="status" depth="0" timeout="5"/>'
+            "</fs></service>"
+        )
+    )
+    code, out, _ = run(capsys, "noop", str(conf), "start", "service", "s")
+    assert code == 0
+    assert out.splitlines() == [
+        "Replacing action 'status' depth 0: interval: 60->10",
+        "Replacing action 'status' depth 10: interval: 30->10",
+        "Replacing action 'status' depth 20: interval: 60->10",
+        "Replacing action 'status' depth 0: timeout: 10->5 ",
+        "Starting s...",
+        "[start] service:s",
+        "[start] fs:d",
+        "Start of s complete",
+    ]
+
+
+def test_the_originals_agent_directory_argument_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(Path(ARTICLE).parent), "noop", ARTICLE, "stop", "service", "test")
+    assert code == 0 and out.splitlines()[1] == "[stop] script:test_svc"
+    assert "ignoring the agent path" in err
