@@ -28,7 +28,7 @@ Outcome = tuple[bool, str]
 def service_specs(cfg: ClusterConfig) -> dict[str, ServiceSpec]:
     ids = {n.name: n.nodeid for n in cfg.nodes}
     specs: dict[str, ServiceSpec] = {}
-    for svc in cfg.rm.services:
+    for svc in cfg.rm.managed:  # none when <rm disabled="1">; never a <vm>
         domain = None
         if svc.domain:
             d = cfg.rm.domain(svc.domain)
