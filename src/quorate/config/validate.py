@@ -267,8 +267,8 @@ def _check_pacemaker_redirect(
                 f"node {name!r} cannot be fenced by quorate: its fencing is handed to pacemaker (fence_pcmk), "
                 "which quorate does not run, so a fence of this node never succeeds and its services are not "
                 "recovered",
-                hint="replace the method by one that uses the node's real fence device (the agent and parameters "
-                "of its pacemaker stonith resource, such as fence_ipmilan)",
+                hint="replace the method by one that uses the node's real fence device: the agent and parameters "
+                "of its pacemaker stonith resource, such as fence_ipmilan",
             )
 
 
@@ -372,8 +372,8 @@ def _check_votes(root: etree._Element, problems: Problems) -> None:
                 else ""
             ),
             attribute="expected_votes",
-            hint=f"set expected_votes to {node_total + qdisk_votes if qdisk_votes else node_total}, or remove it "
-            "(the default is the sum of the nodes' votes)",
+            hint=f"set expected_votes to {node_total + qdisk_votes}, or remove it: the default is the sum of the "
+            "nodes' votes",
         )
         return
     if quorum > reachable:
