@@ -226,8 +226,9 @@ def cmd_addnode(args: argparse.Namespace) -> int:
 
 
 def cmd_addnodeids(args: argparse.Namespace) -> int:
-    """Number the nodes of a file that has none (or some without): the only edit of a file that is not yet valid,
-    since a missing node id is what makes it invalid; the result must be fully valid to be written."""
+    """Number the nodes of a file that has none (or some without), with the ids quorate already gives them. It is
+    also the only edit of a file that is not yet valid, since an empty nodeid is an error; the result must be
+    fully valid to be written."""
     try:
         data = read_config_bytes(args.configfile)
         document = Document.parse(data)

@@ -168,10 +168,24 @@ class Document:
         return int(match.group(1)) if match else 1
 
     def delete_node(self, name: str) -> None:
+        """Remove a node; refused when a node without a nodeid would get another id from the validator (its id
+        is the lowest free one in file order, so removing a node before it can change it), because a running
+        member whose id changes is another node to the rest of the cluster."""
         node = self.node(name)
         if node is None:
             raise EditError(f"node {name} does not exist")
+        before = {n.get("name"): i for n, i in zip(self.nodes(), self.effective_ids(), strict=True) if n is not node}
         remove(node)
+        moved = [
+            f"{n.get('name')}: {before[n.get('name')]} -> {i}"
+            for n, i in zip(self.nodes(), self.effective_ids(), strict=True)
+            if before.get(n.get("name")) != i
+        ]
+        if moved:
+            raise EditError(
+                f"removing {name} would change the ids of nodes without a nodeid ({', '.join(moved)}); "
+                "run ccs_tool addnodeids first"
+            )
 
     def add_fence(self, name: str, agent: str, args: Sequence[tuple[str, str]] = ()) -> None:
         if self.fencedevice(name) is not None:

@@ -442,6 +442,38 @@ def test_rhel4_ids_are_the_ones_ccs_tool_addnodeids_writes(tmp_path: Path, capsy
     capsys.readouterr()
 
 
+def test_ccs_tool_edits_never_move_the_ids_of_nodes_without_nodeid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "cluster.conf"
+    shutil.copyfile(FIXTURES / "rhel4-three-node-apc-no-nodeids.conf", copy)
+    original = copy.read_bytes()
+    # alpha2 and alpha3 hold ids 2 and 3 only because alpha1 comes first: removing alpha1 would renumber them.
+    assert ccs_tool.main(["delnode", "-c", str(copy), "-C", "alpha1.example.com"]) == 1
+    err = capsys.readouterr().err
+    assert "alpha2.example.com: 2 -> 1" in err and "run ccs_tool addnodeids first" in err
+    assert copy.read_bytes() == original
+    # A new node takes the next id, not one that a node without nodeid already gets.
+    assert ccs_tool.main(["addnode", "-c", str(copy), "-C", "alpha4.example.com", "-f", "apc", "port=4"]) == 0
+    assert [(n.nodeid, n.name) for n in load_config(copy).nodes] == [
+        (1, "alpha1.example.com"),
+        (2, "alpha2.example.com"),
+        (3, "alpha3.example.com"),
+        (4, "alpha4.example.com"),
+    ]
+    assert ccs_tool.main(["addnode", "-c", str(copy), "-C", "alpha5.example.com", "-n", "2"]) == 1
+    assert "nodeid 2 already in use by alpha2.example.com, which has no nodeid" in capsys.readouterr().err
+    # Removing a node that comes after them moves nothing, so it is allowed.
+    assert ccs_tool.main(["delnode", "-c", str(copy), "-C", "alpha4.example.com"]) == 0
+    assert ccs_tool.main(["addnodeids", "-c", str(copy), "-C"]) == 0
+    assert [(n.nodeid, n.name, n.nodeid_given) for n in load_config(copy).nodes] == [
+        (1, "alpha1.example.com", True),
+        (2, "alpha2.example.com", True),
+        (3, "alpha3.example.com", True),
+    ]
+    capsys.readouterr()
+
+
 def test_dual_power_and_per_node_device_parameters() -> None:
     cfg = load_config(FIXTURES / "rhel5-four-node-apc-dual-power.conf")
     node = cfg.node_by_name("gamma2")
