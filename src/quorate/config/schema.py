@@ -362,6 +362,7 @@ def _text_line(element: etree._Element, index: int, text: str) -> int:
 
 
 def _check_text(element: etree._Element, spec: ElementSpec, problems: Problems) -> None:
+    """Every run of stray text is reported on its own line: pasted fragments rarely come alone."""
     if spec.text:
         return
     pieces = [element.text] + [child.tail for child in element]
@@ -376,7 +377,6 @@ def _check_text(element: etree._Element, spec: ElementSpec, problems: Problems) 
                 hint="only elements and comments belong here; was a '<' or a quote lost?",
                 line=_text_line(element, index, text),
             )
-            return
 
 
 def _misplaced(

@@ -330,8 +330,9 @@ BROKEN: dict[str, tuple[Expected, ...]] = {
         (24, "/cluster/fence_daemon", "post_fail_delay", ("a whole number of 0 or more", "'-1'")),
     ),
     "broken-text-between-elements.conf": (
-        (14, "/cluster/clusternodes", None, ("unexpected text 'kappa2.example.com'", "only elements and comments")),
-        (19, N2 + "/fence", None, ("unexpected text 'port=\"2\"/>' inside <fence>", "only elements and comments")),
+        (15, "/cluster/clusternodes", None, ("unexpected text 'kappa2.example.com'", "only elements and comments")),
+        (20, N2 + "/fence", None, ("unexpected text 'port=\"2\"/>' inside <fence>", "only elements and comments")),
+        (30, "/cluster/clusternodes", None, ("unexpected text '-- end of the node list --'", "was a '<' or a quote")),
     ),
     "broken-duplicate-nodeid.conf": (
         (
