@@ -99,6 +99,16 @@ def node_votes(root: etree._Element) -> list[int]:
     return votes
 
 
+def node_ids(root: etree._Element) -> list[int]:
+    """Each ``<clusternode>``'s effective id, in file order: the ``nodeid`` written in the file, or for a node
+    without one the id `quorate.config.derive.assign_node_ids` gives it (0 for a value that is not a number,
+    which the schema reports)."""
+    given: list[int | None] = []
+    for node in children(child(root, "clusternodes"), "clusternode"):
+        given.append(None if node.get("nodeid") is None else (get_int(node, "nodeid") or 0))
+    return derive.assign_node_ids(given)
+
+
 def token_ms(root: etree._Element) -> int:
     value = get_int(child(root, "totem"), "token")
     return value if value is not None and value > 0 else DEFAULT_TOKEN_MS
@@ -180,7 +190,7 @@ def fence_ref(element: etree._Element) -> FenceDeviceRef:
     return FenceDeviceRef(name=element.get("name", ""), attrs=attrs_of(element, "name"))
 
 
-def clusternode(element: etree._Element) -> ClusterNode:
+def clusternode(element: etree._Element, nodeid: int) -> ClusterNode:
     methods = tuple(
         FenceMethod(name=m.get("name", ""), devices=tuple(fence_ref(d) for d in children(m, "device")))
         for m in children(child(element, "fence"), "method")
@@ -191,7 +201,8 @@ def clusternode(element: etree._Element) -> ClusterNode:
     )
     return ClusterNode(
         name=element.get("name", ""),
-        nodeid=get_int(element, "nodeid") or 0,
+        nodeid=nodeid,
+        nodeid_given=element.get("nodeid") is not None,
         votes=get_int(element, "votes") or 1,
         fence=methods,
         unfence=tuple(fence_ref(d) for d in children(child(element, "unfence"), "device")),
@@ -400,8 +411,9 @@ def resource_manager(element: etree._Element | None) -> ResourceManager:
 def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tuple[Problem, ...]) -> ClusterConfig:
     cman = child(root, "cman")
     totem = child(root, "totem")
+    elements = children(child(root, "clusternodes"), "clusternode")
     nodes = tuple(
-        sorted((clusternode(n) for n in children(child(root, "clusternodes"), "clusternode")), key=lambda n: n.nodeid)
+        sorted((clusternode(n, i) for n, i in zip(elements, node_ids(root), strict=True)), key=lambda n: n.nodeid)
     )
     token = token_ms(root)
     consensus = get_int(totem, "consensus")

@@ -72,6 +72,12 @@ class AltName:
 
 @dataclass(frozen=True, slots=True)
 class ClusterNode:
+    """A ``<clusternode>``. ``nodeid_given`` is False for a node whose file has no ``nodeid`` (RHEL 4 files):
+    ``nodeid`` is then the one quorate gave it, the lowest id no other node uses, in file order (RHEL 4's
+    cman numbered such nodes as they joined; see `quorate.config.derive.assign_node_ids` for why quorate
+    takes the ids cman gave when they joined in file order, and ``ccs_tool addnodeids`` writes them into
+    the file)."""
+
     name: str
     nodeid: int
     votes: int = 1
@@ -79,6 +85,7 @@ class ClusterNode:
     unfence: tuple[FenceDeviceRef, ...] = ()
     line: int = 0
     altnames: tuple[AltName, ...] = ()
+    nodeid_given: bool = True
 
     @property
     def short_name(self) -> str:

@@ -38,7 +38,6 @@ CASES = [
     Case("nodeid-nbsp", (('nodeid="2"', 'nodeid="\u00a02"'),), 13, NODE2, "nodeid", ("1 or more",)),
     Case("nodeid-zero", (('nodeid="2"', 'nodeid="0"'),), 13, NODE2, "nodeid", ("1 or more", "'0'")),
     Case("votes-negative", (('votes="1">', 'votes="-1">'),), 6, NODE1, "votes", ("1 to 255", "'-1'")),
-    Case("nodeid-missing", ((' nodeid="2"', ""),), 13, NODE2, "nodeid", ("needs a 'nodeid' attribute",)),
     Case(
         "duplicate-node-name",
         (('"casper.localdomain" nodeid', '"balthasar.localdomain" nodeid'),),

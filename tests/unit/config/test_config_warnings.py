@@ -47,6 +47,8 @@ WARNINGS = [
         "depend",
         "'service:web'",
     ),
+    # A RHEL 4 node without nodeid loads (cman numbered such nodes itself); ids 1 and 3 are taken, so it gets 2.
+    ("nodeid-missing", ((' nodeid="2"', ""),), 13, "nodeid", "has no nodeid; quorate gives it id 2"),
     ("expected-too-low", (('expected_votes="3"', 'expected_votes="1"'),), 3, "expected_votes", "both become quorate"),
     (
         "qdisk-two-node",
