@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(iproute2 nftables util-linux e2fsprogs procps iputils-ping psmisc openipmi ipmitool fence-agents resource-agents lvm2 kmod xfsprogs)
+PACKAGES=(iproute2 nftables util-linux e2fsprogs procps iputils-ping psmisc openipmi ipmitool fence-agents resource-agents lvm2 kmod xfsprogs
+    apache2 mariadb-server)
+# Daemons the cluster starts through its application agents: never started by their packages, never at boot.
+CLUSTER_DAEMONS=(apache2 apache-htcacheclean mariadb)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -16,7 +19,17 @@ if ((${#missing[@]})); then
     fi
     echo "setup: installing ${missing[*]}"
     apt-get update -qq
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        # Refuse (101) to start the cluster's daemons while their packages install; anything else may start.
+        printf '#!/bin/sh\ncase "$1" in %s) exit 101;; esac\nexit 0\n' "$(IFS='|'; echo "${CLUSTER_DAEMONS[*]}")" >"$policy"
+        chmod 0755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [[ $EUID -eq 0 ]]; then
+    systemctl disable --quiet "${CLUSTER_DAEMONS[@]}" 2>/dev/null || true
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -142,7 +142,7 @@ def update_file(path: str, *, dry_run: bool) -> int:
 
 
 def cmd_lsnode(args: argparse.Namespace) -> int:
-    _data, document, _config = _load(args.configfile)
+    _data, document, config = _load(args.configfile)
     root = document.root
     print(f"\nCluster name: {root.get('name')}, config_version: {root.get('config_version')}\n")
     cman = document.section("cman")
@@ -154,6 +154,10 @@ def cmd_lsnode(args: argparse.Namespace) -> int:
         device = node.find("fence/method/device")
         votes = _int(node.get("votes"), 1)
         nodeid = _int(node.get("nodeid"), 0)
+        if node.get("nodeid") is None and config is not None:
+            # A RHEL 4 node without nodeid: show the id quorate gives it (the one ccs_tool addnodeids writes).
+            known = config.node_by_name(node.get("name", ""))
+            nodeid = known.nodeid if known is not None else 0
         fencetype = device.get("name", "") if device is not None else ""
         print(f"{node.get('name', ''):<32} {votes:>3}  {nodeid:>3}    {fencetype}")
         if args.verbose:
@@ -222,8 +226,9 @@ def cmd_addnode(args: argparse.Namespace) -> int:
 
 
 def cmd_addnodeids(args: argparse.Namespace) -> int:
-    """Number the nodes of a file that has none (or some without): the only edit of a file that is not yet valid,
-    since a missing node id is what makes it invalid; the result must be fully valid to be written."""
+    """Number the nodes of a file that has none (or some without), with the ids quorate already gives them. It is
+    also the only edit of a file that is not yet valid, since an empty nodeid is an error; the result must be
+    fully valid to be written."""
     try:
         data = read_config_bytes(args.configfile)
         document = Document.parse(data)

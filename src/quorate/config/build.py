@@ -5,6 +5,10 @@ this module only applies defaults and derivations; it does not report anything. 
 lenient (a missing or malformed value yields the default, never an exception) because the semantic checks
 reuse them on documents that may still contain errors, e.g. to compute the effective qdisk timings for the
 timing warning. One reader per concept keeps "what value does quorate use" defined in exactly one place.
+
+The resource manager is read the way rgmanager read it: `Definitions` says what every ``ref=`` names (the
+validator uses the same lookup, so the two never disagree), `position` what one tree position runs, and
+`resource_manager` assembles services, virtual machines and the ``<rm disabled>`` flag.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from quorate.config.model import (
     Service,
 )
 from quorate.config.problems import Problem, line_of
-from quorate.config.rgtypes import RESOURCE_TYPES, SPECIAL_ATTRIBUTES
+from quorate.config.rgcatalogue import ROOT_TYPES, SPECIAL_ATTRIBUTES, TYPES, primary_of, type_spec
 
 _INT = re.compile(r"[ \t\r\n]*([+-]?[0-9]+)[ \t\r\n]*")  # XML whitespace only, as the schema reads it
 DEFAULT_PORT = 5405
@@ -93,6 +97,16 @@ def node_votes(root: etree._Element) -> list[int]:
         value = get_int(node, "votes")
         votes.append(1 if value is None else value)
     return votes
+
+
+def node_ids(root: etree._Element) -> list[int]:
+    """Each ``<clusternode>``'s effective id, in file order: the ``nodeid`` written in the file, or for a node
+    without one the id `quorate.config.derive.assign_node_ids` gives it (0 for a value that is not a number,
+    which the schema reports)."""
+    given: list[int | None] = []
+    for node in children(child(root, "clusternodes"), "clusternode"):
+        given.append(None if node.get("nodeid") is None else (get_int(node, "nodeid") or 0))
+    return derive.assign_node_ids(given)
 
 
 def token_ms(root: etree._Element) -> int:
@@ -176,7 +190,7 @@ def fence_ref(element: etree._Element) -> FenceDeviceRef:
     return FenceDeviceRef(name=element.get("name", ""), attrs=attrs_of(element, "name"))
 
 
-def clusternode(element: etree._Element) -> ClusterNode:
+def clusternode(element: etree._Element, nodeid: int) -> ClusterNode:
     methods = tuple(
         FenceMethod(name=m.get("name", ""), devices=tuple(fence_ref(d) for d in children(m, "device")))
         for m in children(child(element, "fence"), "method")
@@ -187,7 +201,8 @@ def clusternode(element: etree._Element) -> ClusterNode:
     )
     return ClusterNode(
         name=element.get("name", ""),
-        nodeid=get_int(element, "nodeid") or 0,
+        nodeid=nodeid,
+        nodeid_given=element.get("nodeid") is not None,
         votes=get_int(element, "votes") or 1,
         fence=methods,
         unfence=tuple(fence_ref(d) for d in children(child(element, "unfence"), "device")),
@@ -229,29 +244,85 @@ def actions(element: etree._Element) -> tuple[Action, ...]:
     return tuple(result)
 
 
-def resource_key(element: etree._Element) -> tuple[str, str | None]:
-    """(type, primary value) of a definition or of the resource a ref= points at."""
-    rtype = str(element.tag)
-    known = RESOURCE_TYPES.get(rtype)
-    primary = known.primary if known else "name"
-    return rtype, element.get("ref") if element.get("ref") is not None else element.get(primary)
+class Definitions:
+    """Where every resource of ``<rm>`` is defined, and what a ``ref=`` names, the way rgmanager looks it up.
+
+    A reference names a definition in ``<rm><resources>`` of the same type by its primary value; failing that,
+    rgmanager accepted the value of a parameter that is both unique and required (``<script ref="/etc/init.d/app">``
+    finds the script whose ``file`` it is), so quorate does too. Inline definitions (resources written inside a
+    tree) are recorded so that a reference to one can be told apart from a reference to nothing. The validator
+    and the model builder share this one lookup, so they always agree on what a reference means.
+    """
+
+    def __init__(self, rm: etree._Element | None) -> None:
+        self.globals: dict[str, list[etree._Element]] = {}
+        self.inline: dict[tuple[str, str], etree._Element] = {}
+        resources = child(rm, "resources")
+        for element in resources if resources is not None else ():
+            if is_resource(element):
+                self.globals.setdefault(str(element.tag), []).append(element)
+        for group in groups_of(rm):
+            for element in group.iter(*TYPES):
+                if element.get("ref") is None:
+                    primary = element.get(primary_of(str(element.tag)))
+                    if primary:
+                        self.inline.setdefault((str(element.tag), primary), element)
+
+    def lookup(self, rtype: str, ref: str) -> etree._Element | None:
+        """The definition in ``<rm><resources>`` that ``<rtype ref=ref>`` names, or None."""
+        candidates = self.globals.get(rtype, [])
+        primary = primary_of(rtype)
+        for element in candidates:
+            if element.get(primary) == ref:
+                return element
+        keys = [p.name for p in type_spec(rtype).params if p.unique and p.required and not p.primary]
+        return next((e for e in candidates if any(e.get(k) == ref for k in keys)), None)
+
+    def other_types(self, ref: str) -> list[str]:
+        """Types of the global definitions whose primary value is ``ref`` (for "that is a script" messages)."""
+        return [t for t, elements in self.globals.items() if any(e.get(primary_of(t)) == ref for e in elements)]
 
 
-def _tree(element: etree._Element, globals_: dict[tuple[str, str | None], etree._Element]) -> Resource:
-    rtype, key = resource_key(element)
+def is_resource(element: etree._Element) -> bool:
+    return isinstance(element.tag, str) and element.tag in TYPES
+
+
+def groups_of(rm: etree._Element | None) -> list[etree._Element]:
+    """The resource groups (services, virtual machines) under ``<rm>``, in document order."""
+    if rm is None:
+        return []
+    return [g for g in rm if isinstance(g.tag, str) and g.tag in ROOT_TYPES]
+
+
+def position(element: etree._Element, defs: Definitions) -> tuple[etree._Element | None, Attrs]:
+    """(the element holding the parameters, the parameters) of one tree position: for a reference, the
+    definition (None when it does not resolve) and its parameters, plus the position's own ``__…`` settings;
+    otherwise the element itself and its attributes. Parameters next to ``ref=`` and ``__…`` settings on a
+    definition in ``<resources>`` are not applied, as in rgmanager (the validator warns about both)."""
     ref = element.get("ref")
-    if ref is not None:
-        target = globals_.get((rtype, key))
-        base = attrs_of(target) if target is not None else ()
-        specials = tuple((k, v) for k, v in attrs_of(element) if k in SPECIAL_ATTRIBUTES)
-        overridden = {k for k, _ in specials}
-        attrs = tuple((k, v) for k, v in base if k not in overridden) + specials
-        own_actions = actions(element) or (actions(target) if target is not None else ())
+    if ref is None:
+        return element, attrs_of(element)
+    target = defs.lookup(str(element.tag), ref)
+    base = attrs_of(target) if target is not None else ()
+    own = tuple((k, v) for k, v in base if k not in SPECIAL_ATTRIBUTES)
+    return target, own + tuple((k, v) for k, v in attrs_of(element) if k in SPECIAL_ATTRIBUTES)
+
+
+def _tree(element: etree._Element, defs: Definitions) -> Resource:
+    target, attrs = position(element, defs)
+    if element.get("ref") is not None and target is not None:
+        own_actions = actions(target) + actions(element)
     else:
-        attrs = attrs_of(element)
         own_actions = actions(element)
-    kids = tuple(_tree(c, globals_) for c in element if c.tag in RESOURCE_TYPES)
-    return Resource(type=rtype, attrs=attrs, children=kids, ref=ref, line=line_of(element), actions=own_actions)
+    return Resource(
+        type=str(element.tag),
+        attrs=attrs,
+        children=tuple(_tree(c, defs) for c in element if is_resource(c) and c.tag not in ROOT_TYPES),
+        ref=element.get("ref"),
+        line=line_of(element),
+        actions=own_actions,
+        defined_at=line_of(target) if target is not None else line_of(element),
+    )
 
 
 def service_depend(value: str | None) -> str | None:
@@ -260,6 +331,45 @@ def service_depend(value: str | None) -> str | None:
         return None
     value = value.strip(derive.XML_SPACE)
     return value.split(":", 1)[1] if value.startswith("service:") else value
+
+
+def _attr_bool(attrs: Attrs, name: str, default: bool) -> bool:
+    for key, value in attrs:
+        if key == name:
+            return derive.read_bool(value, words=True)[0]
+    return default
+
+
+def _attr_int(attrs: Attrs, name: str) -> int:
+    for key, value in attrs:
+        if key == name:
+            match = _INT.fullmatch(value)
+            return int(match.group(1)) if match else 0
+    return 0
+
+
+def group(element: etree._Element, defs: Definitions) -> Service:
+    """A service or virtual machine, its own or its definition's parameters applied."""
+    resolved = _tree(element, defs)
+    attrs = resolved.attrs
+    recovery = (resolved.get("recovery") or "restart").strip(derive.XML_SPACE) or "restart"
+    expire = resolved.get("restart_expire_time")
+    return Service(
+        name=resolved.get("name") or "",
+        autostart=_attr_bool(attrs, "autostart", True),
+        domain=resolved.get("domain") or None,
+        recovery=recovery,
+        exclusive=_attr_bool(attrs, "exclusive", False),
+        max_restarts=_attr_int(attrs, "max_restarts"),
+        restart_expire_time=(derive.read_time(expire) or 0) if expire is not None else 0,
+        depend=service_depend(resolved.get("depend")),
+        attrs=attrs,
+        children=resolved.children,
+        line=resolved.line,
+        actions=resolved.actions,
+        kind=str(element.tag),
+        ref=resolved.ref,
+    )
 
 
 def resource_manager(element: etree._Element | None) -> ResourceManager:
@@ -281,40 +391,29 @@ def resource_manager(element: etree._Element | None) -> ResourceManager:
         )
         for d in children(child(element, "failoverdomains"), "failoverdomain")
     )
+    defs = Definitions(element)
     resources = child(element, "resources")
-    global_elements = [r for r in resources if r.tag in RESOURCE_TYPES] if resources is not None else []
-    globals_ = {resource_key(r): r for r in global_elements}
-    services = tuple(
-        Service(
-            name=s.get("name", ""),
-            autostart=get_bool(s, "autostart", True, words=True),
-            domain=s.get("domain") or None,
-            recovery=(s.get("recovery") or "restart").strip(derive.XML_SPACE),
-            exclusive=get_bool(s, "exclusive", False, words=True),
-            max_restarts=get_int(s, "max_restarts") or 0,
-            restart_expire_time=get_time(s, "restart_expire_time", 0),
-            depend=service_depend(s.get("depend")),
-            attrs=attrs_of(s),
-            children=tuple(_tree(c, globals_) for c in s if c.tag in RESOURCE_TYPES),
-            line=line_of(s),
-            actions=actions(s),
-        )
-        for s in children(element, "service")
-    )
+    definitions = [r for r in resources if is_resource(r)] if resources is not None else []
+    groups = [group(g, defs) for g in groups_of(element)]
     poll = get_int(element, "status_poll_interval")
     return ResourceManager(
         status_poll_interval=poll if poll is not None and poll > 0 else 10,
         failoverdomains=domains,
-        resources=tuple(_tree(r, {}) for r in global_elements),
-        services=services,
+        resources=tuple(
+            Resource(str(r.tag), attrs_of(r), (), None, line_of(r), actions(r), line_of(r)) for r in definitions
+        ),
+        services=tuple(g for g in groups if g.kind == "service"),
+        vms=tuple(g for g in groups if g.kind == "vm"),
+        disabled=get_bool(element, "disabled", False, words=True),
     )
 
 
 def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tuple[Problem, ...]) -> ClusterConfig:
     cman = child(root, "cman")
     totem = child(root, "totem")
+    elements = children(child(root, "clusternodes"), "clusternode")
     nodes = tuple(
-        sorted((clusternode(n) for n in children(child(root, "clusternodes"), "clusternode")), key=lambda n: n.nodeid)
+        sorted((clusternode(n, i) for n, i in zip(elements, node_ids(root), strict=True)), key=lambda n: n.nodeid)
     )
     token = token_ms(root)
     consensus = get_int(totem, "consensus")

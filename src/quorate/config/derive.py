@@ -15,6 +15,7 @@ guessing.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # The quorum-disk cycle counts are the core's own rules: the daemon and the configuration derive them alike.
 from quorate.core.qdisk_config import qdisk_master_wait as qdisk_master_wait
@@ -40,6 +41,33 @@ def cluster_id_from_name(name: str) -> int:
         signed = byte - 256 if byte > 127 else byte
         value = (value << 1) + signed
     return value & 0xFFFF
+
+
+def assign_node_ids(given: Sequence[int | None]) -> list[int]:
+    """Node ids for a file in which some (or all) ``<clusternode>`` elements have no ``nodeid`` (RHEL 4 files).
+
+    ``given`` holds each node's id in file order, None where the file has none; the result keeps every given
+    id and gives each missing one the lowest id no other node uses, in file order.
+
+    Why this rule: RHEL 4's cman gave a node without an id, when it joined, one more than the highest id the
+    cluster knew, so the numbers depended on the order in which the nodes joined and could differ from one
+    start of the cluster to the next. quorate needs ids that every node computes alike from the file alone,
+    so it takes the ids cman gave when the nodes joined one after another in file order: 1, 2, 3... for a
+    file without any id, the lowest free ones when some ids are given. ``ccs_tool addnodeids`` writes these
+    same ids into the file (RHEL 5 and later refuse a node without ``nodeid``), so following the advice of the
+    warning changes nothing in a running cluster.
+    """
+    used = {nodeid for nodeid in given if nodeid is not None}
+    result: list[int] = []
+    candidate = 1
+    for nodeid in given:
+        if nodeid is None:
+            while candidate in used:
+                candidate += 1
+            nodeid = candidate
+            used.add(candidate)
+        result.append(nodeid)
+    return result
 
 
 def derived_multicast(cluster_id: int, *, ipv6: bool = False) -> str:

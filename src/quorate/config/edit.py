@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from quorate.config.derive import assign_node_ids
 from quorate.config.parser import normalise_markup, xml_parser
 from quorate.config.problems import Problem
 
@@ -105,10 +106,18 @@ class Document:
         """Append a ``<clusternode>`` (with a method "single" using ``fence_device``); returns its node id."""
         if self.node(name) is not None:
             raise EditError(f"node {name} already exists")
-        used = {_id(n) for n in self.nodes()}
+        # Nodes without a nodeid (RHEL 4 files) count with the id the validator gives them: a new node must not
+        # take it, or their ids would move.
+        used = set(self.effective_ids())
         if nodeid is None:
             nodeid = next(i for i in range(1, len(used) + 2) if i not in used)
         elif nodeid in used:
+            holder = next(n for n, i in zip(self.nodes(), self.effective_ids(), strict=True) if i == nodeid)
+            if holder.get("nodeid") is None:
+                raise EditError(
+                    f"nodeid {nodeid} already in use by {holder.get('name')}, which has no nodeid in the file "
+                    "and gets this one (run ccs_tool addnodeids first)"
+                )
             raise EditError(f"nodeid {nodeid} already in use")
         if fence_device is not None and self.fencedevice(fence_device) is None:
             raise EditError(f"fence type '{fence_device}' not known")
@@ -129,23 +138,24 @@ class Document:
             append(method, _element("device", [("name", fence_device), *fence_args]))
         return nodeid
 
+    def effective_ids(self) -> list[int]:
+        """Each node's id in file order: the one written in the file, or for a node without a usable one the id
+        the validator gives it (`quorate.config.derive.assign_node_ids`)."""
+        return assign_node_ids([_id(n) or None for n in self.nodes()])
+
     def add_node_ids(self) -> list[tuple[str, int]]:
         """Give every ``<clusternode>`` without a usable ``nodeid`` the lowest free one, in file order.
 
         Files from clusters older than RHCS 5 had no node ids; the membership and the quorum disk need them.
-        Returns (node name, id given) for each node changed; ids already present are kept as they are.
+        These are the ids quorate already uses for such nodes, so writing them changes nothing in a running
+        cluster. Returns (node name, id given) for each node changed; ids already present are kept as they are.
         """
-        used = {_id(n) for n in self.nodes()} - {0}
         given: list[tuple[str, int]] = []
-        candidate = 1
-        for node in self.nodes():
+        for node, nodeid in zip(self.nodes(), self.effective_ids(), strict=True):
             if _id(node) > 0:
                 continue
-            while candidate in used:
-                candidate += 1
-            node.set("nodeid", str(candidate))
-            used.add(candidate)
-            given.append((node.get("name") or "(no name)", candidate))
+            node.set("nodeid", str(nodeid))
+            given.append((node.get("name") or "(no name)", nodeid))
         return given
 
     def set_node_votes(self, name: str, votes: int) -> int:
@@ -158,10 +168,24 @@ class Document:
         return int(match.group(1)) if match else 1
 
     def delete_node(self, name: str) -> None:
+        """Remove a node; refused when a node without a nodeid would get another id from the validator (its id
+        is the lowest free one in file order, so removing a node before it can change it), because a running
+        member whose id changes is another node to the rest of the cluster."""
         node = self.node(name)
         if node is None:
             raise EditError(f"node {name} does not exist")
+        before = {n.get("name"): i for n, i in zip(self.nodes(), self.effective_ids(), strict=True) if n is not node}
         remove(node)
+        moved = [
+            f"{n.get('name')}: {before[n.get('name')]} -> {i}"
+            for n, i in zip(self.nodes(), self.effective_ids(), strict=True)
+            if before.get(n.get("name")) != i
+        ]
+        if moved:
+            raise EditError(
+                f"removing {name} would change the ids of nodes without a nodeid ({', '.join(moved)}); "
+                "run ccs_tool addnodeids first"
+            )
 
     def add_fence(self, name: str, agent: str, args: Sequence[tuple[str, str]] = ()) -> None:
         if self.fencedevice(name) is not None:

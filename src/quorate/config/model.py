@@ -10,6 +10,12 @@ sorted by node id because every consumer (quorum, the coordinator rule, `cman_to
 
 Raw attributes (``attrs``) are kept as ordered ``(name, value)`` pairs for the parts that are passed through
 verbatim: fence-agent parameters (spec F-22) and resource-agent parameters (``OCF_RESKEY_*``, R-81).
+
+Resources are modelled the way rgmanager reads them: a tree position either defines its resource inline or
+refers (``ref=``) to a definition in ``<rm><resources>``; the model stores the *resolved* position (the
+definition's parameters, the position's own ``__…`` settings and children), so consumers never resolve
+references. Resource groups are services and virtual machines (``kind``); ``<rm disabled="1">`` keeps them in
+the model (rg_test shows them) but tells the daemon to manage none.
 """
 
 from __future__ import annotations
@@ -18,11 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from quorate.config.problems import Problem
+from quorate.config.rgcatalogue import primary_of, rg_name
 
 Attrs = tuple[tuple[str, str], ...]
-
-# Primary attribute per resource type (spec C-30); types not listed use "name".
-PRIMARY_ATTRIBUTE: dict[str, str] = {"ip": "address"}
 
 
 def _get(attrs: Attrs, attr: str, default: str | None) -> str | None:
@@ -68,6 +72,12 @@ class AltName:
 
 @dataclass(frozen=True, slots=True)
 class ClusterNode:
+    """A ``<clusternode>``. ``nodeid_given`` is False for a node whose file has no ``nodeid`` (RHEL 4 files):
+    ``nodeid`` is then the one quorate gave it, the lowest id no other node uses, in file order (RHEL 4's
+    cman numbered such nodes as they joined; see `quorate.config.derive.assign_node_ids` for why quorate
+    takes the ids cman gave when they joined in file order, and ``ccs_tool addnodeids`` writes them into
+    the file)."""
+
     name: str
     nodeid: int
     votes: int = 1
@@ -75,6 +85,7 @@ class ClusterNode:
     unfence: tuple[FenceDeviceRef, ...] = ()
     line: int = 0
     altnames: tuple[AltName, ...] = ()
+    nodeid_given: bool = True
 
     @property
     def short_name(self) -> str:
@@ -148,9 +159,10 @@ class Action:
 class Resource:
     """One node of a service's resource tree, or a global definition in ``<rm><resources>``.
 
-    For a reference (``<fs ref="data"/>``) ``ref`` holds the referenced primary value and ``attrs`` are the
-    global resource's attributes plus the reference's own ``__…`` attributes, so consumers never resolve
-    references themselves (spec C-32).
+    For a reference (``<fs ref="data"/>``) ``ref`` holds the value written and ``attrs`` are the definition's
+    parameters plus this position's own ``__…`` settings (spec C-32, C-35); ``actions`` are the definition's
+    ``<action>`` overrides followed by the position's own; ``children`` are the position's, in document order.
+    ``defined_at`` is the line of the definition (of this element itself when it is not a reference).
     """
 
     type: str
@@ -159,13 +171,14 @@ class Resource:
     ref: str | None = None
     line: int = 0
     actions: tuple[Action, ...] = ()
+    defined_at: int = 0
 
     def get(self, attr: str, default: str | None = None) -> str | None:
         return _get(self.attrs, attr, default)
 
     @property
     def primary(self) -> str | None:
-        return self.get(PRIMARY_ATTRIBUTE.get(self.type, "name"))
+        return self.get(primary_of(self.type))
 
     def walk(self) -> Iterator[Resource]:
         """Depth-first, parent before children, in document order."""
@@ -176,9 +189,13 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """A ``<service>``. ``domain`` is the name as written (look it up with `ResourceManager.domain`, which
-    ignores case like rgmanager); ``depend`` is the bare name of the service depended on (``service:db`` →
-    ``db``); ``restart_expire_time`` is in seconds."""
+    """A resource group: a ``<service>``, or a ``<vm>`` (``kind``), defined in place or by ``ref=`` to a
+    definition in ``<rm><resources>`` (``ref``; ``attrs`` are then the definition's). ``domain`` is the name as
+    written (look it up with `ResourceManager.domain`, which ignores case like rgmanager); ``depend`` is the bare
+    name of the service depended on (``service:db`` → ``db``); ``restart_expire_time`` is in seconds.
+
+    quorate runs no virtual machines: a ``vm`` is validated, ordered and shown (``rg_test``, ``rg_name``
+    ``vm:NAME``), and the daemon refuses to start it."""
 
     name: str
     autostart: bool = True
@@ -192,9 +209,16 @@ class Service:
     children: tuple[Resource, ...] = ()
     line: int = 0
     actions: tuple[Action, ...] = ()
+    kind: str = "service"
+    ref: str | None = None
 
     def get(self, attr: str, default: str | None = None) -> str | None:
         return _get(self.attrs, attr, default)
+
+    @property
+    def rg_name(self) -> str:
+        """rgmanager's name for the group: ``service:web``, ``vm:guest1``."""
+        return rg_name(self.kind, self.name)
 
     def walk(self) -> Iterator[Resource]:
         """Every resource of the tree, parent before children (the service itself is not included)."""
@@ -221,10 +245,27 @@ class FailoverDomain:
 
 @dataclass(frozen=True, slots=True)
 class ResourceManager:
+    """``<rm>``. ``resources`` are the definitions of ``<rm><resources>`` in document order (service and vm
+    definitions included); ``services`` and ``vms`` the resource groups. ``disabled`` (``<rm disabled="1">``, set
+    on cman clusters whose services pacemaker runs): the file is valid and its groups are listed, but no service
+    may be managed and none is shown as a cluster service."""
+
     status_poll_interval: int = 10
     failoverdomains: tuple[FailoverDomain, ...] = ()
     resources: tuple[Resource, ...] = ()
     services: tuple[Service, ...] = ()
+    vms: tuple[Service, ...] = ()
+    disabled: bool = False
+
+    @property
+    def groups(self) -> tuple[Service, ...]:
+        """Services and virtual machines in document order (rgmanager's forest of resource trees)."""
+        return tuple(sorted((*self.services, *self.vms), key=lambda s: s.line))
+
+    @property
+    def managed(self) -> tuple[Service, ...]:
+        """The services the daemon manages: none when ``<rm disabled="1">``; never a virtual machine."""
+        return () if self.disabled else self.services
 
     def domain(self, name: str) -> FailoverDomain | None:
         """Domain names compare case-insensitively (spec C-20)."""

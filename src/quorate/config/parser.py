@@ -10,7 +10,9 @@ Theory of operation, in the order a file goes through it:
 2. **Non-breaking spaces.** Configurations copied from web pages (the article quorate is tested against is
    one) carry U+00A0 where spaces belong, which XML does not accept as whitespace. In a UTF-8 document,
    U+00A0 *between* attributes and in text between elements is read as a space, with a warning; inside
-   attribute values it is kept (the semantic checks warn about it) because there it changes a name.
+   attribute values it is kept (the semantic checks warn about it) because there it changes a name. Then the
+   XML is parsed; a file that is not well-formed is refused with every error libxml2 reports, each with its
+   line and column (an editor jumps to the line; the column finds the quote or bracket on it).
 3. **Schema walk** (`quorate.config.schema`) and **semantic checks** (`quorate.config.validate`) both run and
    append to one problem list; then, only if neither found an error, libxml2's RelaxNG validator as a backstop.
 4. Errors raise `ConfigError` with every problem, warnings included; otherwise the model is built
@@ -144,10 +146,13 @@ def _parse_xml(data: bytes, problems: Problems) -> etree._ElementTree:
         for entry in entries:
             line = entry.line if entry is not None else (exc.lineno or 0)
             message = entry.message if entry is not None else str(exc.msg)
+            column = entry.column if entry is not None else (exc.offset or 0)
             problems.add(
                 "error",
                 None,
-                f"not well-formed XML: {message}",
+                f"not well-formed XML at column {column}: {message}"
+                if column > 0
+                else f"not well-formed XML: {message}",
                 line=line,
                 path="/",
                 hint="check quotes, angle brackets and that every element is closed",

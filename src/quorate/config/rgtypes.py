@@ -1,148 +1,21 @@
-"""What each rgmanager resource type requires, keeps unique, and accepts as children.
+"""The shape of an rgmanager resource type: what rgmanager kept from an agent's meta-data.
 
-Theory of operation: rgmanager learns these rules at run time from each agent's meta-data (spec R-80); quorate
-ships its own agents, so it states the rules once, here, for the validator (uniqueness C-31, reference limits
-C-33, required attributes C-30) and for the resource-tree engine (start/stop levels R-71).
-
-Child rules. The spec gives rgmanager's declared child types: the service type lists every type with start
-and stop levels (R-71), ``fs`` declares fs, clusterfs and nfsexport, ``ip`` forbids nfsexport and nfsclient,
-``lvm`` and ``script`` declare none. rgmanager accepts other ("untyped") children almost anywhere; quorate is
-stricter where nesting has no meaning, so a misplaced resource is reported instead of started in a surprising
-order:
-
-* under a ``service``: every type;
-* under ``lvm``: what lives on a volume or uses it: fs, clusterfs, netfs, ip, script, nfsexport, nfsclient;
-* under ``fs``/``clusterfs``: fs, clusterfs, nfsexport (declared) and netfs, ip, script (untyped);
-* under ``netfs``: fs, netfs, nfsexport, ip, script;
-* under ``nfsexport``: nfsclient, ip, script; under ``nfsclient``: script;
-* under ``ip``: fs, clusterfs, netfs, script (not nfsexport/nfsclient, which the ip agent forbids);
-* under ``script``: nothing, because a script has no resources of its own to order children against.
-
-quorate's own types (extensions, not RHCS): ``ocf`` runs any OCF resource agent (``agent="ocf:heartbeat:Dummy"``,
-every other attribute an agent parameter) and ``systemd`` a systemd unit (``unit``, default ``NAME.service``).
-Both are "untyped" children of a service (no start level: they start after the leveled types, in document
-order, which is where applications belong). They are accepted wherever ``script`` is, because they play the
-same role (an application on top of its storage and address). A ``systemd`` unit, like a script, has no
-resources of its own, so it takes no children; an ``ocf`` agent may manage storage or an address
-(``ocf:heartbeat:Filesystem``, ``IPaddr2``), so it accepts what ``ip`` accepts plus ocf and systemd. As in
-`quorate.resources.catalogue`, ``name`` is primary and unique for both, and a ``systemd`` unit is unique too.
+Theory of operation: rgmanager read each agent's ``meta-data`` (spec R-80) into a rule: the parameters in
+declaration order with their flags and declared default or inherit source (C-30, C-31, C-34), the child types
+of ``<special tag="rgmanager">`` with start/stop levels or ``forbid`` and ``maxinstances`` (R-70, C-33), and
+the action table (R-51). These dataclasses hold the same facts; `quorate.config.rgcatalogue` fills them for
+every type, and the small builders below keep that table readable. Pure data; no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+HOUR = 3600
+# rgmanager walks child levels 1..RESOURCE_MAX_LEVELS (100).
+MAX_LEVEL = 100
 
-@dataclass(frozen=True, slots=True)
-class ResourceType:
-    name: str
-    primary: str
-    required: tuple[str, ...]
-    unique: tuple[str, ...] = ()
-    # None = any number of tree nodes may use one resource; 1 = it can appear only once (spec C-33).
-    maxinstances: int | None = None
-    children: frozenset[str] = frozenset()
-    # What the required attributes mean, for messages.
-    describe: tuple[tuple[str, str], ...] = ()
-
-
-# quorate's extension types (module docstring): they go wherever an application script may go.
-APPLICATIONS = ("ocf", "systemd")
-
-RESOURCE_TYPES: dict[str, ResourceType] = {
-    t.name: t
-    for t in (
-        ResourceType(
-            "fs",
-            primary="name",
-            required=("name", "device", "mountpoint"),
-            unique=("device", "mountpoint"),
-            maxinstances=1,
-            children=frozenset({"fs", "clusterfs", "nfsexport", "netfs", "ip", "script", *APPLICATIONS}),
-            describe=(("device", "the block device, LABEL= or UUID= to mount"), ("mountpoint", "where to mount it")),
-        ),
-        ResourceType(
-            "clusterfs",
-            primary="name",
-            required=("name", "device", "mountpoint"),
-            children=frozenset({"fs", "clusterfs", "nfsexport", "netfs", "ip", "script", *APPLICATIONS}),
-            describe=(("device", "the shared block device"), ("mountpoint", "where to mount it")),
-        ),
-        ResourceType(
-            "netfs",
-            primary="name",
-            required=("name", "mountpoint", "host", "export"),
-            children=frozenset({"fs", "netfs", "nfsexport", "ip", "script", *APPLICATIONS}),
-            describe=(("host", "the file server"), ("export", "the exported path")),
-        ),
-        ResourceType(
-            "lvm",
-            primary="name",
-            required=("name", "vg_name"),
-            maxinstances=1,
-            children=frozenset({"fs", "clusterfs", "netfs", "ip", "script", "nfsexport", "nfsclient", *APPLICATIONS}),
-            describe=(("vg_name", "the volume group to activate"),),
-        ),
-        ResourceType(
-            "script",
-            primary="name",
-            required=("name", "file"),
-            unique=("name", "file"),
-            describe=(("file", "the path of the LSB init script"),),
-        ),
-        ResourceType(
-            "ip",
-            primary="address",
-            required=("address",),
-            unique=("address",),
-            maxinstances=1,
-            children=frozenset({"fs", "clusterfs", "netfs", "script", *APPLICATIONS}),
-            describe=(("address", "a.b.c.d/prefix"),),
-        ),
-        ResourceType(
-            "nfsexport",
-            primary="name",
-            required=("name",),
-            children=frozenset({"nfsclient", "ip", "script", *APPLICATIONS}),
-        ),
-        ResourceType(
-            "nfsclient",
-            primary="name",
-            required=("name", "target"),
-            children=frozenset({"script", *APPLICATIONS}),
-            describe=(("target", "the hosts allowed to mount"),),
-        ),
-        ResourceType(
-            "ocf",
-            primary="name",
-            required=("name", "agent"),
-            unique=("name",),
-            children=frozenset({"fs", "clusterfs", "netfs", "script", *APPLICATIONS}),
-            describe=(("agent", "the OCF agent as ocf:provider:type, e.g. ocf:heartbeat:Dummy"),),
-        ),
-        ResourceType(
-            "systemd",
-            primary="name",
-            required=("name",),
-            unique=("name", "unit"),
-        ),
-    )
-}
-
-# The service type itself (spec R-71): every resource type is a valid child; levels give start/stop order.
-SERVICE_CHILD_LEVELS: dict[str, tuple[int, int]] = {
-    "lvm": (1, 9),
-    "fs": (2, 8),
-    "clusterfs": (3, 7),
-    "netfs": (4, 6),
-    "nfsexport": (5, 5),
-    "nfsclient": (6, 4),
-    "ip": (7, 2),
-    "smb": (8, 3),
-    "script": (9, 1),
-}
-
-# Attributes valid on any resource element or reference (spec C-35); only these apply per reference.
+# Valid on any resource element or reference (spec C-35); they belong to the tree position, not the resource.
 SPECIAL_ATTRIBUTES = frozenset(
     {
         "__independent_subtree",
@@ -154,9 +27,126 @@ SPECIAL_ATTRIBUTES = frozenset(
     }
 )
 
+# Top-level resource groups: what may stand directly under <rm>, and how rgmanager names them (service:NAME).
+ROOT_TYPES = ("service", "vm")
 
-def allowed_children(parent_type: str) -> frozenset[str]:
-    if parent_type == "service":
-        return frozenset(RESOURCE_TYPES)
-    known = RESOURCE_TYPES.get(parent_type)
-    return known.children if known else frozenset()
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One ``<parameter>`` (flags as declared; ``inherit`` is ``attr`` or ``type%attr``); see the module text
+    for ``fallback``, ``placement`` and ``hint``."""
+
+    name: str
+    primary: bool = False
+    unique: bool = False
+    required: bool = False
+    inherit: str | None = None
+    reconfig: bool = False
+    default: str | None = None
+    fallback: str | None = None
+    placement: bool = False
+    hint: str | None = None
+
+    @property
+    def in_place(self) -> bool:
+        """A change of this parameter needs no restart of the resource (R-90)."""
+        return self.reconfig or self.placement
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """``<child type start stop forbid>``; levels 0 mean "not leveled" (such a child starts with the untyped)."""
+
+    type: str
+    start: int = 0
+    stop: int = 0
+    forbid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """``<action>``: times in seconds; ``timeout`` 0 means the agent declared none; ``interval`` 0 never runs."""
+
+    name: str
+    timeout: int = 0
+    interval: int = 0
+    depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec:
+    name: str
+    primary: str
+    params: tuple[ParamSpec, ...] = ()
+    children: tuple[ChildSpec, ...] = ()
+    actions: tuple[ActionSpec, ...] = ()
+    # None: any number of tree nodes may use one resource (scripts); 1: one use only (spec C-33).
+    maxinstances: int | None = None
+    known: bool = True
+    # rgmanager's agent file (rg_test prints it) and its rule flags (rg_test delta: initialise new groups).
+    agent: str = ""
+    init_on_add: bool = True
+    destroy_on_delete: bool = True
+    # quorate's ocf: any further attribute is an agent parameter.
+    open_params: bool = False
+
+    def param(self, name: str) -> ParamSpec | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def child(self, child_type: str) -> ChildSpec | None:
+        return next((c for c in self.children if c.type == child_type), None)
+
+    def action(self, name: str) -> ActionSpec | None:
+        return next((a for a in self.actions if a.name == name), None)
+
+    @property
+    def required(self) -> tuple[ParamSpec, ...]:
+        """Parameters a definition must set: the primary and the required ones (rgmanager refused to load a
+        resource without them, whatever default the meta-data declares)."""
+        return tuple(p for p in self.params if p.primary or p.required)
+
+    @property
+    def keys(self) -> tuple[ParamSpec, ...]:
+        """Parameters whose values must not repeat within the type (C-31)."""
+        return tuple(p for p in self.params if p.primary or p.unique)
+
+    @property
+    def root(self) -> bool:
+        return self.name in ROOT_TYPES
+
+
+def param(
+    name: str, flags: str = "", inherit: str | None = None, default: str | None = None, **extra: str
+) -> ParamSpec:
+    """A parameter in a line: ``flags`` is a word list of primary/unique/required/reconfig/placement."""
+    words = flags.split()
+    return ParamSpec(
+        name,
+        primary="primary" in words,
+        unique="unique" in words,
+        required="required" in words,
+        inherit=inherit,
+        reconfig="reconfig" in words,
+        default=default,
+        fallback=extra.get("fallback"),
+        placement="placement" in words,
+        hint=extra.get("hint"),
+    )
+
+
+def names(*names: str) -> tuple[ParamSpec, ...]:
+    """Plain parameters: no flags, no default."""
+    return tuple(ParamSpec(n) for n in names)
+
+
+def status(*checks: tuple[int, int, int]) -> tuple[ActionSpec, ...]:
+    """Status actions from (depth, interval, timeout) triples."""
+    return tuple(ActionSpec("status", timeout=t, interval=i, depth=d) for d, i, t in checks)
+
+
+def run(start: int, stop: int, *extra: ActionSpec) -> tuple[ActionSpec, ...]:
+    return (ActionSpec("start", timeout=start), ActionSpec("stop", timeout=stop), *extra)
+
+
+def action(name: str, timeout: int) -> ActionSpec:
+    return ActionSpec(name, timeout=timeout)

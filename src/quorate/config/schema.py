@@ -8,8 +8,10 @@ every problem at once, each located and phrased as advice. So the schema is read
    their types and whether they are required, its allowed children with cardinalities, whether text is
    allowed), and ``check_structure`` walks the document along that table, reporting unknown or misplaced
    elements with "did you mean" suggestions, bad values with the expected form, missing attributes and
-   children. The ``q:`` annotations in the schema mark tolerated names (reported as "ignored") and give the
-   human descriptions of value types.
+   children. The ``q:`` annotations in the schema mark tolerated names (reported as "ignored", with why and,
+   from ``q:hint``, what to do instead) and give the human descriptions of value types. A second copy of an
+   element that may appear only once is reported, and its content is checked all the same, so that fixing
+   the duplicate does not reveal a new round of problems.
 2. ``relaxng_backstop`` then runs the real RelaxNG validator, but only when the walk found nothing: the walk
    is a simplification (it ignores ordering, which the schema never constrains, and treats choices as
    optional), and anything it misses still surfaces, located by libxml2's line and path.
@@ -99,6 +101,7 @@ class ChildSpec:
 class ElementSpec:
     name: str | None
     ignored: str | None = None
+    hint: str | None = None
     attrs: dict[str, AttrSpec] = field(default_factory=dict)
     any_attr: AttrSpec | None = None
     children: dict[str, ChildSpec] = field(default_factory=dict)
@@ -141,7 +144,7 @@ class Vocabulary:
 
     def _compile(self, key: str) -> ElementSpec:
         node = self._node(key)
-        spec = ElementSpec(name=node.get("name"), ignored=node.get(f"{Q}ignored"))
+        spec = ElementSpec(name=node.get("name"), ignored=node.get(f"{Q}ignored"), hint=node.get(f"{Q}hint"))
         self.specs[key] = spec
         self._collect(node, spec, optional=False, repeat=False, seen=frozenset())
         return spec
@@ -285,16 +288,19 @@ def _walk(element: etree._Element, spec: ElementSpec, vocab: Vocabulary, problem
                 _misplaced(child, element, spec, vocab, problems)
             continue
         counts[name] = counts.get(name, 0) + 1
+        target = vocab.spec(child_spec.key)
         if child_spec.maximum is not None and counts[name] > child_spec.maximum:
+            first = next(c for c in element if c.tag == child.tag)
             problems.error(
                 child,
-                f"<{tag}> may contain only one <{name}>; this is another one",
+                f"<{tag}> may contain only one <{name}>; this is another one (the first is at line {line_of(first)})",
                 hint=f"merge it into the <{name}> above",
             )
+            if target.ignored is None:
+                _walk(child, target, vocab, problems)
             continue
-        target = vocab.spec(child_spec.key)
         if target.ignored is not None:
-            problems.ignored(child, f"<{name}> is accepted but not used by quorate: {target.ignored}")
+            problems.ignored(child, f"<{name}> is accepted but not used by quorate: {target.ignored}", hint=target.hint)
             continue
         _walk(child, target, vocab, problems)
     for name, child_spec in spec.children.items():
@@ -324,7 +330,9 @@ def _check_attributes(element: etree._Element, spec: ElementSpec, problems: Prob
             )
             continue
         if attr.ignored is not None:
-            problems.ignored(element, f"accepted but not used by quorate: {attr.ignored}", attribute=name)
+            problems.ignored(
+                element, f"accepted but not used by quorate: {attr.ignored}", attribute=name, hint=attr.hint
+            )
             continue
         if not attr.type.accepts(str(value)):
             problems.error(
@@ -354,6 +362,7 @@ def _text_line(element: etree._Element, index: int, text: str) -> int:
 
 
 def _check_text(element: etree._Element, spec: ElementSpec, problems: Problems) -> None:
+    """Every run of stray text is reported on its own line: pasted fragments rarely come alone."""
     if spec.text:
         return
     pieces = [element.text] + [child.tail for child in element]
@@ -368,7 +377,6 @@ def _check_text(element: etree._Element, spec: ElementSpec, problems: Problems) 
                 hint="only elements and comments belong here; was a '<' or a quote lost?",
                 line=_text_line(element, index, text),
             )
-            return
 
 
 def _misplaced(

@@ -48,7 +48,7 @@ def service_specs(cfg: ClusterConfig) -> dict[str, ServiceSpec]:
     """Each `<service>` as the placement rules see it; a domain that does not exist means no domain (C-22)."""
     ids = {n.name: n.nodeid for n in cfg.nodes}
     specs: dict[str, ServiceSpec] = {}
-    for svc in cfg.rm.services:
+    for svc in cfg.rm.managed:  # none when <rm disabled="1">; never a <vm>
         domain = None
         if svc.domain:
             d = cfg.rm.domain(svc.domain)

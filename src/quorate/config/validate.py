@@ -9,8 +9,15 @@ Severity policy: an **error** is something the original daemons refuse (cman, fe
 not start or would drop the entry) or that would make quorate act on a different configuration than the one
 the administrator wrote. A **warning** is something that loads but is likely a mistake or a known trap (a
 setting read as "off" because it is not a number, qdisk timings that RHEL 6's qdiskd would refuse while RHEL 5's
-accepted them, an expected_votes low enough for two halves to be quorate). The rgmanager part lives in
-`quorate.config.validate_rm`.
+accepted them, an expected_votes low enough for two halves to be quorate). An **ignored** notice is a setting
+quorate accepts but does not act on (most come from the schema's annotations; the ones here depend on other
+values). The rgmanager part lives in `quorate.config.validate_rm`.
+
+Files as administrators wrote them for older releases load where the original loaded them, with a warning
+where quorate has to decide something the file leaves open: a RHEL 4 node without ``nodeid`` gets the id
+`quorate.config.derive.assign_node_ids` gives it, a ``fence_pcmk`` method (fencing handed to pacemaker, which
+quorate does not run) is reported as unable to fence its node, ``two_node`` next to a quorum disk is honoured
+as cman honoured it, and an ``expected_votes`` below the nodes' votes is raised as cman raised it.
 """
 
 from __future__ import annotations
@@ -112,7 +119,17 @@ def _check_nodes(root: etree._Element, problems: Problems) -> None:
     names: dict[str, etree._Element] = {}
     shorts: dict[str, etree._Element] = {}
     ids: dict[int, etree._Element] = {}
-    for node in nodes:
+    for node, effective in zip(nodes, build.node_ids(root), strict=True):
+        if node.get("nodeid") is None:
+            _missing_nodeid_warning(node, effective, problems)
+        for altname in build.children(node, "altname"):
+            problems.ignored(
+                altname,
+                "accepted but not used by quorate: heartbeats go only to the address of the node's name, so a "
+                "second ring is recorded (quorate config show) but carries no traffic",
+                attribute="name",
+                hint="bond the cluster interfaces to survive the loss of one network",
+            )
         name = node.get("name")
         if name is not None:
             if not name.strip(XML_SPACE):
@@ -152,6 +169,18 @@ def _check_nodes(root: etree._Element, problems: Problems) -> None:
                 _check_multicast(altname, "mcast", mcast, problems)
 
 
+def _missing_nodeid_warning(node: etree._Element, effective: int, problems: Problems) -> None:
+    problems.warning(
+        node,
+        f"node {node.get('name')!r} has no nodeid; quorate gives it id {effective}, the lowest id no other node "
+        "uses, in file order: the id RHEL 4's cman gave it when the nodes joined in file order (cman numbered "
+        "such nodes as they joined)",
+        attribute="nodeid",
+        hint="write the ids into the file with 'ccs_tool addnodeids', which gives these same ids; RHEL 5 and "
+        "later refuse a node without a nodeid",
+    )
+
+
 def _check_fencing(root: etree._Element, problems: Problems) -> None:
     devices: dict[str, etree._Element] = {}
     for device in build.children(build.child(root, "fencedevices"), "fencedevice"):
@@ -176,9 +205,11 @@ def _check_fencing(root: etree._Element, problems: Problems) -> None:
         if not methods:
             problems.warning(
                 node,
-                f"node {node.get('name')!r} has no fence method",
-                hint="if it fails, fencing cannot succeed and its services are not recovered",
+                f"node {node.get('name')!r} has no fence method, so it cannot be fenced",
+                hint="if it fails, fencing cannot succeed and its services are not recovered; add a <method> "
+                "with a <device> inside <fence>",
             )
+        _check_pacemaker_redirect(node, methods, devices, problems)
         seen: dict[str, etree._Element] = {}
         for method in methods:
             label = method.get("name")
@@ -198,6 +229,47 @@ def _check_fencing(root: etree._Element, problems: Problems) -> None:
                 _check_device_ref(ref, devices, known, problems)
         for ref in build.children(build.child(node, "unfence"), "device"):
             _check_device_ref(ref, devices, known, problems)
+
+
+PACEMAKER_REDIRECT = "fence_pcmk"
+
+
+def _check_pacemaker_redirect(
+    node: etree._Element, methods: list[etree._Element], devices: dict[str, etree._Element], problems: Problems
+) -> None:
+    """fence_pcmk (cman + pacemaker clusters) asks pacemaker to fence; quorate is not pacemaker, so the method
+    can never succeed here. The node can still be fenced if another method uses a real device."""
+
+    def redirects(method: etree._Element) -> bool:
+        agents = [
+            (devices[name].get("agent") or "").strip(XML_SPACE)
+            for ref in build.children(method, "device")
+            if (name := ref.get("name")) is not None and name in devices
+        ]
+        return PACEMAKER_REDIRECT in agents
+
+    redirecting = [m for m in methods if redirects(m)]
+    if not redirecting:
+        return
+    name = node.get("name")
+    usable = [m for m in methods if m not in redirecting and build.children(m, "device")]
+    for method in redirecting:
+        if usable:
+            problems.warning(
+                method,
+                f"method {method.get('name')!r} of node {name!r} hands fencing to pacemaker (fence_pcmk), which "
+                "quorate does not run: this method always fails and quorate goes on with the next one",
+                hint="remove this method; the node's other methods do the fencing",
+            )
+        else:
+            problems.warning(
+                method,
+                f"node {name!r} cannot be fenced by quorate: its fencing is handed to pacemaker (fence_pcmk), "
+                "which quorate does not run, so a fence of this node never succeeds and its services are not "
+                "recovered",
+                hint="replace the method by one that uses the node's real fence device: the agent and parameters "
+                "of its pacemaker stonith resource, such as fence_ipmilan",
+            )
 
 
 def _option_warning(element: etree._Element, problems: Problems) -> None:
@@ -275,7 +347,9 @@ def _check_votes(root: etree._Element, problems: Problems) -> None:
         if qdisk is not None:
             problems.warning(
                 cman,
-                "two_node is set together with a quorum disk",
+                "two_node is set together with a quorum disk: quorate honours two_node, as cman did (with two "
+                "nodes the quorum is 1, so each node alone is quorate and the fence race decides), and the "
+                "disk's votes never decide whether a node is quorate",
                 attribute="two_node",
                 hint="let the disk break ties instead: two_node=0 and expected_votes=3",
             )
@@ -283,6 +357,25 @@ def _check_votes(root: etree._Element, problems: Problems) -> None:
         return
     reachable = node_total + qdisk_votes
     quorum = expected // 2 + 1
+    split = 2 * quorum <= reachable
+    if expected < node_total:
+        parts = f"{node_total} from nodes" + (f" and {qdisk_votes} from the quorum disk" if qdisk_votes else "")
+        problems.warning(
+            cman,
+            f"expected_votes {expected} is below the {node_total} votes of the nodes: cman raised expected votes "
+            "to the votes of the members present once these were more, and quorate computes the quorum the same "
+            f"way, so {expected} lowers the quorum only while fewer votes are present"
+            + (
+                f"; with quorum {quorum} of {reachable} votes ({parts}), two halves that start separated could "
+                "both become quorate"
+                if split
+                else ""
+            ),
+            attribute="expected_votes",
+            hint=f"set expected_votes to {node_total + qdisk_votes}, or remove it: the default is the sum of the "
+            "nodes' votes",
+        )
+        return
     if quorum > reachable:
         problems.error(
             cman,
@@ -291,7 +384,7 @@ def _check_votes(root: etree._Element, problems: Problems) -> None:
             attribute="expected_votes",
             hint=f"the cluster could never be quorate; set expected_votes to {reachable} or less",
         )
-    elif 2 * quorum <= reachable:
+    elif split:
         parts = f"{node_total} from nodes" + (f" and {qdisk_votes} from the quorum disk" if qdisk_votes else "")
         problems.warning(
             cman,
@@ -331,6 +424,15 @@ def _check_multicast(element: etree._Element, attr: str, value: str, problems: P
 
 def _check_totem(root: etree._Element, problems: Problems) -> None:
     totem = build.child(root, "totem")
+    if totem is not None and build.get_int(totem, "consensus") is not None:
+        problems.ignored(
+            totem,
+            "accepted but not used by quorate: a new view does not wait for a totem consensus; a proposal that "
+            "is not acknowledged within half the token (at least four heartbeats) is made again without the "
+            "nodes that did not answer",
+            attribute="consensus",
+            hint="tune token; quorate config show still prints the consensus cman would have used",
+        )
     token = build.get_int(totem, "token")
     if totem is not None and token is not None and not 5000 <= token <= 300000:
         problems.warning(
@@ -357,9 +459,8 @@ def _check_quorumd(root: etree._Element, problems: Problems) -> None:
     votes = build.node_votes(root)
     if len(nodes) > 16:
         problems.error(qdisk, f"a quorum disk serves at most 16 nodes, and {len(nodes)} are defined")
-    for node in nodes:
-        nodeid = build.get_int(node, "nodeid")
-        if nodeid is not None and nodeid > 16:
+    for node, nodeid in zip(nodes, build.node_ids(root), strict=True):
+        if nodeid > 16:
             problems.error(
                 node,
                 f"nodeid {nodeid} has no slot on the quorum disk",

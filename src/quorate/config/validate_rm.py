@@ -1,12 +1,21 @@
-"""Semantic checks of ``<rm>``: failover domains, resources, services and their resource trees.
+"""Semantic checks of ``<rm>``: failover domains, resources, resource groups and their trees.
 
-Theory of operation: rgmanager, faced with a bad entry, logs a numbered message and *drops* the entry (a
-domain, a resource, a branch of a tree), then runs with what is left (spec C-20, C-22, C-30, C-32). quorate
-instead refuses the file with a located error, because a service that silently starts without its file system
-is worse than a service that does not start. Checks run in three passes: failover domains, then every resource
-*definition* (global in ``<resources>`` and inline in service trees, so references can be told apart from
-definitions whatever the document order), then every service tree with its references, child types
-(`quorate.config.rgtypes`), reference limits and dependencies.
+Theory of operation: the schema walk has already checked which elements stand where (any resource inside any
+resource, as in rgmanager) and that every attribute is a parameter of its type's agent
+(`quorate.config.rgcatalogue`). What is left is what rgmanager decided while loading, and there quorate differs
+on purpose: rgmanager, faced with a bad entry, logged a numbered message and *dropped* it (a domain, a resource,
+a branch of a tree) and ran with what was left (spec C-20, C-22, C-30, C-32); quorate refuses the file with a
+located error, because a service that silently starts without its file system is worse than a service that
+does not start. Errors are what rgmanager dropped or what would make two things claim one resource: a reference
+to nothing or to a resource of another type, a resource inside itself, two definitions sharing a primary or
+unique value (C-31), a missing primary or required parameter (C-30), more uses than ``maxinstances`` (C-33), a
+forbidden child. What rgmanager silently ignored is a warning saying so (parameters next to ``ref=``, children
+or ``__…`` settings of a definition in ``<resources>``, a restart budget outside an independent subtree).
+
+Checks run in passes: failover domains; every *definition* (in ``<resources>`` and inline in trees, so
+references can be told apart from definitions whatever the document order); every group's tree, resolving
+references with the lookup the model builder uses (`quorate.config.build.Definitions`); the use counts; and the
+groups themselves (names, domains, recovery, dependencies).
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from lxml import etree
 from quorate.config import build
 from quorate.config.derive import XML_SPACE
 from quorate.config.problems import Problems, element_path, is_element
-from quorate.config.rgtypes import RESOURCE_TYPES, SPECIAL_ATTRIBUTES, allowed_children
+from quorate.config.rgcatalogue import SPECIAL_ATTRIBUTES, TYPES, primary_of, type_spec
 
 Key = tuple[str, str]
 RECOVERY_POLICIES = ("restart", "relocate", "disable", "restart-disable")
@@ -47,21 +56,22 @@ def check_rm(root: etree._Element, problems: Problems) -> None:
         return
     node_names = [n.get("name", "") for n in build.children(build.child(root, "clusternodes"), "clusternode")]
     domains = _check_domains(rm, node_names, problems)
-    checker = _Resources(problems)
+    defs = build.Definitions(rm)
+    checker = _Resources(problems, defs)
     resources = build.child(rm, "resources")
-    if resources is not None:
-        for element in resources:
-            if is_element(element) and element.tag in RESOURCE_TYPES:
-                checker.define(element, global_=True)
-    services = build.children(rm, "service")
-    for service in services:
-        for element in service.iter(*RESOURCE_TYPES):
-            if element is not service and element.get("ref") is None:
+    for element in resources if resources is not None else ():
+        if build.is_resource(element):
+            checker.define(element, global_=True)
+    groups = build.groups_of(rm)
+    for group in groups:
+        for element in group.iter(*TYPES):
+            if element.get("ref") is None:
                 checker.define(element, global_=False)
-    for service in services:
-        checker.walk(service, "service", [], service.get("name", ""))
+    for group in groups:
+        checker.walk_group(group)
     checker.check_instances()
-    _check_services(services, domains, problems)
+    checker.check_unused_groups()
+    _check_groups(groups, defs, domains, problems)
 
 
 def _check_domains(rm: etree._Element, node_names: list[str], problems: Problems) -> dict[str, etree._Element]:
@@ -124,50 +134,82 @@ def _check_domains(rm: etree._Element, node_names: list[str], problems: Problems
 class _Resources:
     """Definitions, references and uses of resources across the whole ``<rm>``."""
 
-    def __init__(self, problems: Problems) -> None:
+    def __init__(self, problems: Problems, defs: build.Definitions) -> None:
         self.problems = problems
-        self.globals: dict[Key, etree._Element] = {}
-        self.inline: dict[Key, etree._Element] = {}
+        self.defs = defs
         self.values: dict[tuple[str, str, str], etree._Element] = {}
         self.uses: dict[Key, list[tuple[etree._Element, str]]] = {}
+        self.group = "service"
+        self.referenced: set[int] = set()
 
+    # -------------------------------------------------------------------------------------------- definitions
     def define(self, element: etree._Element, *, global_: bool) -> None:
         rtype = str(element.tag)
-        spec = RESOURCE_TYPES[rtype]
-        described = dict(spec.describe)
-        for attr in spec.required:
-            if not (element.get(attr) or "").strip(XML_SPACE):
-                what = f" ({described[attr]})" if attr in described else ""
-                state = "is empty" if element.get(attr) is not None else "is missing"
+        spec = type_spec(rtype)
+        if global_ and element.get("ref") is not None:
+            self.problems.error(
+                element,
+                f"a definition in <rm><resources> cannot itself be a reference (ref={element.get('ref')!r})",
+                attribute="ref",
+                hint=f"define the {rtype} here with its parameters, and use ref= where it is used",
+            )
+            return
+        for param in spec.required:
+            if not (element.get(param.name) or "").strip(XML_SPACE):
+                what = f" ({param.hint})" if param.hint else ""
+                state = "is empty" if element.get(param.name) is not None else "is missing"
                 self.problems.error(
                     element,
-                    f"<{rtype}> needs {attr!r}{what}, and it {state}",
-                    attribute=attr,
+                    f"<{rtype}> needs {param.name!r}{what}, and it {state}",
+                    attribute=param.name,
                     hint=None if global_ else f"or refer to a resource of <rm><resources> with <{rtype} ref=.../>",
                 )
         self._check_values(element)
+        if global_:
+            self._check_definition_extras(element)
         primary = element.get(spec.primary)
-        if primary:
-            (self.globals if global_ else self.inline).setdefault((rtype, primary), element)
-        for attr in dict.fromkeys((spec.primary, *spec.unique)):
-            value = _unique_value(element, attr)
+        for param in spec.keys:
+            value = _unique_value(element, param.name)
             if not value:
                 continue
-            key = (rtype, attr, _normalise(rtype, attr, value))
+            key = (rtype, param.name, _normalise(rtype, param.name, value))
             first = self.values.get(key)
             if first is None:
                 self.values[key] = element
                 continue
+            if spec.root and not global_ and first.getparent() is element.getparent():
+                continue  # two groups of one name: reported once, by the group checks
             hint = (
                 f'to use the same resource again, write <{rtype} ref="{primary}"/>'
-                if attr == spec.primary and global_ is False and (rtype, primary) in self.globals
-                else f"each {rtype} resource needs its own {attr}"
+                if param.primary and not global_ and self.defs.lookup(rtype, primary or "") is not None
+                else f"each {rtype} resource needs its own {param.name}"
             )
             self.problems.error(
                 element,
-                f"{rtype} {attr} {value!r} is already used by {_where(first)}",
-                attribute=attr,
+                f"{rtype} {param.name} {value!r} is already used by {_where(first)}",
+                attribute=param.name,
                 hint=hint,
+            )
+
+    def _check_definition_extras(self, element: etree._Element) -> None:
+        """What rgmanager ignored on a definition in ``<resources>``: its children and its ``__…`` settings
+        (both belong to the place where the resource is used)."""
+        rtype = str(element.tag)
+        kids = [c for c in element if build.is_resource(c)]
+        if kids:
+            self.problems.warning(
+                kids[0],
+                f"resources inside a definition in <rm><resources> belong to no tree and are not started "
+                f"({len(kids)} here)",
+                hint=f"write them inside the <{rtype} ref=...> where the {rtype} is used",
+            )
+        specials = [str(a) for a in element.attrib if a in SPECIAL_ATTRIBUTES]
+        if specials:
+            self.problems.warning(
+                element,
+                f"{', '.join(specials)} on a definition in <rm><resources> is not applied",
+                attribute=specials[0],
+                hint=f"set it on the <{rtype} ref=...> where the {rtype} is used",
             )
 
     def _check_values(self, element: etree._Element) -> None:
@@ -184,7 +226,7 @@ class _Resources:
                     hint="write a.b.c.d, a.b.c.d/prefix or an IPv6 address",
                 )
         mountpoint = element.get("mountpoint")
-        if rtype in ("fs", "clusterfs", "netfs") and mountpoint and not mountpoint.startswith("/"):
+        if rtype in ("fs", "clusterfs", "netfs", "bind-mount") and mountpoint and not mountpoint.startswith("/"):
             self.problems.error(
                 element,
                 f"mountpoint {mountpoint!r} is not an absolute path",
@@ -236,19 +278,30 @@ class _Resources:
                 hint="a unit name such as nginx.service: letters, digits and : _ . @ \\ -, not starting with -",
             )
 
-    def walk(self, element: etree._Element, parent_type: str, ancestors: list[Key], service: str) -> None:
-        allowed = allowed_children(parent_type)
+    # ------------------------------------------------------------------------------------------------- trees
+    def walk_group(self, group: etree._Element) -> None:
+        key = self._resolve(group, str(group.tag))
+        name = key[1] if key is not None else group.get("name", "")
+        self.group = str(group.tag)
+        if key is not None:
+            self._use(group, key, name)
+        self._check_specials(group, is_root=True)
+        self._walk(group, [key] if key is not None else [], name)
+
+    def _walk(self, element: etree._Element, ancestors: list[Key], group: str) -> None:
+        parent_spec = type_spec(str(element.tag))
         for node in element:
-            if not is_element(node) or node.tag not in RESOURCE_TYPES:
+            if not is_element(node) or not build.is_resource(node):
                 continue
             rtype = str(node.tag)
-            if rtype not in allowed:
-                inside = ", ".join(f"<{t}>" for t in sorted(allowed)) or "no resources"
+            declared = parent_spec.child(rtype)
+            if declared is not None and declared.forbid:
                 self.problems.error(
                     node,
-                    f"a <{parent_type}> resource cannot contain <{rtype}>",
-                    hint=f"<{parent_type}> accepts {inside}; move <{rtype}> up to the service or a suitable parent",
+                    f"a <{element.tag}> resource cannot contain <{rtype}> (its agent forbids it)",
+                    hint=f"move <{rtype}> up, next to the <{element.tag}>",
                 )
+            self._check_specials(node, is_root=False)
             key = self._resolve(node, rtype)
             if key is not None:
                 if key in ancestors:
@@ -259,36 +312,24 @@ class _Resources:
                         hint="a resource cannot contain a reference to itself or to one of its ancestors",
                     )
                     continue
-                # A second inline definition with the same name is a collision, reported by define().
-                if node.get("ref") is not None or self.inline.get(key) is node:
-                    self.uses.setdefault(key, []).append((node, service))
-            self.walk(node, rtype, [*ancestors, key] if key is not None else ancestors, service)
+                self._use(node, key, group)
+            self._walk(node, [*ancestors, key] if key is not None else ancestors, group)
+
+    def _use(self, node: etree._Element, key: Key, group: str) -> None:
+        # A second inline definition with the same primary is a collision, reported by define().
+        if node.get("ref") is not None or self.defs.inline.get(key) is node:
+            self.uses.setdefault(key, []).append((node, f"{self.group} {group!r}"))
 
     def _resolve(self, node: etree._Element, rtype: str) -> Key | None:
         ref = node.get("ref")
         if ref is None:
-            primary = node.get(RESOURCE_TYPES[rtype].primary)
+            primary = node.get(primary_of(rtype))
             return (rtype, primary) if primary else None
-        key = (rtype, ref)
-        if key not in self.globals:
-            inline = self.inline.get(key)
-            if inline is not None:
-                self.problems.error(
-                    node,
-                    f"{rtype} {ref!r} is defined inside a service at {_where(inline)}, so it cannot be referenced",
-                    attribute="ref",
-                    hint="move its definition to <rm><resources> to share it",
-                )
-            else:
-                known = sorted(p for t, p in self.globals if t == rtype)
-                self.problems.error(
-                    node,
-                    f"no {rtype} resource {ref!r} in <rm><resources>; defined {rtype} resources: "
-                    f"{_listing(known, 'none')}",
-                    attribute="ref",
-                    hint=_suggest(ref, known) or f"define <{rtype}> in <rm><resources> first",
-                )
+        target = self.defs.lookup(rtype, ref)
+        if target is None:
+            self._unresolved(node, rtype, ref)
             return None
+        self.referenced.add(id(target))
         extra = [str(a) for a in node.attrib if a != "ref" and a not in SPECIAL_ATTRIBUTES]
         if extra:
             self.problems.warning(
@@ -297,22 +338,98 @@ class _Resources:
                 attribute=extra[0],
                 hint=f"set them on the {rtype} {ref!r} in <rm><resources>",
             )
-        return key
+        return (rtype, target.get(primary_of(rtype)) or ref)
 
+    def _unresolved(self, node: etree._Element, rtype: str, ref: str) -> None:
+        inline = self.defs.inline.get((rtype, ref))
+        if inline is not None:
+            self.problems.error(
+                node,
+                f"{rtype} {ref!r} is defined inside a service at {_where(inline)}, so it cannot be referenced",
+                attribute="ref",
+                hint="move its definition to <rm><resources> to share it",
+            )
+            return
+        known = sorted(e.get(primary_of(rtype), "") for e in self.defs.globals.get(rtype, []))
+        others = self.defs.other_types(ref)
+        if others:
+            kinds = " and ".join(f"<{t}>" for t in others)
+            self.problems.error(
+                node,
+                f"no {rtype} resource {ref!r} in <rm><resources>: {ref!r} is a {kinds} resource; defined {rtype} "
+                f"resources: {_listing(known, 'none')}",
+                attribute="ref",
+                hint=f"a reference names a resource of its own type; write <{others[0]} ref={ref!r}/>",
+            )
+            return
+        self.problems.error(
+            node,
+            f"no {rtype} resource {ref!r} in <rm><resources>; defined {rtype} resources: {_listing(known, 'none')}",
+            attribute="ref",
+            hint=_suggest(ref, known) or f"define <{rtype}> in <rm><resources> first",
+        )
+
+    def _check_specials(self, node: etree._Element, *, is_root: bool) -> None:
+        """Settings rgmanager read but that cannot act where they are written (they would be silently ignored)."""
+        independent = (node.get("__independent_subtree") or "").strip().lower() in ("1", "yes", "2", "non-critical")
+        if is_root and node.get("__independent_subtree") is not None:
+            self.problems.warning(
+                node,
+                f"__independent_subtree on a <{node.tag}> itself has no effect",
+                attribute="__independent_subtree",
+                hint="set it on a resource inside the group",
+            )
+        for count, expire in (("__max_restarts", "__restart_expire_time"), ("__max_failures", "__failure_expire_time")):
+            given = [a for a in (count, expire) if node.get(a) is not None]
+            if count == "__max_restarts" and given and not is_root and not independent:
+                self.problems.warning(
+                    node,
+                    f"{given[0]} applies only to an independent subtree",
+                    attribute=given[0],
+                    hint='add __independent_subtree="1" (or "2" for non-critical), or remove it',
+                )
+            elif count == "__max_restarts" and given and is_root:
+                self.problems.warning(
+                    node,
+                    f"{given[0]} has no effect on a <{node.tag}> itself",
+                    attribute=given[0],
+                    hint="use max_restarts and restart_expire_time on the group",
+                )
+            elif len(given) == 1:
+                missing = expire if given[0] == count else count
+                self.problems.warning(
+                    node,
+                    f"{given[0]} has no effect without {missing}",
+                    attribute=given[0],
+                    hint=f"set both {count} and {expire} (a count and a time window)",
+                )
+
+    # -------------------------------------------------------------------------------------------------- uses
     def check_instances(self) -> None:
         for (rtype, name), uses in self.uses.items():
-            limit = RESOURCE_TYPES[rtype].maxinstances
+            limit = type_spec(rtype).maxinstances
             if limit is None or len(uses) <= limit:
                 continue
-            first, first_service = uses[0]
-            for node, _service in uses[limit:]:
+            first, first_group = uses[0]
+            for node, _group in uses[limit:]:
                 self.problems.error(
                     node,
-                    f"{rtype} {name!r} is already used by service {first_service!r} at {_where(first)}; "
+                    f"{rtype} {name!r} is already used by {first_group} at {_where(first)}; "
                     f"{_article(rtype)} {rtype} resource can be used only once",
                     attribute="ref" if node.get("ref") is not None else None,
                     hint="it cannot be active on two nodes at once; use one service or separate resources",
                 )
+
+    def check_unused_groups(self) -> None:
+        for kind in ("service", "vm"):
+            for element in self.defs.globals.get(kind, []):
+                if id(element) not in self.referenced and element.get("name"):
+                    self.problems.warning(
+                        element,
+                        f"{kind} {element.get('name')!r} is defined in <rm><resources> but never used, so it is "
+                        f"not a {'service' if kind == 'service' else 'virtual machine'} of the cluster",
+                        hint=f'add <{kind} ref="{element.get("name")}"/> under <rm>',
+                    )
 
 
 def ocf_agent(spec: str) -> tuple[str, str] | None:
@@ -347,7 +464,7 @@ def _unique_value(element: etree._Element, attr: str) -> str | None:
 
 def _article(rtype: str) -> str:
     """As the letters are spoken: an fs, an lvm, an ip."""
-    return "an" if rtype in ("fs", "lvm", "ip", "nfsexport", "nfsclient", "netfs") else "a"
+    return "an" if rtype in ("fs", "lvm", "ip", "nfsexport", "nfsclient", "nfsserver", "netfs") else "a"
 
 
 def _normalise(rtype: str, attr: str, value: str) -> str:
@@ -362,62 +479,82 @@ def _normalise(rtype: str, attr: str, value: str) -> str:
     return value
 
 
-def _check_services(services: list[etree._Element], domains: dict[str, etree._Element], problems: Problems) -> None:
+def _group_attrs(group: etree._Element, defs: build.Definitions) -> etree._Element:
+    """The element holding a group's parameters: its definition in ``<resources>`` for a reference."""
+    ref = group.get("ref")
+    if ref is None:
+        return group
+    target = defs.lookup(str(group.tag), ref)
+    return target if target is not None else group
+
+
+def _check_groups(
+    groups: list[etree._Element], defs: build.Definitions, domains: dict[str, etree._Element], problems: Problems
+) -> None:
     by_name: dict[str, etree._Element] = {}
-    for service in services:
-        name = service.get("name")
+    holders = {id(g): _group_attrs(g, defs) for g in groups}
+    for group in groups:
+        holder = holders[id(group)]
+        name = holder.get("name")
         if name is None:
             continue
         if not name.strip(XML_SPACE):
-            problems.error(service, "the service name is empty", attribute="name")
+            problems.error(holder, f"the {group.tag} name is empty", attribute="name")
         elif name in by_name:
+            first = by_name[name]
+            same = first.tag == group.tag
             problems.error(
-                service,
-                f"service {name!r} is already defined at {_where(by_name[name])}",
-                attribute="name",
-                hint="service names must be unique",
+                group,
+                f"{group.tag} {name!r} is already defined at {_where(first)}"
+                if same
+                else f"{group.tag} {name!r} has the name of the {first.tag} at {_where(first)}",
+                attribute="name" if group.get("ref") is None else "ref",
+                hint="service names must be unique"
+                if same
+                else "quorate names services and virtual machines in one namespace; rename one of them",
             )
         else:
-            by_name[name] = service
-    names = sorted(by_name)
+            by_name[name] = group
+    services = sorted(n for n, g in by_name.items() if g.tag == "service")
     domain_names = sorted(d.get("name", "") for d in domains.values())
     depends: dict[str, str] = {}
-    for service in services:
-        name = service.get("name", "")
-        domain = service.get("domain")
+    for group in groups:
+        holder = holders[id(group)]
+        name = holder.get("name", "")
+        domain = holder.get("domain")
         if domain and domain.lower() not in domains:
             problems.error(
-                service,
+                holder,
                 f"no failover domain {domain!r}; domains: {_listing(domain_names, 'none defined')}",
                 attribute="domain",
                 hint=_suggest(domain, domain_names) or "define it under <rm><failoverdomains>",
             )
-        recovery = service.get("recovery")
+        recovery = holder.get("recovery")
         if recovery is not None and recovery.strip(XML_SPACE) not in RECOVERY_POLICIES:
             problems.warning(
-                service,
+                holder,
                 f"recovery {recovery!r} is not a known policy and behaves like 'restart'",
                 attribute="recovery",
                 hint="use one of " + ", ".join(RECOVERY_POLICIES),
             )
-        raw = service.get("depend")
+        raw = holder.get("depend")
         target = build.service_depend(raw)
         if raw is None or target is None:
             continue
         if not raw.strip(XML_SPACE).startswith("service:"):
-            problems.warning(service, f"depend={raw!r} should name a service as 'service:{target}'", attribute="depend")
+            problems.warning(holder, f"depend={raw!r} should name a service as 'service:{target}'", attribute="depend")
         if target == name:
-            problems.error(service, "the service depends on itself", attribute="depend", hint="remove depend")
-        elif target not in by_name:
+            problems.error(holder, f"the {group.tag} depends on itself", attribute="depend", hint="remove depend")
+        elif target not in services:
             problems.error(
-                service,
-                f"depend names service {target!r}, which is not defined; services: {_listing(names, 'none')}",
+                holder,
+                f"depend names service {target!r}, which is not defined; services: {_listing(services, 'none')}",
                 attribute="depend",
-                hint=_suggest(target, names),
+                hint=_suggest(target, services),
             )
         else:
             depends[name] = target
-    _check_cycles(depends, by_name, problems)
+    _check_cycles(depends, {n: holders[id(g)] for n, g in by_name.items()}, problems)
 
 
 def _check_cycles(depends: dict[str, str], by_name: dict[str, etree._Element], problems: Problems) -> None:

@@ -5,7 +5,7 @@ what a reconfiguration stops and starts; `agents` run real commands for one reso
 a tree in rgmanager's order through the agents, with timeouts, rollback and status scheduling. The daemon uses
 these pieces; ``rg_test`` uses the same ones from the command line::
 
-    trees = build_trees(config)                       # {service name: ServiceTree}
+    trees = build_trees(config)                       # {service name: ServiceTree}; build_forest: vms too
     runner = ResourceRunner(node_name=me, is_member=lambda name: name in view, rsctmp="/run/resource-agents")
     outcome = await runner.start_service(trees["test"])   # ServiceOutcome: ok, message, failed, resources_left
     outcome = await runner.status_service(trees["test"], time.monotonic())  # failed / recoverable subtrees
@@ -13,17 +13,35 @@ these pieces; ``rg_test`` uses the same ones from the command line::
     changes = delta(old_config, new_config)               # per service: stop / start / reconfig nodes
 """
 
-from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
+from typing import TYPE_CHECKING, Any
+
 from quorate.resources.tree import (
     Node,
     ServiceDelta,
     ServiceTree,
     TreeDelta,
     TreeProblem,
+    build_forest,
     build_tree,
     build_trees,
     delta,
 )
+
+if TYPE_CHECKING:
+    from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult
+
+# The runner is loaded on first use: the dry tools (rg_test noop, quorate simulate) need the trees, not the
+# runner and the agents, whose imports (asyncio, subprocess) cost more than the rest of such a command.
+_RUNNER = frozenset({"ResourceRunner", "ServiceOutcome", "StepResult"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _RUNNER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from quorate.resources import runner
+
+    return getattr(runner, name)
+
 
 __all__ = [
     "Node",
@@ -34,6 +52,7 @@ __all__ = [
     "StepResult",
     "TreeDelta",
     "TreeProblem",
+    "build_forest",
     "build_tree",
     "build_trees",
     "delta",

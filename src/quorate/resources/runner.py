@@ -16,12 +16,20 @@ concurrently on one event loop.
 * `status_service` walks parent before children (R-70) and, per node, runs the deepest status check whose
   interval has elapsed since it last ran, or reuses the last result when none is due (R-50). Timers restart
   when a node starts, so the first check comes one interval after the start; a check at depth d also restarts
-  the timers of the shallower depths, which it includes. A failure inside an
-  ``__independent_subtree`` is reported in ``recoverable`` (its subtree root) and the walk continues outside
-  it; any other failure ends the walk and fails the service (R-52). ``__max_failures`` within
-  ``__failure_expire_time`` hides failures until more than that many happened in the window.
-* `recover_subtree` restarts an independent subtree in place within its ``__max_restarts`` budget, or stops a
-  non-critical one.
+  the timers of the shallower depths, which it includes. A failure inside an ``__independent_subtree`` is
+  reported in ``recoverable`` and the walk continues outside it; any other failure ends the walk and fails the
+  service (R-52). The subtree reported is the *outermost* independent one above the failure: in rgmanager each
+  independent ancestor took the failure over on its way up the tree, so the outermost one decided. A failure
+  counter (``__max_failures`` failures within ``__failure_expire_time``; rgmanager needed both) hides failures
+  until that many happened in the window. A non-critical subtree that was stopped is not checked again until
+  the service starts anew.
+* `recover_subtree` decides like rgmanager's status walk, with the subtree's own restart counter: it exists when
+  both ``__max_restarts`` and ``__restart_expire_time`` are set on the independent node (either alone does
+  nothing, as in rgmanager); a start of the whole service resets it. A critical subtree restarts in place while
+  it has fewer restarts than ``__max_restarts`` in the window (without a counter, always), and beyond that the
+  counter is cleared and the service must recover as a whole. A non-critical subtree (``"2"``) restarts the
+  same way while its budget lasts; without a counter, or once the budget is spent, it is only stopped and stays
+  stopped, and the service goes on without it.
 
 Timeouts (R-83): with ``__enforce_timeouts="1"`` an action is killed when the agent's declared timeout (or the
 ``<action>`` override) expires, and that counts as a failure, as in rgmanager. Without it rgmanager waited
@@ -92,11 +100,28 @@ class _NodeState:
     last_result: AgentOutcome | None = None
     failures: list[float] = field(default_factory=list)
     restarts: list[float] = field(default_factory=list)
+    # Stopped as a failed non-critical subtree: not checked until the service starts again.
+    disabled: bool = False
 
 
 def _special_time(node: Node, attr: str) -> int:
     value = node.special.get(attr)
     return (read_time(value) or 0) if value else 0
+
+
+def _special_count(node: Node, attr: str) -> int:
+    text = node.special.get(attr, "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _counter(node: Node, count: str, expire: str) -> tuple[int, int] | None:
+    """(limit, window in seconds) of a failure or restart counter; None unless both settings are positive."""
+    limit, window = _special_count(node, count), _special_time(node, expire)
+    return (limit, window) if limit > 0 and window > 0 else None
+
+
+def _within(times: list[float], window: int, now: float) -> list[float]:
+    return [t for t in times if now - t < window]
 
 
 class ResourceRunner:
@@ -233,6 +258,10 @@ class ResourceRunner:
     # ------------------------------------------------------------- operations
     async def start_service(self, tree: ServiceTree) -> ServiceOutcome:
         began = self.clock()
+        for node in tree.nodes():  # a start of the whole service resets restart budgets and stopped subtrees
+            state = self._state(node)
+            state.restarts.clear()
+            state.disabled = False
         if tree.errors:
             problems = "; ".join(str(p) for p in tree.errors)
             return ServiceOutcome(tree.name, "start", False, f"Failed to start {tree.name}: {problems}")
@@ -286,17 +315,17 @@ class ResourceRunner:
         )
 
     def _tolerated(self, node: Node, now: float) -> tuple[int, int] | None:
-        """(failures in window, allowed) when ``__max_failures`` hides this failure, else None."""
-        text = node.special.get("__max_failures", "").strip()
-        allowed = int(text) if text.isdigit() else 0
-        if allowed <= 0:
+        """(failures in window, allowed) when the failure counter hides this failure, else None."""
+        counter = _counter(node, "__max_failures", "__failure_expire_time")
+        if counter is None:
             return None
+        allowed, window = counter
         state = self._state(node)
-        expire = _special_time(node, "__failure_expire_time")
+        state.failures[:] = _within(state.failures, window, now)
+        if len(state.failures) >= allowed:
+            return None
         state.failures.append(now)
-        if expire > 0:
-            state.failures[:] = [t for t in state.failures if now - t < expire]
-        return (len(state.failures), allowed) if len(state.failures) <= allowed else None
+        return len(state.failures), allowed
 
     async def status_service(self, tree: ServiceTree, now: float | None = None) -> ServiceOutcome:
         now = self.clock() if now is None else now
@@ -305,7 +334,7 @@ class ResourceRunner:
         skip: set[Node] = set()
         failed: Node | None = None
         for node in tree.status_order():
-            if node in skip:
+            if node in skip or self._state(node).disabled:
                 continue
             state = self._state(node)
             table = await self._table(agent_for(node.type, self.agents), node)
@@ -352,27 +381,35 @@ class ResourceRunner:
         return ServiceOutcome(tree.name, "status", ok, message, tuple(steps), failed, recoverable=tuple(recoverable))
 
     async def recover_subtree(self, tree: ServiceTree, top: Node) -> ServiceOutcome:
-        """Restart an independent subtree in place (stop it, start it), within its restart budget; a
-        non-critical subtree is only stopped. A failed stop leaves ``resources_left`` set."""
+        """Recover an independent subtree after a status failure inside it (module text): restart it in place
+        within its restart budget, or stop a non-critical one for good. A failed stop leaves ``resources_left``
+        set; an exhausted budget of a critical subtree fails, and the whole service must recover."""
         began = self.clock()
         steps: list[StepResult] = []
         state = self._state(top)
-        text = top.special.get("__max_restarts", "").strip()
-        limit = int(text) if text.isdigit() else 0
-        expire = _special_time(top, "__restart_expire_time")
-        if expire > 0:
-            state.restarts[:] = [t for t in state.restarts if began - t < expire]
-        if top.independent != NON_CRITICAL and limit > 0 and len(state.restarts) >= limit:
-            message = f"{top.label}: restart budget ({limit}) exhausted; the whole service must recover"
+        counter = _counter(top, "__max_restarts", "__restart_expire_time")
+        exhausted = False
+        if counter is not None:
+            limit, window = counter
+            state.restarts[:] = _within(state.restarts, window, began)
+            exhausted = len(state.restarts) >= limit
+        quiesce = top.independent == NON_CRITICAL and (exhausted or counter is None)
+        if counter is not None and exhausted and not quiesce:
+            state.restarts.clear()
+            message = f"{top.label}: restart budget ({counter[0]}) exhausted; the whole service must recover"
             return ServiceOutcome(tree.name, "recover", False, message, failed=top)
         if not await self._stop_nodes(tree.stop_order(top), steps):
             bad = next(s for s in steps if not s.outcome.ok)
             message = f"Failed to stop {bad.node.label}: {bad.outcome.message}"
             fence = any(s.outcome.self_fence for s in steps)
             return ServiceOutcome(tree.name, "recover", False, message, tuple(steps), bad.node, self_fence=fence)
-        if top.independent == NON_CRITICAL:
+        if quiesce:
+            state.restarts.clear()
+            for node in top.walk():
+                self._state(node).disabled = True
             return ServiceOutcome(tree.name, "recover", True, f"{top.label} stopped (non-critical)", tuple(steps))
-        state.restarts.append(began)
+        if counter is not None:
+            state.restarts.append(began)
         rollback: list[StepResult] = []
         failed = await self._start_nodes(tree, top, steps, rollback)
         duration = self.clock() - began

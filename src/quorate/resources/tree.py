@@ -1,36 +1,52 @@
-"""Service resource trees: references resolved, attributes inherited, and rgmanager's exact start/stop order.
+"""Resource trees: references resolved, attributes inherited, and rgmanager's exact start/stop order.
 
-Theory of operation: `build_trees` turns each ``<service>`` of a `ClusterConfig` into a `ServiceTree` of
-immutable `Node` objects. The configuration layer has already replaced every ``ref=`` by the referenced global
-resource's attributes (plus the reference's own ``__…`` attributes, C-32), so a node here is "what this tree
-position runs": its type, its primary value, its *effective* attributes (its own, then values inherited from
-ancestors for parameters the type declares ``inherit="…"``, C-34), its special ``__…`` attributes (C-35) and its
-action table (the type's meta-data actions with the node's ``<action>`` overrides applied, C-36).
+Theory of operation: `build_forest` turns each resource group of a `ClusterConfig` (services and virtual
+machines, in document order) into a `ServiceTree` of immutable `Node` objects; `build_trees` keeps the services,
+keyed by name, for the daemon. The configuration layer has already resolved every ``ref=`` (a position's
+parameters are its definition's, plus its own ``__…`` settings, C-32), so a node here is "what this tree
+position runs": its type, its primary value, its *effective* attributes, its special ``__…`` settings (C-35)
+and its action table (the type's meta-data actions with ``<action>`` overrides applied, C-36).
 
-Order (R-70/R-71) is computed from the parent's declared child levels, never stored:
+rgmanager's rule (restree.c) is that any resource may contain any resource. The parent's agent declares child
+types (`quorate.config.rgcatalogue`); the children are kept the way rgmanager loaded them: first the children of
+each declared type, type by type in declaration order and document order within a type, then every other
+("untyped") child in document order. Order is computed from that, never stored:
 
-* start: the node itself, then its children level by level (1…99, declared type order within a level,
-  document order within a type), then the untyped children in document order; recursively;
-* stop: the mirror image: untyped children in *reverse* document order, then leveled children by ascending
-  *stop* level (reverse document order within a type), then the node itself.
+* start: the node itself, then its children of declared types by ascending start level (1…100), then the
+  remaining children in the order above (declared types without levels, then untyped); recursively;
+* stop: the mirror image: the remaining children in *reverse* order, then the declared types by ascending *stop*
+  level (reverse order within a type), then the node itself.
 
-So the article's ``service > lvm > fs > script`` starts lvm, fs, script and stops script, fs, lvm, because lvm is
-a leveled child of service while fs under lvm and script under fs are untyped.
+So the article's ``service > lvm > fs > script`` starts lvm, fs, script and stops script, fs, lvm: lvm is a
+declared child of service, fs under lvm and script under fs are untyped.
+
+Inheritance (C-34) follows rgmanager's lookup exactly: ``type%attr`` reads ``attr`` of the nearest ancestor of
+that type, ``attr`` reads the *parent's* ``attr``; either way the value found may itself be inherited (followed
+further up) or a declared default of that ancestor (``service%nfslock`` is the service's ``nfslock``, 0 unless
+set). An empty attribute counts as unset, as rgmanager read it. A parameter whose source has no value is
+``unresolved`` (``rg_test`` prints it as rgmanager did).
 
 Problems found while building (a missing primary or required attribute, a forbidden child, a resource used more
-often than its type allows, an unknown type) are collected per tree rather than raised: ``rg_test test`` prints
-them all, and the daemon refuses to start a tree that has errors. Reconfiguration deltas live in
+often than its type allows, an unknown type) are collected per tree rather than raised: ``rg_test`` reports
+them, and the runner refuses to start a tree that has errors. Reconfiguration deltas live in
 `quorate.resources.delta` and are re-exported here. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from quorate.config.model import Action, ClusterConfig, Resource, Service
-from quorate.config.rgtypes import SPECIAL_ATTRIBUTES
-from quorate.resources.catalogue import MAX_LEVEL, ActionSpec, TypeSpec, start_level, stop_level, type_spec
+from quorate.config.rgcatalogue import (
+    SPECIAL_ATTRIBUTES,
+    ActionSpec,
+    TypeSpec,
+    rg_name,
+    start_level,
+    stop_level,
+    type_spec,
+)
 
 INDEPENDENT = "restart"
 NON_CRITICAL = "non-critical"
@@ -55,9 +71,11 @@ class TreeProblem:
 class Node:
     """One position of a service tree. Identity matters (two trees never share nodes), so equality is identity.
 
-    ``attrs`` are the effective parameter values passed to the agent (own, then inherited; defaults are added
-    only when the agent is called, like rgmanager); ``inherited`` names the ones that came from an ancestor.
-    ``path`` is the position (child indices from the root), unique within the service.
+    ``attrs`` are the effective parameter values passed to the agent (own, then inherited; declared defaults are
+    read through `get`); ``inherited`` names the ones that came from an ancestor and ``unresolved`` the inherited
+    parameters whose source had no value. ``children`` are in rgmanager's order (module text); ``path`` is the
+    position (child indices from the root), unique within the service. ``ref`` is the value of ``ref=`` for a
+    position that refers to a definition of ``<rm><resources>``, None for an inline definition.
     """
 
     type: str
@@ -73,6 +91,7 @@ class Node:
     overrides: tuple[Action, ...] = ()
     ref: str | None = None
     line: int = 0
+    unresolved: frozenset[str] = frozenset()
 
     @property
     def spec(self) -> TypeSpec:
@@ -94,12 +113,15 @@ class Node:
         return f"{self.type}:{self.primary}"
 
     def get(self, attr: str, default: str | None = None) -> str | None:
-        """Effective value, falling back to the type's declared default, then to ``default``."""
+        """Effective value, falling back to the type's declared default, then to the agent's documented one,
+        then to ``default``."""
         if attr in self.attrs:
             return self.attrs[attr]
         param = self.spec.param(attr)
         if param is not None and param.default is not None:
             return param.default
+        if param is not None and param.fallback is not None:
+            return param.fallback
         return default
 
     def flag(self, attr: str, default: bool = False) -> bool:
@@ -111,17 +133,21 @@ class Node:
 
     @property
     def independent(self) -> str | None:
-        """``restart`` for ``__independent_subtree="1|yes"``, ``non-critical`` for ``"2|non-critical"``."""
+        """``restart`` for ``__independent_subtree="1|yes"``, ``non-critical`` for ``"2|non-critical"`` (as
+        rgmanager read it: the number, or the word in any case); None otherwise and on the group itself."""
+        if not self.path:
+            return None
         value = (self.special.get("__independent_subtree") or "").strip().lower()
         if value in ("2", "non-critical"):
             return NON_CRITICAL
-        if value == "yes" or (value.isdigit() and int(value) > 0):
+        if value in ("1", "yes"):
             return INDEPENDENT
         return None
 
     @property
     def enforce_timeouts(self) -> bool:
-        return (self.special.get("__enforce_timeouts") or "").strip().lower() in ("1", "yes")
+        value = (self.special.get("__enforce_timeouts") or "").strip().lower()
+        return value == "yes" or (value.isdigit() and int(value) > 0)
 
     def status_actions(self) -> tuple[ActionSpec, ...]:
         return tuple(a for a in self.actions if a.name == "status")
@@ -130,7 +156,7 @@ class Node:
         return next((a for a in self.actions if a.name == name), None)
 
     def walk(self) -> Iterator[Node]:
-        """Document order, parent first."""
+        """Parent first, children in rgmanager's order (the order ``rg_test`` prints)."""
         yield self
         for child in self.children:
             yield from child.walk()
@@ -139,39 +165,55 @@ class Node:
         return f"Node({self.label} service={self.service} path={self.path})"
 
 
+def _leveled(node: Node, level_of: Callable[[str, str], int], reverse: bool) -> list[Node]:
+    """Children of declared types that have a level: by ascending level, declaration order within a level,
+    each type's children in order (or in reverse order)."""
+    ranked = sorted(
+        ((level_of(node.type, c.type), i, c.type) for i, c in enumerate(node.spec.children)), key=lambda r: r[:2]
+    )
+    result: list[Node] = []
+    for level, _i, ctype in ranked:
+        if level > 0:
+            of_type = [c for c in node.children if c.type == ctype]
+            result += reversed(of_type) if reverse else of_type
+    return result
+
+
+def _is_default(node: Node, child: Node) -> bool:
+    """Started and stopped with the untyped children: not a declared type with a start or a stop level."""
+    return not (start_level(node.type, child.type) or stop_level(node.type, child.type))
+
+
+def child_sequence(node: Node, walk: str) -> list[Node]:
+    """The order rgmanager visits ``node``'s children in (restree.c ``_res_op_by_level``): ``start`` (also
+    status), ``stop``, and the conditional walks of a reconfiguration, ``condstop`` and ``condstart``. Those two
+    visit the untyped children in reverse, then the leveled ones by *start* level in forward order; only a node
+    flagged for stopping or starting switches its own subtree to the plain walk."""
+    default = [c for c in node.children if _is_default(node, c)]
+    if walk == "start":
+        return [*_leveled(node, start_level, False), *default]
+    if walk == "stop":
+        return [*reversed(default), *_leveled(node, stop_level, True)]
+    if not node.spec.children:
+        return list(node.children)  # no declared types: one plain pass, forward
+    return [*reversed(default), *_leveled(node, start_level, False)]
+
+
 def _start(node: Node) -> Iterator[Node]:
     yield node
-    leveled = {c.type for c in node.spec.children if start_level(node.type, c.type)}
-    for level in range(1, MAX_LEVEL + 1):
-        for declared in node.spec.children:
-            if start_level(node.type, declared.type) != level:
-                continue
-            for child in node.children:
-                if child.type == declared.type:
-                    yield from _start(child)
-    for child in node.children:
-        if child.type not in leveled:
-            yield from _start(child)
+    for child in child_sequence(node, "start"):
+        yield from _start(child)
 
 
 def _stop(node: Node) -> Iterator[Node]:
-    leveled = {c.type for c in node.spec.children if stop_level(node.type, c.type)}
-    for child in reversed(node.children):
-        if child.type not in leveled:
-            yield from _stop(child)
-    for level in range(1, MAX_LEVEL + 1):
-        for declared in node.spec.children:
-            if stop_level(node.type, declared.type) != level:
-                continue
-            for child in reversed(node.children):
-                if child.type == declared.type:
-                    yield from _stop(child)
+    for child in child_sequence(node, "stop"):
+        yield from _stop(child)
     yield node
 
 
 @dataclass(frozen=True, eq=False)
 class ServiceTree:
-    """A service's resource tree; ``root`` is the ``service`` node itself (depth 0)."""
+    """A resource group's tree; ``root`` is the ``service`` (or ``vm``) node itself (depth 0)."""
 
     name: str
     root: Node
@@ -179,11 +221,20 @@ class ServiceTree:
     problems: tuple[TreeProblem, ...] = ()
 
     @property
+    def kind(self) -> str:
+        return self.root.type
+
+    @property
+    def rg_name(self) -> str:
+        """``service:NAME`` or ``vm:NAME``."""
+        return rg_name(self.kind, self.name)
+
+    @property
     def errors(self) -> tuple[TreeProblem, ...]:
         return tuple(p for p in self.problems if p.severity == "error")
 
     def nodes(self) -> list[Node]:
-        """Every node in document order, root first."""
+        """Every node, root first, children in rgmanager's order."""
         return list(self.root.walk())
 
     def start_order(self, top: Node | None = None) -> list[Node]:
@@ -218,30 +269,29 @@ class ServiceTree:
         return set(top.walk())
 
     def independent_root(self, node: Node) -> Node | None:
-        """The nearest node at or above ``node`` marked ``__independent_subtree`` (R-52), if any."""
+        """The subtree that recovers when ``node`` fails: the *outermost* ``__independent_subtree`` at or above
+        it (R-52). rgmanager let each independent ancestor take the failure over in turn on its way up, so the
+        outermost one decides; None when no ancestor below the group is independent."""
+        chosen = None
         for candidate in [node, *self.ancestors(node)]:
-            if candidate is self.root:
-                return None
-            if candidate.independent is not None:
-                return candidate
-        return None
+            if candidate is not self.root and candidate.independent is not None:
+                chosen = candidate
+        return chosen
 
     def find(self, rtype: str, primary: str) -> Node | None:
         return next((n for n in self.root.walk() if n.type == rtype and n.primary == primary), None)
 
 
 def apply_overrides(actions: tuple[ActionSpec, ...], overrides: tuple[Action, ...]) -> tuple[ActionSpec, ...]:
-    """``<action name depth interval timeout>`` children replace the agent's values (C-36); ``*`` = every depth."""
+    """``<action name depth interval timeout>`` children replace the agent's values (C-36). As in rgmanager, a
+    status override without ``depth`` (or with ``*``) applies to every depth; a depth the agent does not declare
+    is added."""
     result = list(actions)
     for override in overrides:
         depth_text = (override.depth or "").strip()
-        wanted: int | None
-        if override.name == "status" and depth_text == "*":
-            wanted = None
-        elif depth_text.isdigit():
-            wanted = int(depth_text)
-        else:
-            wanted = 0
+        wanted: int | None = None
+        if override.name in ("status", "monitor") and depth_text not in ("", "*"):
+            wanted = int(depth_text) if depth_text.isdigit() else 0
         matched = False
         for i, action in enumerate(result):
             if action.name != override.name or (wanted is not None and action.depth != wanted):
@@ -258,8 +308,60 @@ def apply_overrides(actions: tuple[ActionSpec, ...], overrides: tuple[Action, ..
     return tuple(result)
 
 
+# rgmanager's view of one position's parameters: name -> (value, True when the value is an inherit source).
+_RgAttrs = dict[str, tuple[str, bool]]
+
+
+def stored_attributes(spec: TypeSpec, own: Mapping[str, str]) -> _RgAttrs:
+    """What rgmanager stored for a resource, in its order: every declared parameter that is set, else its inherit
+    source, else its declared default (an empty value is unset, as rgmanager read the file); then, for quorate's
+    ``ocf``, the agent parameters rgmanager never knew."""
+    stored: _RgAttrs = {}
+    for param in spec.params:
+        value = own.get(param.name)
+        if value:
+            stored[param.name] = (value, False)
+        elif param.inherit is not None:
+            stored[param.name] = (param.inherit, True)
+        elif param.default is not None:
+            stored[param.name] = (param.default, False)
+    if spec.open_params:
+        stored.update((k, (v, False)) for k, v in own.items() if v and k not in stored)
+    return stored
+
+
+def _lookup(chain: list[tuple[str, _RgAttrs]], index: int, name: str, of_type: str | None) -> str | None:
+    """rgmanager's ``_attr_value``: ``name`` at ``chain[index]`` (or, with ``of_type``, at the nearest position
+    of that type at or above it), following inherit sources upward."""
+    while index >= 0:
+        rtype, stored = chain[index]
+        if of_type is not None and rtype != of_type:
+            index -= 1
+            continue
+        entry = stored.get(name)
+        if entry is None:
+            return None
+        value, is_source = entry
+        if not is_source:
+            return value
+        index -= 1
+        if "%" in value:
+            of_type, name = value.split("%", 1)
+        else:
+            of_type, name = None, value
+    return None
+
+
+def _ordered(parent_type: str, kids: tuple[Resource, ...]) -> list[Resource]:
+    """rgmanager's load order: declared child types first (declaration order), then the others, document order."""
+    spec = type_spec(parent_type)
+    declared = [c.type for c in spec.children if not c.forbid]
+    first = [k for ctype in declared for k in kids if k.type == ctype]
+    return first + [k for k in kids if k.type not in declared]
+
+
 class _Builder:
-    """Builds one service's nodes, recording problems and resource uses (for maxinstances)."""
+    """Builds one group's nodes, recording problems and resource uses (for maxinstances)."""
 
     def __init__(self, service: str, uses: dict[tuple[str, str], list[tuple[str, int]]]) -> None:
         self.service = service
@@ -271,103 +373,81 @@ class _Builder:
 
     def node(
         self,
-        rtype: str,
-        raw: tuple[tuple[str, str], ...],
-        kids: tuple[Resource, ...],
-        overrides: tuple[Action, ...],
-        ancestors: list[Node],
+        res: Resource,
+        chain: list[tuple[str, _RgAttrs]],
+        parent: str | None,
         path: tuple[int, ...],
-        ref: str | None,
-        line: int,
     ) -> Node:
+        rtype = res.type
         spec = type_spec(rtype)
-        own = {k: v for k, v in raw if k not in SPECIAL_ATTRIBUTES}
-        special = {k: v for k, v in raw if k in SPECIAL_ATTRIBUTES}
+        own = {k: v for k, v in res.attrs if k not in SPECIAL_ATTRIBUTES}
+        special = {k: v for k, v in res.attrs if k in SPECIAL_ATTRIBUTES}
+        stored = stored_attributes(spec, own)
+        here = [*chain, (rtype, stored)]
         attrs = dict(own)
-        inherited = set()
-        for param in spec.params:
-            if param.inherit is None or param.name in own:
+        inherited: set[str] = set()
+        unresolved: set[str] = set()
+        for name, (_source, is_source) in stored.items():
+            if not is_source:
                 continue
-            value = _inherit(param.inherit, ancestors)
-            if value is not None:
-                attrs[param.name] = value
-                inherited.add(param.name)
+            found = _lookup(here, len(here) - 1, name, None)
+            if found is None:
+                unresolved.add(name)
+            else:
+                attrs[name] = found
+                inherited.add(name)
         primary = own.get(spec.primary, "")
         where = f"{rtype}:{primary}" if primary else f"<{rtype}>"
+        self.check(res, spec, attrs, parent, where, primary)
+        children = tuple(self.node(kid, here, rtype, (*path, i)) for i, kid in enumerate(_ordered(rtype, res.children)))
+        return Node(
+            type=rtype,
+            primary=primary,
+            attrs=attrs,
+            depth=len(chain),
+            path=path,
+            service=self.service,
+            children=children,
+            inherited=frozenset(inherited),
+            special=special,
+            actions=apply_overrides(spec.actions, res.actions),
+            overrides=res.actions,
+            ref=res.ref,
+            line=res.line,
+            unresolved=frozenset(unresolved),
+        )
+
+    def check(
+        self, res: Resource, spec: TypeSpec, attrs: Mapping[str, str], parent: str | None, where: str, primary: str
+    ) -> None:
+        line = res.line
         if not spec.known:
-            self.problem(where, f"unknown resource type {rtype!r}: it starts after its typed siblings", line, "warning")
+            message = f"unknown resource type {res.type!r}: it starts after its typed siblings"
+            self.problem(where, message, line, "warning")
         if not primary.strip():
             self.problem(where, f"the primary attribute {spec.primary!r} is missing", line)
         for param in spec.params:
             if param.required and not param.primary and not (attrs.get(param.name) or "").strip():
                 self.problem(where, f"required attribute {param.name!r} is missing", line)
-        if ancestors:
-            parent = ancestors[-1]
-            declared = parent.spec.child(rtype)
+        if parent is not None:
+            declared = type_spec(parent).child(res.type)
             if declared is not None and declared.forbid:
-                self.problem(where, f"a {parent.type} resource cannot contain a {rtype} resource", line)
-            self.uses.setdefault((rtype, primary), []).append((self.service, line))
-        partial = Node(
-            type=rtype,
-            primary=primary,
-            attrs=attrs,
-            depth=len(ancestors),
-            path=path,
-            service=self.service,
-            inherited=frozenset(inherited),
-            special=special,
-            actions=apply_overrides(spec.actions, overrides),
-            overrides=overrides,
-            ref=ref,
-            line=line,
-        )
-        children = tuple(
-            self.node(c.type, c.attrs, c.children, c.actions, [*ancestors, partial], (*path, i), c.ref, c.line)
-            for i, c in enumerate(kids)
-        )
-        return Node(
-            type=partial.type,
-            primary=partial.primary,
-            attrs=partial.attrs,
-            depth=partial.depth,
-            path=partial.path,
-            service=partial.service,
-            children=children,
-            inherited=partial.inherited,
-            special=partial.special,
-            actions=partial.actions,
-            overrides=partial.overrides,
-            ref=partial.ref,
-            line=partial.line,
-        )
-
-
-def _inherit(source: str, ancestors: list[Node]) -> str | None:
-    """``type%attr``: the nearest ancestor of that type; ``attr``: the nearest ancestor that has a value."""
-    if "%" in source:
-        rtype, attr = source.split("%", 1)
-        for ancestor in reversed(ancestors):
-            if ancestor.type == rtype:
-                return ancestor.attrs.get(attr)
-        return None
-    for ancestor in reversed(ancestors):
-        if source in ancestor.attrs:
-            return ancestor.attrs[source]
-    return None
+                self.problem(where, f"a {parent} resource cannot contain a {res.type} resource", line)
+        self.uses.setdefault((res.type, primary), []).append((self.service, line))
 
 
 def build_tree(service: Service, uses: dict[tuple[str, str], list[tuple[str, int]]] | None = None) -> ServiceTree:
-    """One service's tree (``uses`` collects resource uses across services for the maxinstances check)."""
+    """One group's tree (``uses`` collects resource uses across groups for the maxinstances check)."""
     builder = _Builder(service.name, {} if uses is None else uses)
-    root = builder.node("service", service.attrs, service.children, service.actions, [], (), None, service.line)
-    return ServiceTree(service.name, root, service, tuple(builder.problems))
+    root = Resource(service.kind, service.attrs, service.children, service.ref, service.line, service.actions)
+    return ServiceTree(service.name, builder.node(root, [], None, ()), service, tuple(builder.problems))
 
 
-def build_trees(config: ClusterConfig) -> dict[str, ServiceTree]:
-    """Every service's tree, in document order; a resource used beyond its type's ``maxinstances`` (C-33) is an
-    error on each extra use, attached to the tree that holds it."""
+def build_forest(config: ClusterConfig) -> tuple[ServiceTree, ...]:
+    """Every resource group's tree (services and virtual machines), in document order; a resource used beyond
+    its type's ``maxinstances`` (C-33) is an error on each extra use, attached to the tree that holds it."""
     uses: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    trees = {s.name: build_tree(s, uses) for s in config.rm.services}
+    trees = [build_tree(s, uses) for s in config.rm.groups]
     extra: dict[str, list[TreeProblem]] = {}
     for (rtype, primary), places in uses.items():
         limit = type_spec(rtype).maxinstances
@@ -383,10 +463,17 @@ def build_trees(config: ClusterConfig) -> dict[str, ServiceTree]:
                     line,
                 )
             )
-    for name, problems in extra.items():
-        tree = trees[name]
-        trees[name] = ServiceTree(tree.name, tree.root, tree.service, (*tree.problems, *problems))
-    return trees
+    result = []
+    for tree in trees:
+        problems = (*tree.problems, *extra.pop(tree.name, []))
+        result.append(ServiceTree(tree.name, tree.root, tree.service, problems))
+    return tuple(result)
+
+
+def build_trees(config: ClusterConfig) -> dict[str, ServiceTree]:
+    """Every service's tree, keyed by name, in document order (virtual machines are left out: quorate does
+    not run them; `build_forest` has them)."""
+    return {t.name: t for t in build_forest(config) if t.kind == "service"}
 
 
 from quorate.resources.delta import ServiceDelta, TreeDelta, delta  # noqa: E402  (re-export; delta imports us)
@@ -400,7 +487,10 @@ __all__ = [
     "TreeDelta",
     "TreeProblem",
     "apply_overrides",
+    "build_forest",
     "build_tree",
     "build_trees",
+    "child_sequence",
     "delta",
+    "stored_attributes",
 ]

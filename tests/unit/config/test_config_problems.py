@@ -38,7 +38,6 @@ CASES = [
     Case("nodeid-nbsp", (('nodeid="2"', 'nodeid="\u00a02"'),), 13, NODE2, "nodeid", ("1 or more",)),
     Case("nodeid-zero", (('nodeid="2"', 'nodeid="0"'),), 13, NODE2, "nodeid", ("1 or more", "'0'")),
     Case("votes-negative", (('votes="1">', 'votes="-1">'),), 6, NODE1, "votes", ("1 to 255", "'-1'")),
-    Case("nodeid-missing", ((' nodeid="2"', ""),), 13, NODE2, "nodeid", ("needs a 'nodeid' attribute",)),
     Case(
         "duplicate-node-name",
         (('"casper.localdomain" nodeid', '"balthasar.localdomain" nodeid'),),
@@ -138,13 +137,35 @@ CASES = [
         "<rm><resources>",
     ),
     Case(
-        "script-with-children",
-        (('<script ref="app"/>', '<script ref="app"><fs name="d" device="/dev/x" mountpoint="/x"/></script>'),),
+        "forbidden-child",
+        (('<script ref="app"/>', '<nfsclient name="c" target="*"/>'),),
         44,
-        SERVICE + "/ip[1]/script[1]/fs[1]",
+        SERVICE + "/ip[1]/nfsclient[1]",
         None,
-        ("<script> resource cannot contain <fs>",),
-        "accepts no resources",
+        ("<ip> resource cannot contain <nfsclient>", "forbids"),
+        "move <nfsclient> up",
+    ),
+    Case(
+        "ref-to-another-type",
+        (('<script ref="app"/>', '<fs ref="app"/>'),),
+        44,
+        SERVICE + "/ip[1]/fs[1]",
+        "ref",
+        ("no fs resource 'app'", "is a <script> resource"),
+        "<script ref='app'/>",
+    ),
+    Case(
+        "primary-collision",
+        (
+            (
+                '<script name="app" file="/etc/init.d/app"/>',
+                '<script name="app" file="/a"/><script name="app" file="/b"/>',
+            ),
+        ),
+        40,
+        "/cluster/rm/resources/script[2]",
+        "name",
+        ("script name 'app'", "already used", "/cluster/rm/resources/script[1]"),
     ),
     Case(
         "ip-used-twice",

@@ -47,6 +47,8 @@ WARNINGS = [
         "depend",
         "'service:web'",
     ),
+    # A RHEL 4 node without nodeid loads (cman numbered such nodes itself); ids 1 and 3 are taken, so it gets 2.
+    ("nodeid-missing", ((' nodeid="2"', ""),), 13, "nodeid", "has no nodeid; quorate gives it id 2"),
     ("expected-too-low", (('expected_votes="3"', 'expected_votes="1"'),), 3, "expected_votes", "both become quorate"),
     (
         "qdisk-two-node",
@@ -85,9 +87,10 @@ def test_tolerated_names_are_ignored_not_refused() -> None:
         (3, "/cluster/cman", "upgrading"),
         (4, "/cluster/totem", "secauth"),
         (5, "/cluster/logging", None),
-        (48, "/cluster/rm/vm[1]", None),
     }
     assert cfg.token_ms == 21000
+    # A <vm> is no longer ignored: it is a resource group of kind vm (the daemon refuses to run it).
+    assert [(v.kind, v.rg_name) for v in cfg.rm.vms] == [("vm", "vm:guest")]
 
 
 def test_booleans_follow_atoi_and_yes_no() -> None:

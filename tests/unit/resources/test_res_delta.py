@@ -100,3 +100,24 @@ def test_special_attributes_and_action_overrides_need_no_restart() -> None:
     )
     item = delta(config_of(BASE), config_of(new, 2))["test"]
     assert item.stop == () and item.start == () and labels(item.reconfig) == ["script:test_svc"]
+
+
+REFS = """
+<failoverdomains>
+  <failoverdomain name="d1"><failoverdomainnode name="balthasar.localdomain"/></failoverdomain>
+  <failoverdomain name="d2"><failoverdomainnode name="casper.localdomain"/></failoverdomain>
+</failoverdomains>
+<resources>
+  <service name="web" domain="d1"/>
+  <script name="httpd" file="/etc/init.d/httpd"/>
+</resources>
+<service ref="web"><script ref="httpd"/></service>
+"""
+
+
+def test_services_used_by_reference_change_through_their_definitions() -> None:
+    placed = delta(config_of(REFS), config_of(REFS.replace('domain="d1"', 'domain="d2"'), 2))["web"]
+    assert placed.kind == "changed" and labels(placed.reconfig) == ["service:web"] and placed.stop == ()
+    restarted = delta(config_of(REFS), config_of(REFS.replace("init.d/httpd", "init.d/apache2"), 2))["web"]
+    assert labels(restarted.stop) == ["script:httpd"] and labels(restarted.start) == ["script:httpd"]
+    assert not restarted.restarts_service

@@ -145,12 +145,12 @@ def test_a_type_without_agent_fails_to_start_and_the_service_is_rolled_back(tmp_
     runner = ResourceRunner(node_name="balthasar.localdomain", rsctmp=str(tmp_path / "r"))
     tree = hand_tree(
         Resource("ocf", (("name", "d"), ("agent", "ocf:heartbeat:Dummy"))),
-        Resource("apache", (("name", "httpd"),)),
+        Resource("webfarm", (("name", "httpd"),)),  # a type quorate has no agent for (apache has one)
         name="web",
     )
     outcome = asyncio.run(runner.start_service(tree))
-    assert not outcome.ok and outcome.failed is not None and outcome.failed.label == "apache:httpd"
-    assert outcome.message.startswith("Failed to start web: apache:httpd failed: no agent for resource type apache")
-    assert [str(s).split(":")[0] for s in outcome.rollback] == ["[stop] apache", "[stop] ocf", "[stop] service"]
+    assert not outcome.ok and outcome.failed is not None and outcome.failed.label == "webfarm:httpd"
+    assert outcome.message.startswith("Failed to start web: webfarm:httpd failed: no agent for resource type webfarm")
+    assert [str(s).split(":")[0] for s in outcome.rollback] == ["[stop] webfarm", "[stop] ocf", "[stop] service"]
     assert not (tmp_path / "r" / "Dummy-d.state").exists()
     assert asyncio.run(runner.stop_service(tree)).ok  # stop of a type without agent: nothing can run

@@ -21,8 +21,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_noop_start_prints_the_article_order_exactly(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "noop", ARTICLE, "start", "service", "test")
+    code, out, err = run(capsys, "noop", ARTICLE, "start", "service", "test")
     assert code == 0
+    assert err.splitlines()[0] == "Running in test mode."  # the original's stderr; warnings follow it there
     assert out == (
         "Starting test...\n"
         "[start] service:test\n"
@@ -47,16 +48,28 @@ def test_noop_stop_prints_the_reverse(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_test_prints_the_tree_with_inherited_attributes_and_domains(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "test", ARTICLE)
+    code, out, err = run(capsys, "test", ARTICLE)
     assert code == 0
     lines = out.splitlines()
-    assert lines[:3] == ["Running in test mode.", "=== Resource Trees ===", "service {"]
-    assert "      script {" in lines
-    assert '        service_name = "test";  # inherited from service%name' in lines
-    assert '      device = "/dev/magi_vg/test_lv";' in lines
-    assert "Failover domain: ring01" in lines and "Flags: Ordered Restricted" in lines
-    assert "  Node casper.localdomain (id 2, priority 20)" in lines
-    assert "=== Problems ===" in lines
+    # rgmanager's layout: the resource list, the trees (rgmanager's order, state S0), the failover domains.
+    assert lines[:3] == ["=== Resources List ===", "Resource type: service [INLINE]", "Instances: 1/1"]
+    assert "Resource type: lvm [INLINE]" in lines and "Resource type: script [INLINE]" in lines
+    assert "  mountpoint = /mnt/magi/test [ unique required ]" in lines
+    assert '  nfslock [ inherit("nfslock") ]' in lines
+    tree = lines[lines.index("=== Resource Tree ===") + 1 :]
+    assert tree[:3] == ["service (S0) {", '  name = "test";', '  domain = "ring01";']
+    assert "      script (S0) {" in tree
+    assert '        service_name = "test";' in tree  # inherited from service%name
+    assert '      device = "/dev/magi_vg/test_lv";' in tree
+    assert lines[-5:] == [
+        "Failover domain: ring01",
+        "Flags: Ordered Restricted ",
+        "  Node balthasar.localdomain (id 1, priority 10)",
+        "  Node casper.localdomain (id 2, priority 20)",
+        "  Node melchior.localdomain (id 3, priority 30)",
+    ]
+    assert err.splitlines()[:2] == ["Running in test mode.", "Loaded 31 resource rules"]
+    assert "warning" not in out and "Running" not in out
 
 
 def test_test_reports_refs_specials_and_missing_agents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,45 +81,64 @@ def test_test_reports_refs_specials_and_missing_agents(tmp_path: Path, capsys: p
             'mountpoint="/n"/></service>'
         )
     )
-    code, out, _ = run(capsys, "test", str(conf))
+    code, out, err = run(capsys, "test", str(conf))
     assert code == 0
-    assert '  script [ ref="app" INDEPENDENT ] {' in out.splitlines()
-    assert '    __independent_subtree = "1";' in out.splitlines()
-    assert "service s: netfs:n: no agent for resource type netfs: the service cannot start on this node" in out
+    assert "  script [ INDEPENDENT ] (S0) {" in out.splitlines()
+    assert "Resource type: script\nAgent: script.sh\n" in out  # a global definition is not [INLINE]
+    assert "service s: netfs:n: no agent for resource type netfs: the service cannot start on this node" in err
+    assert "no agent" not in out
 
 
 def test_invalid_file_prints_every_error_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text(cluster_text('<service name="s"><script name="x"/><fs ref="nowhere"/></service>'))
-    code, out, _ = run(capsys, "test", str(conf))
+    code, out, err = run(capsys, "test", str(conf))
     assert code == 1
-    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) >= 2
     assert any("'file'" in line for line in errors) and any("nowhere" in line for line in errors)
+    assert out == ""
 
 
 def test_delta_lists_what_would_stop_and_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     new = tmp_path / "new.conf"
     new.write_text(Path(ARTICLE).read_text().replace('options=""', 'options="noatime"').replace('"3"', '"4"', 1))
-    code, out, _ = run(capsys, "delta", ARTICLE, str(new))
+    code, out, err = run(capsys, "delta", ARTICLE, str(new))
     assert code == 0
-    assert out.splitlines() == [
-        "service:test changed",
-        "  [stop] script:test_svc",
-        "  [stop] fs:test_fs",
-        "  [start] fs:test_fs",
-        "  [start] script:test_svc",
+    assert err.splitlines()[0] == "Running in resource tree delta test mode."
+    operations = out[out.index("=== Operations (down-phase) ===") :].splitlines()
+    assert operations == [
+        "=== Operations (down-phase) ===",
+        "Node fs:test_fs - CONDSTOP",
+        "[stop] script:test_svc",
+        "[stop] fs:test_fs",
+        "=== Operations (up-phase) ===",
+        "Node fs:test_fs - CONDSTART",
+        "[start] fs:test_fs",
+        "[start] script:test_svc",
     ]
+    assert "    fs [ NEEDSTOP ] (S0) {" in out and "    fs [ NEEDSTART ] (S0) {" in out
     code, out, _ = run(capsys, "delta", ARTICLE, ARTICLE)
-    assert (code, out) == (0, "No changes.\n")
+    assert code == 0
+    assert out.endswith("=== Operations (down-phase) ===\n=== Operations (up-phase) ===\n")
+    assert "NEEDSTART" not in out and "NEEDSTOP" not in out
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "noop", ARTICLE, "start", "service", "nope")[0] == 2
-    assert run(capsys, "noop", ARTICLE, "start", "fs", "test_fs")[0] == 2
+    code, out, _ = run(capsys, "noop", ARTICLE, "start", "service", "nope")
+    assert code == 2 and out == "No resource nope of type service found\n"
+    assert run(capsys, "noop", ARTICLE, "begin", "service", "test")[0] == 2
     assert run(capsys, "frobnicate")[0] == 2
     code, out, _ = run(capsys)
     assert code == 2 and "usage:" in out
+
+
+def test_noop_of_one_resource_walks_its_subtree(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "noop", ARTICLE, "start", "fs", "test_fs")
+    assert (code, out) == (
+        0,
+        "Starting test_fs...\n[start] fs:test_fs\n[start] script:test_svc\nStart of test_fs complete\n",
+    )
 
 
 SCRIPT = """#!/bin/sh
@@ -176,3 +208,116 @@ def test_console_entry_point_runs_as_a_module() -> None:
         timeout=30,
     )
     assert done.returncode == 0 and done.stdout.splitlines()[1] == "[stop] script:test_svc"
+
+
+# --------------------------------------------------------------------------- rgmanager's tree-order cases
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rgmanager-trees"
+CASES = sorted(p.name[: -len(".conf")] for p in FIXTURES.glob("[0-9][0-9][0-9]-*.conf"))
+
+
+def rg_test_command() -> list[str]:
+    """The installed ``rg_test`` console script (the command administrators type)."""
+    script = Path(sys.executable).with_name("rg_test")
+    assert script.exists(), f"rg_test is not installed next to {sys.executable}"
+    return [str(script)]
+
+
+def groups_of(conf: Path) -> list[tuple[str, str]]:
+    """(type, name) of every resource group of a file, in document order, as rgmanager's runtests listed them."""
+    from lxml import etree
+
+    rm = etree.parse(str(conf)).getroot().find("rm")
+    assert rm is not None
+    return [(str(g.tag), g.get("ref") or g.get("name") or "") for g in rm if g.tag in ("service", "vm")]
+
+
+def expected_diagnostics(conf: Path) -> list[str]:
+    """What the file's checks report (warnings, and errors outside <rm>): rg_test must show each on stderr."""
+    from quorate.config import ConfigError, load_config
+
+    try:
+        problems = load_config(conf).warnings
+    except ConfigError as exc:
+        problems = exc.problems
+    return [f"{p.severity}: {p}" for p in problems]
+
+
+def test_the_fixture_set_covers_rgmanagers_cases() -> None:
+    assert len(CASES) >= 17 and PRINTS
+    for case in CASES:
+        for suffix in (".start.expected", ".stop.expected"):
+            assert (FIXTURES / f"{case}{suffix}").exists(), case + suffix
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_noop_start_and_stop_print_exactly_rgmanagers_order(case: str) -> None:
+    conf = FIXTURES / f"{case}.conf"
+    diagnostics = expected_diagnostics(conf)
+    assert diagnostics, "every fixture carries at least one warning, to show where warnings go"
+    for phase in ("start", "stop"):
+        out = ""
+        for kind, name in groups_of(conf):
+            done = subprocess.run(
+                [*rg_test_command(), "noop", str(conf), phase, kind, name], capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stderr
+            assert done.stderr.splitlines()[0] == "Running in test mode."
+            for line in diagnostics:
+                assert line in done.stderr.splitlines(), line
+            out += done.stdout
+        assert out == (FIXTURES / f"{case}.{phase}.expected").read_text(), f"{case} {phase}"
+
+
+PRINTS = sorted(p.stem for p in FIXTURES.glob("[0-9][0-9][0-9]-*.expected") if p.name.count(".") == 1)
+
+
+@pytest.mark.parametrize("case", PRINTS)
+def test_test_prints_exactly_rgmanagers_lists_and_trees(case: str) -> None:
+    done = subprocess.run(
+        [*rg_test_command(), "test", str(FIXTURES / f"{case}.conf")], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (FIXTURES / f"{case}.expected").read_text()
+
+
+def test_delta_prints_exactly_rgmanagers_marks_and_operations() -> None:
+    done = subprocess.run(
+        [*rg_test_command(), "delta", str(FIXTURES / "delta-1.old.conf"), str(FIXTURES / "delta-1.new.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (FIXTURES / "delta-1.expected").read_text()
+    assert done.stderr.splitlines()[0] == "Running in resource tree delta test mode."
+
+
+def test_action_overrides_are_reported_as_rgmanager_did_before_the_walk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "c.conf"
+    conf.write_text(
+        cluster_text(
+            '<service name="s"><fs name="d" device="/dev/x" mountpoint="/d">'
+            '<action name="status" depth="*" interval="10"/><action name="status" depth="0" timeout="5"/>'
+            "</fs></service>"
+        )
+    )
+    code, out, _ = run(capsys, "noop", str(conf), "start", "service", "s")
+    assert code == 0
+    assert out.splitlines() == [
+        "Replacing action 'status' depth 0: interval: 60->10",
+        "Replacing action 'status' depth 10: interval: 30->10",
+        "Replacing action 'status' depth 20: interval: 60->10",
+        "Replacing action 'status' depth 0: timeout: 10->5 ",
+        "Starting s...",
+        "[start] service:s",
+        "[start] fs:d",
+        "Start of s complete",
+    ]
+
+
+def test_the_originals_agent_directory_argument_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(Path(ARTICLE).parent), "noop", ARTICLE, "stop", "service", "test")
+    assert code == 0 and out.splitlines()[1] == "[stop] script:test_svc"
+    assert "ignoring the agent path" in err

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from res_helpers import config_of
 
 from quorate.resources import ResourceRunner, build_trees
@@ -277,4 +280,130 @@ def test_unenforced_timeouts_use_the_ceiling() -> None:
 
 
 def test_default_agents_cover_the_runnable_types() -> None:
-    assert set(default_agents()) == {"service", "script", "fs", "ip", "lvm", "ocf", "systemd"}
+    apps = {"apache", "mysql", "postgres-8", "tomcat-5", "tomcat-6", "named", "nfsserver", "nfsexport", "nfsclient"}
+    apps |= {"samba", "smb", "openldap", "SAPInstance", "SAPDatabase"}
+    assert set(default_agents()) == {"service", "script", "fs", "ip", "lvm", "ocf", "systemd"} | apps
+
+
+NESTED = """
+<service name="s">
+  <fs name="data" device="/dev/x" mountpoint="/srv" __independent_subtree="1">
+    <script name="app" file="/etc/init.d/app" __independent_subtree="{inner}" {inner_extra}/>
+  </fs>
+  <ip address="10.0.0.9" monitor_link="0"/>
+</service>
+"""
+
+
+def test_nested_independent_subtrees_the_outermost_recovers() -> None:
+    # rgmanager let every independent ancestor take a failure over on its way up: the outermost decides.
+    clock = Clock()
+    runner, log, _ = runner_with({("status", "app"): 1}, clock=clock)
+    tree = build_trees(config_of(NESTED.format(inner="1", inner_extra="")))["s"]
+    asyncio.run(runner.start_service(tree))
+    outcome = asyncio.run(runner.status_service(tree, clock.now + 3600))
+    assert outcome.recoverable == (tree.find("fs", "data"),) and outcome.failed is None
+    assert tree.independent_root(tree.find("script", "app")) is tree.find("fs", "data")  # type: ignore[arg-type]
+    assert calls(log)[-1] == "status ip:10.0.0.9"  # the walk went on outside the subtree
+
+
+def test_a_restart_budget_needs_both_settings() -> None:
+    clock = Clock()
+    runner, _, _ = runner_with(clock=clock)
+    tree = tree_of(indep="1", fs_extra='__max_restarts="1"')  # no __restart_expire_time: no counter, as rgmanager
+    fs = tree.find("fs", "data")
+    assert fs is not None
+    asyncio.run(runner.start_service(tree))
+    assert all(asyncio.run(runner.recover_subtree(tree, fs)).ok for _ in range(4))
+
+
+def test_a_service_start_resets_the_restart_budget() -> None:
+    clock = Clock()
+    runner, _, _ = runner_with(clock=clock)
+    tree = tree_of(indep="yes", fs_extra='__max_restarts="1" __restart_expire_time="1h"')
+    fs = tree.find("fs", "data")
+    assert fs is not None
+    asyncio.run(runner.start_service(tree))
+    assert asyncio.run(runner.recover_subtree(tree, fs)).ok
+    assert not asyncio.run(runner.recover_subtree(tree, fs)).ok
+    assert asyncio.run(runner.recover_subtree(tree, fs)).ok  # rgmanager cleared the counter when it gave up
+    assert not asyncio.run(runner.recover_subtree(tree, fs)).ok
+    asyncio.run(runner.start_service(tree))
+    assert asyncio.run(runner.recover_subtree(tree, fs)).ok
+
+
+def test_non_critical_with_a_budget_restarts_then_stops_for_good() -> None:
+    clock = Clock()
+    fail: dict[tuple[str, str], int] = {}
+    runner, log, _ = runner_with(fail, clock=clock)
+    tree = tree_of(indep="2", fs_extra='__max_restarts="1" __restart_expire_time="10m"')
+    fs = tree.find("fs", "data")
+    assert fs is not None and fs.independent == "non-critical"
+    asyncio.run(runner.start_service(tree))
+    log.clear()
+    first = asyncio.run(runner.recover_subtree(tree, fs))
+    assert first.ok and first.message == "fs:data restarted"
+    assert calls(log) == ["stop script:app", "stop fs:data", "start fs:data", "start script:app"]
+    log.clear()
+    second = asyncio.run(runner.recover_subtree(tree, fs))
+    assert second.ok and second.message == "fs:data stopped (non-critical)"
+    assert calls(log) == ["stop script:app", "stop fs:data"]
+    # A stopped non-critical subtree is not checked again (it would fail every time); the rest still is.
+    fail[("status", "app")] = 1
+    log.clear()
+    outcome = asyncio.run(runner.status_service(tree, clock.now + 3600))
+    assert outcome.ok and calls(log) == ["status service:s", "status ip:10.0.0.9"]
+    asyncio.run(runner.start_service(tree))  # a new start brings it back into the checks
+    log.clear()
+    assert not asyncio.run(runner.status_service(tree, clock.now + 7200)).ok
+    assert "status script:app" in calls(log)
+
+
+def test_a_failure_counter_needs_both_settings() -> None:
+    clock = Clock()
+    runner, _, _ = runner_with({("status", "app"): 1}, clock=clock)
+    tree = tree_of(script_extra='__max_failures="3"')  # no __failure_expire_time: every failure counts
+    asyncio.run(runner.start_service(tree))
+    assert not asyncio.run(runner.status_service(tree, clock.now + 30)).ok
+
+
+BAD_METADATA = """#!/bin/sh
+case "$1" in
+meta-data) {metadata} ;;
+start) echo start >> "{log}"; exit 0 ;;
+stop) echo stop >> "{log}"; exit 0 ;;
+monitor) exit 0 ;;
+esac
+exit 3
+"""
+
+
+@pytest.mark.parametrize("metadata", ["echo '<resource-agent><actions><action'", "exec sleep 60"])
+def test_an_ocf_agent_with_broken_or_hanging_meta_data_starts_once_on_the_catalogue_table(
+    metadata: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quorate.resources.agents import ocf
+    from quorate.resources.agents.base import ServiceAgent
+
+    real_run = ocf.run
+
+    async def quick_run(argv: list[str], *, timeout: float, env: dict[str, str] | None = None) -> object:
+        return await real_run(argv, timeout=min(timeout, 1.0), env=env)  # the hang is cut after 1 s, not 10
+
+    monkeypatch.setattr(ocf, "run", quick_run)
+    log = tmp_path / "calls"
+    program = tmp_path / "ocf" / "resource.d" / "acme" / "Odd"
+    program.parent.mkdir(parents=True)
+    program.write_text(BAD_METADATA.format(metadata=metadata, log=log))
+    program.chmod(0o755)
+    agents = {"service": ServiceAgent(), "ocf": ocf.OcfAgent(ocf_root=str(tmp_path / "ocf"))}
+    runner = ResourceRunner(node_name="balthasar.localdomain", agents=agents, rsctmp=str(tmp_path / "rsctmp"))
+    tree = build_trees(config_of('<service name="s"><ocf name="odd" agent="ocf:acme:Odd"/></service>'))["s"]
+    began = time.monotonic()
+    outcome = asyncio.run(runner.start_service(tree))
+    assert outcome.ok, outcome.message
+    assert time.monotonic() - began < 10
+    assert log.read_text() == "start\n"  # nothing started twice
+    table = asyncio.run(agents["ocf"].actions(tree.root.children[0]))
+    assert table == tree.root.children[0].actions  # the catalogue's table stands in for the broken one
+    assert asyncio.run(runner.stop_service(tree)).ok and log.read_text() == "start\nstop\n"

@@ -296,3 +296,86 @@ def test_action_override_on_the_service_itself() -> None:
     service = Service("s", attrs=(("name", "s"),), actions=(Action("status", "0", 600, None),))
     tree = build_trees(hand_config((service,)))["s"]
     assert [(a.depth, a.interval) for a in tree.root.status_actions()] == [(0, 600)]
+
+
+def test_children_keep_rgmanagers_load_order_declared_types_first() -> None:
+    # nfsexport declares nfsclient without a level: loaded with the typed children, started with the untyped.
+    config = config_of(
+        """
+        <service name="s">
+          <fs name="f" device="/dev/x" mountpoint="/x">
+            <nfsexport name="e">
+              <script name="a" file="/etc/init.d/a"/>
+              <nfsclient name="c1" target="@one"/>
+              <nfsclient name="c2" target="@two"/>
+            </nfsexport>
+          </fs>
+        </service>"""
+    )
+    tree = build_trees(config)["s"]
+    export = tree.find("nfsexport", "e")
+    assert export is not None and [c.label for c in export.children] == ["nfsclient:c1", "nfsclient:c2", "script:a"]
+    assert labels(tree.start_order(export)) == ["nfsexport:e", "nfsclient:c1", "nfsclient:c2", "script:a"]
+    assert labels(tree.stop_order(export)) == ["script:a", "nfsclient:c2", "nfsclient:c1", "nfsexport:e"]
+
+
+def test_inheritance_reads_the_parent_or_the_named_ancestor_as_rgmanager_did() -> None:
+    config = config_of(
+        """
+        <service name="s" nfslock="1">
+          <lvm name="v" vg_name="vg">
+            <fs name="under-lvm" device="/dev/a" mountpoint="/a"/>
+          </lvm>
+          <script name="sc" file="/etc/init.d/sc">
+            <fs name="under-script" device="/dev/b" mountpoint="/b"/>
+          </script>
+        </service>"""
+    )
+    tree = build_trees(config)["s"]
+    under_lvm, under_script = tree.find("fs", "under-lvm"), tree.find("fs", "under-script")
+    assert under_lvm is not None and under_script is not None
+    # fs inherits "nfslock" from its parent: lvm's own nfslock is service%nfslock, so it resolves to 1.
+    assert under_lvm.get("nfslock") == "1" and "nfslock" in under_lvm.inherited
+    # A script has no nfslock parameter: rgmanager looked no further than the parent, so it is unresolved.
+    assert "nfslock" not in under_script.attrs and under_script.unresolved == frozenset({"nfslock"})
+    # Declared defaults of an ancestor count: nfs_client_cache is 0 unless set.
+    client = build_trees(config_of('<service name="t"><nfsclient name="c" target="*"/></service>'))["t"].find(
+        "nfsclient", "c"
+    )
+    assert client is not None and client.get("use_cache") == "0" and "use_cache" in client.inherited
+
+
+def test_the_conditional_walks_of_a_reconfiguration_visit_children_like_rgmanager() -> None:
+    from quorate.resources.tree import child_sequence
+
+    config = config_of(
+        """
+        <service name="s">
+          <apache name="w"/>
+          <script name="sc" file="/etc/init.d/sc"/>
+          <ip address="10.0.0.1"/>
+          <ocf name="o" agent="Dummy"/>
+        </service>"""
+    )
+    root = build_trees(config)["s"].root
+    assert labels(child_sequence(root, "start")) == ["ip:10.0.0.1", "script:sc", "apache:w", "ocf:o"]
+    assert labels(child_sequence(root, "stop")) == ["ocf:o", "apache:w", "script:sc", "ip:10.0.0.1"]
+    # condstop and condstart: the untyped in reverse, then the typed by start level.
+    for walk in ("condstop", "condstart"):
+        assert labels(child_sequence(root, walk)) == ["ocf:o", "apache:w", "ip:10.0.0.1", "script:sc"]
+
+
+def test_independent_root_is_the_outermost_and_never_the_group() -> None:
+    config = config_of(
+        """
+        <service name="s" __independent_subtree="1">
+          <fs name="f" device="/dev/x" mountpoint="/x" __independent_subtree="yes">
+            <script name="a" file="/etc/init.d/a" __independent_subtree="2"/>
+          </fs>
+        </service>"""
+    )
+    tree = build_trees(config)["s"]
+    fs, script = tree.find("fs", "f"), tree.find("script", "a")
+    assert fs is not None and script is not None
+    assert tree.root.independent is None and script.independent == "non-critical"
+    assert tree.independent_root(script) is fs

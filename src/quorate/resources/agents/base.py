@@ -126,14 +126,14 @@ async def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | N
 
 
 async def run_detached(
-    argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
+    argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None, cwd: str | None = None
 ) -> tuple[AgentResult, str]:
     """Run a program that may leave daemons behind; returns its result and its (bounded) combined output."""
     fd, path = tempfile.mkstemp(prefix="quorate-agent-", suffix=".out")
     os.close(fd)
     try:
         wrapper = ["/bin/sh", "-c", 'out="$1"; shift; exec "$@" >"$out" 2>&1', "quorate-agent", path, *argv]
-        result = await run_agent(wrapper, env=env, timeout=timeout)
+        result = await run_agent(wrapper, env=env, timeout=timeout, cwd=cwd)
         try:
             with open(path, "rb") as handle:
                 output = handle.read(MAX_CAPTURE).decode(errors="replace")

@@ -13,11 +13,16 @@ Actions are start, stop and ``monitor`` (the OCF name; rgmanager's ``status``). 
 success; for monitor 7 means cleanly stopped (a failed status check), anything else is an error. The agent's
 ``ocf-exit-reason:`` line becomes the message. The action table (timeouts, monitor depths and intervals) comes
 from the agent's own meta-data, read once per agent, with the resource's ``<action>`` overrides on top.
+
+`OcfAgent.plan` builds a call (program, environment, working directory) without running it; `_call` runs it.
+The rgmanager application types (``apache``, ``mysql``...) reuse all of this through the class's hooks: they
+name a fixed agent and compute its parameters from rgmanager's attributes (`quorate.resources.agents.app`).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -90,39 +95,116 @@ def parse_metadata(xml: str) -> tuple[ActionSpec, ...]:
     return tuple(actions)
 
 
+@dataclass(frozen=True, slots=True)
+class OcfProgram:
+    """An installed OCF agent: its path and its ``provider:type`` name."""
+
+    path: str
+    provider: str
+    type: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.type}"
+
+
+@dataclass(frozen=True)
+class OcfCall:
+    """One planned run of an OCF agent: what `OcfAgent` would execute, built without executing anything."""
+
+    program: OcfProgram
+    action: str
+    env: dict[str, str]
+    cwd: str | None = None
+
+
 class OcfAgent(Agent):
+    """Runs one OCF agent per resource. The hooks (`program`, `parameters`, `instance`, `check_level`, `workdir`,
+    `budget`) say what to run and with which parameters; agents that map another element's attributes onto an
+    OCF agent (the application types) override them and keep the calling convention, meta-data handling and
+    exit-code reading of this class."""
+
     type = "ocf"
 
     def __init__(self, ocf_root: str = DEFAULT_OCF_ROOT) -> None:
         self.ocf_root = ocf_root
         self._metadata: dict[str, tuple[ActionSpec, ...]] = {}
 
-    def _program(self, res: Node) -> tuple[str, str, str] | AgentOutcome:
-        """(path, provider, type) of the agent program."""
+    # ------------------------------------------------------------------ hooks
+    def locate(self, provider: str, rtype: str) -> OcfProgram | AgentOutcome:
+        path = os.path.join(self.ocf_root, "resource.d", provider, rtype)
+        if not os.access(path, os.X_OK):
+            return failure(OCF_ERR_INSTALLED, f"OCF agent {provider}:{rtype} is not installed ({path})")
+        return OcfProgram(path, provider, rtype)
+
+    def program(self, res: Node) -> OcfProgram | AgentOutcome:
+        """The agent program named by the resource's ``agent`` attribute."""
         spec = res.get("agent") or ""
         parsed = parse_agent(spec)
         if parsed is None:
             return failure(OCF_ERR_ARGS, f"agent {spec!r} is not ocf:provider:type")
-        provider, rtype = parsed
-        path = os.path.join(self.ocf_root, "resource.d", provider, rtype)
-        if not os.access(path, os.X_OK):
-            return failure(OCF_ERR_INSTALLED, f"OCF agent {provider}:{rtype} is not installed ({path})")
-        return path, provider, rtype
+        return self.locate(*parsed)
 
-    def _environment(
-        self, res: Node, ctx: AgentContext, provider: str, rtype: str, depth: int, interval: int
+    def parameters(self, res: Node, action: str) -> dict[str, str] | AgentOutcome:
+        """The instance parameters (``OCF_RESKEY_<name>`` without the prefix), or why there are none."""
+        return {k: v for k, v in res.attrs.items() if k not in OWN_ATTRIBUTES}
+
+    def instance(self, res: Node) -> str:
+        """``OCF_RESOURCE_INSTANCE``: agents build state-file names from it, so it stays the plain name."""
+        return res.primary
+
+    def check_level(self, res: Node, depth: int) -> int:
+        """``OCF_CHECK_LEVEL`` for a status check at ``depth``."""
+        return depth
+
+    def workdir(self, res: Node) -> str | None:
+        return None
+
+    def budget(self, res: Node, action: str, declared: int, ctx: AgentContext) -> float:
+        """Seconds the agent may take, as ``OCF_RESKEY_CRM_meta_timeout``: the whole action's budget."""
+        return ctx.timeout
+
+    # ---------------------------------------------------------------- meta-data
+    async def declared(self, program: OcfProgram, res: Node) -> tuple[ActionSpec, ...]:
+        """The action table of the agent's own meta-data (read once per program), or the type's static one."""
+        if program.path not in self._metadata:
+            result = await run([program.path, "meta-data"], timeout=10, env={"OCF_ROOT": self.ocf_root})
+            try:
+                found = parse_metadata(result.stdout) if result.ok else ()
+            except etree.XMLSyntaxError:
+                found = ()
+            self._metadata[program.path] = found or res.spec.actions
+        return self._metadata[program.path]
+
+    async def actions(self, res: Node) -> tuple[ActionSpec, ...]:
+        program = self.program(res)
+        if isinstance(program, AgentOutcome):
+            return res.actions
+        return apply_overrides(await self.declared(program, res), res.overrides)
+
+    # ------------------------------------------------------------------ calling
+    def environment(
+        self,
+        res: Node,
+        program: OcfProgram,
+        params: dict[str, str],
+        ctx: AgentContext,
+        *,
+        depth: int = 0,
+        interval: int = 0,
+        budget: float | None = None,
     ) -> dict[str, str]:
-        env = {f"OCF_RESKEY_{k}": v for k, v in res.attrs.items() if k not in OWN_ATTRIBUTES}
+        env = {f"OCF_RESKEY_{k}": v for k, v in params.items()}
         env.update(
             {
                 "OCF_ROOT": self.ocf_root,
                 "OCF_RA_VERSION_MAJOR": "1",
                 "OCF_RA_VERSION_MINOR": "0",
-                "OCF_RESOURCE_INSTANCE": res.primary,
-                "OCF_RESOURCE_TYPE": rtype,
-                "OCF_RESOURCE_PROVIDER": provider,
+                "OCF_RESOURCE_INSTANCE": self.instance(res),
+                "OCF_RESOURCE_TYPE": program.type,
+                "OCF_RESOURCE_PROVIDER": program.provider,
                 "OCF_CHECK_LEVEL": str(depth),
-                "OCF_RESKEY_CRM_meta_timeout": str(int(ctx.timeout * 1000)),
+                "OCF_RESKEY_CRM_meta_timeout": str(int((ctx.timeout if budget is None else budget) * 1000)),
                 "OCF_RESKEY_CRM_meta_interval": str(interval * 1000),
                 "OCF_RESKEY_RGMANAGER_meta_refcnt": str(ctx.refcnt),
                 "HA_RSCTMP": ctx.rsctmp,
@@ -130,35 +212,35 @@ class OcfAgent(Agent):
         )
         return env
 
-    async def actions(self, res: Node) -> tuple[ActionSpec, ...]:
-        program = self._program(res)
-        if isinstance(program, AgentOutcome):
-            return res.actions
-        path, _provider, _rtype = program
-        if path not in self._metadata:
-            result = await run([path, "meta-data"], timeout=10, env={"OCF_ROOT": self.ocf_root})
-            try:
-                declared = parse_metadata(result.stdout) if result.ok else ()
-            except etree.XMLSyntaxError:
-                declared = ()
-            self._metadata[path] = declared or res.spec.actions
-        return apply_overrides(self._metadata[path], res.overrides)
-
-    async def _call(self, res: Node, action: str, ctx: AgentContext, depth: int = 0) -> AgentOutcome:
-        program = self._program(res)
+    async def plan(self, res: Node, action: str, ctx: AgentContext, depth: int = 0) -> OcfCall | AgentOutcome:
+        """What `action` would run (``monitor`` for status at ``depth``), or why it cannot run."""
+        program = self.program(res)
         if isinstance(program, AgentOutcome):
             return program
-        path, provider, rtype = program
+        params = self.parameters(res, action)
+        if isinstance(params, AgentOutcome):
+            return params
+        table = await self.actions(res)
+        name = "status" if action == "monitor" else action
+        spec = next((a for a in table if a.name == name and (name != "status" or a.depth == depth)), None)
+        interval = spec.interval if spec is not None and action == "monitor" else 0
+        budget = self.budget(res, name, spec.timeout if spec is not None else 0, ctx)
+        level = self.check_level(res, depth) if action == "monitor" else 0
+        env = self.environment(res, program, params, ctx, depth=level, interval=interval, budget=budget)
+        return OcfCall(program, action, env, self.workdir(res))
+
+    async def _call(self, res: Node, action: str, ctx: AgentContext, depth: int = 0) -> AgentOutcome:
+        call = await self.plan(res, action, ctx, depth)
+        if isinstance(call, AgentOutcome):
+            return call
         try:
             os.makedirs(ctx.rsctmp, exist_ok=True)
         except OSError as exc:
             return failure(OCF_ERR_GENERIC, f"cannot create HA_RSCTMP {ctx.rsctmp}: {exc.strerror}")
-        interval = 0
-        if action == "monitor":
-            interval = next((a.interval for a in await self.actions(res) if a.name == "status" and a.depth == depth), 0)
-        env = self._environment(res, ctx, provider, rtype, depth, interval)
-        result, output = await run_detached([path, action], env=env, timeout=ctx.remaining())
-        what = f"{provider}:{rtype} {action}"
+        result, output = await run_detached(
+            [call.program.path, action], env=call.env, timeout=ctx.remaining(), cwd=call.cwd
+        )
+        what = f"{call.program.name} {action}"
         broken = from_result(result, what)
         if broken is not None:
             return AgentOutcome(False, broken.rc, broken.message, timed_out=broken.timed_out, output=output)

@@ -62,6 +62,10 @@ class SystemdAgent(Agent):
     def _running(self) -> bool:
         return self.booted()
 
+    def unit(self, res: Node) -> str:
+        """The unit this resource manages (a subclass may fix it)."""
+        return unit_of(res)
+
     async def _systemctl(self, verb: str, unit: str, ctx: AgentContext) -> AgentOutcome:
         result = await run(["systemctl", verb, unit], timeout=ctx.remaining())
         broken = from_result(result, f"systemctl {verb} {unit}")
@@ -72,19 +76,19 @@ class SystemdAgent(Agent):
         return success(f"systemctl {verb} {unit}: ok")
 
     async def _start(self, res: Node, ctx: AgentContext) -> AgentOutcome:
-        unit = unit_of(res)
+        unit = self.unit(res)
         if not self._running():
             return self._absent(unit, "start")
         return await self._systemctl("start", unit, ctx)
 
     async def _stop(self, res: Node, ctx: AgentContext) -> AgentOutcome:
-        unit = unit_of(res)
+        unit = self.unit(res)
         if not self._running():
             return success(f"systemd is not PID 1 here: {unit} cannot be running")
         return await self._systemctl("stop", unit, ctx)
 
     async def _status(self, res: Node, depth: int, ctx: AgentContext) -> AgentOutcome:
-        unit = unit_of(res)
+        unit = self.unit(res)
         if not self._running():
             return self._absent(unit, "check")
         result = await run(["systemctl", "is-active", unit], timeout=ctx.remaining())
