@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from qdisk_service import QdiskService
 
 from quorate.cli.mkqdisk import main as mkqdisk
 from quorate.core.qdisk import KillNode, QdiskEffect, Reboot, SetVotes
 from quorate.core.qdisk_config import QdiskParams
-from qdisk_service import QdiskService
 
 PARAMS = QdiskParams.derived(interval=0.2, tko=5, votes=2)  # tko_up 2, master_wait 3, upgrade_wait 2
 IDS = (1, 2, 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from quorate.sim.cluster import InvariantViolation
+from quorate.sim.kernel import InvariantViolation
 
 
 def sweep_failures(run: Callable[[int], object], seeds: Iterable[int], replay: str) -> list[str]:

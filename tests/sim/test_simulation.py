@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sweeping import sweep_failures
 
-from quorate.sim.cluster import InvariantViolation
+from quorate.sim.kernel import InvariantViolation
 from quorate.sim.scenarios import SCENARIOS, run
 
 SEEDS_PER_SCENARIO = int(os.environ.get("QUORATE_SIM_SEEDS", "60"))

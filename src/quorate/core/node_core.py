@@ -39,6 +39,7 @@ layouts of the command lines.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from quorate.core import node_requests
 from quorate.core.config_dist import Activate, Adopt, ConfigDistribution, Discard, PushDone, Stage
@@ -317,6 +318,7 @@ class NodeCore:
 
     def _process(self, now: float) -> None:
         for _ in range(MAX_ROUNDS):
+            self._route_local(now)  # first: a request's reply precedes the effects the request caused
             busy = self._route_membership(now)
             busy |= self._route_qdisk(now)
             busy |= self._route_fencing(now)
@@ -337,10 +339,13 @@ class NodeCore:
                 self._effects.append(effect)
             elif isinstance(effect, ViewInstalled):
                 view_change = True
+                effect = self._checked_view(now, effect)
                 coordinator = m.is_coordinator
                 self.fencing.on_view(now, effect, m.stamps(), coordinator=coordinator)
                 self.services.on_view(now, effect, coordinator=coordinator)
                 self.locks.on_view(now, effect, coordinator=coordinator)
+            elif isinstance(effect, QuorumChanged) and effect.quorate != m.quorum.quorate:
+                continue  # overtaken in this same instant (the disk's votes did not hold for the new view)
             elif isinstance(effect, QuorumChanged):
                 view_change = True
                 self._log(
@@ -373,10 +378,25 @@ class NodeCore:
             self.requests.view_changed(now)
         return bool(effects)
 
+    def _checked_view(self, now: float, view: ViewInstalled) -> ViewInstalled:
+        """A new view's quorum may rest on the quorum disk's votes, granted for the old view; the disk decides
+        whether they still hold (the master must be in the view, S4) before anyone acts on the view: otherwise a
+        partition would fence and place services with votes it no longer has."""
+        m = self.membership
+        if self.qdisk is not None and m.qdisk_votes:
+            self.qdisk.membership_changed(now, view.members, m.quorum.quorate)
+            self._route_qdisk(now)
+        if view.quorate != m.quorum.quorate:
+            return replace(view, quorate=m.quorum.quorate, reason=f"{view.reason}; then: {m.quorum.reason}")
+        return view
+
     def _route_qdisk(self, now: float) -> bool:
         if self.qdisk is None:
             return False
         effects = self.qdisk.take_effects()
+        # What takes votes away goes first: a decision in the same batch (a kill request) must not be made by a
+        # node whose quorum that batch withdraws.
+        effects.sort(key=lambda e: 0 if isinstance(e, SetVotes) and e.votes == 0 else 1)
         for effect in effects:
             if isinstance(effect, SetVotes):
                 resized = effect.votes > 0 and effect.votes == self._resized_to

@@ -480,7 +480,7 @@ class QdiskCore(QdiskState):
                 out.append(WriteBlock(notice))
                 self._log_once(out, f"notice-{p.nodeid}-{p.evil}", f"Writing eviction notice for node {p.nodeid}")
             if p.kill_pending and self.config.allow_kill:
-                if self.quorate:
+                if self.quorate and self.read_ok:  # only on a fresh read: this cycle's blind master knows nothing
                     p.kill_pending = False
                     out.append(KillNode(p.nodeid, f"node {p.nodeid} stopped writing to the quorum disk"))
                     self._log(out, f"Asking the cluster to kill node {p.nodeid}", "warning")

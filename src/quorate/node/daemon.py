@@ -22,6 +22,7 @@ import asyncio
 import collections
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -174,6 +175,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
         for problem in self.resolve_problems:
             self.log_line(problem, "warning")
+        for line in unmanaged(self.config):
+            self.log_line(line, "warning")
         self.log_line(
             f"node {self.local.name} (id {self.local.nodeid}) starting in cluster {self.config.name} "
             f"(id {self.config.cluster_id}), config version {self.config.config_version}, "
@@ -465,6 +468,22 @@ class Daemon:
     def log_line(self, text: str, level: str = "info") -> None:
         self.recent_log.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
         log.log(logging.WARNING if level in ("warning", "error") else logging.INFO, text)
+
+
+def unmanaged(cfg: ClusterConfig) -> list[str]:
+    """What the file declares that this daemon will not run, said once at start."""
+    lines = []
+    if cfg.rm.disabled and cfg.rm.services:
+        lines.append('<rm disabled="1">: no service is managed by quorated (the file declares '
+                     f"{len(cfg.rm.services)}); remove the attribute to let it manage them")
+    if cfg.rm.vms and shutil.which("virsh") is None:
+        names = ", ".join(v.rg_name for v in cfg.rm.vms)
+        lines.append(f"{names}: virtual machines are not managed here: running them needs libvirt (virsh), which "
+                     "is not installed on this machine")
+    elif cfg.rm.vms:
+        names = ", ".join(v.rg_name for v in cfg.rm.vms)
+        lines.append(f"{names}: virtual machines are not managed by quorated yet: they load, order and simulate only")
+    return lines
 
 
 class _JournalFormatter(logging.Formatter):

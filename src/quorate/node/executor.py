@@ -94,7 +94,7 @@ class Executor:
 
     def configure(self, config: ClusterConfig, node_name: str, is_member: Callable[[str], bool]) -> str | None:
         """Build (or rebuild) the trees of ``config``; returns why services cannot run here, if they cannot."""
-        if not config.rm.services and self.backend is None:
+        if not config.rm.managed and self.backend is None:
             return None
         try:
             if self.backend is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from quorate.sim.cluster import InvariantViolation
+from quorate.sim.kernel import InvariantViolation
 from quorate.sim.scenarios import SCENARIOS, run
 
 

@@ -1,55 +1,69 @@
-"""Many node cores on one virtual clock, with the cluster-wide invariants checked after every step.
+"""The membership simulation: many nodes' `NodeCore`s on one virtual clock, membership's invariants after every step.
 
-Each simulated node owns a real `Membership` core and a local clock that may run fast or slow (rate skew),
-so timeouts are measured with the node's own clock as they would be on a real machine. The run loop picks
-the earliest of: a datagram delivery, a node's deadline, or a scripted fault, so nothing is ever polled.
-A paused node (SIGSTOP) neither processes nor sends; what was sent to it waits in its socket buffer and is
-handled, in a seeded random order with its timers, when it resumes.
+Each simulated node runs the daemon's node core (`quorate.sim.host`) with a local clock that may run fast or
+slow (rate skew), so timeouts are measured with the node's own clock as they would be on a real machine. No
+service is configured and no fence device works (there is no power switch here: the whole-stack simulator,
+`quorate.sim.stack`, tests fencing), so what is tested is membership itself: failed nodes stay failed until they
+come back as new runs, exactly the paths a paused or partitioned node takes.
+
+Checked after every step (`World.check_views`, `World.check_split_brain`): nodes that committed one view id
+agree on its members; every core's own invariants hold (no node calls itself quorate without the votes); no two
+disjoint views are quorate at once. After the faults stop (`check_converged`): every live node runs one and the
+same view of all of them, quorate exactly when their votes make a majority.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from quorate.core.effects import Effect, Log, PersistGeneration, PersistRejoin, Send
-from quorate.core.membership import Membership, MembershipConfig, NodeSpec, State
-from quorate.core.messages import Message, ViewId
-from quorate.sim.network import SimNetwork
+from quorate.core.fencing import FencingConfig
+from quorate.core.membership import MembershipConfig, State
+from quorate.core.messages import ViewId
+from quorate.core.node_io import JoinCluster, LeaveCluster
+from quorate.core.node_settings import NodeSettings
+from quorate.sim.host import SimHost
+from quorate.sim.kernel import InvariantViolation
+from quorate.sim.world import TemplateModel, World
 
-
-class InvariantViolation(AssertionError):
-    pass
+__all__ = ["InvariantViolation", "SimCluster", "SimNode"]
 
 
 @dataclass
 class SimNode:
-    spec: NodeSpec
-    rate: float = 1.0
-    offset: float = 0.0
-    core: Membership | None = None
-    alive: bool = True
-    paused: bool = False
-    boots: int = 0
-    persisted_seq: int = 0
-    persisted_rejoin: tuple[int, frozenset[int]] = (0, frozenset())
-    inbox: list[tuple[int, Message]] = field(default_factory=list)
-    events: list[tuple[float, Effect]] = field(default_factory=list)
+    """The view of one host the scenarios use."""
 
-    def local(self, t: float) -> float:
-        return self.offset + self.rate * t
+    host: SimHost
 
-    def global_time(self, local: float) -> float:
-        return (local - self.offset) / self.rate
+    @property
+    def alive(self) -> bool:
+        return self.host.powered
+
+    @property
+    def paused(self) -> bool:
+        return self.host.paused
+
+    @property
+    def core(self):  # type: ignore[no-untyped-def]
+        core = self.host.core
+        return core.membership if core is not None else None
+
+    @property
+    def spec(self):  # type: ignore[no-untyped-def]
+        return self.host.world.config.spec(self.host.nodeid)  # type: ignore[attr-defined]
 
 
-@dataclass
-class Action:
-    at: float
-    name: str
-    apply: Callable[[SimCluster], None]
+def membership_world(config: MembershipConfig, rng: random.Random, *, skew: float = 0.0) -> World:
+    """A world of ``config``'s nodes with no services and no working fence device."""
+    names = {n.nodeid: n.name for n in config.nodes}
+    fencing = FencingConfig(node_names=names, post_join_delay=3.0, override_time=2.0)
+    model = TemplateModel(lambda i: NodeSettings(i, config, fencing))
+    world = World(rng, model, names, names=names, skew=skew)
+    for host in world.hosts.values():
+        host.faults.fence_fail = 1.0
+    world.fence_delay = (0.05, 0.2)
+    return world
 
 
 class SimCluster:
@@ -58,188 +72,71 @@ class SimCluster:
     def __init__(self, config: MembershipConfig, rng: random.Random, *, skew: float = 0.0) -> None:
         self.config = config
         self.rng = rng
-        self.net = SimNetwork(rng)
-        self.t = 0.0
-        self.trace: list[str] = []
-        self.committed: dict[ViewId, frozenset[int]] = {}
-        self.nodes: dict[int, SimNode] = {}
-        self.actions: list[Action] = []
-        self.steps = 0
-        for spec in config.nodes:
-            rate = 1.0 + rng.uniform(-skew, skew) if skew else 1.0
-            self.nodes[spec.nodeid] = SimNode(spec, rate=rate, offset=rng.uniform(0, 1000))
+        self.world = membership_world(config, rng, skew=skew)
+        self.world.config = config  # type: ignore[attr-defined]
+        self.kernel = self.world.kernel
+        self.net = self.world.net
+        self.trace = self.kernel.trace
+        self.nodes = {i: SimNode(h) for i, h in self.world.hosts.items()}
+        self.kernel.checks.extend([self.world.check_views, self.world.check_split_brain])
+
+    @property
+    def t(self) -> float:
+        return self.kernel.t
+
+    @property
+    def steps(self) -> int:
+        return self.kernel.steps
+
+    @property
+    def committed(self) -> dict[ViewId, frozenset[int]]:
+        return self.world.committed
 
     # ------------------------------------------------------------- lifecycle
 
     def start(self, nodeid: int) -> None:
-        node = self.nodes[nodeid]
-        node.boots += 1
-        node.alive, node.paused, node.inbox = True, False, []
-        node.core = Membership(
-            self.config,
-            nodeid,
-            boot=node.boots,
-            now=node.local(self.t),
-            highest_seq=node.persisted_seq,
-            rejoin=node.persisted_rejoin,
-        )
-        self._log(f"start {node.spec.name} (boot {node.boots})")
-        self._drain(node)
+        host = self.world.hosts[nodeid]
+        if host.powered:
+            host.start_daemon()
+        else:
+            host.power_on()
 
     def crash(self, nodeid: int) -> None:
-        node = self.nodes[nodeid]
-        node.alive, node.core, node.inbox, node.paused = False, None, [], False
-        self._log(f"crash {node.spec.name}")
+        self.world.hosts[nodeid].power_off("crash")
 
     def pause(self, nodeid: int) -> None:
-        if self.nodes[nodeid].alive:
-            self.nodes[nodeid].paused = True
-            self._log(f"pause {self.nodes[nodeid].spec.name}")
+        self.world.hosts[nodeid].pause()
 
     def resume(self, nodeid: int) -> None:
-        node = self.nodes[nodeid]
-        if not node.alive or not node.paused or node.core is None:
-            return
-        node.paused = False
-        self._log(f"resume {node.spec.name} with {len(node.inbox)} queued datagrams")
-        pending, node.inbox = node.inbox, []
-        now = node.local(self.t)
-        tick_first = self.rng.random() < 0.5
-        if tick_first:
-            node.core.tick(now)
-            self._drain(node)
-        for sender, message in pending:
-            node.core.receive(now, sender, message)
-            self._drain(node)
-        node.core.tick(now)
-        self._drain(node)
+        self.world.hosts[nodeid].resume()
 
     def leave(self, nodeid: int, remove: bool = False) -> None:
-        node = self.nodes[nodeid]
-        if node.core is not None and node.alive and not node.paused and node.core.state is not State.LEFT:
-            node.core.leave(node.local(self.t), remove=remove)
-            self._log(f"leave {node.spec.name}")
-            self._drain(node)
+        host = self.world.hosts[nodeid]
+        core = host.core
+        if core is not None and not host.paused and core.membership.state is not State.LEFT:
+            self.world.log(f"leave {host.name}" + (" (remove)" if remove else ""))
+            host.request(LeaveCluster(remove=remove))
+
+    def join(self, nodeid: int) -> None:
+        """`cman_tool join` on a node that left (nothing if it crashed or is paused meanwhile)."""
+        host = self.world.hosts[nodeid]
+        core = host.core
+        if core is not None and not host.paused and core.membership.state is State.LEFT:
+            host.request(JoinCluster())
 
     def schedule(self, at: float, name: str, apply: Callable[[SimCluster], None]) -> None:
-        self.actions.append(Action(at, name, apply))
-        self.actions.sort(key=lambda a: a.at)
-
-    # --------------------------------------------------------------- running
+        self.world.schedule(at, name, lambda: apply(self))
 
     def run_until(self, end: float) -> None:
-        while True:
-            candidates: list[tuple[float, int, str]] = []
-            if self.actions:
-                candidates.append((self.actions[0].at, 0, "action"))
-            net_t = self.net.next_time()
-            if net_t is not None:
-                candidates.append((net_t, 1, "net"))
-            for nodeid, node in self.nodes.items():
-                if node.alive and not node.paused and node.core is not None:
-                    deadline = node.core.next_deadline()
-                    if deadline is not None:
-                        at = max(node.global_time(deadline), self.t)
-                        while node.local(at) < deadline:  # rounding must not wake a node just before its deadline
-                            at = math.nextafter(at, math.inf)
-                        candidates.append((at, 2 + nodeid, "timer"))
-            if not candidates:
-                self.t = end
-                return
-            at, key, kind = min(candidates)
-            if at > end:
-                self.t = end
-                return
-            self.t = at
-            self.steps += 1
-            if kind == "action":
-                action = self.actions.pop(0)
-                self._log(f"fault: {action.name}")
-                action.apply(self)
-            elif kind == "net":
-                delivery = self.net.pop()
-                self._deliver(delivery.sender, delivery.receiver, delivery.message)
-            else:
-                node = self.nodes[key - 2]
-                assert node.core is not None
-                node.core.tick(node.local(self.t))
-                self._drain(node)
-            self.check_invariants()
-
-    def _deliver(self, sender: int, receiver: int, message: Message) -> None:
-        node = self.nodes[receiver]
-        if not node.alive or node.core is None:
-            return
-        if node.paused:
-            if len(node.inbox) < 2000:
-                node.inbox.append((sender, message))
-            return
-        node.core.receive(node.local(self.t), sender, message)
-        self._drain(node)
-
-    def _drain(self, node: SimNode) -> None:
-        assert node.core is not None
-        effects: list[Effect] = node.core.take_effects()
-        for effect in effects:
-            if isinstance(effect, Send):
-                for to in effect.to:
-                    self.net.send(self.t, node.spec.nodeid, to, effect.message)
-            elif isinstance(effect, PersistGeneration):
-                node.persisted_seq = max(node.persisted_seq, effect.seq)
-            elif isinstance(effect, PersistRejoin):
-                node.persisted_rejoin = (effect.expected, effect.awaiting)
-            else:
-                if not isinstance(effect, Log):
-                    node.events.append((self.t, effect))
-                text = getattr(effect, "text", None) or getattr(effect, "reason", None)
-                self._log(f"{node.spec.name}: {type(effect).__name__}: {text}")
-        view = node.core.view
-        if node.core.state is State.MEMBER:
-            known = self.committed.get(view)
-            if known is None:
-                self.committed[view] = node.core.members
-            elif known != node.core.members:
-                raise InvariantViolation(
-                    f"view {view.seq}/{view.coord} committed with members {sorted(known)} on one node and "
-                    f"{sorted(node.core.members)} on {node.spec.name}"
-                )
+        self.kernel.run_until(end)
 
     # ------------------------------------------------------------ invariants
 
-    def check_invariants(self) -> None:
-        for node in self.nodes.values():
-            if node.core is not None and node.alive:
-                try:
-                    node.core.check_invariants()
-                except AssertionError as exc:
-                    raise InvariantViolation(str(exc)) from None
-
-        self._check_single_authority()
-
-    def _check_single_authority(self) -> None:
-        """S2 seen from outside: the member sets of all views held quorate at one instant pairwise intersect.
-
-        Two disjoint quorate views would be a split brain. The check holds whenever expected votes cover every
-        configured vote (the simulator's configurations), because a quorate view then holds a majority.
-        """
-        quorate = [
-            (n, node.core.members)
-            for n, node in self.nodes.items()
-            if node.alive and node.core is not None and node.core.quorum.quorate
-        ]
-        for i, (a, members_a) in enumerate(quorate):
-            for b, members_b in quorate[i + 1 :]:
-                if not members_a & members_b:
-                    raise InvariantViolation(
-                        f"split brain: {self.nodes[a].spec.name} is quorate with {sorted(members_a)} and "
-                        f"{self.nodes[b].spec.name} is quorate with {sorted(members_b)}"
-                    )
-
     def live_nodes(self) -> set[int]:
         return {
-            n
-            for n, node in self.nodes.items()
-            if node.alive and not node.paused and node.core is not None and node.core.state is not State.LEFT
+            h.nodeid
+            for h in self.world.live()
+            if h.core is not None and h.core.membership.state is not State.LEFT
         }
 
     def check_converged(self) -> None:
@@ -247,26 +144,27 @@ class SimCluster:
         live = self.live_nodes()
         if not live:
             return
-        views = {n: (self.nodes[n].core.view, self.nodes[n].core.members) for n in live}  # type: ignore[union-attr]
+        hosts = self.world.hosts
+        views = {n: (hosts[n].core.membership.view, hosts[n].core.membership.members) for n in live}  # type: ignore[union-attr]
         distinct = set(views.values())
         if len(distinct) != 1:
             detail = "; ".join(
-                f"{self.nodes[n].spec.name}: view {v.seq}/{v.coord} {sorted(m)}" for n, (v, m) in sorted(views.items())
+                f"{hosts[n].name}: view {v.seq}/{v.coord} {sorted(m)}" for n, (v, m) in sorted(views.items())
             )
             raise InvariantViolation(f"no single view after faults stopped: {detail}")
         ((_view, members),) = distinct
         if members != frozenset(live):
             raise InvariantViolation(f"the view {sorted(members)} is not the set of live nodes {sorted(live)}")
-        votes = sum(self.nodes[n].spec.votes for n in live)
+        votes = sum(self.config.spec(n).votes for n in live)
         should = votes >= self.config.expected_votes // 2 + 1
         for n in live:
-            core = self.nodes[n].core
+            core = hosts[n].core
             assert core is not None
-            if core.quorum.quorate != should:
+            if core.quorate != should:
                 raise InvariantViolation(
-                    f"{self.nodes[n].spec.name} quorate={core.quorum.quorate} with {votes} of "
-                    f"{self.config.expected_votes} expected votes"
+                    f"{hosts[n].name} quorate={core.quorate} with {votes} of {self.config.expected_votes} "
+                    "expected votes"
                 )
 
     def _log(self, text: str) -> None:
-        self.trace.append(f"{self.t:10.4f}  {text}")
+        self.world.log(text)

@@ -1,9 +1,9 @@
-"""Configuration pushes on virtual time: membership and distribution cores of every node, with faults.
+"""Configuration pushes on virtual time: whole nodes (`NodeCore`), with crashes, partitions and loss mid-push.
 
-Each node runs the real `Membership` and `ConfigDistribution` cores wired as the daemon wires them; its
-"shell" keeps the running file and a staged one on a simulated disk that survives crashes. A file is a small
-byte string naming its version; a file containing ``refuse:N`` is refused by node N's validation, as a file
-that is valid on one node and not on another would be (a node whose fence agent is missing, say).
+Each host runs the daemon's node core; its "shell" keeps the running file on a simulated disk that survives
+crashes. A file is a small byte string naming its version (`quorate.sim.world.make_file`); a file containing
+``refuse:N`` is refused by node N's validation, as a file that is valid on one node and not on another would be
+(a node whose fence agent is missing, say).
 
 Invariants, checked after every step on what the nodes actually run:
 
@@ -19,36 +19,21 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sys
 from dataclasses import dataclass, field
 
-from quorate.core.config_dist import Activate, Adopt, ConfigDistribution, Discard, PushDone, Stage, digest_of, short
-from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
-from quorate.core.effects import Effect, Evicted, Log, QuorumChanged, Send, ViewInstalled
-from quorate.core.membership import Membership, MembershipConfig, NodeSpec, State
-from quorate.core.messages import Heartbeat, Message
-from quorate.sim.cluster import InvariantViolation, SimCluster
+from quorate.core.fencing import FencingConfig
+from quorate.core.membership import MembershipConfig, NodeSpec
+from quorate.core.node_io import PushConfig, Reply
+from quorate.core.node_settings import NodeSettings
+from quorate.sim.cluster import SimCluster
+from quorate.sim.host import SimHost
+from quorate.sim.kernel import InvariantViolation
+from quorate.sim.world import TemplateModel, make_file, version_of
+
+__all__ = ["ConfigSim", "Observer", "make_file", "run", "version_of"]
 
 FAULTS = ("none", "crash-coordinator", "crash-member", "partition", "loss", "restart-late", "coordinator-dies-waiting")
-CONFIG_MESSAGES = (CfgChunk, CfgStaged, CfgCommit, CfgAbort, CfgResult, CfgFetch)
-
-
-def make_file(version: int, *, refuse: int = 0, size: int = 200) -> bytes:
-    body = f'<cluster config_version="{version}">' + (f"refuse:{refuse}" if refuse else "")
-    return (body + "x" * max(0, size - len(body))).encode()
-
-
-def version_of(data: bytes) -> int:
-    found = re.search(rb'config_version="(\d+)"', data)
-    return int(found.group(1)) if found else 0
-
-
-@dataclass
-class Disk:
-    """What survives a crash: the running file."""
-
-    data: bytes
 
 
 @dataclass
@@ -59,176 +44,68 @@ class Observer:
     refused: set[int] = field(default_factory=set)
     staged_ok: dict[int, set[int]] = field(default_factory=dict)
     answers: list[tuple[int, bool, str]] = field(default_factory=list)
-
-
-class NodeStack:
-    """Membership plus distribution, with the same face as `Membership` for `SimCluster`."""
-
-    def __init__(self, base: MembershipConfig, nodeid: int, disk: Disk, observer: Observer, **kw: object) -> None:
-        self.base, self.nodeid, self.disk, self.observer = base, nodeid, disk, observer
-        version = version_of(disk.data)
-        self.membership = Membership(self._config(disk.data), nodeid, **kw)  # type: ignore[arg-type]
-        names = {n.nodeid: n.name for n in base.nodes}
-        # first_tx stays 0: a restarted node reuses its transaction numbers, the worst case the daemon avoids
-        self.dist = ConfigDistribution(nodeid, version, disk.data, names=names, timeout=base.token * 2)
-        self._out: list[Effect] = []
-        self._pending_stage: list[Stage] = []
-        self._req = 0
-
-    def _config(self, data: bytes) -> MembershipConfig:
-        return MembershipConfig(
-            nodes=self.base.nodes,
-            expected_votes=self.base.expected_votes,
-            token=self.base.token,
-            config_version=version_of(data),
-            config_digest=short(digest_of(data)),
-        )
-
-    # the Membership face used by SimCluster
-    @property
-    def view(self):  # type: ignore[no-untyped-def]
-        return self.membership.view
-
-    @property
-    def members(self) -> frozenset[int]:
-        return self.membership.members
-
-    @property
-    def state(self) -> State:
-        return self.membership.state
-
-    @property
-    def quorum(self):  # type: ignore[no-untyped-def]
-        return self.membership.quorum
-
-    def check_invariants(self) -> None:
-        self.membership.check_invariants()
-
-    def leave(self, now: float, *, remove: bool = False) -> None:
-        self.membership.leave(now, remove=remove)
-        self._pump(now)
-
-    def receive(self, now: float, sender: int, message: Message) -> None:
-        if isinstance(message, CONFIG_MESSAGES):
-            self.dist.receive(now, sender, message)
-        else:
-            self.membership.receive(now, sender, message)
-            if isinstance(message, Heartbeat):
-                self.dist.heard(now, sender, message, self.membership.members)
-        self._pump(now)
-
-    def tick(self, now: float) -> None:
-        self.membership.tick(now)
-        self.dist.tick(now)
-        self._pump(now)
-
-    def next_deadline(self) -> float | None:
-        times = [t for t in (self.membership.next_deadline(), self.dist.next_deadline()) if t is not None]
-        return min(times) if times else None
-
-    def take_effects(self) -> list[Effect]:
-        out, self._out = self._out, []
-        return out
-
-    def push(self, now: float, data: bytes) -> None:
-        self._req += 1
-        self.dist.push(now, self._req, data, version_of(data))
-        self._pump(now)
-
-    # the simulated shell
-    def _pump(self, now: float) -> None:
-        for _ in range(50):
-            moved = False
-            for effect in self.membership.take_effects():
-                moved = True
-                self._out.append(effect)
-                if isinstance(effect, (ViewInstalled, QuorumChanged, Evicted)):
-                    m = self.membership
-                    self.dist.on_view(now, m.members, m.view.coord, m.quorum.quorate)
-            for effect in self.dist.take_effects():
-                moved = True
-                if isinstance(effect, (Send, Log)):
-                    self._out.append(effect)
-                elif isinstance(effect, Stage):
-                    ok, error = self._validate(effect.data)
-                    (self.observer.staged_ok.setdefault(effect.version, set()) if ok else set()).add(self.nodeid)
-                    if not ok:
-                        self.observer.refused.add(effect.version)
-                    self.dist.staged_result(now, effect.tx, effect.digest, ok, error)
-                elif isinstance(effect, Activate):
-                    if effect.why == "every member staged it":
-                        members = self.membership.members
-                        staged = self.observer.staged_ok.get(effect.version, set())
-                        if not members <= staged:
-                            raise InvariantViolation(
-                                f"node {self.nodeid} committed version {effect.version} staged only by "
-                                f"{sorted(staged)} while its view is {sorted(members)}"
-                            )
-                        self.observer.committed.add(effect.version)
-                    self._activate(now, effect.version, effect.data)
-                elif isinstance(effect, Adopt):
-                    ok, error = self._validate(effect.data)
-                    if ok:
-                        self._activate(now, effect.version, effect.data)
-                    else:
-                        self.dist.adopt_refused(effect.version, effect.digest, error)
-                elif isinstance(effect, PushDone):
-                    self.observer.answers.append((version_of(self.dist.data), effect.ok, effect.text))
-                elif isinstance(effect, Discard):
-                    pass
-            if not moved:
-                return
-
-    def _validate(self, data: bytes) -> tuple[bool, str]:
-        if f"refuse:{self.nodeid}".encode() in data:
-            return False, f"node {self.nodeid} cannot use this file"
-        if version_of(data) <= version_of(self.disk.data):
-            return False, "not a higher config_version"
-        return True, ""
-
-    def _activate(self, now: float, version: int, data: bytes) -> None:
-        if version not in self.observer.committed:
-            raise InvariantViolation(f"node {self.nodeid} activated version {version}, which was never committed")
-        if version in self.observer.refused:
-            raise InvariantViolation(f"node {self.nodeid} activated version {version}, which a member refused")
-        self.disk.data = data
-        self.membership.reconfigure(now, self._config(data))
-        self.dist.activated(version, data)
+    pushes: dict[tuple[int, int], int] = field(default_factory=dict)  # (node, request id) -> version
 
 
 class ConfigSim(SimCluster):
     def __init__(self, config: MembershipConfig, rng: random.Random) -> None:
         super().__init__(config, rng)
+        names = {n.nodeid: n.name for n in config.nodes}
+        fencing = FencingConfig(node_names=names, post_join_delay=3.0, override_time=2.0)
+        self.world.model = TemplateModel(lambda i: NodeSettings(i, config, fencing))
         self.observer = Observer()
-        self.disks = {n.nodeid: Disk(make_file(1)) for n in config.nodes}
+        for host in self.world.hosts.values():
+            host.data = make_file(1)
         self.must_succeed: set[int] = set()
+        self.world.on_staged = self._staged
+        self.world.on_activated = self._activated
+        self.world.on_reply = self._reply
 
-    def start(self, nodeid: int) -> None:
-        node = self.nodes[nodeid]
-        node.boots += 1
-        node.alive, node.paused, node.inbox = True, False, []
-        node.core = NodeStack(  # type: ignore[assignment]
-            self.config,
-            nodeid,
-            self.disks[nodeid],
-            self.observer,
-            boot=node.boots,
-            now=node.local(self.t),
-            highest_seq=node.persisted_seq,
-        )
-        self._log(f"start {node.spec.name} (boot {node.boots}, config {version_of(self.disks[nodeid].data)})")
-        self._drain(node)
+    @property
+    def disks(self) -> dict[int, bytes]:
+        return {i: h.data for i, h in self.world.hosts.items()}
 
     def push(self, nodeid: int, data: bytes) -> None:
-        node = self.nodes[nodeid]
-        if node.alive and not node.paused and node.core is not None:
-            self._log(f"push version {version_of(data)} from {node.spec.name}")
-            node.core.push(node.local(self.t), data)  # type: ignore[attr-defined]
-            self._drain(node)
+        host = self.world.hosts[nodeid]
+        if host.running_daemon and not host.paused:
+            self._log(f"push version {version_of(data)} from {host.name}")
+            rid = host.request(PushConfig(data, version_of(data)))
+            if rid is not None:
+                self.observer.pushes[(nodeid, rid)] = version_of(data)
+
+    # -------------------------------------------------------------------------------------- observers
+
+    def _staged(self, host: SimHost, version: int, ok: bool) -> None:
+        if ok:
+            self.observer.staged_ok.setdefault(version, set()).add(host.nodeid)
+        else:
+            self.observer.refused.add(version)
+
+    def _activated(self, host: SimHost, version: int, by_commit: bool) -> None:
+        if by_commit:
+            members = self.world.members_of(host)
+            staged = self.observer.staged_ok.get(version, set())
+            if not members <= staged:
+                raise InvariantViolation(
+                    f"{host.name} committed version {version} staged only by {sorted(staged)} while its view is "
+                    f"{sorted(members)}"
+                )
+            self.observer.committed.add(version)
+        if version not in self.observer.committed:
+            raise InvariantViolation(f"{host.name} activated version {version}, which was never committed")
+        if version in self.observer.refused:
+            raise InvariantViolation(f"{host.name} activated version {version}, which a member refused")
+
+    def _reply(self, host: SimHost, reply: Reply) -> None:
+        version = self.observer.pushes.pop((host.nodeid, reply.rid), None)
+        if version is not None:
+            self.observer.answers.append((version_of(host.data), reply.ok, reply.text))
+
+    # ------------------------------------------------------------------------------------- invariants
 
     def check_versions_converged(self) -> None:
         live = self.live_nodes()
-        versions = {n: version_of(self.disks[n].data) for n in live}
+        versions = {n: version_of(self.world.hosts[n].data) for n in live}
         if len(set(versions.values())) > 1:
             raise InvariantViolation(f"a mix of versions after faults stopped: {versions}")
         updated = {int(t.split()[-1]) for _v, ok, t in self.observer.answers if ok}
@@ -314,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for _version, ok, text in sim.observer.answers:
         print(f"answer: {'ok' if ok else 'refused'}: {text.splitlines()[0]}")
-    print(f"seed {args.seed}: ok, every node runs version {version_of(next(iter(sim.disks.values())).data)}")
+    print(f"seed {args.seed}: ok, every node runs version {version_of(next(iter(sim.disks.values())))}")
     return 0
 
 

@@ -9,6 +9,7 @@ when it completes, as on a real disk.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from quorate.core.qdisk_block import Block, DiskState
@@ -41,6 +42,7 @@ class SimDisk:
     def __init__(self, slots: int = 16) -> None:
         self.blocks: dict[int, Block] = {n: Block(n, 0, DiskState.NONE, 0, timestamp=WALL) for n in range(1, slots + 1)}
         self.landed: list[tuple[float, Block]] = []
+        self.on_land: Callable[[float, Block], None] | None = None
 
     def read(self) -> dict[int, Block | None]:
         return dict(self.blocks)
@@ -48,5 +50,7 @@ class SimDisk:
     def land(self, now: float, block: Block) -> None:
         self.blocks[block.nodeid] = block
         self.landed.append((now, block))
+        if self.on_land is not None:
+            self.on_land(now, block)
         if len(self.landed) > 2000:
             del self.landed[:1000]

@@ -43,7 +43,6 @@ from quorate.core.node_io import (
     DiskWritten,
     Effect,
     ExecOutcome,
-    FenceDone,
     FenceOnce,
     HeuristicDone,
     LvmRefreshResult,
@@ -154,6 +153,14 @@ class SimHost:
         self.powered, self.paused = False, False
         self.truth, self.believed, self.queues, self.busy = {}, {}, {}, set()
         self.fences = []
+        if self.world.auto_boot is not None:
+            low, high = self.world.auto_boot
+            epoch = self._power_epoch
+            self.world.kernel.after(self.rng.uniform(low, high), lambda: self._auto_boot(epoch))
+
+    def _auto_boot(self, epoch: int) -> None:
+        if not self.powered and epoch == self._power_epoch:
+            self.power_on()
 
     def start_daemon(self) -> None:
         if not self.powered or self.core is not None:
@@ -254,6 +261,27 @@ class SimHost:
         rid = self.core.request(req, self.local())
         self._after_input()
         return rid
+
+    def call(self, req: Request) -> Reply | None:
+        """A request the node core answers at once (a lock operation), as the daemon's `call`: the answer comes
+        back before any other effect it caused is carried out (those follow at the same instant)."""
+        if not self.running_daemon or self.paused:
+            return None
+        assert self.core is not None
+        rid = self.core.request(req, self.local())
+        effects = self.core.take_effects()
+        reply = next((e for e in effects if isinstance(e, Reply) and e.rid == rid), None)
+        rest = [e for e in effects if e is not reply]
+        generation = self._generation
+
+        def later() -> None:
+            if generation == self._generation and self.core is not None:
+                for effect in rest:
+                    self._carry_out(effect)
+                self._arm()
+
+        self.world.kernel.after(0.0, later)
+        return reply
 
     def _tick(self) -> None:
         self._timer = None
@@ -479,5 +507,6 @@ class SimHost:
                 world.log(f"{self.name}: configuration version {effect.version} not activated: {error}")
                 return
             old, self.data = self.data, effect.data
-            world.activated(self, effect.version, isinstance(effect, Activate) and effect.why == "every member staged it")
+            committed = isinstance(effect, Activate) and effect.why == "every member staged it"
+            world.activated(self, effect.version, committed)
             self.report(world.activation(self.nodeid, old, effect.data))

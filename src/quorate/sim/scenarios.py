@@ -111,13 +111,7 @@ def _rejoin(victim: int) -> Callable[[SimCluster], None]:
     """`cman_tool join` on a node that left (nothing if it crashed or is paused meanwhile)."""
 
     def do_join(cl: SimCluster) -> None:
-        node = cl.nodes[victim]
-        if node.core is not None and node.alive and not node.paused:
-            from quorate.core.membership import State
-
-            if node.core.state is State.LEFT:
-                node.core.join(node.local(cl.t))
-                cl._drain(node)
+        cl.join(victim)
 
     return do_join
 

@@ -109,7 +109,8 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
             world.schedule(t, f"resume {victim}", lambda v=victim: hosts[v].resume())
         elif scenario == "kill":
             by = rng.choice([i for i in range(1, n + 1) if i != victim])
-            world.schedule(t, f"node {by}: cman_tool kill -n {victim}", lambda b=by, v=victim: hosts[b].request(KillMember(v)))
+            order = f"node {by}: cman_tool kill -n {victim}"
+            world.schedule(t, order, lambda b=by, v=victim: hosts[b].request(KillMember(v)))
             t += rng.uniform(1, 4)
             world.schedule(t, f"restart {victim}", lambda v=victim: hosts[v].power_on())
         elif scenario == "partition":

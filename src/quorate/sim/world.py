@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from quorate.core.config_dist import digest_of, short
-from quorate.core.effects import Log
 from quorate.core.fencing import CancelFence, RunFence
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockReleased
 from quorate.core.membership import State
@@ -124,12 +123,14 @@ class World:
         self.switch = Switch()
         self.restart_daemons = True
         self.restart_delay = 1.0
+        self.auto_boot: tuple[float, float] | None = None  # a machine powered off boots again after that long
         self.fence_delay = (0.05, 0.5)
         self.committed: dict[ViewId, frozenset[int]] = {}
         self.on_reply: Callable[[SimHost, Reply], None] | None = None
         self.on_lock: Callable[[SimHost, LockGranted | LockDenied | LockReleased | LockLost], None] | None = None
         self.on_staged: Callable[[SimHost, int, bool], None] | None = None
         self.on_activated: Callable[[SimHost, int, bool], None] | None = None
+        self.on_fenced: Callable[[int], None] | None = None
         self._fences: dict[tuple[int, int], object] = {}
         for host in self.hosts.values():
             host.on_effect = self._watch
@@ -195,6 +196,8 @@ class World:
             if ok:
                 self.switch.cuts.append((self.kernel.t, fencer.nodeid, victim))
                 self.hosts[victim].power_off(f"fenced by {fencer.name}")
+                if self.on_fenced is not None:
+                    self.on_fenced(victim)
             detail = "simulated switch: powered off" if ok else "simulated switch: failed"
             fencer.report(FenceDone(victim, ok, "sim", detail, delay, rid))
 

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from qdisk_service import QdiskService, QdiskStartError
 
 from quorate.cli.mkqdisk import main as mkqdisk
 from quorate.core.effects import Log
 from quorate.core.qdisk import QdiskEffect, SetVotes, StopCman
 from quorate.core.qdisk_config import HeuristicParams, QdiskParams
 from quorate.core.qdisk_score import HeuristicTracker
-from qdisk_service import QdiskService, QdiskStartError
 
 
 def image(tmp_path: Path, label: str = "unit_qdisk") -> str:
