@@ -223,7 +223,9 @@ class NodeCore:
     def request(self, req: Request, now: float) -> int:
         """An administrator's request; returns its id, which the `Reply` carries."""
         if self.halted is not None:
-            return self.requests.refuse(f"this node is stopping: {self.halted}")
+            rid = self.requests.refuse(f"this node is stopping: {self.halted}")
+            self._effects.extend(self.requests.take())
+            return rid
         rid = self.requests.handle(req, now)
         self._process(now)
         return rid
