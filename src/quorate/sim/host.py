@@ -109,6 +109,7 @@ class SimHost:
         self.fences: list[tuple[int, object]] = []  # (victim, event) this host's fence agents are running
         self.on_effect: Callable[[SimHost, Effect], None] | None = None
         self._timer: Any = None
+        self._timer_for = 0.0  # the deadline the armed timer is for
         self._held: list[Callable[[], None]] = []  # inputs that wait while paused
         self._generation = 0  # bumps when the daemon dies: its pending callbacks are dropped
         self._power_epoch = 0  # bumps at every power-on: what ran before is gone
@@ -305,11 +306,14 @@ class SimHost:
         if core is None:
             return
         deadline = core.next_deadline()
+        if deadline is not None and self._timer is not None and self._timer_for == deadline:
+            return  # already armed for it
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if deadline is None:
             return
+        self._timer_for = deadline
         at = self._global(deadline)
         generation = self._generation
 

@@ -15,19 +15,21 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 
 class InvariantViolation(AssertionError):
     """A simulated cluster broke a rule (S1..S6, a liveness bound): the message says which, where and when."""
 
 
-@dataclass(order=True)
 class Event:
-    at: float
-    order: int
-    action: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    """A scheduled action; `cancel` makes the kernel skip it."""
+
+    __slots__ = ("action", "at", "cancelled")
+
+    def __init__(self, at: float, action: Callable[[], None]) -> None:
+        self.at = at
+        self.action = action
+        self.cancelled = False
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -38,7 +40,7 @@ class Kernel:
 
     def __init__(self) -> None:
         self.t = 0.0
-        self._queue: list[Event] = []
+        self._queue: list[tuple[float, int, Event]] = []
         self._order = itertools.count()
         self.trace: list[str] = []
         self.steps = 0
@@ -46,8 +48,8 @@ class Kernel:
 
     def at(self, t: float, action: Callable[[], None]) -> Event:
         """Schedule ``action`` at virtual time ``t`` (never in the past)."""
-        event = Event(max(t, self.t), next(self._order), action)
-        heapq.heappush(self._queue, event)
+        event = Event(max(t, self.t), action)
+        heapq.heappush(self._queue, (event.at, next(self._order), event))
         return event
 
     def after(self, delay: float, action: Callable[[], None]) -> Event:
@@ -57,8 +59,8 @@ class Kernel:
         """Run every event up to ``end`` in order, checking the invariants after each one; time ends at ``end``."""
         queue = self._queue
         checks = self.checks
-        while queue and queue[0].at <= end:
-            event = heapq.heappop(queue)
+        while queue and queue[0][0] <= end:
+            event = heapq.heappop(queue)[2]
             if event.cancelled:
                 continue
             self.t = event.at
@@ -69,9 +71,9 @@ class Kernel:
         self.t = max(self.t, end)
 
     def next_time(self) -> float | None:
-        while self._queue and self._queue[0].cancelled:
+        while self._queue and self._queue[0][2].cancelled:
             heapq.heappop(self._queue)
-        return self._queue[0].at if self._queue else None
+        return self._queue[0][0] if self._queue else None
 
     def log(self, text: str) -> None:
         self.trace.append(f"{self.t:10.4f}  {text}")
