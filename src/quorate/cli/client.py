@@ -25,7 +25,14 @@ def socket_path() -> str:
 
 
 def request(cmd: str, **args: Any) -> dict[str, Any]:
-    reply = fastclient.exchange(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+    """Send ``cmd`` (checked against the control protocol's schema) and return the daemon's answer."""
+    from quorate.node import protocol
+
+    try:
+        line = protocol.request_line(protocol.make_request(cmd, **args))
+    except protocol.BadRequest as exc:
+        raise RequestFailed(str(exc)) from None
+    reply = fastclient.exchange(line)
     if not reply:
         raise RequestFailed("the daemon closed the connection without answering")
     answer: dict[str, Any] = json.loads(reply)
@@ -35,5 +42,15 @@ def request(cmd: str, **args: Any) -> dict[str, Any]:
 
 
 def status() -> dict[str, Any]:
-    result: dict[str, Any] = request("status")["status"]
+    """The status document (`quorate.node.status.StatusDoc`), checked against its schema, as plain data."""
+    import msgspec
+
+    from quorate.node import protocol
+
+    reply = fastclient.exchange(protocol.request_line(protocol.Status()))
+    if not reply:
+        raise RequestFailed("the daemon closed the connection without answering")
+    if not json.loads(reply).get("ok"):
+        raise RequestFailed(str(json.loads(reply).get("error", "refused")))
+    result: dict[str, Any] = msgspec.to_builtins(protocol.decode_status(reply))
     return result

@@ -1,7 +1,8 @@
 """The control socket, /run/quorate/quorated.sock: how the command-line tools talk to the daemon.
 
-One request per connection: a JSON object on one line (at most 64 KiB), answered by one JSON object on one
-line; except for the commands in `sessions`, whose handler keeps the connection (lock sessions). Only root
+One request per connection: a JSON object on one line (at most 2 MiB, a whole cluster.conf travels in a push),
+decoded against the schema of `quorate.node.protocol` and answered by one JSON object on one line; except for
+the commands in `sessions`, whose handler keeps the connection (lock sessions). Only root
 (or the daemon's own user) may connect, checked with SO_PEERCRED on every connection, and the socket file is
 0600 in a 0755 directory. Requests are bounded in size and time so a stuck or hostile client
 cannot hold the daemon.
@@ -18,14 +19,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from quorate.node import protocol
+
 DEFAULT_SOCKET = Path("/run/quorate/quorated.sock")
-MAX_REQUEST = 2 * 1024 * 1024  # a whole cluster.conf travels in `config_push`
+MAX_REQUEST = protocol.MAX_REQUEST
 REQUEST_TIMEOUT = 5.0
 
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Handler = Callable[[protocol.Request], Awaitable[Any]]
 # A session handler takes the connection over after its first request (a cluster lock is owned by the
 # connection that asked for it and released when it closes); it answers on `writer` itself.
-SessionHandler = Callable[[dict[str, Any], asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+SessionHandler = Callable[[Any, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class ControlServer:
@@ -73,26 +76,26 @@ class ControlServer:
                 await _reply(writer, {"ok": False, "error": f"request larger than {MAX_REQUEST} bytes"})
                 return
             try:
-                request = json.loads(line)
-                if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
-                    raise ValueError("a request is a JSON object with a 'cmd' string")
-            except ValueError as exc:
-                await _reply(writer, {"ok": False, "error": f"bad request: {exc}"})
+                request = protocol.decode_request(line)
+            except protocol.BadRequest as exc:
+                await _reply(writer, {"ok": False, "error": str(exc)})
                 return
-            session = self.sessions.get(request["cmd"])
+            tag = type(request).__struct_config__.tag
+            session = self.sessions.get(str(tag))
             if session is not None:
                 await session(request, reader, writer)
                 return
             answer = await self.handler(request)
-            if request.get("raw"):
+            if request.raw:
                 # Raw form for the status commands: no JSON to parse on their side (see cli/fastclient.py).
-                if answer.get("ok"):
-                    writer.write(b"OK\n" + str(answer.get("text", "")).encode())
+                if answer.ok:
+                    writer.write(b"OK\n" + str(getattr(answer, "text", "")).encode())
                 else:
-                    writer.write(b"ERR\n" + str(answer.get("error", "refused")).encode() + b"\n")
+                    writer.write(b"ERR\n" + str(getattr(answer, "error", None) or "refused").encode() + b"\n")
                 await writer.drain()
                 return
-            await _reply(writer, answer)
+            writer.write(protocol.encode(answer) + b"\n")
+            await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
         finally:

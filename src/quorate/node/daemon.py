@@ -69,6 +69,7 @@ from quorate.core.node_io import (
     StopService,
     WriteDisk,
 )
+from quorate.node import protocol
 from quorate.node.config_files import ConfigFiles
 from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.executor import Executor
@@ -77,7 +78,7 @@ from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.lock_sessions import LockSessions
 from quorate.node.sdnotify import Notifier
-from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status
+from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status, status_doc
 from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
 from quorate.node.wire import WireCodec
@@ -280,94 +281,92 @@ class Daemon:
         asyncio.get_running_loop().call_soon(self.flush)
         return reply
 
-    def _requested_node(self, request: dict[str, Any]) -> ClusterNode | str:
+    def _requested_node(self, name: str) -> ClusterNode | str:
         """The configured node a request names (short names accepted), or the refusal listing the valid ones."""
-        node = self.config.node_by_name(str(request.get("node", "")))
+        node = self.config.node_by_name(name)
         if node is None:
             names = ", ".join(n.name for n in self.config.nodes)
-            return f"unknown node {request.get('node')!r} (nodes: {names})"
+            return f"unknown node {name!r} (nodes: {names})"
         return node
 
-    async def _ask(self, req: Request, text: str = "") -> dict[str, Any]:
+    async def _ask(self, req: Request, text: str = "") -> protocol.Answer:
         reply = await self.submit(req)
         if not reply.ok:
-            return {"ok": False, "error": reply.text, "code": reply.code.value}
-        return {"ok": True, **({"text": text} if text else {})}
+            return protocol.Answer(False, error=reply.text, code=reply.code.value)
+        return protocol.Answer(True, text=text)
 
-    async def _on_request(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _on_request(self, request: protocol.Request) -> Any:
+        """One control request, decoded against the schema (`quorate.node.protocol`): its answer."""
         now = self.now()
-        cmd = request["cmd"]
-        try:
-            if cmd == "status":
-                return {"ok": True, "status": build_status(self, now)}
-            if cmd == "cman_status":
-                return {"ok": True, "text": format_status(build_status(self, now))}
-            if cmd == "cman_nodes":
-                text = format_nodes(
-                    build_status(self, now), addresses=bool(request.get("addresses")), only=request.get("only")
-                )
-                return {"ok": True, "text": text}
-            if cmd == "cman_version":
-                return {"ok": True, "text": f"{CMAN_PROTOCOL_VERSION} config {self.config.config_version}\n"}
-            if cmd == "clustat":
-                return {"ok": True, "text": format_clustat(build_status(self, now), request)}
-            if cmd == "cman_services":
+        text = protocol.Answer
+        match request:
+            case protocol.Status():
+                return protocol.StatusAnswer(True, status_doc(self, now))
+            case protocol.CmanStatus():
+                return text(True, text=format_status(build_status(self, now)))
+            case protocol.CmanNodes(addresses=addresses, only=only):
+                return text(True, text=format_nodes(build_status(self, now), addresses=addresses, only=only))
+            case protocol.CmanVersion():
+                return text(True, text=f"{CMAN_PROTOCOL_VERSION} config {self.config.config_version}\n")
+            case protocol.Clustat():
+                options = {"member": request.member, "service": request.service, "quiet": request.quiet,
+                           "xml": request.xml}  # fmt: skip
+                return text(True, text=format_clustat(build_status(self, now), options))
+            case protocol.CmanServices():
                 held = self.core.locks.status(now)["local"]
                 assert isinstance(held, list)
                 spaces = [str(entry["lockspace"]) for entry in held]
-                return {"ok": True, "text": format_services(build_status(self, now), spaces)}
-            if cmd == "fence_ls":
-                return {"ok": True, "text": format_fence_ls(build_status(self, now))}
-            if cmd == "expected":
-                return await self._ask(SetExpected(int(request.get("votes", 0))))
-            if cmd == "leave":
-                return await self._ask(LeaveCluster(bool(request.get("remove")), bool(request.get("force"))))
-            if cmd == "join":
+                return text(True, text=format_services(build_status(self, now), spaces))
+            case protocol.FenceLs():
+                return text(True, text=format_fence_ls(build_status(self, now)))
+            case protocol.Expected(votes=votes):
+                return await self._ask(SetExpected(votes))
+            case protocol.Leave(remove=remove, force=force):
+                return await self._ask(LeaveCluster(remove, force))
+            case protocol.Join():
                 return await self._ask(JoinCluster())
-            if cmd in ("kill", "fence_ack", "fence_node"):
-                node = self._requested_node(request)
+            case protocol.Kill(node=name) | protocol.FenceAck(node=name) | protocol.FenceNode(node=name):
+                node = self._requested_node(name)
                 if isinstance(node, str):
-                    return {"ok": False, "error": node}
-                if cmd == "kill":
+                    return text(False, error=node, code="invalid")
+                if isinstance(request, protocol.Kill):
                     return await self._ask(KillMember(node.nodeid))
-                if cmd == "fence_ack":
+                if isinstance(request, protocol.FenceAck):
                     return await self._ask(AckFence(node.nodeid), "done\n")
                 reply = await self.submit(FenceNow(node.nodeid))
-                return {"ok": reply.ok, "error": reply.text, "text": reply.text + "\n"}
-            if cmd == "config_push":
-                return await self._config_push(str(request.get("data", "")).encode(), bool(request.get("dry_run")))
-            if cmd == "svc":
+                return text(reply.ok, error=None if reply.ok else reply.text, text=reply.text + "\n")
+            case protocol.ConfigPush(data=data, dry_run=dry_run):
+                return await self._config_push(data.encode(), dry_run)
+            case protocol.Svc():
                 return await self._service_request(request)
-            return {"ok": False, "error": f"unknown command {cmd!r}"}
-        except (TypeError, ValueError) as exc:
-            return {"ok": False, "error": f"bad argument: {exc}"}
+        return text(False, error=f"unknown command {type(request).__name__}", code="invalid")
 
-    async def _config_push(self, data: bytes, dry_run: bool) -> dict[str, Any]:
+    async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:
         """`ccs_tool update FILE` / `quorate config push FILE`, typed on this node: checked here first."""
         candidate, error = self.files.check(data, members_rule=True)
         if candidate is None:
-            return {"ok": False, "error": f"refused on {self.local.name}: {error}", "text": ""}
+            return protocol.Answer(False, error=f"refused on {self.local.name}: {error}", code="invalid")
         if dry_run:
             text = (
                 f"would distribute config version {candidate.config_version} "
                 f"(running {self.config.config_version}); nothing sent"
             )
-            return {"ok": True, "error": None, "text": text + "\n"}
+            return protocol.Answer(True, text=text + "\n")
         reply = await self.submit(PushConfig(data, candidate.config_version))
-        return {"ok": reply.ok, "error": None if reply.ok else reply.text, "text": reply.text + "\n"}
+        return protocol.Answer(reply.ok, error=None if reply.ok else reply.text, code=reply.code.value,
+                               text=reply.text + "\n")  # fmt: skip
 
-    async def _service_request(self, request: dict[str, Any]) -> dict[str, Any]:
-        service = str(request.get("service", "")).removeprefix("service:")
-        target_name = request.get("target")
+    async def _service_request(self, request: protocol.Svc) -> protocol.ServiceAnswer | protocol.Answer:
+        service = request.service.removeprefix("service:")
         target = 0
-        if target_name:
-            node = self.config.node_by_name(str(target_name))
+        if request.target:
+            node = self.config.node_by_name(request.target)
             if node is None:
-                return {"ok": False, "error": f"'{target_name}' not in membership list"}
+                return protocol.Answer(False, error=f"'{request.target}' not in membership list", code="invalid")
             target = node.nodeid
-        reply = await self.submit(ServiceRequest(str(request.get("op", "")), service, target))
+        reply = await self.submit(ServiceRequest(request.op, service, target))
         value = reply.value if isinstance(reply.value, dict) else {"done": False, "result": reply.text, "owner": ""}
-        return {"ok": True, "done": value["done"], "result": value["result"], "owner": value["owner"]}
+        return protocol.ServiceAnswer(True, bool(value["done"]), str(value["result"]), str(value["owner"]))
 
     # ------------------------------------------------------------------------------------ effects
 

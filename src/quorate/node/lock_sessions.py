@@ -40,7 +40,7 @@ from quorate.core.node_io import (
     Report,
     Request,
 )
-from quorate.node import lvm_refresh
+from quorate.node import lvm_refresh, protocol
 
 MAX_SESSIONS = 1024
 MAX_LOCKS_PER_SESSION = 256
@@ -133,12 +133,12 @@ class LockSessions:
     # ------------------------------------------------------------------------------------ sessions
 
     async def session(
-        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, request: protocol.LockSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         if len(self.sessions) >= MAX_SESSIONS:
             writer.write(b'{"ok":false,"error":"too many lock sessions on this node"}\n')
             return
-        session = Session(writer, str(request.get("client", "client"))[:80])
+        session = Session(writer, request.client[:80])
         self.sessions.add(session)
         session.send({"ok": True, "node": self.node_name})
         try:
@@ -216,7 +216,7 @@ class LockSessions:
     # -------------------------------------------------------------------------------------- listing
 
     async def listing(
-        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, request: protocol.Locks, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         reply = await self.submit(LockTable())
         status = dict(reply.value or {})
@@ -233,10 +233,9 @@ class LockSessions:
         self.report(LvmRefreshResult(effect.origin, effect.req, ok, detail))
 
     async def refresh(
-        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, request: protocol.LvmRefresh, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        timeout = float(request.get("timeout", REFRESH_TIMEOUT))
-        reply = await self.submit(LvmRefreshAll(str(request.get("vg", ""))[:128], timeout))
+        reply = await self.submit(LvmRefreshAll(request.vg[:128], request.timeout))
         writer.write(json.dumps({"ok": True, **(reply.value or {})}).encode() + b"\n")
         await writer.drain()
 

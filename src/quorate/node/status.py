@@ -1,13 +1,19 @@
-"""The daemon's state as one JSON-able dict: what `cman_tool status/nodes` and `quorate status` print.
+"""The daemon's state as one typed document: what `cman_tool status/nodes`, clustat, `quorate status --json` and
+the metrics exporter all read.
 
-Monotonic times from the core are turned into wall-clock times here, at the edge, because administrators
-read dates; the core never sees a wall clock.
+Theory of operation: `StatusDoc` is the schema (msgspec structs, so both the daemon that builds it and the
+clients that decode it check every field); `build_status` fills it from the node core and the shell. Monotonic
+times from the core are turned into wall-clock times here, at the edge, because administrators read dates; the
+core never sees a wall clock. The sections that are a core's own account (fencing, the quorum disk,
+configuration distribution) stay free-form mappings: their cores define them.
 """
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from quorate import __version__
 
@@ -17,7 +23,100 @@ if TYPE_CHECKING:
 CMAN_PROTOCOL_VERSION = "6.2.0"
 
 
+class NodeEntry(msgspec.Struct):
+    nodeid: int
+    name: str
+    votes: int
+    member: bool
+    heard: bool
+    local: bool
+    incarnation: int
+    joined_generation: int
+    joined: float | None
+    last_heard_age: float | None
+    refused: str | None
+    address: str | None
+
+
+class ServiceEntry(msgspec.Struct):
+    name: str
+    state: str
+    owner: str
+    last_owner: str
+    restarts: int
+    frozen: bool
+    reason: str
+
+
+class TransportDoc(msgspec.Struct):
+    accepted: int
+    sent: int
+    dropped: dict[str, int]
+    undecodable: int
+    send_errors: dict[str, int]
+
+
+class ConfigMismatch(msgspec.Struct):
+    name: str
+    config_version: int
+    config_digest: str
+
+
+class StatusDoc(msgspec.Struct):
+    """Everything a status command shows, for this node and as this node sees the cluster."""
+
+    version: str
+    protocol_version: str
+    cluster_name: str
+    cluster_id: int
+    config_version: int
+    config_digest: str
+    config_mismatch: list[ConfigMismatch]
+    config_distribution: dict[str, Any]
+    config_file: str | None
+    member: bool
+    state: str
+    generation: int
+    coordinator: int
+    members: list[int]
+    node_count: int
+    expected_votes: int
+    total_votes: int
+    quorum: int
+    quorate: bool
+    quorum_reason: str
+    qdisk_votes: int
+    qdisk: dict[str, Any] | None
+    node_votes: int
+    active_subsystems: int
+    subsystems: list[str]
+    flags: list[str]
+    ports_bound: list[int]
+    node_name: str
+    node_id: int
+    multicast_addresses: list[str]
+    multicast_in_use: str | None
+    node_addresses: list[str]
+    incarnation: int
+    dirty: bool
+    reason: str
+    nodes: list[NodeEntry]
+    token_ms: int
+    transport: TransportDoc
+    fencing: dict[str, Any]
+    rgmanager: bool
+    services: list[ServiceEntry]
+    local_services: dict[str, str]
+    started: float | None
+    log: list[str]
+
+
 def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
+    """The status document as plain data (what the text formatters read)."""
+    return msgspec.to_builtins(status_doc(daemon, now))  # type: ignore[no-any-return]
+
+
+def status_doc(daemon: Daemon, now: float) -> StatusDoc:
     node = daemon.core
     core = node.membership
     st = core.status(now)
@@ -35,95 +134,94 @@ def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
     in_fence_domain = member and "fenced" in subsystems and st.quorum.quorate
     if st.dirty or in_fence_domain:  # cman's Q-11: any subsystem holding state, the fence domain included
         flags.append("Dirty")
-    nodes = []
+    nodes: list[NodeEntry] = []
     for n in st.nodes:
         nodes.append(
-            {
-                "nodeid": n.nodeid,
-                "name": n.name,
-                "votes": n.votes,
-                "member": n.member,
-                "heard": n.heard,
-                "local": n.nodeid == daemon.local.nodeid,
-                "incarnation": n.incarnation,
-                "joined_generation": n.joined_seq,
-                "joined": wall(n.joined_at) if n.member else None,
-                "last_heard_age": n.last_heard_age,
-                "refused": n.refused,
-                "address": daemon.addresses.get(n.nodeid),
-            }
+            NodeEntry(
+                nodeid=n.nodeid,
+                name=n.name,
+                votes=n.votes,
+                member=n.member,
+                heard=n.heard,
+                local=n.nodeid == daemon.local.nodeid,
+                incarnation=n.incarnation,
+                joined_generation=n.joined_seq,
+                joined=wall(n.joined_at) if n.member else None,
+                last_heard_age=n.last_heard_age,
+                refused=n.refused,
+                address=daemon.addresses.get(n.nodeid),
+            )
         )
     codec = daemon.codec
     names = {n.nodeid: n.name for n in cfg.nodes}
-    return {
-        "version": __version__,
-        "protocol_version": CMAN_PROTOCOL_VERSION,
-        "cluster_name": cfg.name,
-        "cluster_id": cfg.cluster_id,
-        "config_version": cfg.config_version,
-        "config_digest": node.config_dist.digest,
-        "config_mismatch": [
-            {"name": peer.spec.name, "config_version": peer.config_version, "config_digest": peer.config_digest}
+    return StatusDoc(
+        version=__version__,
+        protocol_version=CMAN_PROTOCOL_VERSION,
+        cluster_name=cfg.name,
+        cluster_id=cfg.cluster_id,
+        config_version=cfg.config_version,
+        config_digest=node.config_dist.digest,
+        config_mismatch=[
+            ConfigMismatch(peer.spec.name, peer.config_version, peer.config_digest)
             for peer in core.peers.values()
             if peer.config_version
             and (peer.config_version, peer.config_digest) != (cfg.config_version, cfg.digest[:16])
         ],
-        "config_distribution": node.config_dist.status(),
-        "config_file": cfg.source,
-        "member": member,
-        "state": st.state,
-        "generation": st.view.seq,
-        "coordinator": st.coordinator,
-        "members": list(st.members),
-        "node_count": len(st.members),
-        "expected_votes": st.quorum.expected_votes,
-        "total_votes": st.quorum.total_votes,
-        "quorum": st.quorum.quorum,
-        "quorate": st.quorum.quorate,
-        "quorum_reason": st.quorum.reason,
-        "qdisk_votes": core.qdisk_votes,
-        "qdisk": _qdisk(daemon, now),
-        "node_votes": daemon.local.votes,
-        "active_subsystems": len(subsystems),
-        "subsystems": sorted(subsystems),
-        "flags": flags,
-        "ports_bound": [],
-        "node_name": daemon.local.name,
-        "node_id": daemon.local.nodeid,
-        "multicast_addresses": [cfg.multicast_address],
-        "multicast_in_use": daemon.multicast,
-        "node_addresses": [daemon.addresses.get(daemon.local.nodeid, "")],
-        "incarnation": st.incarnation,
-        "dirty": st.dirty,
-        "reason": st.reason,
-        "nodes": nodes,
-        "token_ms": cfg.token_ms,
-        "transport": {
-            "accepted": codec.accepted,
-            "sent": daemon.transport.sent if daemon.transport else 0,
-            "dropped": dict(codec.drops),
-            "undecodable": daemon.undecodable,
-            "send_errors": dict(daemon.transport.send_errors) if daemon.transport else {},
-        },
-        "fencing": node.fencing.status(now),
-        "rgmanager": bool(node.services.specs) or node.settings.rm_configured,
-        "services": [
-            {
-                "name": r.name,
-                "state": r.state,
-                "owner": names.get(r.owner, ""),
-                "last_owner": names.get(r.last_owner, ""),
-                "restarts": r.restarts,
-                "frozen": r.frozen,
-                "reason": r.reason,
-            }
+        config_distribution=node.config_dist.status(),
+        config_file=cfg.source,
+        member=member,
+        state=st.state,
+        generation=st.view.seq,
+        coordinator=st.coordinator,
+        members=list(st.members),
+        node_count=len(st.members),
+        expected_votes=st.quorum.expected_votes,
+        total_votes=st.quorum.total_votes,
+        quorum=st.quorum.quorum,
+        quorate=st.quorum.quorate,
+        quorum_reason=st.quorum.reason,
+        qdisk_votes=core.qdisk_votes,
+        qdisk=_qdisk(daemon, now),
+        node_votes=daemon.local.votes,
+        active_subsystems=len(subsystems),
+        subsystems=sorted(subsystems),
+        flags=flags,
+        ports_bound=[],
+        node_name=daemon.local.name,
+        node_id=daemon.local.nodeid,
+        multicast_addresses=[cfg.multicast_address],
+        multicast_in_use=daemon.multicast,
+        node_addresses=[daemon.addresses.get(daemon.local.nodeid, "")],
+        incarnation=st.incarnation,
+        dirty=st.dirty,
+        reason=st.reason,
+        nodes=nodes,
+        token_ms=cfg.token_ms,
+        transport=TransportDoc(
+            accepted=codec.accepted,
+            sent=daemon.transport.sent if daemon.transport else 0,
+            dropped=dict(codec.drops),
+            undecodable=daemon.undecodable,
+            send_errors=dict(daemon.transport.send_errors) if daemon.transport else {},
+        ),
+        fencing=node.fencing.status(now),
+        rgmanager=bool(node.services.specs) or node.settings.rm_configured,
+        services=[
+            ServiceEntry(
+                name=r.name,
+                state=r.state,
+                owner=names.get(r.owner, ""),
+                last_owner=names.get(r.last_owner, ""),
+                restarts=r.restarts,
+                frozen=r.frozen,
+                reason=r.reason,
+            )
             for r in node.services.table()
         ],
-        "local_services": dict(node.local.running),
-        "started": wall(daemon.started_at),
-        "log": list(daemon.recent_log),
-    }
-
+        local_services=dict(node.local.running),
+        started=wall(daemon.started_at),
+        log=list(daemon.recent_log),
+    )
 
 def _qdisk(daemon: Daemon, now: float) -> dict[str, Any] | None:
     """The quorum disk as `quorate status` and clustat show it: the core's view plus the I/O figures."""

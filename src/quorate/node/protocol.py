@@ -1,0 +1,204 @@
+"""The control protocol between the command-line tools and quorated: one schema, shared by both sides.
+
+Theory of operation: a request is one JSON object on one line, tagged by its ``cmd``; msgspec decodes it into one
+of the structs below, checking every field's type, so the daemon never reads a loose dictionary and a bad
+request is refused with msgspec's located message ("Expected `int`, got `str` - at `$.votes`"). ``raw`` asks for
+the plain-text answer the status commands print (``OK`` or ``ERR`` on the first line, then the text): those
+commands build their line by hand on the interpreter's built-in modules (`quorate.cli.fastclient`), and a test
+decodes their lines with this schema so that both stay the same protocol.
+
+Answers are JSON objects too: `Answer` for most requests (``ok``, a human ``error`` or ``text``, and a
+machine-readable ``code`` when refused), `ServiceAnswer` for clusvcadm, `StatusAnswer` carrying the status
+document (`quorate.node.status_doc.StatusDoc`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from quorate.node.status import StatusDoc
+
+MAX_REQUEST = 2 * 1024 * 1024  # a whole cluster.conf travels in `config_push`
+
+
+class Req(msgspec.Struct, kw_only=True, tag_field="cmd", forbid_unknown_fields=True):
+    raw: bool = False
+
+
+class Status(Req, tag="status"):
+    """`quorate status --json`, clustat --json, metrics: the whole status document."""
+
+
+class CmanStatus(Req, tag="cman_status"):
+    """`cman_tool status` (text)."""
+
+
+class CmanNodes(Req, tag="cman_nodes"):
+    addresses: bool = False
+    only: str | None = None
+
+
+class CmanVersion(Req, tag="cman_version"):
+    pass
+
+
+class CmanServices(Req, tag="cman_services"):
+    pass
+
+
+class Clustat(Req, tag="clustat"):
+    member: str | None = None
+    service: str | None = None
+    quiet: bool = False
+    xml: bool = False
+
+
+class FenceLs(Req, tag="fence_ls"):
+    pass
+
+
+class Expected(Req, tag="expected"):
+    votes: int
+
+
+class Leave(Req, tag="leave"):
+    remove: bool = False
+    force: bool = False
+
+
+class Join(Req, tag="join"):
+    pass
+
+
+class Kill(Req, tag="kill"):
+    node: str
+
+
+class FenceAck(Req, tag="fence_ack"):
+    node: str
+
+
+class FenceNode(Req, tag="fence_node"):
+    node: str
+
+
+class ConfigPush(Req, tag="config_push"):
+    data: str
+    dry_run: bool = False
+
+
+class Svc(Req, tag="svc"):
+    """A clusvcadm operation: enable, disable, stop, relocate, restart, freeze, unfreeze."""
+
+    op: str
+    service: str
+    target: str | None = None
+
+
+class LockSession(Req, tag="lock_session"):
+    """Opens a lock session: the connection then carries one lock operation per line (`lock_sessions`)."""
+
+    client: str = "client"
+
+
+class Locks(Req, tag="locks"):
+    pass
+
+
+class LvmRefresh(Req, tag="lvm_refresh"):
+    vg: str = ""
+    timeout: float = 30.0
+
+
+Request = (
+    Status
+    | CmanStatus
+    | CmanNodes
+    | CmanVersion
+    | CmanServices
+    | Clustat
+    | FenceLs
+    | Expected
+    | Leave
+    | Join
+    | Kill
+    | FenceAck
+    | FenceNode
+    | ConfigPush
+    | Svc
+    | LockSession
+    | Locks
+    | LvmRefresh
+)
+
+SESSIONS = ("lock_session", "locks", "lvm_refresh")  # commands whose handler keeps the connection
+
+
+class Answer(msgspec.Struct, omit_defaults=True):
+    """The answer to most requests; ``code`` says why a refusal happened, for programs (`node_io.Refusal`)."""
+
+    ok: bool
+    error: str | None = None
+    code: str = ""
+    text: str = ""
+
+
+class ServiceAnswer(msgspec.Struct):
+    """clusvcadm's answer: whether the operation completed, rgmanager's result string, the owner now."""
+
+    ok: bool
+    done: bool
+    result: str
+    owner: str = ""
+
+
+class StatusAnswer(msgspec.Struct):
+    ok: bool
+    status: StatusDoc
+
+
+_decoder = msgspec.json.Decoder(Request)
+_encoder = msgspec.json.Encoder()
+
+
+class BadRequest(ValueError):
+    """A request that does not follow the schema; the message says where."""
+
+
+def decode_request(line: bytes) -> Request:
+    try:
+        return _decoder.decode(line)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"bad request: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"bad request: not a JSON object ({exc})") from None
+
+
+def encode(answer: msgspec.Struct | dict[str, Any]) -> bytes:
+    return _encoder.encode(answer)
+
+
+def request_line(req: Request) -> bytes:
+    """A request as the client sends it: one JSON line."""
+    return _encoder.encode(req) + b"\n"
+
+
+BY_TAG: dict[str, type[Req]] = {str(t.__struct_config__.tag): t for t in Req.__subclasses__()}
+
+
+def make_request(cmd: str, **args: Any) -> Request:
+    """The request ``cmd`` with ``args``, checked against the schema before it is sent."""
+    kind = BY_TAG.get(cmd)
+    if kind is None:
+        raise BadRequest(f"unknown command {cmd!r}")
+    try:
+        return msgspec.convert({"cmd": cmd, **args}, Request)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"bad request: {exc}") from None
+
+
+def decode_status(data: bytes) -> StatusDoc:
+    """The status document of a `Status` answer, checked against its schema."""
+    return msgspec.json.decode(data, type=StatusAnswer).status
