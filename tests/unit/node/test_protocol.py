@@ -60,7 +60,7 @@ def test_python_clients_build_checked_requests() -> None:
         "service": "test",
         "target": "casper",
     }
-    with pytest.raises(protocol.BadRequest, match="Expected `int`, got `str` - at `\\$.votes`"):
+    with pytest.raises(protocol.BadRequest, match=r"Expected `int`, got `str` - at `\$.votes`"):
         protocol.make_request("expected", votes="three")
     with pytest.raises(protocol.BadRequest, match="unknown command 'explode'"):
         protocol.make_request("explode")
