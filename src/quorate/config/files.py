@@ -37,6 +37,7 @@ import tempfile
 from dataclasses import dataclass
 
 from quorate.config.problems import ConfigReadError, Problem
+from quorate.system.files import write_atomically
 
 MAX_BYTES = 1 << 20
 MODE = 0o644
@@ -75,14 +76,6 @@ def previous_versions(path: str) -> list[tuple[int, str]]:
         if name.startswith(prefix) and suffix.isdigit():
             found.append((int(suffix), os.path.join(directory, name)))
     return sorted(found)
-
-
-def _fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _keep(live: str, directory: str) -> str | None:
@@ -137,22 +130,14 @@ def write_config_atomically(
     """
     live = os.path.realpath(os.fspath(path))
     directory = os.path.dirname(live)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".cluster.conf.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), MODE)
-            os.fsync(handle.fileno())
-        previous = _keep(live, directory) if keep_previous else None
-        os.replace(temporary, live)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(directory)
+    kept: list[str | None] = [None]
+
+    def keep_old() -> None:
+        kept[0] = _keep(live, directory)
+
+    write_atomically(live, data, mode=MODE, before_replace=keep_old if keep_previous else None)
     removed = _prune(live, keep) if keep_previous else ()
-    return WriteResult(path=live, previous=previous, removed=removed)
+    return WriteResult(path=live, previous=kept[0], removed=removed)
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:

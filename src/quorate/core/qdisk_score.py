@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The shell asks `due(now)` which heuristics to start, starts them (``/bin/sh -c program`` through
-`quorate.node.agent_runner.run_agent`), calls `started`, and later `finished` with the outcome. This module
+`quorate.system.process.run_agent`), calls `started`, and later `finished` with the outcome. This module
 only keeps the books:
 
 | Heuristic state | event                      | next state  | log                              |

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from quorate.config.model import ClusterConfig, ClusterNode, FenceDevice, FenceDeviceRef, FenceMethod
-from quorate.node.agent_runner import AgentResult, run_agent
+from quorate.system.process import AgentResult, run_agent
 
 log = logging.getLogger("quorate.fence")
 

@@ -9,11 +9,12 @@ on the host could forge. Every refusal is one sentence that says what to do.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 from pathlib import Path
 from typing import Final
+
+from quorate.system.files import write_atomically
 
 DEFAULT_KEY_PATH: Final = Path("/etc/cluster/quorate.key")
 KEY_BYTES: Final = 64
@@ -41,52 +42,13 @@ def generate_key(path: str | os.PathLike[str] = DEFAULT_KEY_PATH, *, force: bool
     parent = target.parent
     if not parent.is_dir():
         parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    tmp = parent / f".{target.name}.tmp.{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()  # left over by a crashed run of ours (same pid after a reboot)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        try:
-            data = os.urandom(KEY_BYTES)
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if force:
-            os.replace(tmp, target)
-        else:
-            _link_no_clobber(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(parent)
-    return target
-
-
-def _link_no_clobber(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target`` unless a key appeared there meanwhile (another keygen racing with us)."""
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
+        write_atomically(target, os.urandom(KEY_BYTES), mode=0o600, exclusive=not force)
+    except FileExistsError:  # another keygen won the race
         raise KeyFileError(
             f"key file {target} already exists: refusing to overwrite it; use 'quorate keygen --force' to replace it"
         ) from None
-    except OSError:  # a file system without hard links: fall back to a plain rename
-        os.replace(tmp, target)
-        return
-    tmp.unlink()
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable: without this a power cut may bring the old directory entry back."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return target
 
 
 def load_key(path: str | os.PathLike[str] = DEFAULT_KEY_PATH) -> bytes:

@@ -11,10 +11,11 @@ epoch larger than the last run's on any machine whose clock moves forward.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from quorate.system.files import write_atomically
 
 DEFAULT_STATE_DIR = Path("/var/lib/quorate")
 
@@ -68,24 +69,11 @@ class StateStore:
 
     def _write(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         st = self.state
         fields = {"boot_epoch": st.boot_epoch, "highest_seq": st.highest_seq}
         if st.rejoin_expected:
             fields |= {"rejoin_expected": st.rejoin_expected, "rejoin_awaiting": list(st.rejoin_awaiting)}
-        data = json.dumps(fields).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dfd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomically(self.path, json.dumps(fields).encode(), mode=0o600)
 
 
 class StateError(Exception):

@@ -45,10 +45,10 @@ from quorate.core.node_io import (
     WriteDisk,
 )
 from quorate.core.qdisk_effects import block_for_stamp
-from quorate.node.agent_runner import run_agent
 from quorate.qdisk import status_file
 from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
 from quorate.qdisk.scan import find_label
+from quorate.system.process import run_agent
 
 SCAN_TIMEOUT = 5.0
 

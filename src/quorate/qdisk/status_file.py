@@ -4,17 +4,18 @@ Theory of operation: qdiskd dumped its internal state to the file named by ``<qu
 that someone debugging a cluster could see, without any tool, what the disk looked like from that node. The
 layout below keeps qdiskd's headings (time stamp, node id, score, state, initializing/visible/quorate sets,
 master) so that notes written for the original still read right, then adds one line per node with what
-quorate knows beyond that. The file is replaced by a rename so that a reader never sees half of it; it is
-not fsynced, since it is a debugging aid rewritten every interval, not state.
+quorate knows beyond that. The file is replaced as every file quorate writes (`quorate.system.files`), so a
+reader never sees half of it.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from quorate.system.files import write_atomically
 
 
 def _set(ids: Iterable[int]) -> str:
@@ -54,7 +55,4 @@ def render(status: dict[str, Any], *, wall_time: float | None = None) -> str:
 
 def write(path: str | Path, status: dict[str, Any]) -> None:
     """Replace ``path`` by the rendered status in one rename; errors are the caller's to log."""
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(render(status, wall_time=time.time()))
-    os.replace(temporary, target)
+    write_atomically(path, render(status, wall_time=time.time()).encode(), mode=0o644)

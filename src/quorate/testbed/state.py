@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quorate.system.files import write_atomically
 from quorate.testbed.conf import NodeSpec, TestbedError
 
 RUN_ROOT = Path("/run/quorate-testbed")
@@ -105,9 +105,7 @@ def load_or_none(prefix: str) -> BedState | None:
 def save(state: BedState) -> None:
     path = state_path(state.prefix)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
-    tmp.write_text(state.to_json())
-    os.replace(tmp, path)
+    write_atomically(path, state.to_json().encode(), mode=0o644)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from res_helpers import config_of, sh
 
-from quorate.node.agent_runner import AgentResult
+from quorate.system.process import AgentResult
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext, LvmAgent
 from quorate.resources.agents.lvm import device_mapper_available, run_lvm

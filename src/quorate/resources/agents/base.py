@@ -7,7 +7,7 @@ a one-line ``message`` a human can act on, the ``duration``, and two flags the c
 ``self_fence`` (a stop failed on a resource configured to reboot the node rather than leave it half-stopped)
 and ``timed_out``. Agents never raise: an unexpected exception becomes a failed outcome saying so.
 
-Every process an agent starts goes through `quorate.node.agent_runner.run_agent` (own session, killed as a
+Every process an agent starts goes through `quorate.system.process.run_agent` (own session, killed as a
 group on timeout). Programs that may leave a daemon behind (init scripts, OCF agents) run through
 `run_detached`: their output goes to a temporary file instead of a pipe, because a daemon that inherits the
 pipe would keep it open and the agent would look hung until its timeout.
@@ -26,9 +26,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from quorate.node.agent_runner import AgentResult, run_agent
 from quorate.resources.catalogue import ActionSpec
 from quorate.resources.tree import Node
+from quorate.system.process import AgentResult, run_agent
 
 OCF_SUCCESS = 0
 OCF_ERR_GENERIC = 1

@@ -27,7 +27,6 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from quorate.node.agent_runner import AgentResult
 from quorate.resources.agents.base import (
     OCF_ERR_ARGS,
     OCF_ERR_GENERIC,
@@ -44,6 +43,7 @@ from quorate.resources.agents.base import (
 )
 from quorate.resources.agents.vg_lock import ClaimLock, VgLockError, claim_lock
 from quorate.resources.tree import Node
+from quorate.system.process import AgentResult
 
 LvmRunner = Callable[[Sequence[str], float], Awaitable[AgentResult]]
 LVM_ENV = {"LVM_SUPPRESS_FD_WARNINGS": "1"}
