@@ -1,4 +1,5 @@
-"""``python -m bench``: every figure of issue 8 on the testbed (root), min / median / max next to its target.
+"""``python -m bench``: every benchmark figure of README.md (Benchmarks) on the testbed (root), min / median /
+max next to its target.
 
     sudo .venv/bin/python -m bench [--trials 5] [--idle-seconds 60] [--json FILE] [--quick]
 

@@ -41,7 +41,8 @@ class Figure:
 
 
 def figures(token_ms: int) -> list[Figure]:
-    """The figures measured at one token, in the order they are printed (targets from issue 8)."""
+    """The figures measured at one token, in the order they are printed (targets as README.md, Benchmarks,
+    lists them)."""
     failover = token_ms + 150
     idle_limit = 0.4 if token_ms >= 10000 else 1.4
     return [

@@ -9,7 +9,7 @@ the article says around them. Each excerpt is parsed with a small parser for its
 fields a user compares (names, node ids, votes, expected/total/quorum, flags, member states, service states
 and owners, config versions) must be equal, what legitimately differs (dates, generation numbers, device
 paths, a tool's release) is ignored, and each inconsistency inside the article is handled where it shows,
-with a comment citing ../shared/spec/rhcs.md section 0 (or saying why it is one when section 0 lacks it).
+with a comment citing its article note in docs/rules.md (or saying why it is one when no note covers it).
 
 The cluster starts from the article's FIRST cluster.conf (tests/fixtures/article/cluster-1.conf, no service)
 adapted as src/quorate/testbed/article.py adapts the final one: `fence_netns` behind the testbed's power
@@ -293,7 +293,7 @@ def parse_dates(text: str) -> list[datetime]:
     out = []
     for line in body(text):
         # The article's script writes two blanks after the colon (`echo "Date/Time :  ..."`) but its printed
-        # tail shows one: the web page collapsed the blanks. Not in rhcs.md section 0; compared word by word.
+        # tail shows one: the web page collapsed the blanks. Article note 6 (docs/rules.md); compared word by word.
         words = line.split()
         assert words[:2] == ["Date/Time", ":"] and len(words) == 4, f"not a line of the script: {line!r}"
         out.append(datetime.strptime(" ".join(words[2:]), "%Y-%m-%d %H:%M:%S"))
@@ -307,7 +307,7 @@ def parse_dates(text: str) -> list[datetime]:
 def conf_name(printed: str, names: tuple[str, ...] = material.NODES) -> str:
     """The cluster.conf name behind a node name the article printed.
 
-    rhcs.md section 0, item 2: the article's cluster.conf names the nodes `*.localdomain`, but several printed
+    Article note 2 (docs/rules.md): the article's cluster.conf names the nodes `*.localdomain`, but several printed
     outputs show `*.evenit.info` (the author mixed two lab setups). Outputs always print the cluster.conf
     name, so the printed name is mapped to the cluster.conf node with the same short name.
     """
@@ -317,7 +317,7 @@ def conf_name(printed: str, names: tuple[str, ...] = material.NODES) -> str:
 
 
 def derived_multicast(cluster_id: int) -> str:
-    """rhcs.md C-5 (quirk): the default multicast address is 239.192.(id >> 8).(id mod 255)."""
+    """C-5 (quirk): the default multicast address is 239.192.(id >> 8).(id mod 255)."""
     return f"239.192.{cluster_id >> 8}.{cluster_id % 255}"
 
 
@@ -406,7 +406,7 @@ def votes(tb: Testbed, node: str, total: int):  # type: ignore[no-untyped-def]
 def compare_members(
     diff: Differences, what: str, ours: Clustat, printed: Clustat, qdisk: str, *, rgmanager_printed: bool
 ) -> None:
-    """The member table: same names (section 0 item 2), ids and flags; the disk's path is this machine's."""
+    """The member table: same names (article note 2), ids and flags; the disk's path is this machine's."""
     expected = []
     for name, nodeid, flags in printed.members:
         if nodeid == 0:
@@ -416,16 +416,16 @@ def compare_members(
         else:
             if not rgmanager_printed:
                 # The article's first clustat (like its cman_tool status, "Ports Bound: 0": no rgmanager port)
-                # was taken before rgmanager ran, on the evenit.info setup of section 0 item 2; its later
+                # was taken before rgmanager ran, on the evenit.info setup of article note 2; its later
                 # clustat shows "rgmanager" on every member. quorated runs rgmanager's part with the daemon
-                # (the file has an <rm>), so the flag is there from the start. Not in rhcs.md section 0.
+                # (the file has an <rm>), so the flag is there from the start. Article note 5 (docs/rules.md).
                 flags = (*flags, "rgmanager")
             expected.append((conf_name(name), nodeid, flags))
     diff.same(f"{what}: members", ours.members, expected)
 
 
 def service_rows(printed: Clustat) -> list[tuple[str, str, str]]:
-    """The article's service rows with owners as cluster.conf names (section 0 item 2)."""
+    """The article's service rows with owners as cluster.conf names (article note 2)."""
     rows = []
     for name, owner, state in printed.services:
         if not owner.startswith("("):
@@ -450,7 +450,7 @@ def test_the_article_replayed_command_by_command(
     start_power_switch(tb, secret=SECRET, start_daemon=False)
 
     # --- root@balthasar# mkqdisk -c /dev/sdb -l 'magi_qdisk' (the article prints no output). The quotes are
-    # shell quoting (rhcs.md L-12); the command asks before writing, answered here as at a terminal.
+    # shell quoting (L-12); the command asks before writing, answered here as at a terminal.
     made = tb.exec(B, [*MKQDISK, "-c", qdisk, "-l", QDISK_LABEL], input="y\n", timeout=60)
     assert made.returncode == 0, (
         made.stdout + made.stderr + "\n(a label found on two devices: another qdisk test may be running; retry)"
@@ -487,10 +487,10 @@ def test_the_article_replayed_command_by_command(
     # --- root@balthasar# cman_tool status
     theirs = parse_cman_status(ARTICLE_CMAN_TOOL_STATUS)
     ours_status = parse_cman_status(run(tb, B, [*CMAN_TOOL, "status"]))
-    # rhcs.md section 0 item 3: no "Node votes:" line in the article (a later cman's); quorate prints none.
+    # Article note 3 (docs/rules.md): no "Node votes:" line in the article (a later cman's); quorate prints none.
     diff.same("cman_tool status: the lines and their order", list(ours_status), list(theirs))
     same = (
-        "Version",  # cman's protocol version, which quorate speaks (rhcs.md 2.6)
+        "Version",  # cman's protocol version, which quorate speaks (L-10)
         "Config Version",
         "Cluster Name",
         "Cluster Id",
@@ -511,7 +511,7 @@ def test_the_article_replayed_command_by_command(
     # Ports Bound: the article's "0" was taken with no rgmanager bound (see compare_members); not compared.
     diff.same("cman_tool status: Node name", ours_status["Node name"], conf_name(theirs["Node name"]))  # item 2
     assert ours_status["Node addresses"] == tb.address(B)  # the node's own address, not the author's
-    # rhcs.md section 0 item 1: the article's file sets <multicast addr="224.0.0.1"/>, yet its output shows
+    # Article note 1 (docs/rules.md): the article's file sets <multicast addr="224.0.0.1"/>, yet its output shows
     # the address derived from the cluster id (printed from a file without that element). quorate honours the
     # element; the article's value is checked to be the derived default.
     assert theirs["Multicast addresses"] == derived_multicast(int(theirs["Cluster Id"]))
@@ -562,7 +562,7 @@ def test_the_article_replayed_command_by_command(
     printed_clustat = parse_clustat(ARTICLE_CLUSTAT_2)
     diff.same("clustat: heading", ours_clustat.heading, printed_clustat.heading)
     compare_members(diff, "second clustat", ours_clustat, printed_clustat, qdisk, rgmanager_printed=True)
-    # rhcs.md section 0 item 4 (R-92): a service added by ccs_tool update stays stopped, owner (none), despite
+    # Article note 4 (docs/rules.md, R-92): a service added by ccs_tool update stays stopped, owner (none), despite
     # autostart="1", until enabled by hand.
     diff.same("second clustat: services", ours_clustat.services, service_rows(printed_clustat))
     time.sleep(3)  # and it stays so: the article's enable below must find it stopped

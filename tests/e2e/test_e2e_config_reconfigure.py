@@ -1,6 +1,6 @@
 """What a pushed configuration changes in a running cluster, without restarting any daemon: a changed resource
 restarts its service where it runs, a removed service is stopped, an added node raises expected votes and
-quorum and may then join (issue 4 item 5; rgmanager's R-90, cman's re-read on `ccs_tool update`)."""
+quorum and may then join (C-45; rgmanager's R-90, cman's re-read on `ccs_tool update`)."""
 
 from __future__ import annotations
 

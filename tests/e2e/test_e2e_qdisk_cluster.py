@@ -103,7 +103,7 @@ def test_partition_two_one_only_one_side_counts_the_disk(testbed, qdisk_lun: str
         seen.append((left, right) if split else (None, None))
         if seen[-3:] == [(False, True)] * 3:
             break
-    # Whichever side held the disk's master, the larger side ends up with the disk (DESIGN section 3).
+    # Whichever side held the disk's master, the larger side ends up with the disk (D-21).
     wait_for("casper and melchior quorate with the disk", votes(tb, C, 4, True), timeout=60)
     (left, right), (doc_b, doc_c) = sides(tb, [B], [C, M])
     assert right and not left, f"the larger side must keep quorum: {doc_b} / {doc_c}"

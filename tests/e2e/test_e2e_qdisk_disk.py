@@ -1,4 +1,4 @@
-"""Three quorum-disk services on one real loop device, in one asyncio loop (spec 3.3-3.5, rule S4).
+"""Three quorum-disk services on one real loop device, in one asyncio loop (D-10..D-29, rule S4).
 
 Each service gets its own loop device attached to the same backing file: they share the data (the loop
 driver goes through the backing file's page cache) while each node's path to it can fail on its own, which

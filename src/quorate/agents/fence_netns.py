@@ -4,7 +4,7 @@ Theory of operation: the testbed (``quorate.testbed.power``) runs a network powe
 namespace at 192.168.0.254:1623. Its line protocol: ``AUTH <secret>`` first, then ``OFF <node>``,
 ``ON <node>``, ``STATUS <node>`` or ``LIST``; answers are ``OK``, ``ON``/``OFF``, node lines ended by
 ``OK``, or ``ERR <reason>``. This agent is that switch's client, and behaves as the fence-agents library
-does (spec F-24..F-27, interfaces 1a) so that quorate's executor, fenced or Pacemaker can drive it:
+does (F-24..F-27) so that quorate's executor, fenced or Pacemaker can drive it:
 
 * options come from the command line if there are any arguments, else from stdin ``name=value`` lines
   (trimmed, ``#`` comments and blanks skipped, split at the first ``=``, quotes stripped, last value wins,

@@ -1,4 +1,4 @@
-"""``ccs_tool``: RHCS 5's editing helpers for cluster.conf, made safe (spec L-11, issue 4 item 6).
+"""``ccs_tool``: RHCS 5's editing helpers for cluster.conf, made safe (L-11).
 
 Theory of operation. Each editing subcommand reads the file (refusing one that changes while it is read),
 refuses to edit a file that is already invalid, applies one edit to the file's own XML tree

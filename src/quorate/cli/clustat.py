@@ -1,4 +1,4 @@
-"""clustat: cluster and service status in the article's layout (spec rhcs.md 6.2).
+"""clustat: cluster and service status in the article's layout (L-1..L-4).
 
 Built-in modules only on the default path, like cman_tool: the daemon formats the text.
 """

@@ -1,4 +1,4 @@
-"""clusvcadm: enable, disable, relocate, restart, stop, freeze and unfreeze services (spec rhcs.md 6.1).
+"""clusvcadm: enable, disable, relocate, restart, stop, freeze and unfreeze services (docs/rules.md, clusvcadm).
 
 The request goes to the local quorated, which forwards it to the coordinator and answers once the operation
 finished, with the original's result strings and exit status (0 on success and on "already running").

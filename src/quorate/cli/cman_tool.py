@@ -1,4 +1,4 @@
-"""cman_tool: the original command set on top of quorated (spec rhcs.md 2.3, 2.6, 2.7, 6.3).
+"""cman_tool: the original command set on top of quorated (Q-6..Q-10, L-10).
 
 Start-up cost matters (monitoring scripts run `cman_tool status` every few seconds), so this module imports
 only `sys` and `os` at load time: status requests go through `fastclient` and the daemon formats the text;

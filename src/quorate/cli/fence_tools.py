@@ -1,4 +1,4 @@
-"""fence_node, fence_ack_manual and fence_tool: the fenced command lines (spec rhcs.md 4.5, 4.6, L-13..L-15).
+"""fence_node, fence_ack_manual and fence_tool: the fenced command lines (F-30, F-31, F-40, L-13..L-15).
 
 They ask the local quorated, which runs the agents (fence_node) or hands the acknowledgement to the fencing
 coordinator (fence_ack_manual). Exit status 0 on success, 1 otherwise, with the reason on stderr.

@@ -15,7 +15,7 @@ on it keep working; everything else (warnings, errors, notes) goes to standard e
 * ``rg_test test FILE start|stop|status TYPE NAME`` really runs the agents on this machine, printing each
   resource as it is done; exit 1 on failure (for stop: resources may still be held).
 * ``rg_test delta OLD NEW``: both resource lists and trees with rgmanager's NEEDSTOP/NEEDSTART/RECONFIG marks,
-  then the operations of the down and up phases (`quorate.resources.delta.rg_delta`).
+  then the operations of the down and up phases (`quorate.config.rgdelta.rg_delta`).
 
 Like the original, it reads only ``<rm>``: a file whose other sections have errors (a test configuration with
 no ``<clusternodes>``) is still walked, with those errors shown on standard error. One kind of line of the
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily at run time: usage errors should not pay for lxml
     from quorate.config import Action, ClusterConfig, Problem
+    from quorate.config.rgdelta import Listed
     from quorate.resources import Node, ServiceTree, StepResult
-    from quorate.resources.delta import Listed
 
 PROG = "rg_test"
 USAGE = f"""usage: {PROG} test <cluster.conf> [start|stop|status <type> <name>]
@@ -110,7 +110,7 @@ def _flags(words: list[str]) -> str:
 def format_node(node: Node, level: int = 0, marks: dict[Node, set[str]] | None = None) -> list[str]:
     """restree.c ``print_resource_tree``: ``type [ FLAGS ] (S0) {``, one ``name = "value";`` line per stored
     parameter (inherited ones resolved for this position), the children, ``}``."""
-    from quorate.resources.tree import NON_CRITICAL, stored_attributes
+    from quorate.config.rgtree import NON_CRITICAL, stored_attributes
 
     pad = "  " * level
     marked = (marks or {}).get(node, set())
@@ -220,7 +220,7 @@ def loading_lines(config: ClusterConfig, forest: Sequence[ServiceTree]) -> list[
 
 
 def format_test(config: ClusterConfig, forest: Sequence[ServiceTree]) -> str:
-    from quorate.resources.delta import resource_list
+    from quorate.config.rgdelta import resource_list
 
     listed, _uses = resource_list(config, tuple(forest))
     lines = loading_lines(config, forest)
@@ -242,7 +242,7 @@ def format_test(config: ClusterConfig, forest: Sequence[ServiceTree]) -> str:
 def _targets(forest: Sequence[ServiceTree], config: ClusterConfig, rtype: str, name: str) -> tuple[str, str] | None:
     """The resource ``TYPE NAME`` names, as rgmanager found it: its primary value, else the value of a unique and
     required parameter; None when the file has no such resource."""
-    from quorate.resources.delta import find_listed, resource_list
+    from quorate.config.rgdelta import find_listed, resource_list
 
     listed, _uses = resource_list(config, tuple(forest))
     entry = find_listed(listed, rtype, name)
@@ -252,7 +252,7 @@ def _targets(forest: Sequence[ServiceTree], config: ClusterConfig, rtype: str, n
 def noop_walk(forest: Sequence[ServiceTree], key: tuple[str, str], action: str) -> list[Node]:
     """The nodes a dry start (or stop) of the resource ``key`` acts on, in order: every tree node using it, with
     its subtree, found the way the walk visits the trees (forward for start, backward for stop)."""
-    from quorate.resources.tree import child_sequence
+    from quorate.config.rgtree import child_sequence
 
     found: list[Node] = []
 
@@ -269,7 +269,7 @@ def noop_walk(forest: Sequence[ServiceTree], key: tuple[str, str], action: str) 
 
 
 def _order(node: Node, action: str) -> list[Node]:
-    from quorate.resources.tree import child_sequence
+    from quorate.config.rgtree import child_sequence
 
     nodes = [node] if action == "start" else []
     for child in child_sequence(node, action):
@@ -288,7 +288,7 @@ def format_noop(forest: Sequence[ServiceTree], key: tuple[str, str] | None, acti
 
 
 def format_delta(old: ClusterConfig, new: ClusterConfig) -> str:
-    from quorate.resources.delta import rg_delta
+    from quorate.config.rgdelta import rg_delta
 
     changes = rg_delta(old, new)
     lines = [*loading_lines(old, changes.old_forest), *loading_lines(new, changes.new_forest)]
@@ -306,7 +306,7 @@ def format_delta(old: ClusterConfig, new: ClusterConfig) -> str:
 
 # ------------------------------------------------------------------------------------------------ commands
 def _forest(config: ClusterConfig) -> tuple[ServiceTree, ...]:
-    from quorate.resources.tree import build_forest
+    from quorate.config.rgtree import build_forest
 
     return build_forest(config)
 

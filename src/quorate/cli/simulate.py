@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from quorate.core.messages import SvcRecord
-from quorate.sim.what_if import Event, Start, WhatIfError, find_node, find_service
+from quorate.sim.what_if import ClusterFile, Event, Start, WhatIfError, find_node, find_service
 from quorate.sim.what_if import simulate_steps as _simulate_steps
 
 if TYPE_CHECKING:
@@ -195,10 +195,42 @@ def _live_start(status: dict[str, Any], cfg: ClusterConfig) -> Start:
     )
 
 
+def cluster_file(cfg: ClusterConfig, expected: int | None = None) -> ClusterFile:
+    """cluster.conf as the simulation engine takes it: every node's settings in the node core's terms, settled
+    (no startup fencing), with ``expected`` votes when the live cluster has changed them."""
+    from dataclasses import replace
+
+    from quorate.config.to_core import node_settings
+
+    def settings(nodeid: int) -> Any:
+        base = node_settings(cfg, nodeid)
+        membership = replace(base.membership, expected_votes=expected) if expected else base.membership
+        return replace(base, fencing=replace(base.fencing, clean_start=True), membership=membership)
+
+    methods = {n.nodeid: fence_methods(cfg, n.nodeid) for n in cfg.nodes}
+    return ClusterFile({n.nodeid: n.name for n in cfg.nodes}, settings, methods)
+
+
+def fence_methods(cfg: ClusterConfig, nodeid: int) -> str:
+    """A node's fence configuration in words, as the output shows it before a fence."""
+    node = next(n for n in cfg.nodes if n.nodeid == nodeid)
+    agents = {d.name: d.agent for d in cfg.fencedevices}
+    if not node.fence:
+        return "no fence method configured: recovery would wait forever (or for fence_ack_manual)"
+    parts = []
+    for method in node.fence:
+        devices = ", ".join(f"{d.name} ({agents.get(d.name, '?')})" for d in method.devices)
+        parts.append(f"method {method.name}: {devices}")
+    text = "; then ".join(parts)
+    if any(agents.get(d.name) == "fence_manual" for m in node.fence for d in m.devices):
+        text += f" (fence_manual: recovery waits for 'fence_ack_manual {node.name}'; assumed given)"
+    return text
+
+
 def simulate_steps(cfg: ClusterConfig, start: Start, events: list[Event]) -> list[dict[str, Any]]:
     """Run the events from `start` with the node core on virtual time; one description per step."""
     try:
-        return _simulate_steps(cfg, start, events)
+        return _simulate_steps(cluster_file(cfg, start.expected), start, events)
     except WhatIfError as exc:
         raise SimulationError(str(exc)) from None
 

@@ -137,7 +137,8 @@ def multicast(root: etree._Element) -> tuple[str, bool]:
 
 
 def quorumd(element: etree._Element, token: int, votes_of_nodes: list[int]) -> Quorumd:
-    """Effective qdiskd settings (spec table 1.5), with the floors and forced values qdiskd applies."""
+    """Effective qdiskd settings (docs/rules.md, Quorum disk settings), with the floors and forced values qdiskd
+    applies."""
     interval = max(get_int(element, "interval") or 1, 1)
     tko_given = get_int(element, "tko")
     tko = tko_given if tko_given is not None and tko_given > 0 else derive.qdisk_tko_default(token, interval)

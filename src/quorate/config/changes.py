@@ -8,7 +8,7 @@ Theory of operation. Distribution (``quorate config push``, ``ccs_tool update``)
 * `plan_change` says what activation does: nodes and votes, the quorum they yield with every node up, totem
   timings, fencing, the quorum disk, failover domains, and per service whether it is added (and stays
   stopped, rule R-92), removed (stopped first), restarted (whole, or only the resources that changed, as
-  rgmanager's tree diff decides, R-90, computed by `quorate.resources.delta`), reconfigured in place, or only
+  rgmanager's tree diff decides, R-90, computed by `quorate.config.rgdelta`), reconfigured in place, or only
   re-placed (domain, recovery, autostart, exclusive...). The result is a tree of frozen dataclasses with a
   `ConfigChange.to_dict` for JSON and a `ConfigChange.describe` for people.
 
@@ -27,9 +27,9 @@ from typing import Any
 
 from quorate.config.model import ClusterConfig, ClusterNode, FenceDeviceRef, FenceMethod, Quorumd, Service
 from quorate.config.problems import Problem, Severity
+from quorate.config.rgdelta import ADDED, REMOVED, ServiceDelta, delta
+from quorate.config.rgtree import Node
 from quorate.core.quorum import compute_quorum
-from quorate.resources.delta import ADDED, REMOVED, ServiceDelta, delta
-from quorate.resources.tree import Node
 
 Value = str | int | bool | None
 
@@ -98,7 +98,7 @@ class FenceDeviceChange:
 @dataclass(frozen=True, slots=True)
 class QuorumdChange:
     """The quorum disk added, removed or changed. ``restart_fields`` are the settings qdiskd reads only when it
-    starts (spec 1.5: everything except the dynamic ones); the others take effect at once."""
+    starts (C-45: everything except the dynamic ones); the others take effect at once."""
 
     kind: str
     fields: tuple[Field, ...] = ()
@@ -317,7 +317,8 @@ def _fence_devices(old: ClusterConfig, new: ClusterConfig) -> tuple[FenceDeviceC
 
 # --- quorum disk -----------------------------------------------------------------------------------------
 
-# Settings qdiskd re-reads on a configuration change (spec 1.5); every other one needs a qdiskd restart.
+# Settings qdiskd re-reads on a configuration change (C-45; docs/rules.md, Quorum disk settings); every other
+# one needs a qdiskd restart.
 QDISK_DYNAMIC = frozenset({"reboot", "allow_kill", "paranoid", "io_timeout", "stop_cman", "max_error_cycles", "votes"})
 QDISK_DYNAMIC |= {"status_file"}
 
@@ -544,9 +545,9 @@ def check_successor(
       neither activate it (it does not find itself) nor be fenced by it. Stop the node first
       (``cman_tool leave remove``), then push the file without it.
 
-    Warnings: quorum disk settings that qdiskd reads only at start (spec 1.5) restart the disk service inside
+    Warnings: quorum disk settings that qdiskd reads only at start (C-45) restart the disk service inside
     each quorated (at its next start instead where the partition's quorum rests on the disk's votes). Totem
-    timings are *not* refused: quorate applies a new token at once (issue item 5), where cman needed a restart.
+    timings are *not* refused: quorate applies a new token at once (C-45), where cman needed a restart.
     """
     problems: list[Problem] = []
 

@@ -82,7 +82,7 @@ def derived_multicast(cluster_id: int, *, ipv6: bool = False) -> str:
 
 
 def default_consensus_ms(token_ms: int, node_count: int) -> int:
-    """Totem consensus when not set (spec table 1.4, the later column that current RHEL 5 and RHEL 6 share):
+    """Totem consensus when not set (T-1, as later RHEL 5 and RHEL 6 compute it):
     small clusters detect a failure fast, larger ones leave the token a margin before reforming."""
     if node_count <= 2:
         return min(max(token_ms // 5, 200), 2000)

@@ -94,7 +94,7 @@ class ClusterNode:
 
 @dataclass(frozen=True, slots=True)
 class FenceDaemon:
-    """fenced's settings (spec 1.8); ``post_join_delay`` -1 means wait forever."""
+    """fenced's settings (F-11..F-13); ``post_join_delay`` -1 means wait forever."""
 
     post_join_delay: int = 6
     post_fail_delay: int = 0
@@ -106,7 +106,7 @@ class FenceDaemon:
 
 @dataclass(frozen=True, slots=True)
 class Heuristic:
-    """A qdisk heuristic: a shell command whose success adds ``score`` (spec 1.5)."""
+    """A qdisk heuristic: a shell command whose success adds ``score`` (D-25)."""
 
     program: str
     score: int = 1
@@ -116,7 +116,8 @@ class Heuristic:
 
 @dataclass(frozen=True, slots=True)
 class Quorumd:
-    """Effective qdiskd settings. Derived fields hold the computed values (table 1.5); ``votes`` uses the
+    """Effective qdiskd settings. Derived fields hold the computed values (docs/rules.md, Quorum disk
+    settings); ``votes`` uses the
     [R6] automatic rule when absent (nodes - 1 with every node at one vote) because the [R5] default of 0
     would make the disk useless for quorum. ``min_score`` 0 means "no heuristics, score not used"."""
 

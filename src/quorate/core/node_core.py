@@ -38,7 +38,7 @@ layouts of the command lines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from quorate.core import node_requests
@@ -160,6 +160,9 @@ class NodeCore:
         self._resized_to: int | None = None  # a pushed <quorumd votes>, until the disk first grants that many
         self.requests = node_requests.Requests(self)
         self.halted: str | None = None
+        # Observers of what passes between the cores (a view installed, quorum lost, a fence confirmed...): the
+        # simulators and tests watch decisions here; nothing the node does depends on them.
+        self.watchers: list[Callable[[float, object], None]] = []
         self._ticked = -float("inf")  # the time of the last `handle_timer`
         self._effects: list[Effect] = []
         self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
@@ -335,6 +338,10 @@ class NodeCore:
     def _route_membership(self, now: float) -> bool:
         effects = self.membership.take_effects()
         m = self.membership
+        for watch in self.watchers:
+            for effect in effects:
+                if isinstance(effect, ViewInstalled | QuorumChanged | Evicted | Killed):
+                    watch(now, effect)
         view_change = False
         for effect in effects:
             if isinstance(effect, Send | PersistGeneration | PersistRejoin | Log):
@@ -425,6 +432,8 @@ class NodeCore:
         effects = self.fencing.take_effects()
         for effect in effects:
             if isinstance(effect, FenceConfirmed):
+                for watch in self.watchers:
+                    watch(now, effect)
                 self.membership.bar_until_restart(effect.record.nodeid, effect.record.boot)
                 self.services.tick(now)
                 self.locks.tick(now)

@@ -24,13 +24,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from quorate.core.config_dist import PushDone
+from quorate.core.config_dist import ConfigDistribution, PushDone
 from quorate.core.effects import Log, Send
+from quorate.core.fencing import Fencing
+from quorate.core.local_services import LocalServices
 from quorate.core.lock_messages import LockTableAsk, LockTableIs, LvmRefresh, LvmRefreshed
 from quorate.core.lock_modes import LockError, NoQuorum
-from quorate.core.membership import MembershipError, State
+from quorate.core.locks import LockManager
+from quorate.core.membership import Membership, MembershipError, State
 from quorate.core.messages import Message
 from quorate.core.node_io import (
     AckFence,
@@ -57,10 +60,26 @@ from quorate.core.node_io import (
     StopDisk,
     StopWhy,
 )
-from quorate.core.services import RequestDone
+from quorate.core.node_settings import NodeSettings
+from quorate.core.qdisk_driver import QdiskDriver
+from quorate.core.services import RequestDone, ServiceManager
 
-if TYPE_CHECKING:
-    from quorate.core.node_core import NodeCore
+
+class Node(Protocol):
+    """What requests are checked against: the node core's cores (structurally, so this module does not import the
+    node core that owns it)."""
+
+    local_id: int
+    membership: Membership
+    fencing: Fencing
+    services: ServiceManager
+    locks: LockManager
+    config_dist: ConfigDistribution
+    local: LocalServices
+    qdisk: QdiskDriver | None
+    settings: NodeSettings
+
+    def node_name(self, nodeid: int) -> str: ...
 
 SERVICE_TIMEOUT = 300.0
 TABLE_TIMEOUT = 1.0
@@ -99,7 +118,7 @@ class Waiting:
 
 
 class Requests:
-    def __init__(self, node: NodeCore) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self._next = 1
         self.waiting: dict[int, Waiting] = {}

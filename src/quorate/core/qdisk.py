@@ -1,4 +1,4 @@
-"""The quorum-disk state machine (qdiskd's main loop, spec 3.3-3.5), pure: blocks in, effects out.
+"""The quorum-disk state machine (qdiskd's main loop, D-10..D-29), pure: blocks in, effects out.
 
 Theory of operation
 -------------------
@@ -409,7 +409,8 @@ class QdiskCore(QdiskState):
         return len(writing & self.members), len(writing - self.members)
 
     def _outnumbered(self) -> bool:
-        """DESIGN section 3: a larger partition outranks a smaller one. The partition holding the disk's master
+        """D-21 and docs/design.md (Quorum disk): a larger partition outranks a smaller one. The partition
+        holding the disk's master
         keeps the votes (qdiskd, spec D-21) unless more nodes writing to the disk are outside its view, two
         cycles in a row: then the master yields and the larger side elects its own. Ties keep qdiskd's rule.
         Not with master_wins, whose point is that the master's side wins."""

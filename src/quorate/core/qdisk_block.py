@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Each node owns one status block on the shared disk (spec 3.2). This module holds the block as a value: what
+Each node owns one status block on the shared disk (docs/qdisk-format.md). This module holds the block as a value: what
 the core decides to write and what the shell decoded from the disk. Byte layout, checksums and direct I/O
 live in `quorate.qdisk.format`; nothing here knows about bytes, clocks or devices.
 

@@ -1,4 +1,5 @@
-"""What the quorum-disk core needs from ``<quorumd>``, and qdiskd's own timing checks (spec 1.5, 3.6).
+"""What the quorum-disk core needs from ``<quorumd>``, and qdiskd's own timing checks (docs/rules.md, Quorum
+disk settings; D-30, D-31).
 
 Theory of operation
 -------------------
@@ -20,7 +21,7 @@ from typing import Protocol
 
 
 class HeuristicSpec(Protocol):
-    """One ``<heuristic>``: a shell command whose success adds ``score`` (spec 1.5, D-25)."""
+    """One ``<heuristic>``: a shell command whose success adds ``score`` (D-25)."""
 
     @property
     def program(self) -> str: ...
@@ -36,7 +37,7 @@ class HeuristicSpec(Protocol):
 
 
 class QdiskSettings(Protocol):
-    """The effective ``<quorumd>`` values the core reads (spec table 1.5)."""
+    """The effective ``<quorumd>`` values the core reads (docs/rules.md, Quorum disk settings)."""
 
     @property
     def interval(self) -> int | float: ...
@@ -94,7 +95,8 @@ class HeuristicParams:
 
 @dataclass(frozen=True, slots=True)
 class QdiskParams:
-    """A `QdiskSettings` value with the spec's derived defaults; fractional intervals allowed.
+    """A `QdiskSettings` value with the derived defaults of docs/rules.md (Quorum disk settings); fractional
+    intervals allowed.
 
     ``QdiskParams.derived(interval=0.2, tko=5)`` fills tko_up, master_wait and upgrade_wait the way the
     configuration layer does (tko/3 at least 2; tko/2 and above tko_up; 2).
@@ -162,12 +164,12 @@ def qdisk_master_wait(tko: int, tko_up: int, explicit: int | None) -> int:
 
 
 def required_score(settings: QdiskSettings, score_max: int) -> int:
-    """Score needed to be fit: ``min_score`` or the code's automatic floor(max/2) + 1 (quirk, spec 1.5)."""
+    """Score needed to be fit: ``min_score`` or the code's automatic floor(max/2) + 1 (a quirk, D-12)."""
     return settings.min_score if settings.min_score > 0 else score_max // 2 + 1
 
 
 def timing_warnings(settings: QdiskSettings, token_ms: int | None) -> list[str]:
-    """qdiskd's own timing checks (spec D-31, T-2, T-3, table 1.5), as sentences for the log."""
+    """qdiskd's own timing checks (D-31, T-2, T-3), as sentences for the log."""
     out: list[str] = []
     interval = float(settings.interval)
     if settings.tko < 4:

@@ -1,4 +1,4 @@
-"""Vote quorum, exactly as cman computes it (spec rhcs.md section 2.2, rules Q-2 to Q-6).
+"""Vote quorum, exactly as cman computes it (rules Q-2 to Q-6).
 
 Theory of operation:
 

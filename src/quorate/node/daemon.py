@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quorate.cli.cman_format import format_clustat, format_fence_ls, format_nodes, format_services, format_status
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig, ClusterNode
 from quorate.config.to_core import node_settings
@@ -70,6 +69,7 @@ from quorate.core.node_io import (
     WriteDisk,
 )
 from quorate.node import protocol
+from quorate.node.cman_format import format_clustat, format_fence_ls, format_nodes, format_services, format_status
 from quorate.node.config_files import ConfigFiles
 from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.executor import Executor

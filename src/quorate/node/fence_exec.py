@@ -1,6 +1,6 @@
 """Fence a node: run its configured fence methods once, in order, and say what happened in one sentence.
 
-Theory of operation (spec F-20..F-27, interfaces 1a): a victim's ``<fence>`` lists methods; they are tried
+Theory of operation (F-20..F-27; docs/design.md, Fence agents): a victim's ``<fence>`` lists methods; they are tried
 in document order and the first method whose devices *all* succeed ends the pass (OR across methods, AND
 inside one). The first failing device aborts its method. Each device is one agent run: the program is the
 ``<fencedevice>``'s ``agent`` looked up in PATH, started with no arguments, fed ``name=value`` lines on stdin

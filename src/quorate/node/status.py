@@ -11,16 +11,50 @@ configuration distribution) stay free-form mappings: their cores define them.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import msgspec
 
 from quorate import __version__
-
-if TYPE_CHECKING:
-    from quorate.node.daemon import Daemon
+from quorate.config.model import ClusterConfig, ClusterNode
+from quorate.core.node_core import NodeCore
 
 CMAN_PROTOCOL_VERSION = "6.2.0"
+
+
+class Counters(Protocol):
+    sent: int
+    send_errors: Counter[str]
+
+
+class Codec(Protocol):
+    accepted: int
+    drops: Counter[str]
+
+
+class Disk(Protocol):
+    def status(self) -> dict[str, Any]: ...
+
+
+class Daemon(Protocol):
+    """What the status document is read from: the daemon's node core and shell (structurally, so this module does
+    not import the daemon that serves it)."""
+
+    core: NodeCore
+    config: ClusterConfig
+    local: ClusterNode
+    addresses: dict[int, str]
+    multicast: str | None
+    started_at: float
+    recent_log: Iterable[str]
+    codec: Codec
+    transport: Counters | None
+    disk: Disk
+
+    @property
+    def undecodable(self) -> int: ...
 
 
 class NodeEntry(msgspec.Struct):

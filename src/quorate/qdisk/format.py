@@ -1,4 +1,4 @@
-"""Byte-exact quorum-disk layout (spec 3.2, docs/qdisk-format.md): encode and decode sectors.
+"""Byte-exact quorum-disk layout (docs/qdisk-format.md): encode and decode sectors.
 
 Theory of operation
 -------------------

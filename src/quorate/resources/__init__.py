@@ -1,7 +1,8 @@
 """rgmanager's resource side: service trees, resource agents and the runner that drives them on this node.
 
-Theory of operation: `tree` (pure) turns the configuration into ordered service trees and `delta` (pure) says
-what a reconfiguration stops and starts; `agents` run real commands for one resource at a time; `runner` walks
+Theory of operation: the trees are configuration (`quorate.config.rgtree`, pure: the configuration into ordered
+service trees; `quorate.config.rgdelta`, pure: what a reconfiguration stops and starts) and are re-exported
+here for convenience; `agents` run real commands for one resource at a time; `runner` walks
 a tree in rgmanager's order through the agents, with timeouts, rollback and status scheduling. The daemon uses
 these pieces; ``rg_test`` uses the same ones from the command line::
 
@@ -15,17 +16,8 @@ these pieces; ``rg_test`` uses the same ones from the command line::
 
 from typing import TYPE_CHECKING, Any
 
-from quorate.resources.tree import (
-    Node,
-    ServiceDelta,
-    ServiceTree,
-    TreeDelta,
-    TreeProblem,
-    build_forest,
-    build_tree,
-    build_trees,
-    delta,
-)
+from quorate.config.rgdelta import ServiceDelta, TreeDelta, delta
+from quorate.config.rgtree import Node, ServiceTree, TreeProblem, build_forest, build_tree, build_trees
 
 if TYPE_CHECKING:
     from quorate.resources.runner import ResourceRunner, ServiceOutcome, StepResult

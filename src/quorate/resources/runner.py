@@ -46,10 +46,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from quorate.config.derive import read_time
+from quorate.config.rgtree import NON_CRITICAL, Node, ServiceTree
 from quorate.resources.agents import Agent, AgentContext, AgentOutcome, agent_for, default_agents
 from quorate.resources.agents.base import DEFAULT_RSCTMP, OCF_ERR_INSTALLED, local_node_name
 from quorate.resources.catalogue import ActionSpec
-from quorate.resources.tree import NON_CRITICAL, Node, ServiceTree
 
 DEFAULT_CEILING = 300.0
 GUARD = 5.0  # beyond an agent's own budget, in case it ignores it

@@ -50,6 +50,14 @@ class SimNode:
         return core.membership if core is not None else None
 
     @property
+    def events(self) -> list[tuple[float, object]]:
+        """(time, decision) for every view installed, quorum change, eviction and kill order, in order."""
+        return self.host.events
+
+    def local(self, t: float) -> float:
+        return self.host.local(t)
+
+    @property
     def spec(self):  # type: ignore[no-untyped-def]
         return self.host.world.config.spec(self.host.nodeid)  # type: ignore[attr-defined]
 

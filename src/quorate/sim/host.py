@@ -23,7 +23,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from quorate.core.config_dist import Activate, Adopt, Discard, Stage
 from quorate.core.effects import Log, PersistGeneration, PersistRejoin, Send
@@ -36,6 +36,7 @@ from quorate.core.node_io import (
     AdoptRefused,
     CheckService,
     CloseDisk,
+    ConfigActivated,
     ConfigStaged,
     DiskOpened,
     DiskRead,
@@ -61,11 +62,34 @@ from quorate.core.node_io import (
     StopService,
     WriteDisk,
 )
+from quorate.core.node_settings import NodeSettings
 from quorate.core.qdisk_effects import block_for_stamp
-from quorate.sim.disk import WALL, DiskAccess
+from quorate.sim.disk import WALL, DiskAccess, SimDisk
+from quorate.sim.kernel import Kernel
+from quorate.sim.network import SimNetwork
 
-if TYPE_CHECKING:
-    from quorate.sim.world import World
+
+class World(Protocol):
+    """The simulated world a host lives in (`quorate.sim.world.World`, structurally: no import cycle)."""
+
+    kernel: Kernel
+    net: SimNetwork
+    rng: random.Random
+    names: dict[int, str]
+    disk: SimDisk | None
+    auto_boot: tuple[float, float] | None
+    restart_daemons: bool
+    restart_delay: float
+
+    def settings_for(self, nodeid: int, data: bytes) -> NodeSettings: ...
+    def validate(self, nodeid: int, data: bytes, current: bytes) -> str | None: ...
+    def activation(self, nodeid: int, old: bytes, new: bytes) -> ConfigActivated: ...
+    def staged(self, host: SimHost, version: int, ok: bool) -> None: ...
+    def activated(self, host: SimHost, version: int, by_commit: bool) -> None: ...
+    def reply(self, host: SimHost, reply: Reply) -> None: ...
+    def lock_event(self, host: SimHost, effect: LockGranted | LockDenied | LockReleased | LockLost) -> None: ...
+    def fence(self, fencer: SimHost, effect: RunFence | CancelFence | FenceOnce) -> None: ...
+    def log(self, text: str) -> None: ...
 
 
 @dataclass
@@ -105,7 +129,7 @@ class SimHost:
         self.access = DiskAccess()
         self.faults = Faults()
         self.replies: dict[int, Reply] = {}
-        self.events: list[tuple[float, Effect]] = []
+        self.events: list[tuple[float, object]] = []  # decisions passed between its cores (views, quorum, fences)
         self.fences: list[tuple[int, object]] = []  # (victim, event) this host's fence agents are running
         self.on_effect: Callable[[SimHost, Effect], None] | None = None
         self._timer: Any = None
@@ -179,8 +203,12 @@ class SimHost:
             highest_seq=self.persisted_seq,
             rejoin=self.persisted_rejoin,
         )
+        self.core.watchers.append(self._observe)
         self.world.log(f"start {self.name} (boot {self.boots})")
         self._after_input()
+
+    def _observe(self, now: float, decision: object) -> None:
+        self.events.append((self.world.kernel.t, decision))
 
     def kill_daemon(self, why: str) -> None:
         """SIGKILL: the daemon is gone; what it started keeps running until the machine is powered off."""

@@ -309,7 +309,7 @@ def _heal_everything(sim: QdiskSim) -> None:
 
 def _outnumbered(sim: QdiskSim) -> None:
     """The master's node is cut off alone from the others (all still see the disk): the larger side must end
-    up counting the disk's votes and the master's side must not (DESIGN section 3), then everything heals."""
+    up counting the disk's votes and the master's side must not (D-21), then everything heals."""
     settle = _settle_time(sim)
     for n in sim.ids:
         sim.at(sim.rng.uniform(0.0, 3.0), lambda n=n: sim.boot(n))

@@ -19,11 +19,10 @@ the coordinator's reasons in order.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from quorate.config.to_core import node_settings
 from quorate.core.effects import Log
 from quorate.core.fencing import RunFence
 from quorate.core.messages import SvcRecord
@@ -32,10 +31,7 @@ from quorate.core.node_settings import NodeSettings
 from quorate.core.placement import SCORE_NAMES, score
 from quorate.core.services import RUNNING
 from quorate.sim.host import SimHost
-from quorate.sim.world import World
-
-if TYPE_CHECKING:
-    from quorate.config.model import ClusterConfig
+from quorate.sim.world import TemplateModel, World
 
 ACK_PREFIXES = ("started on ", "stopped on ")
 EXECUTOR_NOTES = ("started", "restarted")  # the coordinator's own executor speaking, not a decision
@@ -86,41 +82,34 @@ def find_service(names: Iterable[str], word: str) -> str:
 
 
 @dataclass
-class FileModel:
-    """The nodes' settings from one parsed cluster.conf (what every node of the simulated cluster runs)."""
+class ClusterFile:
+    """What the engine needs of cluster.conf, already in the node core's terms (the command line builds it):
+    each node's settings (the cluster is settled, so startup fencing is over: ``clean_start``) and each node's
+    fence configuration in words, for the description of a fence."""
 
-    cfg: ClusterConfig
-    expected: int | None = None
+    names: dict[int, str]
+    settings: Callable[[int], NodeSettings]
+    fence_methods: dict[int, str]
 
-    def settings(self, nodeid: int, data: bytes) -> NodeSettings:
-        settings = node_settings(self.cfg, nodeid, data)
-        fencing = replace(settings.fencing, clean_start=True)  # the cluster is settled: startup fencing is over
-        membership = settings.membership
-        if self.expected:
-            membership = replace(membership, expected_votes=self.expected)
-        return replace(settings, fencing=fencing, membership=membership)
-
-    def validate(self, nodeid: int, data: bytes, current: bytes) -> str | None:
-        return "configuration changes are not simulated"
-
-    def activation(self, nodeid: int, old: bytes, new: bytes):  # type: ignore[no-untyped-def]
-        raise AssertionError("no configuration is activated in a what-if simulation")
+    @property
+    def any(self) -> NodeSettings:
+        return self.settings(min(self.names))
 
 
 class Simulation:
     """The cluster of ``cfg`` from ``start``; `step` applies one event and describes the outcome."""
 
-    def __init__(self, cfg: ClusterConfig, start: Start) -> None:
-        self.cfg = cfg
-        self.names = {n.nodeid: n.name for n in cfg.nodes}
-        self.model = FileModel(cfg, start.expected)
-        self.world = World(
-            random.Random(SEED), self.model, self.names, names=self.names, shared_disk=cfg.quorumd is not None
-        )
+    def __init__(self, cluster: ClusterFile, start: Start) -> None:
+        self.cluster = cluster
+        self.names = dict(cluster.names)
+        first = cluster.any
+        self.has_disk = first.qdisk is not None
+        model = TemplateModel(cluster.settings)
+        self.world = World(random.Random(SEED), model, self.names, names=self.names, shared_disk=self.has_disk)
         self.world.restart_daemons = True
-        self.specs = sorted(s.name for s in cfg.rm.managed)
+        self.specs = sorted(first.services)
         self.typed_on = start.typed_on
-        self.settle_time = self._settle_time()
+        self.settle_time = self._settle_time(first)
         self._fences: list[dict[str, Any]] = []
         self._answers: list[dict[str, Any]] = []
         self._trail: dict[str, list[str]] = {}
@@ -164,7 +153,8 @@ class Simulation:
             for n in nodes:
                 hosts[n].power_on()
         elif event.verb in ("qdisk-lost", "qdisk-back"):
-            if self.cfg.quorumd is None or not self.cfg.quorumd.votes:
+            disk = self.cluster.any.qdisk
+            if disk is None or not disk.votes:
                 raise WhatIfError("cluster.conf has no quorum disk (<quorumd>) with votes")
             for host in hosts.values():
                 host.access.error = event.verb == "qdisk-lost"
@@ -181,18 +171,19 @@ class Simulation:
 
     # -------------------------------------------------------------------------------------- internals
 
-    def _settle_time(self) -> float:
+    @staticmethod
+    def _settle_time(settings: NodeSettings) -> float:
         """Long enough for anything an event sets off: detection, fence delays, a quorum-disk master election,
         status checks and restarts."""
-        token = self.cfg.token_ms / 1000.0
-        fd = self.cfg.fence_daemon
-        q = self.cfg.quorumd
+        token = settings.membership.token
+        fencing = settings.fencing
+        q = settings.qdisk
         disk = 0.0
         if q is not None:
             disk = float(q.interval) * (2 * q.tko + q.master_wait + q.upgrade_wait + q.tko_up + 4)
-        restarts = max((s.max_restarts for s in self.cfg.rm.managed), default=0) + 2
-        status = float(self.cfg.rm.status_poll_interval) * restarts
-        return 3 * token + float(fd.post_fail_delay) + float(fd.post_join_delay) + disk + status + 30.0
+        restarts = max((s.max_restarts for s in settings.services.values()), default=0) + 2
+        status = settings.status_interval * restarts
+        return 3 * token + fencing.post_fail_delay + fencing.post_join_delay + disk + status + 30.0
 
     def _start(self, start: Start) -> None:
         hosts = self.world.hosts
@@ -317,18 +308,7 @@ class Simulation:
                     trail.append(reason)
 
     def _methods(self, nodeid: int) -> str:
-        node = next(n for n in self.cfg.nodes if n.nodeid == nodeid)
-        agents = {d.name: d.agent for d in self.cfg.fencedevices}
-        if not node.fence:
-            return "no fence method configured: recovery would wait forever (or for fence_ack_manual)"
-        parts = []
-        for method in node.fence:
-            devices = ", ".join(f"{d.name} ({agents.get(d.name, '?')})" for d in method.devices)
-            parts.append(f"method {method.name}: {devices}")
-        text = "; then ".join(parts)
-        if any(agents.get(d.name) == "fence_manual" for m in node.fence for d in m.devices):
-            text += f" (fence_manual: recovery waits for 'fence_ack_manual {self.names[nodeid]}'; assumed given)"
-        return text
+        return self.cluster.fence_methods.get(nodeid, "")
 
     def _coordinator(self) -> SimHost | None:
         live = self.world.live()
@@ -375,7 +355,8 @@ class Simulation:
             ]
         else:
             members, pending = [], []
-            quorum = {"quorate": False, "total_votes": 0, "expected_votes": self.cfg.expected_votes, "quorum": 0,
+            expected = self.cluster.any.membership.expected_votes
+            quorum = {"quorate": False, "total_votes": 0, "expected_votes": expected, "quorum": 0,
                       "qdisk_votes": 0, "reason": "no node is up"}  # fmt: skip
         services = [self._service_outcome(name, before, host, first=first) for name in self.specs]
         return {
@@ -426,9 +407,9 @@ class Simulation:
         }
 
 
-def simulate_steps(cfg: ClusterConfig, start: Start, events: list[Event]) -> list[dict[str, Any]]:
+def simulate_steps(cluster: ClusterFile, start: Start, events: list[Event]) -> list[dict[str, Any]]:
     """Run the events from `start`; one description per step, the starting point first."""
-    sim = Simulation(cfg, start)
+    sim = Simulation(cluster, start)
     steps = [sim.initial()]
     for event in events:
         steps.append(sim.step(event))

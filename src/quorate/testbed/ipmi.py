@@ -32,7 +32,7 @@ capabilities and ids, as ipmi_sim's example BMC), ``mc_enable 0x20``.
 
 It runs as ``ipmi_sim -c lan.conf -f sim.emu -s <state dir> -n``. Call ``fence_ipmilan`` with
 ``ipaddr=192.168.0.(100+nodeid) login=… passwd=… lanplus=1 cipher=3``: with lanplus and no cipher, every call
-spends ~14 s probing cipher suites (interfaces 1a). IPMI passwords are at most 16 characters (IPMI 1.5
+spends ~14 s probing cipher suites (docs/design.md, Fence agents). IPMI passwords are at most 16 characters (IPMI 1.5
 limit), so the BMC password is its own setting rather than the switch's secret.
 """
 

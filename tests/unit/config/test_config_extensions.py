@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quorate.config import ConfigError, parse_config
-from quorate.resources.tree import build_trees
+from quorate.config.rgtree import build_trees
 
 HEAD = """<?xml version="1.0"?>
 <cluster name="magi" config_version="7">

@@ -5,12 +5,12 @@ any resource inside any resource, references on every element (services and virt
 from __future__ import annotations
 
 import pytest
-from quorate.node.services_shell import service_specs
 
 from quorate.config import ClusterConfig, ConfigError, parse_config
 from quorate.config.rgcatalogue import ROOT_TYPES, SPECIAL_ATTRIBUTES, TYPES
+from quorate.config.rgtree import build_forest, build_trees
 from quorate.config.schema import vocabulary
-from quorate.resources.tree import build_forest, build_trees
+from quorate.config.to_core import service_specs
 
 HEAD = """<?xml version="1.0"?>
 <cluster name="magi" config_version="7">

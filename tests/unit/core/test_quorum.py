@@ -1,4 +1,4 @@
-"""cman's quorum arithmetic (rhcs.md 2.2), table-driven, with the article's numbers."""
+"""cman's quorum arithmetic (Q-2..Q-5), table-driven, with the article's numbers."""
 
 from __future__ import annotations
 

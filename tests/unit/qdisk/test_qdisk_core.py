@@ -29,7 +29,8 @@ def test_article_values_are_derived_as_qdiskd_does() -> None:
 
 
 def test_article_timings_master_after_about_96_seconds_then_all_granted() -> None:
-    """Spec 3.7: 20 INIT cycles (60 s) + 2 upgrade cycles + 10 bidding cycles: node 1 masters at 93 s
+    """D-19 (docs/qdisk-format.md, Timings): 20 INIT cycles (60 s) + 2 upgrade cycles + 10 bidding cycles:
+    node 1 masters at 93 s
     (the 32nd cycle, "about 96 s"), and the others count the votes from their next read on."""
     rig = Rig(QdiskParams.derived(interval=3, tko=20, votes=2), (1, 2, 3), dt=1.0)
     rig.run(120)
@@ -161,7 +162,7 @@ def test_partition_only_the_masters_side_counts_the_votes() -> None:
 
 
 def test_partition_the_larger_side_takes_the_disk_from_a_master_left_alone() -> None:
-    """DESIGN section 3 (qdiskd would keep the votes with the master's side whatever its size, spec D-21)."""
+    """D-21 (qdiskd would keep the votes with the master's side whatever its size)."""
     rig = started()
     rig.set_members([{1}, {2, 3}])
     assert [rig.nodes[n].votes for n in (1, 2, 3)] == [2, 0, 0]  # at once: only the master's side

@@ -1,4 +1,4 @@
-"""Byte-exact layout (spec 3.2), checksums, torn blocks and direct I/O alignment."""
+"""Byte-exact layout (docs/qdisk-format.md), checksums, torn blocks and direct I/O alignment."""
 
 from __future__ import annotations
 

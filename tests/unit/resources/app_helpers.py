@@ -11,10 +11,10 @@ from collections.abc import Iterable
 import pytest
 
 from quorate.config import Resource, Service
+from quorate.config.rgtree import Node, ServiceTree, build_tree
 from quorate.resources.agents import AgentContext
 from quorate.resources.agents.app import AppAgent, AppMapping, Host
 from quorate.resources.agents.ocf import OcfCall
-from quorate.resources.tree import Node, ServiceTree, build_tree
 
 
 def tree_of(*children: Resource, name: str = "web") -> ServiceTree:

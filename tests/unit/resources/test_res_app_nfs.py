@@ -8,9 +8,9 @@ from pathlib import Path
 
 from app_helpers import agent, ctx, plan, res, reskeys, tree_of
 
+from quorate.config.rgtree import Node
 from quorate.resources import ResourceRunner
 from quorate.resources.agents import NfsExportAgent, app_nfs
-from quorate.resources.tree import Node
 
 CLIENT, SERVER = app_nfs.MAPPINGS
 

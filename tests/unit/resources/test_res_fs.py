@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from res_helpers import Loop, config_of
 
+from quorate.config.rgtree import Node
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext, FsAgent
 from quorate.resources.agents import mounts as mounts_module
 from quorate.resources.agents.mounts import mounted_at, parse_mountinfo
-from quorate.resources.tree import Node
 
 
 def fs_node(device: str, mountpoint: Path, **extra: str) -> Node:

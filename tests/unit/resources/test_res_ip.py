@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import pytest
 from res_helpers import config_of
 
+from quorate.config.rgtree import Node
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext, IpAgent
-from quorate.resources.tree import Node
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000

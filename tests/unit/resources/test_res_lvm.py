@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from res_helpers import config_of, sh
 
-from quorate.system.process import AgentResult
+from quorate.config.rgtree import Node
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext, LvmAgent
 from quorate.resources.agents.lvm import device_mapper_available, run_lvm
-from quorate.resources.tree import Node
+from quorate.system.process import AgentResult
 
 ME = "balthasar.localdomain"
 OTHER = "casper.localdomain"

@@ -10,10 +10,10 @@ import pytest
 from res_helpers import config_of
 
 from quorate.config import ClusterConfig, Resource, Service
+from quorate.config.rgtree import Node, ServiceTree
 from quorate.resources import ResourceRunner, build_trees
 from quorate.resources.agents import AgentContext, MissingAgent, OcfAgent, SystemdAgent
 from quorate.resources.agents.ocf import parse_agent, parse_metadata
-from quorate.resources.tree import Node, ServiceTree
 
 
 def hand_tree(*children: Resource, name: str = "s") -> ServiceTree:

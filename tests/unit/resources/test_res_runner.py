@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from res_helpers import config_of
 
+from quorate.config.rgtree import Node, ServiceTree
 from quorate.resources import ResourceRunner, build_trees
 from quorate.resources.agents import Agent, AgentContext, AgentOutcome, default_agents
-from quorate.resources.tree import Node, ServiceTree
 
 RM = """
 <service name="s">
@@ -133,7 +133,7 @@ def test_tree_with_errors_is_not_started() -> None:
     tree = build_trees(config_of('<service name="s"/>'))["s"]
     broken = ServiceTree(tree.name, tree.root, tree.service, ())
     assert asyncio.run(runner.start_service(broken)).ok
-    from quorate.resources.tree import TreeProblem
+    from quorate.config.rgtree import TreeProblem
 
     bad = ServiceTree(tree.name, tree.root, tree.service, (TreeProblem("s", "x", "boom"),))
     log.clear()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from res_helpers import config_of
 
+from quorate.config.rgtree import Node
 from quorate.resources import ResourceRunner, build_trees
 from quorate.resources.agents import AgentContext, ScriptAgent
-from quorate.resources.tree import Node
 
 LSB = """#!/bin/sh
 # A well-behaved LSB init script keeping a daemon (sleep) in the background.

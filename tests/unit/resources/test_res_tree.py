@@ -346,7 +346,7 @@ def test_inheritance_reads_the_parent_or_the_named_ancestor_as_rgmanager_did() -
 
 
 def test_the_conditional_walks_of_a_reconfiguration_visit_children_like_rgmanager() -> None:
-    from quorate.resources.tree import child_sequence
+    from quorate.config.rgtree import child_sequence
 
     config = config_of(
         """

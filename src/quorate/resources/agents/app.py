@@ -39,6 +39,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from quorate.config.rgtree import Node, apply_overrides
 from quorate.resources.agents.base import (
     OCF_ERR_CONFIGURED,
     OCF_ERR_INSTALLED,
@@ -48,7 +49,6 @@ from quorate.resources.agents.base import (
 )
 from quorate.resources.agents.ocf import DEFAULT_OCF_ROOT, OcfAgent, OcfProgram
 from quorate.resources.catalogue import ActionSpec
-from quorate.resources.tree import Node, apply_overrides
 
 # Seconds added to ``shutdown_wait`` for the stop timeout: Debian's agents escalate (SIGKILL, a last check)
 # inside their timeout, after waiting for a clean stop.

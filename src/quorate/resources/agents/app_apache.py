@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import os
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host, MappingProblem, no_words, seconds, value
-from quorate.resources.tree import Node
 
 DEBIAN_SERVER_ROOT = "/etc/apache2"
 DEBIAN_CONFIG = "apache2.conf"

@@ -34,8 +34,8 @@ from __future__ import annotations
 import os
 import shlex
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host, MappingProblem, lenient_seconds, no_words, seconds, value
-from quorate.resources.tree import Node
 
 DEBIAN_CONFIG = "/etc/mysql/my.cnf"
 DEBIAN_PATHS = {

@@ -19,8 +19,8 @@ service's ``<ip>`` addresses; here BIND listens where the file says. Status asks
 
 from __future__ import annotations
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host, no_words, seconds, value
-from quorate.resources.tree import Node
 
 DEBIAN_CONFIG = "/etc/bind/named.conf"
 

@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import os
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host, MappingProblem, no_words, value
 from quorate.resources.agents.base import Agent, AgentContext, AgentOutcome, success
-from quorate.resources.tree import Node
 
 DEFAULT_NFSPATH = ".clumanager/nfs"
 

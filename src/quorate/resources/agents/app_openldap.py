@@ -17,8 +17,8 @@ addresses when ``url_list`` named none; here slapd serves exactly ``url_list``. 
 
 from __future__ import annotations
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host, no_words, seconds, value
-from quorate.resources.tree import Node
 
 DEBIAN_CONFIG = "/etc/ldap/slapd.d"
 

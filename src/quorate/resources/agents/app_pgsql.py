@@ -28,8 +28,8 @@ import os
 import re
 import shlex
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host, MappingProblem, lenient_seconds, no_words, seconds, value
-from quorate.resources.tree import Node
 
 PG_CTL_PATTERN = "/usr/lib/postgresql/*/bin/pg_ctl"
 FALLBACK_PG_CTL = "/usr/bin/pg_ctl"

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.systemd import SystemdAgent, systemd_is_init
-from quorate.resources.tree import Node
 
 UNIT = "smbd.service"
 

@@ -9,8 +9,8 @@ starts in up to 180 s, SAPDatabase in up to 1800 s); ``shutdown_wait``, if given
 
 from __future__ import annotations
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host
-from quorate.resources.tree import Node
 
 
 def unchanged(res: Node, host: Host) -> dict[str, str]:

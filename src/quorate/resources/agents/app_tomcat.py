@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import re
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.app import AppMapping, Host, MappingProblem, no_words, seconds, value
-from quorate.resources.tree import Node
 
 RGMANAGER_CONFIG = {"tomcat-5": "/etc/tomcat5/tomcat5.conf", "tomcat-6": "/etc/tomcat6/tomcat6.conf"}
 FROM_FILE = (

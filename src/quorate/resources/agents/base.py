@@ -26,8 +26,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from quorate.config.rgtree import Node
 from quorate.resources.catalogue import ActionSpec
-from quorate.resources.tree import Node
 from quorate.system.process import AgentResult, run_agent
 
 OCF_SUCCESS = 0

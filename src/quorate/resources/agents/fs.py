@@ -25,6 +25,7 @@ import signal
 import stat
 import time
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents import mounts
 from quorate.resources.agents.base import (
     OCF_ERR_ARGS,
@@ -39,7 +40,6 @@ from quorate.resources.agents.base import (
     success,
     summary,
 )
-from quorate.resources.tree import Node
 
 JOURNALLED = frozenset({"ext3", "ext4", "xfs", "jfs", "reiserfs", "btrfs", "gfs2", "nilfs2"})
 UNMOUNT_ATTEMPTS = 3

@@ -25,6 +25,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.base import (
     OCF_ERR_ARGS,
     OCF_ERR_GENERIC,
@@ -38,7 +39,6 @@ from quorate.resources.agents.base import (
     success,
     summary,
 )
-from quorate.resources.tree import Node
 
 Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 

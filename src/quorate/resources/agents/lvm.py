@@ -27,6 +27,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.base import (
     OCF_ERR_ARGS,
     OCF_ERR_GENERIC,
@@ -42,7 +43,6 @@ from quorate.resources.agents.base import (
     summary,
 )
 from quorate.resources.agents.vg_lock import ClaimLock, VgLockError, claim_lock
-from quorate.resources.tree import Node
 from quorate.system.process import AgentResult
 
 LvmRunner = Callable[[Sequence[str], float], Awaitable[AgentResult]]

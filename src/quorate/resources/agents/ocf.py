@@ -1,4 +1,5 @@
-"""``ocf``: any OCF resource agent, unchanged, such as those of Debian's resource-agents (interfaces 1b).
+"""``ocf``: any OCF resource agent, unchanged, such as those of Debian's resource-agents (docs/design.md, OCF
+resource agents).
 
 Theory of operation: ``<ocf name="web-ip" agent="ocf:heartbeat:IPaddr2" ip="10.0.0.50" cidr_netmask="24"/>``
 runs ``$OCF_ROOT/resource.d/heartbeat/IPaddr2`` with every attribute except ``name`` and ``agent`` as
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from quorate.config.rgtree import Node, apply_overrides
 from quorate.resources.agents.base import (
     OCF_ERR_ARGS,
     OCF_ERR_GENERIC,
@@ -43,7 +45,6 @@ from quorate.resources.agents.base import (
     summary,
 )
 from quorate.resources.catalogue import ActionSpec
-from quorate.resources.tree import Node, apply_overrides
 
 DEFAULT_OCF_ROOT = "/usr/lib/ocf"
 OWN_ATTRIBUTES = frozenset({"name", "agent"})

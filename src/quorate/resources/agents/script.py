@@ -1,4 +1,4 @@
-"""``script``: an LSB init script run as ``<file> start|stop|status`` (spec R-86, interfaces 1c).
+"""``script``: an LSB init script run as ``<file> start|stop|status`` (R-86; docs/design.md, LSB init scripts).
 
 Theory of operation: like rgmanager's script.sh, the agent first validates ``file`` (exists, not a directory
 or device, not empty, executable; OCF codes 5, 2, 1, 4) and then runs the script with the action as its only
@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import stat
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.base import (
     OCF_ERR_ARGS,
     OCF_ERR_GENERIC,
@@ -35,7 +36,6 @@ from quorate.resources.agents.base import (
     success,
     summary,
 )
-from quorate.resources.tree import Node
 
 LSB_STATUS_TEXT = {
     0: "program is running",
@@ -47,7 +47,7 @@ LSB_STATUS_TEXT = {
 
 
 def lsb_to_ocf(action: str, code: int) -> int:
-    """Pacemaker's mapping of LSB exit codes to OCF ones (interfaces 1c)."""
+    """Pacemaker's mapping of LSB exit codes to OCF ones (docs/design.md, LSB init scripts)."""
     if action == "status":
         return {0: 0, 1: 7, 2: 7, 3: 7, 150: 5, 151: 4}.get(code, 1)
     return code if 0 <= code <= 7 else 1

@@ -1,4 +1,4 @@
-"""``systemd``: a systemd unit started, stopped and checked with systemctl (interfaces 1d).
+"""``systemd``: a systemd unit started, stopped and checked with systemctl (docs/design.md, systemd).
 
 Theory of operation: ``<systemd name="web" unit="nginx.service"/>`` (``unit`` defaults to ``<name>.service``)
 runs ``systemctl start|stop <unit>`` and, for status, ``systemctl is-active --quiet <unit>`` (0 = active,
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.base import (
     OCF_ERR_GENERIC,
     OCF_ERR_INSTALLED,
@@ -26,7 +27,6 @@ from quorate.resources.agents.base import (
     success,
     summary,
 )
-from quorate.resources.tree import Node
 
 
 def systemd_is_init() -> bool:

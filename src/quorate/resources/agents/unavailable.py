@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from quorate.config.rgtree import Node
 from quorate.resources.agents.base import OCF_ERR_INSTALLED, AgentContext, AgentOutcome, MissingAgent, failure
-from quorate.resources.tree import Node
 
 
 def _attr(res: Node, name: str, placeholder: str) -> str:

@@ -29,7 +29,7 @@ set). An empty attribute counts as unset, as rgmanager read it. A parameter whos
 Problems found while building (a missing primary or required attribute, a forbidden child, a resource used more
 often than its type allows, an unknown type) are collected per tree rather than raised: ``rg_test`` reports
 them, and the runner refuses to start a tree that has errors. Reconfiguration deltas live in
-`quorate.resources.delta` and are re-exported here. Pure: no I/O.
+`quorate.config.rgdelta`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -476,21 +476,16 @@ def build_trees(config: ClusterConfig) -> dict[str, ServiceTree]:
     return {t.name: t for t in build_forest(config) if t.kind == "service"}
 
 
-from quorate.resources.delta import ServiceDelta, TreeDelta, delta  # noqa: E402  (re-export; delta imports us)
-
 __all__ = [
     "INDEPENDENT",
     "NON_CRITICAL",
     "Node",
-    "ServiceDelta",
     "ServiceTree",
-    "TreeDelta",
     "TreeProblem",
     "apply_overrides",
     "build_forest",
     "build_tree",
     "build_trees",
     "child_sequence",
-    "delta",
     "stored_attributes",
 ]

@@ -23,7 +23,7 @@ by comparing the lists (``resource_delta``): a resource whose stored parameters 
 list and NEEDSTART in the new one, RECONFIG too when only ``reconfig`` parameters differ. It then matched tree
 nodes sibling by sibling (``resource_tree_delta``) and walked the old trees conditionally stopping what is
 flagged, the new ones conditionally starting it (``res_condstop``/``res_condstart``, whose visiting order
-differs from the plain walks, `quorate.resources.tree.child_sequence`). Quorate's daemon acts on `delta`; this
+differs from the plain walks, `quorate.config.rgtree.child_sequence`). Quorate's daemon acts on `delta`; this
 replay only reproduces the original's printed trace. Pure: no I/O.
 """
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from quorate.config.model import ClusterConfig
 from quorate.config.rgcatalogue import SPECIAL_ATTRIBUTES, type_spec
-from quorate.resources.tree import Node, ServiceTree, build_forest, build_trees, child_sequence, stored_attributes
+from quorate.config.rgtree import Node, ServiceTree, build_forest, build_trees, child_sequence, stored_attributes
 
 ADDED = "added"
 REMOVED = "removed"

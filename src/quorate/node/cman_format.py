@@ -1,4 +1,4 @@
-"""cman_tool's text layouts (spec rhcs.md 2.6 and 2.7), as pure functions of the daemon's status.
+"""cman_tool's text layouts (L-10), as pure functions of the daemon's status.
 
 Kept byte-compatible with the article's printed output so that scripts and eyes trained on cman keep
 working: same labels, same order, "Quorum device votes" only while the disk's votes are held, and
@@ -146,7 +146,7 @@ STATE_CODES = {
 
 
 def format_clustat(s: dict[str, Any], options: dict[str, Any] | None = None, columns: int = 80) -> str:
-    """clustat's text layout (spec 6.2, rule L-1..L-4), 80 columns; first line is the exit status."""
+    """clustat's text layout (rules L-1..L-4), 80 columns; first line is the exit status."""
     options = options or {}
     width = columns // 2
     col = (columns - 20) // 2
@@ -207,7 +207,7 @@ def format_clustat(s: dict[str, Any], options: dict[str, Any] | None = None, col
 
 
 def format_clustat_xml(s: dict[str, Any]) -> str:
-    """`clustat -x`: rgmanager's XML layout (spec 6.2), for scripts that parse it."""
+    """`clustat -x`: rgmanager's XML layout, for scripts that parse it."""
     from xml.sax.saxutils import quoteattr as q
 
     lines = ['<?xml version="1.0"?>', '<clustat version="4.1.1">']

@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quorate.cli.cman_format import format_nodes, format_status
+from quorate.node.cman_format import format_nodes, format_status
 
 GOLDEN = Path(__file__).parents[2] / "golden"
 
 
 def article_status(**changes: Any) -> dict[str, Any]:
-    """The state behind the article's `cman_tool status` on balthasar (rhcs.md section 0)."""
+    """The state behind the article's `cman_tool status` on balthasar (values derived as C-4, C-5 and Q-3 say)."""
     status: dict[str, Any] = {
         "protocol_version": "6.2.0",
         "config_version": 1,
@@ -89,7 +89,7 @@ def test_nodes_filter_by_short_name() -> None:
 def test_clustat_layout_and_xml() -> None:
     from xml.etree import ElementTree
 
-    from quorate.cli.cman_format import format_clustat
+    from quorate.node.cman_format import format_clustat
 
     nodes = [
         {"nodeid": 1, "name": "balthasar.localdomain", "member": True, "local": True},
