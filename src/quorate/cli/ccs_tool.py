@@ -98,9 +98,9 @@ def _finish(args: argparse.Namespace, path: str, before: ClusterConfig | None, d
     _print_problems([p for p in others if (p.path, p.attribute, p.message) not in known])
     old_version, new_version = document.version() - 1, document.version()
     if before is not None and after is not None:
-        from quorate.config.changes import plan_change
+        from quorate.config.changes import describe, plan_change
 
-        lines = plan_change(before, after).describe()
+        lines = describe(plan_change(before, after))
     else:
         lines = [f"config_version {old_version} -> {new_version}"]
         if after is None:

@@ -108,7 +108,7 @@ def diff(file: str, running: str, as_json: bool) -> None:
     Exit 0: FILE may replace the running file; 1: FILE is invalid or may not replace it; 2: a file is unreadable
     or the running file is invalid.
     """
-    from quorate.config.changes import check_successor, plan_change
+    from quorate.config.changes import check_successor, describe, plan_change
 
     current = _load(running, invalid=EXIT_UNREADABLE)
     candidate = _load(file)
@@ -128,7 +128,7 @@ def diff(file: str, running: str, as_json: bool) -> None:
     else:
         _print_problems(candidate.warnings)
         _print_problems(problems)
-        lines = change.describe()
+        lines = describe(change)
         if change.empty:
             lines.append("no other change: nodes, votes, fencing and services stay as they are")
         click.echo("\n".join(lines))

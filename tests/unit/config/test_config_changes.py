@@ -7,7 +7,7 @@ import json
 from config_samples import ARTICLE_1, ARTICLE_2, BASE
 
 from quorate.config import ClusterConfig, parse_config
-from quorate.config.changes import check_successor, plan_change, quorum_all_up
+from quorate.config.changes import check_successor, describe, plan_change, quorum_all_up
 
 
 def cfg(text: str, version: int = 7) -> ClusterConfig:
@@ -58,7 +58,7 @@ def test_the_articles_update_adds_a_domain_and_a_service_that_stays_stopped() ->
     (service,) = change.services
     assert (service.name, service.action, service.stays_stopped) == ("test", "add", True)
     assert service.start == ("service:test", "lvm:tes_lv", "fs:test_fs", "script:test_svc")
-    assert "service test: added, stays stopped until `clusvcadm -e test`" in change.describe()
+    assert "service test: added, stays stopped until `clusvcadm -e test`" in describe(change)
     assert check_successor(old, new) == []
 
 
@@ -71,7 +71,7 @@ def test_adding_a_node_recomputes_votes_and_quorum() -> None:
     assert (change.votes.expected_before, change.votes.expected_after) == (3, 4)
     assert (change.votes.quorum_before, change.votes.quorum_after) == (2, 3)
     assert change.votes.quorum_after == quorum_all_up(new)
-    lines = change.describe()
+    lines = describe(change)
     assert "node caspar.localdomain: added (nodeid 4, votes 1)" in lines
     assert any(
         line.startswith("votes: expected 3 -> 4 (sum of node votes)") and line.endswith("2 -> 3") for line in lines
@@ -138,7 +138,7 @@ def test_a_changed_resource_restarts_only_the_service_that_contains_it() -> None
     assert db.causes == ("fs:dbdata changed: options",)
     # The file system restarts with what sits on it; the service itself keeps running.
     assert db.stop == ("script:dbd", "fs:dbdata") and db.start == ("fs:dbdata", "script:dbd")
-    assert change.describe()[-1] == (
+    assert describe(change)[-1] == (
         "service db: restart (fs:dbdata changed: options): stops script:dbd, fs:dbdata, then starts fs:dbdata, "
         "script:dbd; the rest of the service keeps running"
     )
@@ -173,7 +173,7 @@ def test_placement_change_stops_nothing_and_service_node_change_restarts_whole()
     assert web is not None and web.action == "placement" and web.stop == () and web.start == ()
     assert [str(f) for f in web.placement] == ["domain ring01 -> (none)", "recovery relocate -> restart"]
     assert "service web: placement: domain ring01 -> (none), recovery relocate -> restart, nothing stops" in (
-        change.describe()
+        describe(change)
     )
     files = change.service("files")
     assert files is not None and files.action == "restart" and files.whole
@@ -192,7 +192,7 @@ def test_added_and_removed_services() -> None:
     assert db is not None and db.action == "remove" and db.stop == ("script:dbd", "fs:dbdata", "service:db")
     mail = change.service("mail")
     assert mail is not None and mail.action == "add" and mail.stays_stopped
-    lines = change.describe()
+    lines = describe(change)
     assert "service db: removed, stopped first (script:dbd, fs:dbdata, service:db)" in lines
     assert "service mail: added, stays stopped until `clusvcadm -e mail`" in lines
 
@@ -201,7 +201,7 @@ def test_unchanged_content_is_an_empty_change_and_json_round_trips() -> None:
     old = cfg(BASE)
     new = cfg(BASE.replace("  <rm>", "  <!-- reformatted -->\n  <rm>"), 8)
     change = plan_change(old, new)
-    assert change.empty and change.describe() == ["config_version 7 -> 8"]
+    assert change.empty and describe(change) == ["config_version 7 -> 8"]
     data = json.loads(json.dumps(plan_change(cfg(two_services()), cfg(BASE, 8)).to_dict()))
     assert data["empty"] is False
     assert {s["name"]: s["action"] for s in data["services"]} == {"db": "remove", "files": "remove"}

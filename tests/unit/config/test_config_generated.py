@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quorate.config import ConfigError, parse_config
-from quorate.config.changes import check_successor, plan_change
+from quorate.config.changes import check_successor, describe, plan_change
 from quorate.config.edit import Document, EditError
 
 NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
@@ -132,7 +132,7 @@ def test_generated_configurations_survive_edits_and_change_plans(text: str, edit
             continue  # ccs_tool would refuse to write this
         change = plan_change(current, candidate)
         json.dumps(change.to_dict())
-        assert change.describe()[0] == f"config_version {current.config_version} -> {candidate.config_version}"
+        assert describe(change)[0] == f"config_version {current.config_version} -> {candidate.config_version}"
         assert candidate.config_version == current.config_version + 1
         assert not [p for p in check_successor(current, candidate) if p.attribute == "config_version"]
         backwards = plan_change(candidate, current)
@@ -147,7 +147,7 @@ def test_plan_change_between_any_two_generated_configurations(a: str, b: str) ->
     old, new = parse_config(a, "a.conf"), parse_config(b, "b.conf")
     change = plan_change(old, new)
     json.dumps(change.to_dict())
-    assert all(isinstance(line, str) for line in change.describe())
+    assert all(isinstance(line, str) for line in describe(change))
     added = {s.name for s in change.services if s.action == "add"}
     assert added == {s.name for s in new.rm.services} - {s.name for s in old.rm.services}
     assert all(s.stays_stopped for s in change.services if s.action == "add")

@@ -1,0 +1,105 @@
+"""Whether a candidate cluster.conf may replace the running one while the cluster runs (`check_successor`).
+
+Theory of operation: distribution (``ccs_tool update``, ``quorate config push``) and ``quorate config diff`` ask it
+before anything is sent: same cluster, a higher config_version (C-40), nothing that needs a whole-cluster restart
+changed (name, id, port, multicast, key, two_node: C-45), no running member removed, the quorum disk not changed in
+a way its running service cannot take. The answer is a list of located `Problem` values (S5): empty, or warnings
+only, means yes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from quorate.config.change_diff import _multicast, quorumd_change
+from quorate.config.change_model import show
+from quorate.config.model import ClusterConfig
+from quorate.config.problems import Problem, Severity
+
+
+def check_successor(
+    running: ClusterConfig,
+    candidate: ClusterConfig,
+    *,
+    members: Iterable[str] = (),
+) -> list[Problem]:
+    """Whether ``candidate`` may replace ``running`` while the cluster runs; problems are about the candidate.
+
+    Refused (errors), and why:
+
+    * another cluster name: the file belongs to another cluster (members reject such nodes, C-44);
+    * a ``config_version`` that is not strictly higher (C-40): versions are how nodes tell which file is
+      current, so an equal version with other content would leave two "current" files in the cluster;
+    * a changed cluster id, explicit multicast address, port or key file: these decide who can talk to whom.
+      Members activate a new file one after the other, never at the same instant, so during the switch the
+      cluster would be cut in two groups that cannot hear each other, and each would evict (and fence) the
+      other. cman also needs a full restart for these (C-45). Change them by stopping the whole cluster;
+    * a changed ``two_node``: it changes the quorum rule itself (Q-5), and the original requires a full
+      restart to cross the two-node boundary (C-45);
+    * removing a node that is a member now (``members``: the names of the current view, given by the
+      caller): the file would describe a cluster without a node that is running in it, and that node could
+      neither activate it (it does not find itself) nor be fenced by it. Stop the node first
+      (``cman_tool leave remove``), then push the file without it.
+
+    Warnings: quorum disk settings that qdiskd reads only at start (C-45) restart the disk service inside
+    each quorated (at its next start instead where the partition's quorum rests on the disk's votes). Totem
+    timings are *not* refused: quorate applies a new token at once (C-45), where cman needed a restart.
+    """
+    problems: list[Problem] = []
+
+    def add(
+        severity: Severity, message: str, hint: str | None, *, attribute: str | None = None, path: str = "/cluster"
+    ) -> None:
+        problems.append(Problem(severity, candidate.source, candidate.line, path, attribute, message, hint))
+
+    if candidate.name != running.name:
+        add(
+            "error",
+            f"the file is for cluster {candidate.name!r}, but this node runs cluster {running.name!r}",
+            "a cluster's name cannot change; is this the right file?",
+            attribute="name",
+        )
+    if candidate.config_version <= running.config_version:
+        add(
+            "error",
+            f"config_version {candidate.config_version} is not higher than the running version "
+            f"{running.config_version}",
+            f"set config_version to {running.config_version + 1} or more",
+            attribute="config_version",
+        )
+    restart_only = [
+        ("cluster_id", "the cluster id", running.cluster_id, candidate.cluster_id, "/cluster/cman"),
+        ("addr", "the multicast address", _multicast(running), _multicast(candidate), "/cluster/cman/multicast"),
+        ("port", "the cluster port", running.port, candidate.port, "/cluster/cman"),
+        ("keyfile", "the key file", running.keyfile, candidate.keyfile, "/cluster/cman"),
+        ("two_node", "two_node", running.two_node, candidate.two_node, "/cluster/cman"),
+    ]
+    if candidate.name == running.name:
+        for attribute, what, before, after, path in restart_only:
+            if before != after:
+                add(
+                    "error",
+                    f"{what} cannot change while the cluster runs ({show(before)} -> {show(after)})",
+                    "stop the whole cluster, install the file on every node, then start it again",
+                    attribute=attribute,
+                    path=path,
+                )
+    candidate_names = {n.name for n in candidate.nodes}
+    for name in dict.fromkeys(members):
+        if name not in candidate_names:
+            add(
+                "error",
+                f"node {name} is a member of the cluster now but is not in the file",
+                f"stop it first (cman_tool leave remove on {name}), then push the file without it",
+                path="/cluster/clusternodes",
+            )
+    change = quorumd_change(running.quorumd, candidate.quorumd)
+    if change is not None and change.restart_fields:
+        add(
+            "warning",
+            f"quorum disk {change.kind}: {', '.join(change.restart_fields)} restart the quorum disk service on "
+            "every node (its votes are given back and granted again)",
+            "where the nodes' own votes are below quorum, this waits for the next quorated start instead",
+            path="/cluster/quorumd",
+        )
+    return problems
