@@ -173,7 +173,8 @@ def test_bad_input_and_failing_commands_always_release_the_lock(testbed, tmp_pat
     bad = run(tb, B, [*LOCK, "x" * 65, "--", "true"])
     assert bad.returncode == 2 and "is 65 bytes long; the limit is 64 bytes" in bad.stderr
 
-    holder = tb.popen(B, [*LOCK, "-v", "magi", "--", "sleep", "4"], stderr=subprocess.PIPE, text=True)
+    # held long enough for the checks below on a loaded machine (each command is a whole process)
+    holder = tb.popen(B, [*LOCK, "-v", "magi", "--", "sleep", "12"], stderr=subprocess.PIPE, text=True)
     wait_for("balthasar holds magi", lambda: "magi" in run(tb, B, [*QUORATE, "locks"]).stdout, timeout=20)
     for node in (B, C, M):  # every member shows the whole table; those that are not the master ask it
         listing = run(tb, node, [*QUORATE, "locks"]).stdout
