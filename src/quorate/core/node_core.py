@@ -74,6 +74,7 @@ from quorate.core.messages import (
     SvcTable,
     decode,
 )
+from quorate.core.node_disk import NodeDisk
 from quorate.core.node_io import (
     Action,
     AdoptRefused,
@@ -155,9 +156,7 @@ class NodeCore:
             first_tx=boot,
         )
         self.local = LocalServices(settings.services)
-        self.qdisk: QdiskDriver | None = None
-        self.qdisk_deferred: str | None = None
-        self._resized_to: int | None = None  # a pushed <quorumd votes>, until the disk first grants that many
+        self.disk = NodeDisk(settings)
         self.requests = node_requests.Requests(self)
         self.halted: str | None = None
         # Observers of what passes between the cores (a view installed, quorum lost, a fence confirmed...): the
@@ -166,8 +165,6 @@ class NodeCore:
         self._ticked = -float("inf")  # the time of the last `handle_timer`
         self._effects: list[Effect] = []
         self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
-        if settings.qdisk is not None:
-            self._start_qdisk()
         self.membership.set_dirty(now, self.local.dirty)
         self._process(now)
 
@@ -261,7 +258,7 @@ class NodeCore:
         elif isinstance(event, FenceManualWaiting):
             self.fencing.manual_waiting(now, event.nodeid)
         elif isinstance(event, DiskOpened | DiskRead | DiskWritten | HeuristicDone):
-            self._disk_report(now, event)
+            self.disk.report(now, event, self.membership.members, self.membership.quorum.quorate)
         elif isinstance(event, ConfigStaged):
             self.config_dist.staged_result(now, event.tx, event.digest, event.ok, event.error)
         elif isinstance(event, AdoptRefused):
@@ -400,18 +397,13 @@ class NodeCore:
         return view
 
     def _route_qdisk(self, now: float) -> bool:
-        if self.qdisk is None:
-            return False
-        effects = self.qdisk.take_effects()
+        effects = self.disk.take_effects()
         # What takes votes away goes first: a decision in the same batch (a kill request) must not be made by a
         # node whose quorum that batch withdraws.
         effects.sort(key=lambda e: 0 if isinstance(e, SetVotes) and e.votes == 0 else 1)
         for effect in effects:
             if isinstance(effect, SetVotes):
-                resized = effect.votes > 0 and effect.votes == self._resized_to
-                if resized:
-                    self._resized_to = None
-                self.membership.set_qdisk_votes(now, effect.votes, resized=resized)
+                self.membership.set_qdisk_votes(now, effect.votes, resized=self.disk.resized(effect.votes))
             elif isinstance(effect, KillNode) and effect.nodeid not in self.membership.members:
                 self._log(f"qdisk: node {effect.nodeid} is dead on disk and already out of the view: no new fence")
             elif isinstance(effect, KillNode):
@@ -514,67 +506,19 @@ class NodeCore:
 
     # ------------------------------------------------------------------------------------ quorum disk
 
-    def _start_qdisk(self) -> None:
-        settings = self.settings.qdisk
-        assert settings is not None
-        ids = [n.nodeid for n in self.settings.membership.nodes]
-        self.qdisk = QdiskDriver(settings, self.local_id, ids, self.settings.token_ms)
+    @property
+    def qdisk(self) -> QdiskDriver | None:
+        """The running quorum-disk service (one start of it), if the configuration has one."""
+        return self.disk.driver
 
-    def _disk_report(self, now: float, event: DiskOpened | DiskRead | DiskWritten | HeuristicDone) -> None:
-        disk = self.qdisk
-        if disk is None:
-            return
-        m = self.membership
-        if isinstance(event, DiskOpened):
-            disk.opened(now, event)
-            disk.tick(now, m.members, m.quorum.quorate)
-        elif isinstance(event, DiskRead):
-            disk.read_done(now, event, m.members, m.quorum.quorate)
-        elif isinstance(event, DiskWritten):
-            disk.write_done(now, event)
-        else:
-            disk.heuristic_done(now, event.index, event.ok, event.detail)
+    @property
+    def qdisk_deferred(self) -> str | None:
+        return self.disk.deferred
 
     def _disk_holds_quorum(self) -> bool:
         m = self.membership
         q = m.quorum
         return self.qdisk is not None and q.quorate and m.qdisk_votes > 0 and q.total_votes - m.qdisk_votes < q.quorum
-
-    def _reconfigure_qdisk(self, now: float, old: NodeSettings, event: ConfigActivated) -> None:
-        """qdiskd's dynamic settings change in place; any other change restarts the disk service, except while
-        the partition's quorum rests on the disk's votes (then it waits for the next start of quorated)."""
-        new = event.settings.qdisk
-        if not event.qdisk_change:
-            return
-        names = ", ".join(event.qdisk_fields)
-        if event.qdisk_change == "dynamic" and self.qdisk is not None and new is not None:
-            self.qdisk.update_settings(new)
-            if old.qdisk is not None and new.votes != old.qdisk.votes:
-                self._resized_to = new.votes
-            self._log(f"quorum disk settings changed ({names}): applied to the running disk service")
-            return
-        if old.qdisk is None or new is None:
-            what = f"quorum disk {'added' if old.qdisk is None else 'removed'} in the configuration"
-        else:
-            what = f"quorum disk settings changed ({names})"
-        if self._disk_holds_quorum():
-            self.qdisk_deferred = what
-            self._log(
-                f"{what}: they take effect when quorated restarts; restarting the disk service now would cost "
-                "this partition its quorum (its nodes' votes alone are below quorum)",
-                "warning",
-            )
-            return
-        self._log(f"{what}: restarting the quorum disk service")
-        if self.qdisk is not None:
-            self.qdisk.stop(now)
-            self._route_qdisk(now)
-        self.qdisk = None
-        if new is None:  # no disk any more: the quorum is what the nodes' votes alone give (Q-3)
-            self.membership.set_qdisk_votes(now, 0, resized=True)
-            return
-        self._resized_to = new.votes if old.qdisk is None or new.votes != old.qdisk.votes else None
-        self._start_qdisk()
 
     def _reconfigure(self, now: float, event: ConfigActivated) -> None:
         """A new cluster.conf is active: every core takes it without a restart."""
@@ -584,7 +528,10 @@ class NodeCore:
         self.fencing.config = new.fencing
         self.local.reconfigure(event.service_changes)
         self.services.reconfigure(now, dict(new.services))
-        self._reconfigure_qdisk(now, old, event)
+        logs, removed = self.disk.reconfigure(now, old, event, holds_quorum=self._disk_holds_quorum())
+        self._effects.extend(logs)
+        if removed:  # no disk any more: the quorum is what the nodes' votes alone give (Q-3)
+            self.membership.set_qdisk_votes(now, 0, resized=True)
         self.config_dist.activated(new.membership.config_version, event.data)
 
     def _log(self, text: str, level: str = "info") -> None:

@@ -76,8 +76,10 @@ class Node(Protocol):
     locks: LockManager
     config_dist: ConfigDistribution
     local: LocalServices
-    qdisk: QdiskDriver | None
     settings: NodeSettings
+
+    @property
+    def qdisk(self) -> QdiskDriver | None: ...
 
     def node_name(self, nodeid: int) -> str: ...
 
