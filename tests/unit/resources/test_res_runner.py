@@ -380,7 +380,7 @@ exit 3
 
 @pytest.mark.parametrize("metadata", ["echo '<resource-agent><actions><action'", "exec sleep 60"])
 def test_an_ocf_agent_with_broken_or_hanging_meta_data_starts_once_on_the_catalogue_table(
-    metadata: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    metadata: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from quorate.resources.agents import ocf
     from quorate.resources.agents.base import ServiceAgent
@@ -407,3 +407,5 @@ def test_an_ocf_agent_with_broken_or_hanging_meta_data_starts_once_on_the_catalo
     table = asyncio.run(agents["ocf"].actions(tree.root.children[0]))
     assert table == tree.root.children[0].actions  # the catalogue's table stands in for the broken one
     assert asyncio.run(runner.stop_service(tree)).ok and log.read_text() == "start\nstop\n"
+    said = [r.getMessage() for r in caplog.records if "meta-data unusable" in r.getMessage()]
+    assert said and said[0].startswith("ocf agent acme:Odd: meta-data unusable ("), said

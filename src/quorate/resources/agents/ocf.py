@@ -22,6 +22,7 @@ name a fixed agent and compute its parameters from rgmanager's attributes (`quor
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -48,6 +49,8 @@ from quorate.resources.catalogue import ActionSpec
 
 DEFAULT_OCF_ROOT = "/usr/lib/ocf"
 OWN_ATTRIBUTES = frozenset({"name", "agent"})
+
+log = logging.getLogger("quorated")
 
 
 def parse_agent(spec: str) -> tuple[str, str] | None:
@@ -170,10 +173,21 @@ class OcfAgent(Agent):
         """The action table of the agent's own meta-data (read once per program), or the type's static one."""
         if program.path not in self._metadata:
             result = await run([program.path, "meta-data"], timeout=10, env={"OCF_ROOT": self.ocf_root})
-            try:
-                found = parse_metadata(result.stdout) if result.ok else ()
-            except etree.XMLSyntaxError:
-                found = ()
+            problem = ""
+            if not result.ok:
+                problem = "timed out after 10 s" if result.timed_out else (result.error or f"exit {result.returncode}")
+            found: tuple[ActionSpec, ...] = ()
+            if result.ok:
+                try:
+                    found = parse_metadata(result.stdout)
+                except etree.XMLSyntaxError as exc:
+                    problem = f"not XML ({exc})"
+            if not found:
+                log.warning(
+                    "ocf agent %s: meta-data unusable (%s); its timeouts are the resource type's defaults",
+                    program.name,
+                    problem or "no start, stop or monitor action",
+                )
             self._metadata[program.path] = found or res.spec.actions
         return self._metadata[program.path]
 
