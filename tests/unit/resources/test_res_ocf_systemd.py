@@ -154,3 +154,20 @@ def test_a_type_without_agent_fails_to_start_and_the_service_is_rolled_back(tmp_
     assert [str(s).split(":")[0] for s in outcome.rollback] == ["[stop] webfarm", "[stop] ocf", "[stop] service"]
     assert not (tmp_path / "r" / "Dummy-d.state").exists()
     assert asyncio.run(runner.stop_service(tree)).ok  # stop of a type without agent: nothing can run
+
+
+def test_an_agents_error_lines_come_before_its_generic_exit_reason() -> None:
+    from quorate.resources.agents.base import summary
+
+    said = (
+        "apache(web)[812]: INFO: checking\n"
+        "apache(web)[812]: ERROR: cannot create /run/apache2-web (does not start with /var/run)\n"
+        "ocf-exit-reason:environment is invalid, resource considered stopped\n"
+    )
+    assert summary(said) == (
+        "cannot create /run/apache2-web (does not start with /var/run) / "
+        "environment is invalid, resource considered stopped"
+    )
+    # ocf_exit_reason also logs its text as an ERROR line: said once
+    assert summary("ocf-exit-reason:disk on fire\nDummy[3]: ERROR: disk on fire\n") == "disk on fire"
+    assert summary("one\ntwo\nthree\n") == "two / three"

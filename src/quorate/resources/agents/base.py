@@ -112,11 +112,19 @@ def from_result(result: AgentResult, what: str) -> AgentOutcome | None:
 
 
 def summary(text: str, limit: int = 300) -> str:
-    """The most useful line(s) of an agent's output: its ``ocf-exit-reason:`` if any, else the last lines."""
+    """The most useful line(s) of an agent's output: its ``ERROR:`` lines and ``ocf-exit-reason:``, else the last.
+
+    Debian's agents often say the real cause in an ``ERROR:`` log line (``cannot create /run/x``) and then exit
+    with a generic reason (``environment is invalid, resource considered stopped``): both are kept, cause first.
+    """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     reasons = [line.split(":", 1)[1].strip() for line in lines if line.startswith("ocf-exit-reason:")]
-    chosen = reasons[-1:] if reasons else lines[-2:]
-    joined = " / ".join(chosen)
+    errors = [line.split("ERROR:", 1)[1].strip() for line in lines if "ERROR:" in line]
+    chosen: list[str] = []
+    for said in [*errors[-2:], *reasons[-1:]]:
+        if said and said not in chosen:
+            chosen.append(said)
+    joined = " / ".join(chosen or lines[-2:])
     return joined if len(joined) <= limit else joined[: limit - 3] + "..."
 
 
