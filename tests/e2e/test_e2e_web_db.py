@@ -36,33 +36,27 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import mount_points_removed_after, wait_for
+from e2e_helpers import mount_points_removed_after
 from test_e2e_app_agents import missing_prerequisites as missing_applications
 
 from quorate.testbed import Testbed, availability, luns, webdb
-from quorate.testbed.availability import Attempt, Operation
-from quorate.testbed.power import start_power_switch
-from quorate.testbed.webdb import DB_MOUNT, DB_VIP, WEB_MOUNT, WEB_VIP, B, C, M
+from quorate.testbed.availability import Attempt
+from quorate.testbed.webdb import DB_MOUNT, DB_VIP, WEB_MOUNT, B, C, M
+from quorate.testbed.webdb_drive import CLIENT, CLIENT_ADDRESS, Driver, bring_up, wait_until
 
 pytestmark = pytest.mark.timeout(2400)
 
 SECRET = "quorate-e2e-webdb"
-CLIENT, CLIENT_ADDRESS = "client", "192.168.0.100"
 TOKEN_MS = 3000
 POST_FAIL_DELAY = 8
 STEP_TIMEOUT = 240.0
-#: Consecutive successes (50 ms apart) that say the client is served again by the expected node.
-STEADY = 10
 
 
 @pytest.fixture
@@ -89,104 +83,6 @@ def two_luns(require_root: None, tmp_path: Path) -> Iterator[tuple[str, str]]:
             luns.detach(web)
 
 
-class Records:
-    """The workload's records, read as the file grows."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.attempts: list[Attempt] = []
-        self._offset = 0
-
-    def refresh(self) -> list[Attempt]:
-        if self.path.exists():
-            with open(self.path, encoding="utf-8") as handle:
-                handle.seek(self._offset)
-                text = handle.read()
-            complete = text[: text.rfind("\n") + 1]
-            self._offset += len(complete.encode())
-            self.attempts += availability.parse_records(complete.splitlines())
-        return self.attempts
-
-    def served_by(self, kind: str, node: str, since: float) -> bool:
-        """The last `STEADY` attempts of `kind` started after `since` all succeeded on `node`."""
-        recent = sorted((a for a in self.refresh() if a.kind == kind and a.t0 > since), key=lambda a: a.t0)
-        tail = recent[-STEADY:]
-        return len(tail) == STEADY and all(a.ok and a.node == node for a in tail)
-
-
-class Scenario:
-    """The operations, their expected owners and the waits between them."""
-
-    def __init__(self, tb: Testbed, records: Records) -> None:
-        self.tb = tb
-        self.records = records
-        self.operations: list[Operation] = []
-        self.owners = {"web": [B], "db": [C]}
-        self.touched: dict[str, set[str]] = {}
-        self.down: set[str] = set()  # nodes whose status does not count (off, or cut off from the majority)
-
-    def where(self) -> dict[str, str]:
-        return {service: owners[-1] for service, owners in self.owners.items()}
-
-    def settled(self, since: float) -> Callable[[], bool]:
-        want = self.where()
-
-        def probe() -> bool:
-            seen = webdb.services(self.tb, [n for n in self.tb.nodes if n not in self.down])
-            if seen is None or any(seen.get(s) != ("started", node) for s, node in want.items()):
-                return False
-            return self.records.served_by("http", want["web"], since) and self.records.served_by(
-                "sql", want["db"], since
-            )
-
-        probe.testbed = self.tb  # type: ignore[attr-defined]  # wait_for shows the daemons' logs on a timeout
-        return probe
-
-    def step(self, label: str, moves: dict[str, str], action: Callable[[], None]) -> float:
-        """Run `action`; wait until each moved service runs on its new node and the client is served there."""
-        started = time.time()
-        self.operations.append(Operation(label, started))
-        self.touched[label] = set(moves)
-        for service, node in moves.items():
-            self.owners[service].append(node)
-        action()
-        wait_for(f"after '{label}': {self.where()} and the client served there", self.settled(started), STEP_TIMEOUT)
-        print(f"  {label}: settled after {time.time() - started:.1f} s", flush=True)
-        return started
-
-
-def clusvcadm(tb: Testbed, *args: str) -> None:
-    done = tb.exec(B if tb.is_powered(B) else M, [*webdb.CLUSVCADM, *args], timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def wait_started(tb: Testbed, want: dict[str, str]) -> None:
-    def probe() -> bool:
-        seen = webdb.services(tb, tb.nodes)
-        return seen is not None and all(seen.get(s) == ("started", n) for s, n in want.items())
-
-    probe.testbed = tb  # type: ignore[attr-defined]
-    wait_for(f"services started as {want}", probe, STEP_TIMEOUT)
-
-
-def test_web_and_db_fail_over_under_load_without_losing_an_acknowledged_write(
-    testbed: Any, two_luns: tuple[str, str], tmp_path: Path
-) -> None:
-    web_lun, db_lun = two_luns
-    token = f"quorate-webdb-{uuid.uuid4().hex}"
-    page = webdb.page(token)
-    webdb.prepare_web_lun(web_lun, page)
-    webdb.prepare_db_lun(db_lun)
-    conf = tmp_path / "cluster.conf"
-    text = webdb.cluster_conf(web_lun, db_lun, fence_secret=SECRET, token_ms=TOKEN_MS, post_fail_delay=POST_FAIL_DELAY)
-    conf.write_text(text)
-    tb: Testbed = testbed(conf)
-    try:
-        run_scenario(tb, page, tmp_path)
-    finally:
-        keep_logs(tb, tmp_path / "logs")
-
-
 def keep_logs(tb: Testbed, where: Path) -> None:
     """The daemons' logs outlive the testbed (its teardown removes the nodes' files): kept for a post-mortem."""
     where.mkdir(exist_ok=True)
@@ -194,98 +90,81 @@ def keep_logs(tb: Testbed, where: Path) -> None:
         (where / f"{node}.log").write_text(tb.daemon_log(node))
 
 
-def run_scenario(tb: Testbed, page: str, tmp_path: Path) -> None:
-    start_power_switch(tb, secret=SECRET)
-    tb.add_client(CLIENT, CLIENT_ADDRESS)
-    webdb.enable_services(tb)
-    wait_started(tb, {"web": B, "db": C})
+def test_web_and_db_fail_over_under_load_without_losing_an_acknowledged_write(
+    testbed: Any, two_luns: tuple[str, str], tmp_path: Path
+) -> None:
+    web_lun, db_lun = two_luns
+    page = webdb.page(f"quorate-webdb-{uuid.uuid4().hex}")
+    webdb.prepare_web_lun(web_lun, page)
+    webdb.prepare_db_lun(db_lun)
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(
+        webdb.cluster_conf(web_lun, db_lun, fence_secret=SECRET, token_ms=TOKEN_MS, post_fail_delay=POST_FAIL_DELAY)
+    )
+    tb: Testbed = testbed(conf)
+    try:
+        run_scenario(tb, page, tmp_path)
+    finally:
+        keep_logs(tb, tmp_path / "logs")
 
-    password = secrets.token_hex(12)
-    webdb.sql_as_root(tb, C, webdb.bootstrap_sql(CLIENT_ADDRESS, password))
-    (tmp_path / "page.html").write_text(page)
-    (tmp_path / "db.password").write_text(password)
-    out = tmp_path / "workload.jsonl"
-    argv = [
-        sys.executable, "-m", "quorate.testbed.workload", "--web", WEB_VIP, "--expect", str(tmp_path / "page.html"),
-        "--db", DB_VIP, "--password-file", str(tmp_path / "db.password"), "--out", str(out),
-    ]  # fmt: skip
-    with open(tmp_path / "workload.err", "wb") as err:
-        workload = tb.client_popen(CLIENT, argv, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT)
+
+def run_scenario(tb: Testbed, page: str, tmp_path: Path) -> None:
+    client = bring_up(tb, page, tmp_path, secret=SECRET, timeout=STEP_TIMEOUT)
     sampler = webdb.Sampler(tb, CLIENT).start()
-    records = Records(out)
-    scenario = Scenario(tb, records)
+    driver = Driver(tb, client.records, timeout=STEP_TIMEOUT)
     began = time.time()
     try:
-        wait_for("the client served by balthasar (web) and casper (db)", scenario.settled(began), STEP_TIMEOUT)
-        run_operations(tb, scenario)
+        driver.settle(began)
+        run_operations(tb, driver)
         time.sleep(2)
     finally:
-        workload.terminate()
         try:
-            workload.wait(timeout=60)
+            attempts = client.stop()
         finally:
             sampler.stop()
-    attempts = records.refresh()
     ended = time.time()
-    report = judge(tb, scenario, attempts, sampler, page, began, ended, tmp_path)
-    assert not report, "\n".join(report) + f"\n(workload output: {out}; daemons' logs in {tmp_path / 'logs'})"
+    report = judge(tb, driver, attempts, sampler, page, began, ended, tmp_path)
+    where = f"workload records: {client.records.path}; daemons' logs: {tmp_path / 'logs'}"
+    assert not report, "\n".join(report) + f"\n({where})"
 
 
-def run_operations(tb: Testbed, sc: Scenario) -> None:
-    sc.step("clusvcadm -r web -m melchior", {"web": M}, lambda: clusvcadm(tb, "-r", "web", "-m", M))
-    sc.step("clusvcadm -r web -m balthasar", {"web": B}, lambda: clusvcadm(tb, "-r", "web", "-m", B))
-    sc.step("clusvcadm -r db -m melchior", {"db": M}, lambda: clusvcadm(tb, "-r", "db", "-m", M))
-    sc.step("clusvcadm -r db -m casper", {"db": C}, lambda: clusvcadm(tb, "-r", "db", "-m", C))
-
-    def kill_web_owner() -> None:
-        tb.kill(B)
-        sc.down.add(B)
-        wait_for("balthasar powered off by the fence", lambda: not tb.is_powered(B), STEP_TIMEOUT)
-
-    sc.step("SIGKILL quorated on balthasar (web): fence, takeover", {"web": M}, kill_web_owner)
-    assert "fence of balthasar.localdomain confirmed" in tb.daemon_log(C) + tb.daemon_log(M)
-
-    def boot(node: str) -> Callable[[], None]:
-        def action() -> None:
-            tb.power_on(node, start_daemon=True)
-            sc.down.discard(node)
-
-        return action
-
-    sc.step("balthasar powered on, rejoins: web fails back", {"web": B}, boot(B))
-
-    def power_off_db_owner() -> None:
-        tb.power_off(C)
-        sc.down.add(C)
-
-    sc.step("casper (db) powered off: fence, takeover", {"db": M}, power_off_db_owner)
-    sc.step("casper powered on, rejoins: db fails back", {"db": C}, boot(C))
+def run_operations(tb: Testbed, driver: Driver) -> None:
+    for service, away, home in (("web", M, B), ("db", M, C)):
+        driver.relocate(service, away)
+        driver.relocate(service, home)
+    driver.kill_daemon(B, "web", M)
+    log = tb.daemon_log(C) + tb.daemon_log(M)
+    assert "fence of balthasar.localdomain confirmed" in log
+    driver.boot(B, "web")
+    driver.power_off(C, "db", M)
+    driver.boot(C, "db")
 
     def partition_db_owner() -> None:
         tb.partition([C], [B, M])
-        sc.down.add(C)  # its status no longer counts: it is cut off from the quorate side
+        driver.down.add(C)  # its view no longer counts: it is cut off from the quorate side
 
         def stopped_by_itself() -> bool:
             mounted = f" {DB_MOUNT} " in tb.exec(C, ["cat", "/proc/self/mountinfo"], timeout=30).stdout
             held = f"inet {DB_VIP}/" in tb.exec(C, ["ip", "-o", "addr", "show"], timeout=30).stdout
             return "emergency stop of service:db" in tb.daemon_log(C) and not mounted and not held
 
-        wait_for("casper stopping db by itself on quorum loss", stopped_by_itself, 60)
+        wait_until("casper stopping db by itself on quorum loss", stopped_by_itself, 60)
         assert tb.is_powered(C), "casper had to stop db by itself, before the majority fenced it"
-        wait_for("casper fenced by the majority", lambda: not tb.is_powered(C), STEP_TIMEOUT)
+        wait_until("casper fenced by the majority", lambda: not tb.is_powered(C), STEP_TIMEOUT)
 
-    sc.step("casper (db) partitioned away: stops db, fenced, takeover", {"db": M}, partition_db_owner)
+    driver.step("casper (db) partitioned away: stops db, fenced, takeover", {"db": M}, partition_db_owner)
 
     def heal_and_boot() -> None:
         tb.heal()
-        boot(C)()
+        tb.power_on(C, start_daemon=True)
+        driver.down.discard(C)
 
-    sc.step("network healed, casper powered on: db fails back", {"db": C}, heal_and_boot)
+    driver.step("network healed, casper powered on: db fails back", {"db": C}, heal_and_boot)
 
 
 def judge(
     tb: Testbed,
-    sc: Scenario,
+    driver: Driver,
     attempts: list[Attempt],
     sampler: webdb.Sampler,
     page: str,
@@ -294,9 +173,10 @@ def judge(
     tmp_path: Path,
 ) -> list[str]:
     """Print the windows, write them as JSON, and return every problem found (empty: all checks hold)."""
-    where = sc.where()
-    found = availability.outages(attempts, "http", "web", sc.operations, ended)
-    found += availability.outages(attempts, "sql", "db", sc.operations, ended)
+    where = driver.where()
+    ops = driver.operations
+    found = availability.outages(attempts, "http", "web", ops, ended)
+    found += availability.outages(attempts, "sql", "db", ops, ended)
     windows = tmp_path / "unavailability.json"
     windows.write_text(json.dumps([o.as_dict() for o in found], indent=2) + "\n")
     print(f"\nunavailability seen by the client (token {TOKEN_MS} ms, post_fail_delay {POST_FAIL_DELAY} s):")
@@ -304,12 +184,12 @@ def judge(
     print(f"windows written to {windows}")
 
     problems: list[str] = []
-    before = [a for a in attempts if a.t0 < sc.operations[0].started and not a.ok]
+    before = [a for a in attempts if a.t0 < ops[0].started and not a.ok]
     problems += [f"a failure before the first operation: {a}" for a in before[:5]]
     for outage in found:
         if outage.seconds is None:
             problems.append(f"{outage.service} never came back after '{outage.operation}'")
-        elif outage.failures and outage.service not in sc.touched[outage.operation]:
+        elif outage.failures and outage.service not in driver.touched[outage.operation]:
             problems.append(f"{outage.service} failed {outage.failures} times during '{outage.operation}'")
 
     problems += availability.wrong_answers(attempts)
@@ -317,14 +197,15 @@ def judge(
     if on_disk != page:
         problems.append(f"the page on the shared disk changed: {on_disk!r}")
 
+    owners = driver.owners
     served = [(a.t0, a.node or "") for a in attempts if a.kind == "http" and a.ok]
-    problems += availability.check_runs(availability.runs(served), sc.owners["web"], "web, answers to the client")
+    problems += availability.check_runs(availability.runs(served), owners["web"], "web, answers to the client")
     acked = [(a.t0, a.node or "") for a in attempts if a.kind == "sql" and a.ok]
-    problems += availability.check_runs(availability.runs(acked), sc.owners["db"], "db, acknowledged writes")
+    problems += availability.check_runs(availability.runs(acked), owners["db"], "db, acknowledged writes")
 
     logs = webdb.access_logs(tb, where["web"])
     logged = [(t, node) for node, entries in logs.items() for t, who, _status in entries if who == CLIENT_ADDRESS]
-    problems += availability.check_runs(availability.runs(logged), sc.owners["web"], "web, the servers' access logs")
+    problems += availability.check_runs(availability.runs(logged), owners["web"], "web, the servers' access logs")
     problems += [
         f"{node} logged status {status} for the client at {t:.3f}"
         for node, entries in logs.items()

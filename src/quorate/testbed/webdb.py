@@ -203,7 +203,7 @@ def page(token: str) -> str:
 
 def _in_private_mount(device: str, mountpoint: str, script: str, timeout: float = 600) -> None:
     """Run ``script`` (sh) with ``device`` mounted on ``mountpoint`` in a mount namespace of its own."""
-    wrapped = f'set -e\nmount -t ext3 "{device}" "{mountpoint}"\ntrap \'umount "{mountpoint}"\' EXIT\n{script}\n'
+    wrapped = f'set -e\nmount -t ext3 "{device}" "{mountpoint}"\ntrap \'cd /; umount "{mountpoint}"\' EXIT\n{script}\n'
     done = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", wrapped],
         capture_output=True,
@@ -211,7 +211,7 @@ def _in_private_mount(device: str, mountpoint: str, script: str, timeout: float 
         timeout=timeout,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"preparing {device} failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}")
+        raise RuntimeError(f"preparing {device} failed ({done.returncode}): {(done.stdout + done.stderr)[-3000:]}")
 
 
 def _mkfs(device: str, label: str) -> None:
@@ -248,7 +248,7 @@ def prepare_db_lun(device: str) -> None:
             f'mkdir -p "{DATADIR}"\nchown mysql:mysql "{DATADIR}"\n'
             f'touch "{DB_MOUNT}/error.log"\nchown mysql:mysql "{DB_MOUNT}/error.log"\n'
             f'mariadb-install-db --defaults-file="{MY_CNF}" --user=mysql --auth-root-authentication-method=socket '
-            "--skip-test-db >/dev/null\n"
+            f'--skip-test-db || {{ tail -n 40 "{DB_MOUNT}/error.log" >&2; exit 1; }}\n'
         )
         _in_private_mount(device, DB_MOUNT, script)
     finally:
