@@ -58,7 +58,7 @@ class Recorder:
 def http_attempt(host: str, expect: bytes, record: Recorder, seq: int) -> None:
     began = time.time()
     fields: dict[str, Any] = {"k": "http", "i": seq, "t0": began}
-    connection = http.client.HTTPConnection(host, 80, timeout=HTTP_TIMEOUT)
+    connection = http.client.HTTPConnection(host, timeout=HTTP_TIMEOUT)  # "address" or "address:port"
     try:
         connection.request("GET", "/", headers={"Connection": "close"})
         answer = connection.getresponse()
@@ -171,7 +171,7 @@ def schedule(period: float, stop: threading.Event, jobs: list[Callable[[int], No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--web", help="the web service's address (HTTP GET / on port 80)")
+    parser.add_argument("--web", help="the web service's address[:port] (HTTP GET /, port 80 by default)")
     parser.add_argument("--expect", type=Path, help="file holding the exact page the web service must serve")
     parser.add_argument("--db", help="the db service's address (MariaDB on port 3306)")
     parser.add_argument("--user", default="quorate")
