@@ -11,7 +11,9 @@ melchior takes over) and, once the owner is back, its power cut (fence, takeover
 node is powered on again and the service fails back to it (those moves are not figures).
 
 Figures, from the client's records (`quorate.testbed.availability`): for a relocation, the unavailability
-(first failed attempt to the first success after the last failure); for a failover, the time from the fault
+(first failed attempt to the first success after the last failure), and where its time goes, from the daemons'
+log stamps: the stop (clusvcadm to "stopped on", most of it the application's agent stopping it) and the start
+("stopped" to "started on" the other node); for a failover, the time from the fault
 (the SIGKILL or the power cut) to the client served again, and for a SIGKILL also the unavailability itself
 (from the fence's power cut). Targets, judged on the median: relocate web <= 1.5 s of HTTP errors, Apache's
 own stop and start included; failover <= token + 1.5 s. Measured and printed, never asserted; a trial that
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -34,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, render
+from bench.common import BenchError, Figure, render, wait_log
 from quorate.testbed import Testbed, TestbedError, availability, luns, missing_prerequisites, webdb
 from quorate.testbed.availability import Attempt, Operation
 from quorate.testbed.webdb import DB_MOUNT, WEB_MOUNT, B, C, M
@@ -50,14 +53,18 @@ def figures(token_ms: int) -> list[Figure]:
     failover = token_ms + 1500
     target = f"<= token + 1.5 s = {failover} ms"
     return [
-        Figure("relocate_web", "web: clusvcadm -r, HTTP unavailable", "ms", 1500, "<= 1500 ms"),
-        Figure("relocate_db", "db: clusvcadm -r, SQL unavailable", "ms", None, "-"),
-        Figure("web_power_off", "web: owner powered off -> served again", "ms", failover, target),
-        Figure("web_sigkill", "web: owner's quorated SIGKILL -> served again", "ms", failover, target),
-        Figure("web_sigkill_gap", "web: after that SIGKILL, HTTP unavailable", "ms", None, "-"),
-        Figure("db_power_off", "db: owner powered off -> served again", "ms", failover, target),
-        Figure("db_sigkill", "db: owner's quorated SIGKILL -> served again", "ms", failover, target),
-        Figure("db_sigkill_gap", "db: after that SIGKILL, SQL unavailable", "ms", None, "-"),
+        Figure("relocate_web", "web: relocate, HTTP unavailable", "ms", 1500, "<= 1500 ms"),
+        Figure("relocate_web_stop", "web: relocate, clusvcadm to stopped", "ms", None, "-"),
+        Figure("relocate_web_start", "web: relocate, stopped to started", "ms", None, "-"),
+        Figure("relocate_db", "db: relocate, SQL unavailable", "ms", None, "-"),
+        Figure("relocate_db_stop", "db: relocate, clusvcadm to stopped", "ms", None, "-"),
+        Figure("relocate_db_start", "db: relocate, stopped to started", "ms", None, "-"),
+        Figure("web_power_off", "web: owner powered off -> served", "ms", failover, target),
+        Figure("web_sigkill", "web: owner's daemon killed -> served", "ms", failover, target),
+        Figure("web_sigkill_gap", "web: then HTTP unavailable (fence on)", "ms", None, "-"),
+        Figure("db_power_off", "db: owner powered off -> served", "ms", failover, target),
+        Figure("db_sigkill", "db: owner's daemon killed -> served", "ms", failover, target),
+        Figure("db_sigkill_gap", "db: then SQL unavailable (fence on)", "ms", None, "-"),
     ]
 
 
@@ -67,17 +74,29 @@ class Bench:
     def __init__(self, tb: Testbed, driver: Driver, token_ms: int) -> None:
         self.tb, self.driver, self.token_ms = tb, driver, token_ms
         self.measured: list[tuple[str, str, Operation]] = []  # (figure key, service, operation)
+        self.phases: dict[str, list[float]] = {}  # relocations' stop and start, from the daemons' log stamps
 
     def trial(self) -> None:
         d = self.driver
         for service, home in (("web", B), ("db", C)):
-            self.measured.append((f"relocate_{service}", service, d.relocate(service, M)))
-            self.measured.append((f"relocate_{service}", service, d.relocate(service, home)))
+            for old, new in ((home, M), (M, home)):
+                operation = d.relocate(service, new)
+                self.measured.append((f"relocate_{service}", service, operation))
+                self.log_phases(service, operation, old, new)
         for service, home in (("web", B), ("db", C)):
             self.measured.append((f"{service}_sigkill", service, d.kill_daemon(home, service, M)))
             d.boot(home, service)
             self.measured.append((f"{service}_power_off", service, d.power_off(home, service, M)))
             d.boot(home, service)
+
+    def log_phases(self, service: str, operation: Operation, old: str, new: str) -> None:
+        """Where a relocation's time goes: the stop on ``old`` (the application's agent, then the address and the
+        file system) and the start on ``new``, from the daemons' own log stamps."""
+        nodes = [n for n in self.tb.nodes if n not in self.driver.down]
+        stopped = wait_log(self.tb, nodes, rf"service:{service} stopped on {re.escape(old)}", operation.started, 30)
+        started = wait_log(self.tb, nodes, rf"service:{service} started on {re.escape(new)}", stopped, 30)
+        self.phases.setdefault(f"relocate_{service}_stop", []).append((stopped - operation.started) * 1000)
+        self.phases.setdefault(f"relocate_{service}_start", []).append((started - stopped) * 1000)
 
     def recover(self) -> None:
         """After a failed trial: every node on with its daemon, the network healed, services back home."""
@@ -108,7 +127,7 @@ class Bench:
         for service, kind in (("web", "http"), ("db", "sql")):
             found = availability.outages(attempts, kind, service, operations, ended)
             outages[service] = dict(zip(operations, found, strict=True))
-        values: dict[str, list[float]] = {}
+        values: dict[str, list[float]] = {key: list(found) for key, found in self.phases.items()}
         for key, service, operation in self.measured:
             outage = outages[service][operation]
             seconds = outage.seconds
@@ -163,11 +182,13 @@ def run(trials: int, token_ms: int, directory: Path) -> tuple[dict[str, list[flo
                 driver.settle(time.time())
                 for number in range(1, trials + 1):
                     began, kept = time.monotonic(), len(bench.measured)
+                    phases = {key: list(found) for key, found in bench.phases.items()}
                     try:
                         bench.trial()
                         print(f"  trial {number}/{trials}: {time.monotonic() - began:.0f} s", flush=True)
-                    except (WaitTimeout, AssertionError, TestbedError, OSError) as exc:
+                    except (WaitTimeout, AssertionError, BenchError, TestbedError, OSError) as exc:
                         del bench.measured[kept:]
+                        bench.phases = phases
                         errors.append(f"trial {number}: {str(exc).splitlines()[0]}")
                         print(f"  trial {number}/{trials}: FAILED: {str(exc).splitlines()[0]}", flush=True)
                         bench.recover()
