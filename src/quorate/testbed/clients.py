@@ -18,7 +18,7 @@ on quorum loss, which is the case that loses data when a cluster gets it wrong.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +123,6 @@ class ClientMixin(ControlMixin):
         self._popened.append(proc)
         return proc
 
-    def client_neighbours(self, name: str) -> Iterator[tuple[str, str | None, str]]:
+    def client_neighbours(self, name: str) -> list[tuple[str, str | None, str]]:
         """The client's neighbour table: (address, MAC or None, state) per entry, as ``ip neigh`` has it."""
-        out = netns.run(["ip", "-n", self.client_netns(name), "neigh", "show"], check=False)
-        for line in out.splitlines():
-            words = line.split()
-            if not words:
-                continue
-            mac = words[words.index("lladdr") + 1] if "lladdr" in words else None
-            yield words[0], mac, words[-1]
+        return netns.neighbours(self.client_netns(name))

@@ -135,6 +135,17 @@ def addresses(ns: str, ifname: str = NODE_IF) -> list[str]:
     return found
 
 
+def neighbours(ns: str) -> list[tuple[str, str | None, str]]:
+    """A host's neighbour table: (address, MAC or None, state) per entry, as ``ip neigh`` lists it."""
+    found = []
+    for line in run(["ip", "-n", ns, "neigh", "show"], check=False).splitlines():
+        words = line.split()
+        if words:
+            mac = words[words.index("lladdr") + 1] if "lladdr" in words else None
+            found.append((words[0], mac, words[-1]))
+    return found
+
+
 def reset_to_boot(ns: str, address: str, ifname: str = NODE_IF) -> None:
     """Leave only the host's configured address on its interface and forget its neighbours (power lost)."""
     for entry in addresses(ns, ifname):

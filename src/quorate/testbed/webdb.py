@@ -25,7 +25,8 @@ administrator keeps one copy that moves with the service instead of a file per n
 the node that runs the service is, by construction, the one whose disk it reads. What must differ per node
 is computed at start: Apache's ``envvars`` (which Debian's agent sources before it starts Apache) exports
 the node's host name, which names the per-node access log and the ``X-Node`` header of every answer.
-Apache's pid file and run-time files stay in ``/run`` (each node's own, gone when it loses power).
+Apache's pid file and run-time files stay in ``/var/run/apache2-web`` (each node's own ``/run``, gone when it
+loses power; the agent creates a missing pid directory only under ``/var/run``).
 Apache's ``Listen`` names the floating address: quorate runs the file as written, and the ``<ip>``
 starts before the untyped ``<apache>``. MariaDB's address comes from ``listen_address`` on ``<mysql>``.
 
@@ -325,7 +326,10 @@ class Sampler:
     _thread: threading.Thread | None = None
 
     def start(self) -> Sampler:
+        # Names resolved here, once: the thread then only runs ``ip -n``, never touching the Testbed object
+        # (whose state the test's own thread re-reads and writes).
         self._namespaces = {node: self.tb.netns(node) for node in self.tb.nodes}
+        self._client_ns = self.tb.client_netns(self.client)
         self._thread = threading.Thread(target=self._run, name="vip-sampler", daemon=True)
         self._thread.start()
         return self
@@ -360,7 +364,7 @@ class Sampler:
                 if vip in held:
                     holders[vip].append(node)
         macs: dict[str, list[str]] = {vip: [] for vip in VIPS.values()}
-        for address, mac, _state in self.tb.client_neighbours(self.client):
+        for address, mac, _state in netns.neighbours(self._client_ns):
             if address in macs and mac:
                 macs[address].append(mac)
         return Sample(at=at, holders=holders, client_macs=macs)
