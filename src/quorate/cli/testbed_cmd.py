@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from quorate.testbed import Testbed, TestbedError, missing_prerequisites
+from quorate.testbed.clients import DEFAULT_CLIENT_ADDRESS
 from quorate.testbed.state import known_prefixes
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,6 +108,8 @@ def status_cmd(prefix: str, show_all: bool) -> None:
             pid = bed.daemon_pid(node) if power == "on" else None
             daemon = f"daemon pid {pid}" if pid else "no daemon"
             click.echo(f"  {node}\t{bed.address(node)}\tpower {power}\t{daemon}")
+        for client in bed.clients:
+            click.echo(f"  client {client}\t{bed.client_address(client)}\tnetns {bed.client_netns(client)}")
         for fault in bed.faults():
             click.echo(f"  fault {fault}")
 
@@ -116,13 +119,35 @@ def status_cmd(prefix: str, show_all: bool) -> None:
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 @_prefix_option
 def exec_cmd(node: str, cmd: tuple[str, ...], prefix: str) -> None:
-    """Run CMD on NODE with this terminal's input and output; exits with its status."""
+    """Run CMD on NODE (or on a client host) with this terminal's input and output; exits with its status."""
     argv = list(cmd[1:] if cmd[:1] == ("--",) else cmd)  # click keeps the "--" once parsing stopped at NODE
     if not argv:
         raise click.UsageError("no command given")
     bed = _attach(prefix)
-    proc = _guard(lambda: bed.popen(node, argv))
+    if bed.is_client(node):
+        proc = _guard(lambda: bed.client_popen(node, argv))
+    else:
+        proc = _guard(lambda: bed.popen(node, argv))
     sys.exit(proc.wait())
+
+
+@testbed.command("client")
+@click.argument("name")
+@click.option("--address", default=DEFAULT_CLIENT_ADDRESS, show_default=True, help="Its address on the LAN.")
+@click.option("--remove", is_flag=True, help="Unplug the client instead (its processes are killed).")
+@_prefix_option
+def client_cmd(name: str, address: str, remove: bool, prefix: str) -> None:
+    """Cable a client host NAME to the LAN: not a cluster node, the source of HTTP, SQL... traffic.
+
+    It reaches every node (faults cut only the links between nodes); run commands on it with
+    `exec NAME -- CMD`. `down` removes it with the rest.
+    """
+    bed = _attach(prefix)
+    if remove:
+        _guard(lambda: bed.remove_client(name))
+        return
+    namespace = _guard(lambda: bed.add_client(name, address))
+    click.echo(f"{name}\t{bed.client_address(name)}\tnetns {namespace}")
 
 
 @testbed.command("kill")

@@ -5,13 +5,18 @@ Theory of operation: the testbed only needs each ``clusternode``'s name and
 that it does not depend on (or break with) the full configuration model in
 ``quorate.config``.  From the nodeid it derives everything deterministic about a
 host: its address on the testbed LAN (192.168.0.(200+nodeid)), its short name,
-the names of its network namespace and of the switch-side veth.  Everything
-here is pure, so it is unit-tested without root.
+the names of its network namespace and of the switch-side veth.  Client hosts
+(not cluster nodes: the source of an application's traffic) are named and
+addressed by whoever adds them; ``client_spec`` checks that their names and
+addresses cannot be confused with a node's, the power switch's or another
+client's.  Everything here is pure, so it is unit-tested without root.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +35,10 @@ PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 #: Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 IFNAME_MAX = 15
 SWITCH_SUFFIX = "sw"
+#: The testbed's power switch listens on this host number of the LAN (quorate.testbed.power).
+SWITCH_HOST = 254
+#: Client names: lower-case, as short as the namespace and interface names they become need.
+CLIENT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
 
 class TestbedError(RuntimeError):
@@ -64,6 +73,47 @@ class NodeSpec:
     def veth(self) -> str:
         """Switch-side veth name: unique by nodeid, readable by short name, within IFNAMSIZ."""
         return f"v{self.nodeid}-{self.short}"[:IFNAME_MAX]
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A client host: on the testbed LAN like a node, but no cluster member (it runs no daemon)."""
+
+    name: str
+    address: str
+
+    def netns(self, prefix: str) -> str:
+        return f"{prefix}-{self.name}"
+
+    def veth(self) -> str:
+        """Switch-side veth: ``c<last octet>-<name>``, unique by address, within IFNAMSIZ."""
+        return f"c{self.address.rsplit('.', 1)[1]}-{self.name}"[:IFNAME_MAX]
+
+
+def client_spec(name: str, address: str, nodes: Iterable[NodeSpec], clients: Iterable[ClientSpec]) -> ClientSpec:
+    """Check a new client's name and address against the testbed's nodes and clients; raise with the reason."""
+    nodes, clients = list(nodes), list(clients)
+    if not CLIENT_NAME_RE.match(name):
+        raise TestbedError(f"bad client name {name!r}: use 1-12 lower-case letters/digits, starting with a letter")
+    if name == SWITCH_SUFFIX or any(name in (spec.short, spec.name) for spec in nodes):
+        raise TestbedError(f"client name {name!r} is a node's name or reserved (nodes and clients share exec)")
+    if any(client.name == name for client in clients):
+        raise TestbedError(f"there is already a client named {name!r}")
+    try:
+        parsed = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise TestbedError(f"client address {address!r} is not an IPv4 address") from None
+    lan = ipaddress.IPv4Network(f"{SUBNET_PREFIX}0/{SUBNET_BITS}")
+    host = int(parsed) - int(lan.network_address)
+    if parsed not in lan or not 1 <= host < SWITCH_HOST:
+        raise TestbedError(
+            f"client address {address} must be on the testbed LAN, {SUBNET_PREFIX}1..{SUBNET_PREFIX}{SWITCH_HOST - 1}"
+        )
+    owner = next((spec.name for spec in nodes if spec.address == address), None)
+    owner = owner or next((f"client {client.name}" for client in clients if client.address == address), None)
+    if owner:
+        raise TestbedError(f"client address {address} is already {owner}'s")
+    return ClientSpec(name=name, address=str(parsed))
 
 
 def check_prefix(prefix: str) -> str:

@@ -96,10 +96,21 @@ class ControlMixin:
         ``env`` is added to this process's environment.  On timeout the command and
         everything it forked in its process group are killed and TimeoutExpired is raised.
         """
+        return self._captured(procs.nsenter_argv(self._holder(node)), argv, input, timeout, check, env)
+
+    def _captured(
+        self,
+        launcher: Sequence[str],
+        argv: Sequence[str],
+        input: str | None,
+        timeout: float,
+        check: bool,
+        env: Mapping[str, str] | None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``launcher + argv`` in a session of its own, output captured; a timeout kills the session."""
         argv = list(argv)
-        full = procs.nsenter_argv(self._holder(node)) + argv
         with subprocess.Popen(
-            full,
+            [*launcher, *argv],
             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -250,12 +261,14 @@ class ControlMixin:
         return entry.powered and procs.is_alive(entry.holder_pid)
 
     def power_off(self, node: str) -> None:
-        """Pull the plug: every process of the node dies, its mounts go, its port goes down."""
+        """Pull the plug: every process of the node dies, its mounts go, its port goes down, and its network
+        keeps only its configured address (the floating addresses its services held go with the power)."""
         with self._edit():
             entry = self._node(node)
             launchers = [pid for pid in (entry.launcher_pid, entry.daemon_launcher_pid) if pid]
             hosts.kill_holder(entry)
             netns.set_port(self._state.switch_ns, entry.veth, up=False)
+            netns.reset_to_boot(entry.netns, entry.address)
             entry.powered = False
             entry.holder_pid = entry.launcher_pid = None
             entry.daemon_pid = entry.daemon_launcher_pid = None
@@ -273,6 +286,8 @@ class ControlMixin:
             for other in self._state.nodes:
                 if other.name != entry.name:
                     netns.forget_neighbour(other.netns, entry.address)
+            for client in self._state.clients:
+                netns.forget_neighbour(client.netns, entry.address)
         if start_daemon:
             self.start_daemon(node)
 

@@ -14,7 +14,9 @@ broken path in a switched LAN often would.
 * loss(node, percent): the node drops that share of everything arriving on
   eth0, chosen per packet with ``numgen random mod 100`` (100 % is a plain drop).
 
-Faults add up; heal deletes the table everywhere.  The script builders are
+Faults are between cluster nodes only: client hosts (``clients.py``) get no
+rules and no node drops a client's address, so a client reaches every powered
+node whatever the faults.  Faults add up; heal deletes the table everywhere.  The script builders are
 pure; ``apply`` feeds a script to ``nft -f -`` in the namespace.
 """
 

@@ -140,6 +140,7 @@ def teardown(prefix: str, state: BedState | None = None) -> list[str]:
     names.add(switch_netns(prefix))
     if state is not None:
         names.update(node.netns for node in state.nodes)
+        names.update(client.netns for client in state.clients)
     names &= set(netns.list_netns())
     idents = [procs.file_ns_id(Path(netns.NETNS_DIR) / name) for name in sorted(names)]
     # Processes inside the hosts' PID namespaces die first, while the nsenter parents that wait

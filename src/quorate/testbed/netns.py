@@ -11,11 +11,21 @@ router solicitations or MLD), ``lo`` up and a route for 224.0.0.0/4 on eth0 for
 the cluster's multicast.  Multicast snooping is off on the bridge: there is no
 IGMP querier, and a snooping bridge without one may stop flooding groups.
 
-Powering a host off takes its switch port down, as a dead NIC would.
+Client hosts (``clients.py``) are cabled the same way, without the multicast
+route: they only talk to the nodes by unicast.
+
+Powering a host off takes its switch port down, as a dead NIC would, and
+leaves its network as a machine's is at boot: only its configured address
+(floating addresses that services added at run time go, as they do from a
+machine that loses power) and no neighbour entries.  Otherwise the node
+would answer ARP for a service's address again the moment it is plugged
+back in, before its daemon could remove it.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import subprocess
 import time
@@ -72,8 +82,8 @@ def create_switch(ns: str) -> None:
     run(["ip", "-n", ns, "link", "set", BRIDGE, "up"])
 
 
-def create_host(ns: str, switch_ns: str, veth: str, address: str) -> None:
-    """A host namespace cabled to the switch, with its address and multicast route."""
+def create_host(ns: str, switch_ns: str, veth: str, address: str, *, multicast: bool = True) -> None:
+    """A host namespace cabled to the switch, with its address and (for a node) the multicast route."""
     run(["ip", "netns", "add", ns])
     _quiet_ipv6(ns)
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -82,7 +92,8 @@ def create_host(ns: str, switch_ns: str, veth: str, address: str) -> None:
     run(["ip", "-n", switch_ns, "link", "set", veth, "up"])
     run(["ip", "-n", ns, "addr", "add", f"{address}/{SUBNET_BITS}", "dev", NODE_IF])
     run(["ip", "-n", ns, "link", "set", NODE_IF, "up"])
-    run(["ip", "-n", ns, "route", "add", MULTICAST_NET, "dev", NODE_IF])
+    if multicast:
+        run(["ip", "-n", ns, "route", "add", MULTICAST_NET, "dev", NODE_IF])
 
 
 def set_port(switch_ns: str, veth: str, up: bool) -> None:
@@ -113,6 +124,34 @@ def forget_neighbour(ns: str, address: str) -> None:
     entry and only asks again a second later.
     """
     run(["ip", "-n", ns, "neigh", "flush", "to", address, "dev", NODE_IF], check=False)
+
+
+def addresses(ns: str, ifname: str = NODE_IF) -> list[str]:
+    """The IPv4 addresses on a host's interface, as ``a.b.c.d/len``."""
+    out = run(["ip", "-n", ns, "-j", "-4", "addr", "show", "dev", ifname], check=False)
+    found = []
+    for link in json.loads(out or "[]"):
+        found += [f"{info['local']}/{info['prefixlen']}" for info in link.get("addr_info", []) if "local" in info]
+    return found
+
+
+def neighbours(ns: str) -> list[tuple[str, str | None, str]]:
+    """A host's neighbour table: (address, MAC or None, state) per entry, as ``ip neigh`` lists it."""
+    found = []
+    for line in run(["ip", "-n", ns, "neigh", "show"], check=False).splitlines():
+        words = line.split()
+        if words:
+            mac = words[words.index("lladdr") + 1] if "lladdr" in words else None
+            found.append((words[0], mac, words[-1]))
+    return found
+
+
+def reset_to_boot(ns: str, address: str, ifname: str = NODE_IF) -> None:
+    """Leave only the host's configured address on its interface and forget its neighbours (power lost)."""
+    for entry in addresses(ns, ifname):
+        if ipaddress.ip_interface(entry).ip != ipaddress.ip_address(address):
+            run(["ip", "-n", ns, "addr", "del", entry, "dev", ifname], check=False)
+    run(["ip", "-n", ns, "neigh", "flush", "dev", ifname], check=False)
 
 
 def port_is_up(switch_ns: str, veth: str) -> bool:

@@ -2,7 +2,7 @@
 
 Theory of operation: everything a testbed creates — namespace names, run
 directory, host-visible PIDs of holders, daemons and their launchers, the
-faults in force — is written to ``/run/quorate-testbed/<prefix>/state.json``
+faults in force, the client hosts — is written to ``/run/quorate-testbed/<prefix>/state.json``
 after every change.  ``Testbed.attach`` rebuilds a controller from it (the CLI
 is a new process per command), and teardown uses it as a first guide, while
 not trusting it: PIDs are checked against namespaces before being killed, and
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from quorate.system.files import write_atomically
-from quorate.testbed.conf import NodeSpec, TestbedError
+from quorate.testbed.conf import ClientSpec, NodeSpec, TestbedError
 
 RUN_ROOT = Path("/run/quorate-testbed")
 STATE_FILE = "state.json"
@@ -53,6 +53,20 @@ class NodeState:
 
 
 @dataclass
+class ClientState:
+    """A client host: a network namespace on the LAN, no holder, no daemon, no power of its own."""
+
+    name: str
+    address: str
+    netns: str
+    veth: str
+
+    @property
+    def spec(self) -> ClientSpec:
+        return ClientSpec(name=self.name, address=self.address)
+
+
+@dataclass
 class BedState:
     """The whole testbed."""
 
@@ -66,6 +80,7 @@ class BedState:
     creator_pid: int
     nodes: list[NodeState] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    clients: list[ClientState] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -74,7 +89,8 @@ class BedState:
     def from_json(cls, text: str) -> BedState:
         raw = json.loads(text)
         nodes = [NodeState(**node) for node in raw.pop("nodes", [])]
-        return cls(nodes=nodes, **raw)
+        clients = [ClientState(**client) for client in raw.pop("clients", [])]
+        return cls(nodes=nodes, clients=clients, **raw)
 
 
 def run_dir(prefix: str) -> Path:

@@ -10,7 +10,9 @@ same testbed from different processes (``Testbed.attach``).
 
 "On a node" means inside all of the holder's namespaces via nsenter; the
 daemon's host-visible PID is nsenter's child.  Commands, daemon, power and
-fault operations live in ``control.py`` (a mixin) to keep modules small.
+fault operations live in ``control.py`` (a mixin) to keep modules small, and
+client hosts (not cluster nodes, the source of application traffic) in
+``clients.py``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from types import TracebackType
 from typing import Any
 
 from quorate.testbed import hosts, netns, procs
+from quorate.testbed.clients import ClientMixin
 from quorate.testbed.conf import TestbedError, check_prefix, hosts_file, read_nodes, switch_netns
-from quorate.testbed.control import ControlMixin
 from quorate.testbed.state import BedState, NodeState, load, locked, run_dir, save
 
 DEFAULT_DAEMON = ("-m", "quorate.node.daemon")
@@ -49,7 +51,7 @@ def _require_prerequisites() -> None:
         raise TestbedError("; ".join(problems))
 
 
-class Testbed(ControlMixin):
+class Testbed(ClientMixin):
     """A running testbed; build with ``up`` or ``attach``, end with ``down``."""
 
     __test__ = False  # not a pytest test class, whatever its name says
