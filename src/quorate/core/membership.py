@@ -347,46 +347,8 @@ class Membership:
         return min(future) if future else None
 
     def status(self, now: float) -> MembershipStatus:
-        state = self._state
-        nodes: list[NodeStatus] = []
-        for spec in state.config.nodes:
-            member = spec.nodeid in state.members
-            if spec.nodeid == state.local_id:
-                joined = self._agreement.joined_seq, self._agreement.joined_at
-                nodes.append(
-                    NodeStatus(spec.nodeid, spec.name, spec.votes, member, True, state.incarnation, *joined, 0.0, None)
-                )
-                continue
-            peer = state.peers[spec.nodeid]
-            talking = peer.last_rx is not None and now - peer.last_rx <= state.config.token
-            # Only a node that is talking can be refused ("d" in cman_tool nodes); a silent one is just out.
-            refusal = self._admission.refusal(peer) if talking else None
-            nodes.append(
-                NodeStatus(
-                    spec.nodeid,
-                    spec.name,
-                    spec.votes,
-                    member,
-                    spec.nodeid in self._hearing.reported,
-                    peer.incarnation,
-                    peer.joined_seq,
-                    peer.joined_at,
-                    None if peer.last_rx is None else now - peer.last_rx,
-                    None if refusal is None else refusal.reason,
-                )
-            )
-        return MembershipStatus(
-            local_id=state.local_id,
-            state=state.state.value,
-            view=state.view,
-            members=tuple(sorted(state.members)),
-            coordinator=state.view.coord,
-            quorum=state.quorum,
-            nodes=tuple(nodes),
-            dirty=state.dirty,
-            incarnation=state.incarnation,
-            reason=state.reason,
-        )
+        joined = (self._agreement.joined_seq, self._agreement.joined_at)
+        return self._state.status(now, reported=self._hearing.reported, refusal=self._admission.refusal, joined=joined)
 
     @property
     def is_coordinator(self) -> bool:

@@ -251,13 +251,9 @@ class Agreement:
                 )
         for m in sorted(members - {state.local_id}):
             # A proposal may not smuggle in a node this node refuses (dirty outside the view, fenced, stale run):
-            # otherwise two coordinators that each refuse the other take turns with the nodes they share.
-            member = state.peers.get(m)
-            refusal = (
-                self._admission.refusal(member)
-                if member is not None
-                else Refusal(RefusalCode.UNKNOWN_NODE, "unknown node", (m,))
-            )
+            # otherwise two coordinators that each refuse the other take turns with the nodes they share. (Every
+            # proposed node is heard by now, so it is a configured peer.)
+            refusal = self._admission.refusal(state.peers[m])
             if refusal is not None:
                 return Refusal(refusal.code, f"{state.names([m])} {refusal.reason}", refusal.nodes)
         return None

@@ -15,15 +15,26 @@ its own bookkeeping to itself; a fact lives here only when several parts need it
 * one `Peer` record per configured node, whose public fields each part writes for its own concern.
 
 Every effect of every part is appended to one list in the order the decisions are taken, so the order of
-effects (and of datagrams) is exactly the order of decisions. Nothing here decides anything.
+effects (and of datagrams) is exactly the order of decisions. Nothing here decides anything; `status` is a
+snapshot of these facts with what the parts contribute (who is heard, who is refused, when this node joined).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from quorate.core.effects import Effect, Log, PersistGeneration, Send
-from quorate.core.membership_types import TRANSITIONS, Event, MembershipConfig, NodeSpec, Peer, State
+from quorate.core.membership_types import (
+    TRANSITIONS,
+    Event,
+    MembershipConfig,
+    MembershipStatus,
+    NodeSpec,
+    NodeStatus,
+    Peer,
+    Refusal,
+    State,
+)
 from quorate.core.messages import NO_VIEW, Message, ViewId
 from quorate.core.quorum import QuorumResult
 
@@ -107,6 +118,55 @@ class MembershipState:
             except KeyError:
                 names.append(f"node {nodeid}")
         return "{" + ", ".join(names) + "}"
+
+    def status(
+        self,
+        now: float,
+        *,
+        reported: frozenset[int],
+        refusal: Callable[[Peer], Refusal | None],
+        joined: tuple[int, float | None],
+    ) -> MembershipStatus:
+        """A snapshot for `cman_tool nodes` and `quorate status`: `reported` are the peers heard, `refusal` says
+        why a peer is refused, `joined` is this node's own join (view sequence, time)."""
+        nodes: list[NodeStatus] = []
+        for spec in self.config.nodes:
+            member = spec.nodeid in self.members
+            if spec.nodeid == self.local_id:
+                nodes.append(
+                    NodeStatus(spec.nodeid, spec.name, spec.votes, member, True, self.incarnation, *joined, 0.0, None)
+                )
+                continue
+            peer = self.peers[spec.nodeid]
+            talking = peer.last_rx is not None and now - peer.last_rx <= self.config.token
+            # Only a node that is talking can be refused ("d" in cman_tool nodes); a silent one is just out.
+            refused = refusal(peer) if talking else None
+            nodes.append(
+                NodeStatus(
+                    spec.nodeid,
+                    spec.name,
+                    spec.votes,
+                    member,
+                    spec.nodeid in reported,
+                    peer.incarnation,
+                    peer.joined_seq,
+                    peer.joined_at,
+                    None if peer.last_rx is None else now - peer.last_rx,
+                    None if refused is None else refused.reason,
+                )
+            )
+        return MembershipStatus(
+            local_id=self.local_id,
+            state=self.state.value,
+            view=self.view,
+            members=tuple(sorted(self.members)),
+            coordinator=self.view.coord,
+            quorum=self.quorum,
+            nodes=tuple(nodes),
+            dirty=self.dirty,
+            incarnation=self.incarnation,
+            reason=self.reason,
+        )
 
     # ------------------------------------------------------------- effects
 

@@ -65,7 +65,8 @@ class Propose(msgspec.Struct, frozen=True, array_like=True, tag="pr"):
 
 
 class RefusalCode(enum.Enum):
-    """Why a member refused a proposed view, for the proposer to act on (the prose reason is for people).
+    """Why a member refused a proposed view, or why a node may not be in a view: the code is what the receiver
+    decides on; the prose reason next to it is for people.
 
     Values are short strings so that a capture stays readable; decoding rejects any value not listed here.
     """
@@ -76,11 +77,10 @@ class RefusalCode(enum.Enum):
     NOT_LOWEST = "not-lowest"  # the proposer is not the lowest node id of the proposed members
     NOT_HEARD = "not-heard"  # the member does not hear some proposed members (`nodes`)
     SPLITS_VIEW = "splits-view"  # an outside proposer drops members of the member's quorate view (`nodes`)
-    UNKNOWN_NODE = "unknown-node"  # a proposed node is not in the member's configuration (`nodes`)
     FENCED = "fenced"  # a proposed node's run was fenced; it must restart first (`nodes`)
     STALE_RUN = "stale-run"  # a proposed node failed and came back with the same incarnation (`nodes`)
     DIRTY_OUTSIDE = "dirty-outside"  # a proposed node claims cluster state while outside the view (`nodes`)
-    CONFIG_MISMATCH = "config-mismatch"  # a proposed node runs another configuration (`nodes`)
+    CONFIG_MISMATCH = "config-mismatch"  # a node outside the view runs another configuration (`nodes`)
 
 
 class Accept(msgspec.Struct, frozen=True, array_like=True, tag="ac"):
