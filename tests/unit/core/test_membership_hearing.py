@@ -81,8 +81,9 @@ def test_no_view_takes_a_flapping_peer_back_before_it_settled() -> None:
 
 
 def test_a_loss_is_logged_once_per_loss_and_only_for_a_peer_that_was_heard() -> None:
-    rig = Rig(votes=(1, 1, 1, 1))  # adam (4) never talks: it is not heard, so it is never "lost"
-    rig.talk(1.0, (2, 3))
+    rig = Rig(votes=(1, 1, 1, 1, 1))  # adam (4) never talks; lilith (5) leaves cleanly: neither is "lost"
+    rig.talk(1.0, (2, 3, 5))
+    rig.receive(5, Leave(0))
     rig.talk(4.0, (2,))  # melchior silent for three tokens: many evaluations, one loss
     lost = [text for text in rig.logs() if text.startswith("lost contact")]
     assert lost == ["lost contact with melchior: silent for more than the 1 s token"]
