@@ -1,4 +1,4 @@
-"""The data of membership: its configuration, states and transition table, per-peer records, and status.
+"""The data of membership: configuration, states and transitions, per-peer records, refusals, and status.
 
 Split from `membership` so that the protocol's decisions read on their own; nothing here decides anything.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from quorate.core.messages import NO_VIEW, ViewId
+from quorate.core.messages import NO_VIEW, RefusalCode, ViewId
 from quorate.core.quorum import QuorumResult
 
 
@@ -77,9 +77,6 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
 }
 
 
-STALE_RUN = "failed and came back with the same incarnation (it must reset before rejoining)"
-
-
 class MembershipError(Exception):
     """A local command that cannot be carried out, with the reason an administrator needs."""
 
@@ -111,6 +108,16 @@ class Peer:
     @property
     def stamp(self) -> tuple[int, int]:
         return (self.boot or 0, self.incarnation)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a node may not be in a view (or a proposal is refused): a code to decide on, prose for people, and
+    the nodes it is about, by id."""
+
+    code: RefusalCode
+    reason: str
+    nodes: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)

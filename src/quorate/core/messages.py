@@ -11,6 +11,7 @@ cannot speak for another one without the cluster key.
 
 from __future__ import annotations
 
+import enum
 from typing import Final
 
 import msgspec
@@ -63,13 +64,42 @@ class Propose(msgspec.Struct, frozen=True, array_like=True, tag="pr"):
     members: tuple[int, ...]
 
 
+class RefusalCode(enum.Enum):
+    """Why a member refused a proposed view, or why a node may not be in a view: the code is what the receiver
+    decides on; the prose reason next to it is for people.
+
+    Values are short strings so that a capture stays readable; decoding rejects any value not listed here.
+    """
+
+    LEFT = "left"  # the member has left the cluster
+    PROMISED = "promised"  # it already promised this view or a newer one
+    NOT_INCLUDED = "not-included"  # the proposal leaves the member out
+    NOT_LOWEST = "not-lowest"  # the proposer is not the lowest node id of the proposed members
+    NOT_HEARD = "not-heard"  # the member does not hear some proposed members (`nodes`)
+    SPLITS_VIEW = "splits-view"  # an outside proposer drops members of the member's quorate view (`nodes`)
+    FENCED = "fenced"  # a proposed node's run was fenced; it must restart first (`nodes`)
+    STALE_RUN = "stale-run"  # a proposed node failed and came back with the same incarnation (`nodes`)
+    DIRTY_OUTSIDE = "dirty-outside"  # a proposed node claims cluster state while outside the view (`nodes`)
+    CONFIG_MISMATCH = "config-mismatch"  # a node outside the view runs another configuration (`nodes`)
+
+
 class Accept(msgspec.Struct, frozen=True, array_like=True, tag="ac"):
-    """A member's answer to a proposal; `ok=False` carries what it promised and why it refused."""
+    """A member's answer to a proposal; a refusal (`ok=False`) carries what the member promised, a code, the
+    nodes the refusal is about (by id) and a reason in prose for the log. An acceptance carries no code."""
 
     view: ViewId
     ok: bool
     promised: ViewId
     reason: str = ""
+    code: RefusalCode | None = None
+    nodes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Raised at construction, and turned into a validation error (a malformed message) by decoding.
+        if self.ok and self.code is not None:
+            raise ValueError(f"an accepted proposal carries no refusal code, got {self.code.value!r}")
+        if not self.ok and self.code is None:
+            raise ValueError("a refused proposal must carry a refusal code")
 
 
 class Commit(msgspec.Struct, frozen=True, array_like=True, tag="co"):
