@@ -318,7 +318,7 @@ class Membership:
         self._evaluate(now)
 
     def bar_until_restart(self, nodeid: int, boot: int) -> None:
-        """A fenced run of a node stays out until its daemon restarts (spec 2.4: no rejoin with stale state)."""
+        """A fenced run of a node stays out until its daemon restarts (Q-12 and S3: no rejoin with stale state)."""
         self._admission.bar_until_restart(nodeid, boot)
 
     # ---------------------------------------------------------------- outputs
