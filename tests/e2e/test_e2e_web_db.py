@@ -49,7 +49,7 @@ from test_e2e_app_agents import missing_prerequisites as missing_applications
 from quorate.testbed import Testbed, availability, luns, webdb
 from quorate.testbed.availability import Attempt
 from quorate.testbed.webdb import DB_MOUNT, DB_VIP, WEB_MOUNT, B, C, M
-from quorate.testbed.webdb_drive import CLIENT, CLIENT_ADDRESS, Driver, bring_up, wait_until
+from quorate.testbed.webdb_drive import CLIENT, CLIENT_ADDRESS, Driver, bring_up, placed, wait_until
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -104,6 +104,40 @@ def test_web_and_db_fail_over_under_load_without_losing_an_acknowledged_write(
     tb: Testbed = testbed(conf)
     try:
         run_scenario(tb, page, tmp_path)
+    finally:
+        keep_logs(tb, tmp_path / "logs")
+
+
+def test_a_cold_start_with_autostart_starts_each_service_where_its_domain_puts_it_without_failing(
+    testbed: Any, two_luns: tuple[str, str], tmp_path: Path
+) -> None:
+    """The three daemons start together with ``autostart="1"``, as a cluster that boots does: each node stops
+    both services before it joins (stop-before-start) and the first quorate view starts them. Nothing fails,
+    each service ends where its domain puts it, its file system mounted on that node only. (That a start given
+    during the stop-before-start waits for it is pinned by tests/unit/node/test_executor.py: the window is too
+    short here to be hit on purpose.)"""
+    web_lun, db_lun = two_luns
+    page = webdb.page(f"quorate-webdb-cold-{uuid.uuid4().hex}")
+    webdb.prepare_web_lun(web_lun, page)
+    webdb.prepare_db_lun(db_lun)
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(webdb.cluster_conf(web_lun, db_lun, fence_secret=SECRET, token_ms=TOKEN_MS, autostart=True))
+    tb: Testbed = testbed(conf)
+    try:
+        want = {"web": B, "db": C}
+        wait_until(f"services started as {want}", lambda: placed(tb, want, tb.nodes), STEP_TIMEOUT)
+        time.sleep(3)  # a late failure or a second start would show now
+        assert placed(tb, want, tb.nodes), webdb.services(tb, list(tb.nodes))
+        logs = {node: tb.daemon_log(node) for node in tb.nodes}
+        for node, log in logs.items():
+            assert "locally before joining" in log, f"{node} did not stop its services before joining:\n{log}"
+            for bad in ("#68: Failed to start", "failed to stop", "initial stop of service"):
+                assert bad not in log, f"{node}: {bad!r} in its log:\n{log}"
+        for node in tb.nodes:
+            mounts = tb.exec(node, ["cat", "/proc/self/mounts"], timeout=30).stdout
+            expected = {WEB_MOUNT: node == B, DB_MOUNT: node == C}
+            for point, here in expected.items():
+                assert (f" {point} " in mounts) == here, f"{point} mounted on {node}: {f' {point} ' in mounts}"
     finally:
         keep_logs(tb, tmp_path / "logs")
 

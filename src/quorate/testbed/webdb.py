@@ -13,11 +13,12 @@ Failover domains (ordered, failback allowed) make ``web`` prefer balthasar then 
 melchior, so the two services start apart and a failed owner's service goes to melchior. Nodes are fenced by
 ``fence_netns`` through the testbed's power switch.
 
-The services have ``autostart="0"``: `enable_services` starts them with ``clusvcadm -e`` once every node is
-in the view and clean (``quorate status``: not dirty), as an administrator brings up a new cluster's
-services. At a cold start no view is quorate yet, so a node is admitted while its stop-before-start still
-runs, and a start it is then given can race that stop of the same service (the stop unmounts the file
-system the start has just mounted); enabling afterwards avoids the race.
+The services have ``autostart="0"`` for the failover scenario: `enable_services` starts them with
+``clusvcadm -e`` once every node is in the view and clean (``quorate status``: not dirty), as an administrator
+brings up a new cluster's services, so that the scenario begins from one known placement rather than from
+whichever two nodes formed the first view. ``cluster_conf(..., autostart=True)`` gives the cold-start test
+its cluster: each node stops both services before joining while the first view may already give it a start,
+which its executor holds until that stop has ended (one operation per service at a time).
 
 Everything each application needs lives on its LUN, next to its data: Apache's configuration, its
 ``envvars``, the document root and the logs; MariaDB's ``my.cnf``, data directory and error log. An
@@ -89,8 +90,12 @@ def cluster_conf(
     token_ms: int,
     post_fail_delay: int = 0,
     client_address: str = "192.168.0.100",
+    autostart: bool = False,
 ) -> str:
-    """The cluster.conf of the two services (``client_address`` only appears in a comment: who uses them)."""
+    """The cluster.conf of the two services (``client_address`` only appears in a comment: who uses them).
+
+    ``autostart`` lets the cluster start both services itself, as soon as a view is quorate (the cold-start
+    test); by default they wait for `enable_services`."""
     nodes = "\n".join(
         f'    <clusternode name="{name}" votes="1" nodeid="{nodeid}">\n'
         '      <fence><method name="power"><device name="switch"/></method></fence>\n'
@@ -123,13 +128,13 @@ def cluster_conf(
 {domain("db_first", DB_PREFERENCE)}
     </failoverdomains>
     <!-- clients such as {client_address} reach web on {WEB_VIP}:80 and db on {DB_VIP}:{DB_PORT} -->
-    <service name="web" domain="web_first" autostart="0" recovery="relocate">
+    <service name="web" domain="web_first" autostart="{int(autostart)}" recovery="relocate">
       <ip address="{WEB_VIP}/24" monitor_link="1" sleeptime="0"/>
       <fs name="web_fs" device="{web_device}" mountpoint="{WEB_MOUNT}" fstype="ext3" options=""
           force_unmount="1" force_fsck="0" self_fence="0"/>
       <apache name="web_httpd" server_root="{HTTPD_ROOT}" config_file="httpd.conf" shutdown_wait="10"/>
     </service>
-    <service name="db" domain="db_first" autostart="0" recovery="relocate">
+    <service name="db" domain="db_first" autostart="{int(autostart)}" recovery="relocate">
       <ip address="{DB_VIP}/24" monitor_link="1" sleeptime="0"/>
       <fs name="db_fs" device="{db_device}" mountpoint="{DB_MOUNT}" fstype="ext3" options=""
           force_unmount="1" force_fsck="0" self_fence="0"/>
@@ -383,8 +388,7 @@ def everyone_clean(tb: Testbed) -> bool:
     """Every node in one quorate view of all of them, none of them holding anything (stop-before-start done)."""
     docs = [status(tb, node) for node in tb.nodes]
     return all(
-        doc is not None and doc["quorate"] and len(doc["members"]) == len(tb.nodes) and not doc["dirty"]
-        for doc in docs
+        doc is not None and doc["quorate"] and len(doc["members"]) == len(tb.nodes) and not doc["dirty"] for doc in docs
     )
 
 
