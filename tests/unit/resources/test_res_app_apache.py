@@ -118,3 +118,13 @@ def test_a_value_the_agent_cannot_use_is_refused_at_start_and_the_service_rolls_
     assert outcome.message.startswith("Failed to start web: apache:web failed: apache:web: server_root=")
     assert not outcome.resources_left
     assert [s.outcome.ok for s in outcome.rollback] == [True, True]
+
+
+def test_the_stop_finds_this_services_apache_by_its_configuration_file() -> None:
+    apache = agent(app_apache.MAPPING, DEBIAN)
+    params = apache.parameters(
+        node_of("apache", name="web", server_root="/srv/www", config_file="conf/httpd.conf"), "stop"
+    )
+    assert isinstance(params, dict)
+    assert app_apache.MAPPING.own_process is not None
+    assert app_apache.MAPPING.own_process(params) == ("/usr/sbin/apache2", (("-f", "/srv/www/conf/httpd.conf"),))

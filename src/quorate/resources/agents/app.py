@@ -34,8 +34,11 @@ When things are missing:
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
+import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -49,11 +52,34 @@ from quorate.resources.agents.base import (
 )
 from quorate.resources.agents.ocf import DEFAULT_OCF_ROOT, OcfAgent, OcfProgram
 from quorate.resources.catalogue import ActionSpec
+from quorate.system.processes import topmost, with_arguments
 
 # Seconds added to ``shutdown_wait`` for the stop timeout: Debian's agents escalate (SIGKILL, a last check)
 # inside their timeout, after waiting for a clean stop.
 STOP_MARGIN = 10
 PACKAGE = "resource-agents"
+# rgmanager's stop: SIGTERM, then this long at most (its agents' default shutdown_wait), watched this often.
+DEFAULT_SHUTDOWN_WAIT = 20
+TERM_POLL = 0.05
+
+
+async def terminate(program: str, pairs: tuple[tuple[str, str], ...], *, wait: float) -> bool:
+    """SIGTERM the main process(es) of ``program`` with ``pairs`` and wait until every process of it is gone.
+
+    True when nothing of it is left (or nothing ran); False after ``wait`` seconds with something left, which
+    the agent's own stop then handles.
+    """
+    for info in topmost(with_arguments(program, *pairs)):
+        try:
+            os.kill(info.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + max(0.0, wait)
+    while with_arguments(program, *pairs):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(TERM_POLL)
+    return True
 
 
 class MappingProblem(Exception):
@@ -146,6 +172,11 @@ class AppMapping:
     stop_timeout: Callable[[Node], int | None] = stop_after_shutdown_wait
     check_level: Callable[[Node, int], int] = basic_check
     workdir: Callable[[Node], str | None] = in_place
+    # The server's own process, from the mapped parameters: (program, (option, value) pairs on its command
+    # line). When set, a stop first does what rgmanager's agent did: SIGTERM to that process and a wait of up
+    # to ``shutdown_wait`` (polled every `TERM_POLL` s), then the OCF agent's stop, which finds it gone and
+    # cleans up (or escalates if it is not).
+    own_process: Callable[[dict[str, str]], tuple[str, tuple[tuple[str, str], ...]]] | None = None
 
 
 class AppAgent(OcfAgent):
@@ -183,6 +214,15 @@ class AppAgent(OcfAgent):
         """The mapping's directory when it exists (else the agent runs where we are and reports the problem)."""
         path = self.mapping.workdir(res)
         return path if path is not None and self.host.exists(path) else None
+
+    async def _stop(self, res: Node, ctx: AgentContext) -> AgentOutcome:
+        if self.mapping.own_process is not None:
+            params = self.parameters(res, "stop")
+            if not isinstance(params, AgentOutcome):
+                wait = lenient_seconds(res, "shutdown_wait")
+                wait = DEFAULT_SHUTDOWN_WAIT if wait is None else wait
+                await terminate(*self.mapping.own_process(params), wait=min(wait, ctx.remaining() - STOP_MARGIN))
+        return await super()._stop(res, ctx)
 
     def budget(self, res: Node, action: str, declared: int, ctx: AgentContext) -> float:
         return min(float(declared), ctx.timeout) if declared > 0 else ctx.timeout

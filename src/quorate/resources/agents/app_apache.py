@@ -21,9 +21,13 @@ its health check: status fetches the file's ``server-status`` location, or the h
 Status: depth 0 is the agent's monitor (process alive, page fetched); depth 10 runs its extended check
 (level 10) only when the element sets ``testurl`` or ``testconffile`` (OCF parameters, passed through), and
 otherwise the same check as depth 0. The agent runs in ``server_root`` so that the relative ``Include`` lines
-of the file resolve for its parser as they do for Apache. Differences an administrator sees: the stop first
-asks Apache for a graceful stop (SIGWINCH, half the timeout), then SIGTERM; rgmanager sent SIGTERM and
-failed the stop after ``shutdown_wait``. There is no generated copy of the file under ``/etc/cluster/apache``.
+of the file resolve for its parser as they do for Apache.
+
+Stop: as rgmanager's agent did, SIGTERM to this service's Apache (the process started with ``-f <configfile>``),
+which ends it at once, watched every 50 ms for up to ``shutdown_wait`` (20 s when not set); then the agent's stop,
+which finds it gone and removes what is left (or, if Apache is still there, tries its graceful stop and SIGKILL).
+Debian's agent alone would first ask for a graceful stop (SIGWINCH) and check once a second, which made a relocation
+about a second longer. There is no generated copy of the file under ``/etc/cluster/apache``.
 """
 
 from __future__ import annotations
@@ -66,10 +70,16 @@ def check_level(res: Node, depth: int) -> int:
     return 10 if depth >= 10 and (value(res, "testurl") or value(res, "testconffile")) else 0
 
 
+def own_process(params: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Debian's agent starts ``<httpd> ... -f <configfile>``: that command line names this service's Apache."""
+    return params["httpd"], (("-f", params["configfile"]),)
+
+
 MAPPING = AppMapping(
     "apache",
     "apache",
     parameters,
+    own_process=own_process,
     reads=frozenset({"name", "server_root", "config_file", "httpd", "httpd_options", "shutdown_wait"}),
     check_level=check_level,
     workdir=server_root,
