@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import logging
 import socket
 import struct
 from collections import Counter
 from collections.abc import Callable
 
+from quorate.node.wire import VERSION as WIRE_VERSION
 from quorate.node.wire import Dropped, WireCodec
+
+log = logging.getLogger("quorated")
 
 
 class TransportError(Exception):
@@ -41,6 +45,7 @@ class Transport(asyncio.DatagramProtocol):
         self.sent = 0
         self.send_errors: Counter[str] = Counter()
         self.transport: asyncio.DatagramTransport | None = None
+        self.versions_said: set[tuple[str, int]] = set()
 
     @staticmethod
     def open_socket(local_address: str, port: int, multicast: str | None) -> socket.socket:
@@ -85,9 +90,26 @@ class Transport(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             sender, epoch, payload = self.codec.open(data)
-        except Dropped:
+        except Dropped as exc:
+            if exc.reason == "bad_version":
+                self._say_version_once(data, addr[0])
             return  # counted by the codec, by reason
         self.deliver(sender, epoch, payload)
+
+    def _say_version_once(self, data: bytes, address: str) -> None:
+        """A configured node speaking another wire version runs another release: say it once per address and
+        version (the header is not authenticated yet, so only configured addresses are named, and a bounded
+        number of them)."""
+        names = [str(nodeid) for nodeid, known in self.addresses.items() if known == address]
+        said = (address, data[2])
+        if not names or said in self.versions_said or len(self.versions_said) >= 64:
+            return
+        self.versions_said.add(said)
+        log.warning(
+            "node id %s (%s) sends wire protocol version %d and this quorated speaks %d: they cannot form one "
+            "view; every node must run the same quorate release (stop quorated on every node, upgrade, start)",
+            ",".join(names), address, data[2], WIRE_VERSION,
+        )  # fmt: skip
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a node whose daemon is down: expected, counted, harmless.

@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC: Final = b"QR"
-VERSION: Final = 1
+# 2 since quorate 0.2: refusals carry a code and service inventories a sequence (0.1 nodes spoke 1).
+VERSION: Final = 2
 HEADER: Final = struct.Struct(">2sBBHIQQ")
 HEADER_SIZE: Final = HEADER.size  # 26
 TAG_SIZE: Final = 16

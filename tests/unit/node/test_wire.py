@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quorate.node import wire
-from quorate.node.wire import HEADER, HEADER_SIZE, MAX_DATAGRAM, MAX_PAYLOAD, REPLAY_WINDOW, Dropped, WireCodec
+from quorate.node.wire import (
+    HEADER,
+    HEADER_SIZE,
+    MAX_DATAGRAM,
+    MAX_PAYLOAD,
+    REPLAY_WINDOW,
+    VERSION,
+    Dropped,
+    WireCodec,
+)
 
 KEY = bytes(range(64))
 CLUSTER = 4242
@@ -28,7 +37,7 @@ def craft(
     counter: int = 1,
     cluster: int = CLUSTER,
     magic: bytes = b"QR",
-    version: int = 1,
+    version: int = VERSION,
     key: bytes = KEY,
 ) -> bytes:
     """A correctly authenticated datagram with arbitrary header fields, built from the protocol description."""
@@ -57,7 +66,7 @@ def test_header_layout_and_counter_sequence() -> None:
     a = codec(1, epoch=9)
     fields = [HEADER.unpack_from(a.seal(b"p")) for _ in range(3)]
     assert HEADER_SIZE == 26
-    assert fields == [(b"QR", 1, 0, CLUSTER, 1, 9, n) for n in (1, 2, 3)]
+    assert fields == [(b"QR", VERSION, 0, CLUSTER, 1, 9, n) for n in (1, 2, 3)]
     assert a.counter == 3
 
 
@@ -91,7 +100,8 @@ def test_short_key_refused() -> None:
         (b"", "too_short"),
         (craft(bytes(MAX_PAYLOAD + 1)), "too_large"),
         (craft(magic=b"QS"), "bad_magic"),
-        (craft(version=2), "bad_version"),
+        (craft(version=1), "bad_version"),  # a quorate 0.1 node
+        (craft(version=VERSION + 1), "bad_version"),
         (craft(cluster=CLUSTER + 1), "wrong_cluster"),
         (craft(sender=9), "unknown_sender"),
         (craft(sender=2), "own_datagram"),
@@ -174,7 +184,7 @@ def test_counter_zero_is_never_accepted() -> None:
 def test_forged_body_never_moves_the_window() -> None:
     a, b = codec(1), codec(2)
     b.open(a.seal(b"1"))
-    forged = HEADER.pack(b"QR", 1, 0, CLUSTER, 1, 1, 10**9) + os.urandom(40)
+    forged = HEADER.pack(b"QR", VERSION, 0, CLUSTER, 1, 1, 10**9) + os.urandom(40)
     assert_dropped(b, forged, "auth_failed")
     assert b.open(a.seal(b"2")) == (1, 1, b"2")
 
@@ -183,7 +193,7 @@ def test_forged_higher_epoch_does_not_reset_the_window() -> None:
     a, b = codec(1, epoch=3), codec(2)
     first = a.seal(b"1")
     b.open(first)
-    assert_dropped(b, HEADER.pack(b"QR", 1, 0, CLUSTER, 1, 4, 1) + os.urandom(40), "auth_failed")
+    assert_dropped(b, HEADER.pack(b"QR", VERSION, 0, CLUSTER, 1, 4, 1) + os.urandom(40), "auth_failed")
     assert_dropped(b, first, "replay")
     assert b.open(a.seal(b"2"))[2] == b"2"
 
@@ -224,7 +234,7 @@ def test_forged_epochs_do_not_evict_cached_subkeys(monkeypatch: pytest.MonkeyPat
     a, b = codec(1), codec(2)
     b.open(a.seal(b""))
     for epoch in range(2, 200):
-        assert_dropped(b, HEADER.pack(b"QR", 1, 0, CLUSTER, 1, epoch, 1) + bytes(16), "auth_failed")
+        assert_dropped(b, HEADER.pack(b"QR", VERSION, 0, CLUSTER, 1, epoch, 1) + bytes(16), "auth_failed")
     calls: list[int] = []
     real = wire.derive_subkey
 
@@ -270,6 +280,24 @@ def test_random_bytes_only_ever_dropped(data: bytes) -> None:
 def test_random_body_behind_valid_header_is_auth_failed(body: bytes, epoch: int, counter: int) -> None:
     receiver = codec(2)
     with pytest.raises(Dropped) as info:
-        receiver.open(HEADER.pack(b"QR", 1, 0, CLUSTER, 1, epoch, counter) + body)
+        receiver.open(HEADER.pack(b"QR", VERSION, 0, CLUSTER, 1, epoch, counter) + body)
     assert info.value.reason in ("too_short", "auth_failed")
     assert receiver.open(craft()) == (1, 1, b"hello")
+
+
+def test_a_node_of_another_release_is_said_once_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    from quorate.node.transport import Transport
+
+    receiver = WireCodec(KEY, CLUSTER, 2, 1, [1, 3])
+    delivered: list[int] = []
+    transport = Transport(receiver, {1: "192.168.0.201", 3: "192.168.0.203"}, 5405, lambda s, e, p: delivered.append(s))
+    old = craft(version=1)
+    for _ in range(3):
+        transport.datagram_received(old, ("192.168.0.201", 5405))
+    transport.datagram_received(old, ("10.9.9.9", 5405))  # not a configured address: counted, not named
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "node id 1 (192.168.0.201) sends wire protocol version 1 and this quorated speaks 2: they cannot form one "
+        "view; every node must run the same quorate release (stop quorated on every node, upgrade, start)"
+    ]
+    assert receiver.drops["bad_version"] == 4 and delivered == []
