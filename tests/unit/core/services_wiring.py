@@ -66,6 +66,7 @@ class Cluster:
         self.fail: set[tuple[int, str, Action]] = set()
         self.deaf: set[int] = set()  # nodes that receive nothing (their datagrams are lost)
         self.members: frozenset[int] = frozenset()
+        self.seen: dict[int, frozenset[int]] = {}  # each node's last view
         self.seq = 0
         self.answers: dict[tuple[int, int], RequestDone] = {}
         self.fences: list[tuple[int, FenceForService]] = []  # (node that asked, the request)
@@ -82,17 +83,13 @@ class Cluster:
         self.seq += 1
         members = frozenset(members)
         coordinator = min(members)
-        installed = ViewInstalled(
-            ViewId(self.seq, coordinator),
-            members,
-            members - self.members,
-            frozenset(),
-            self.members - members,
-            quorate,
-            "test",
-        )
         self.members = members
         for nodeid in sorted(members):
+            # As membership does: who joined and who failed is relative to this node's previous view.
+            before = self.seen.get(nodeid, frozenset())
+            view = ViewId(self.seq, coordinator)
+            installed = ViewInstalled(view, members, members - before, frozenset(), before - members, quorate, "test")
+            self.seen[nodeid] = members
             self.managers[nodeid].on_view(self.now, installed, coordinator=nodeid == coordinator)
         self.pump()
 
@@ -106,6 +103,7 @@ class Cluster:
     def restart(self, nodeid: int) -> None:
         """A new run of `nodeid` joins (it stopped everything at start, R-30)."""
         self.managers[nodeid] = self._manager(nodeid)
+        self.seen.pop(nodeid, None)
         self.alive.add(nodeid)
         self.form(self.members | {nodeid})
 
