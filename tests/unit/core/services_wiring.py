@@ -6,8 +6,10 @@ Each node has a manager and an executor that behaves as the daemon's does: a sta
 wire format (`encode`/`decode`) and is delivered only between members of the current view, as the daemon does.
 
 Executors finish their jobs at once unless `auto` is off; then the jobs wait for `finish`, so a test can look
-at a command in flight. `fail` lists (node, service, action) triples whose agent fails. `gone` is what the
-fencing layer would call safely gone (fence confirmed or clean leave).
+at a command in flight. Datagrams are delivered at once unless `slow` is on; `deaf` nodes lose theirs.
+`fail` lists (node, service, action) triples whose agent fails. `gone` is what the fencing layer would call
+safely gone (fence confirmed or clean leave). Whenever an executor starts a service, S1 is checked on the
+executors' facts: no other live node may hold it, in any state.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Cluster:
         self.auto = True
         self.fail: set[tuple[int, str, Action]] = set()
         self.deaf: set[int] = set()  # nodes that receive nothing (their datagrams are lost)
+        self.slow = False  # datagrams wait on the wire until `slow` is off again
+        self.copies_allowed = False  # else two executors holding one service at once fail the test (S1)
         self.members: frozenset[int] = frozenset()
         self.seen: dict[int, frozenset[int]] = {}  # each node's last view
         self.seq = 0
@@ -116,7 +120,7 @@ class Cluster:
                 for effect in self.managers[nodeid].take_effects():
                     moved = True
                     self._carry_out(nodeid, effect)
-            if self.wire:
+            if self.wire and not self.slow:
                 sender, to, data = self.wire.popleft()
                 if to in self.alive and to in self.members and sender in self.members and to not in self.deaf:
                     self.managers[to].receive(self.now, sender, decode(data))
@@ -146,6 +150,11 @@ class Cluster:
         job = next(j for j in self.jobs if j.node == node and j.service == service)
         self.jobs.remove(job)
         self._finish(job, ok=ok)
+        self.pump()
+
+    def executor_holds(self, node: int, service: str, state: str | None) -> None:
+        """What `node`'s executor runs changed by itself (a stop after a quorum loss, say)."""
+        self._set(node, service, state)
         self.pump()
 
     def status_failed(self, node: int, service: str = "svc") -> None:
@@ -196,6 +205,9 @@ class Cluster:
         if state is None:
             self.executors[nodeid].pop(service, None)
         else:
+            others = [n for n in self.where(service) if n != nodeid]
+            if state in ("starting", "started") and others and not self.copies_allowed:
+                raise AssertionError(f"S1 violated: service {service} starts on {nodeid} while {others} hold it")
             self.executors[nodeid][service] = state
         self.managers[nodeid].local_state(self.now, self.executors[nodeid])
 
