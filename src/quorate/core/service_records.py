@@ -72,6 +72,8 @@ def never_gone(_node: int) -> bool:
 
 @dataclass(slots=True)
 class Record:
+    """One service: the shared record (replicated, shown by clustat) and the coordinator's bookkeeping."""
+
     name: str
     state: St = St.STOPPED
     owner: int = 0

@@ -232,7 +232,7 @@ class ServiceManager(ServiceLedger):
 
     def next_deadline(self) -> float | None:
         if self.acting:
-            t = self.last_table + service_replication.TABLE_PERIOD
+            t = self.last_table + TABLE_PERIOD
             return t if t > self.last_eval else None
         return None
 

@@ -104,95 +104,94 @@ class Row:
     frozen: bool = False
 
 
-R = Row
-E, D, S, M, R_, Z, U = (AdminOp.ENABLE, AdminOp.DISABLE, AdminOp.STOP, AdminOp.RELOCATE, AdminOp.RESTART,
-                        AdminOp.FREEZE, AdminOp.UNFREEZE)  # fmt: skip
+ENABLE, DISABLE, STOP, RELOCATE = AdminOp.ENABLE, AdminOp.DISABLE, AdminOp.STOP, AdminOp.RELOCATE
+RESTART, FREEZE, UNFREEZE = AdminOp.RESTART, AdminOp.FREEZE, AdminOp.UNFREEZE
 OK, FAIL, AGAIN, INVALID = Answer.SUCCESS, Answer.FAILURE, Answer.TRY_AGAIN, Answer.INVALID
 
 TABLE = [
     # stopped (`clusvcadm -s`): held until the next membership change
-    R("stopped", E, True, OK, St.STARTED, 2),  # on the node where clusvcadm was typed
-    R("stopped", D, True, OK, St.DISABLED),
-    R("stopped", S, True, OK, St.STOPPED),
-    R("stopped", M, True, OK, St.STARTED, 3),  # best node by domain
-    R("stopped", R_, False, INVALID, St.STOPPED),  # restart needs a service that runs
-    R("stopped", Z, True, OK, St.STOPPED, frozen=True),
-    R("stopped", U, True, OK, St.STOPPED),
+    Row("stopped", ENABLE, True, OK, St.STARTED, 2),  # on the node where clusvcadm was typed
+    Row("stopped", DISABLE, True, OK, St.DISABLED),
+    Row("stopped", STOP, True, OK, St.STOPPED),
+    Row("stopped", RELOCATE, True, OK, St.STARTED, 3),  # best node by domain
+    Row("stopped", RESTART, False, INVALID, St.STOPPED),  # restart needs a service that runs
+    Row("stopped", FREEZE, True, OK, St.STOPPED, frozen=True),
+    Row("stopped", UNFREEZE, True, OK, St.STOPPED),
     # starting: a start command in flight on melchior.
     # Differs: rgmanager answers enable with "Service is already running" and runs a stop for disable/stop;
     # quorate never overlaps a command with another, so it answers "try again" until the start is reported.
-    R("starting", E, False, AGAIN, St.STARTING, 3),
-    R("starting", D, False, AGAIN, St.STARTING, 3),
-    R("starting", S, False, AGAIN, St.STARTING, 3),
-    R("starting", M, False, AGAIN, St.STARTING, 3),
-    R("starting", R_, False, AGAIN, St.STARTING, 3),
+    Row("starting", ENABLE, False, AGAIN, St.STARTING, 3),
+    Row("starting", DISABLE, False, AGAIN, St.STARTING, 3),
+    Row("starting", STOP, False, AGAIN, St.STARTING, 3),
+    Row("starting", RELOCATE, False, AGAIN, St.STARTING, 3),
+    Row("starting", RESTART, False, AGAIN, St.STARTING, 3),
     # Differs: rgmanager freezes only stopped, started or disabled services ("try again" otherwise).
-    R("starting", Z, True, OK, St.STARTING, 3, frozen=True),
-    R("starting", U, True, OK, St.STARTING, 3),
+    Row("starting", FREEZE, True, OK, St.STARTING, 3, frozen=True),
+    Row("starting", UNFREEZE, True, OK, St.STARTING, 3),
     # started on melchior
-    R("started", E, True, Answer.ALREADY_RUNNING, St.STARTED, 3),
-    R("started", D, True, OK, St.DISABLED),
-    R("started", S, True, OK, St.STOPPED),
-    R("started", M, True, OK, St.STARTED, 2),  # best other node: casper (ties go to the highest id)
-    R("started", R_, True, OK, St.STARTED, 3),  # in place
-    R("started", Z, True, OK, St.STARTED, 3, frozen=True),
-    R("started", U, True, OK, St.STARTED, 3),
+    Row("started", ENABLE, True, Answer.ALREADY_RUNNING, St.STARTED, 3),
+    Row("started", DISABLE, True, OK, St.DISABLED),
+    Row("started", STOP, True, OK, St.STOPPED),
+    Row("started", RELOCATE, True, OK, St.STARTED, 2),  # best other node: casper (ties go to the highest id)
+    Row("started", RESTART, True, OK, St.STARTED, 3),  # in place
+    Row("started", FREEZE, True, OK, St.STARTED, 3, frozen=True),
+    Row("started", UNFREEZE, True, OK, St.STARTED, 3),
     # stopping: the stop of a disable in flight on melchior (differs as for starting)
-    R("stopping", E, False, AGAIN, St.STOPPING, 3),
-    R("stopping", D, False, AGAIN, St.STOPPING, 3),
-    R("stopping", S, False, AGAIN, St.STOPPING, 3),
-    R("stopping", M, False, AGAIN, St.STOPPING, 3),
-    R("stopping", R_, False, AGAIN, St.STOPPING, 3),
-    R("stopping", Z, True, OK, St.STOPPING, 3, frozen=True),  # differs: rgmanager says "try again"
-    R("stopping", U, True, OK, St.STOPPING, 3),
+    Row("stopping", ENABLE, False, AGAIN, St.STOPPING, 3),
+    Row("stopping", DISABLE, False, AGAIN, St.STOPPING, 3),
+    Row("stopping", STOP, False, AGAIN, St.STOPPING, 3),
+    Row("stopping", RELOCATE, False, AGAIN, St.STOPPING, 3),
+    Row("stopping", RESTART, False, AGAIN, St.STOPPING, 3),
+    Row("stopping", FREEZE, True, OK, St.STOPPING, 3, frozen=True),  # differs: rgmanager says "try again"
+    Row("stopping", UNFREEZE, True, OK, St.STOPPING, 3),
     # failed: a stop failed on melchior, which is being fenced
-    R("failed", E, False, FAIL, St.FAILED, 3),  # disable it first
+    Row("failed", ENABLE, False, FAIL, St.FAILED, 3),  # disable it first
     # Differs: rgmanager runs the stop again and marks it disabled even if that stop fails. quorate runs no
     # second stop (its node is a fencing victim already: only the fence frees what the stop left behind),
     # answers Success and clears `enabled`, but the record stays failed while melchior's executor holds it
     # failed; see test_a_failed_service_disabled_stays_down_after_the_fence.
-    R("failed", D, True, OK, St.FAILED, 3),
+    Row("failed", DISABLE, True, OK, St.FAILED, 3),
     # Differs: rgmanager refuses every request but disable here; quorate answers Success and leaves it failed.
-    R("failed", S, True, OK, St.FAILED, 3),
-    R("failed", M, False, INVALID, St.FAILED, 3),
-    R("failed", R_, False, INVALID, St.FAILED, 3),
-    R("failed", Z, True, OK, St.FAILED, 3, frozen=True),  # differs: rgmanager says "try again"
-    R("failed", U, True, OK, St.FAILED, 3),
+    Row("failed", STOP, True, OK, St.FAILED, 3),
+    Row("failed", RELOCATE, False, INVALID, St.FAILED, 3),
+    Row("failed", RESTART, False, INVALID, St.FAILED, 3),
+    Row("failed", FREEZE, True, OK, St.FAILED, 3, frozen=True),  # differs: rgmanager says "try again"
+    Row("failed", UNFREEZE, True, OK, St.FAILED, 3),
     # disabled
-    R("disabled", E, True, OK, St.STARTED, 2),
-    R("disabled", D, True, OK, St.DISABLED),  # nothing runs, so there is nothing to stop again
-    R("disabled", S, True, OK, St.DISABLED),
-    R("disabled", M, False, INVALID, St.DISABLED),
-    R("disabled", R_, False, INVALID, St.DISABLED),
-    R("disabled", Z, True, OK, St.DISABLED, frozen=True),
-    R("disabled", U, True, OK, St.DISABLED),
+    Row("disabled", ENABLE, True, OK, St.STARTED, 2),
+    Row("disabled", DISABLE, True, OK, St.DISABLED),  # nothing runs, so there is nothing to stop again
+    Row("disabled", STOP, True, OK, St.DISABLED),
+    Row("disabled", RELOCATE, False, INVALID, St.DISABLED),
+    Row("disabled", RESTART, False, INVALID, St.DISABLED),
+    Row("disabled", FREEZE, True, OK, St.DISABLED, frozen=True),
+    Row("disabled", UNFREEZE, True, OK, St.DISABLED),
     # recovering (only from a member's record: quorate's own recovery goes through stopped)
     # Differs: rgmanager starts a recovering service only for a recovery start and answers an enable with
     # Success without starting; quorate starts it where asked.
-    R("recovering", E, True, OK, St.STARTED, 2),
-    R("recovering", D, True, OK, St.DISABLED),
+    Row("recovering", ENABLE, True, OK, St.STARTED, 2),
+    Row("recovering", DISABLE, True, OK, St.DISABLED),
     # Differs: rgmanager stops it and marks it stopped; quorate answers Success and leaves the record as it is.
-    R("recovering", S, True, OK, St.RECOVERING),
-    R("recovering", M, True, OK, St.STARTED, 3),
-    R("recovering", R_, False, INVALID, St.RECOVERING),
-    R("recovering", Z, True, OK, St.RECOVERING, frozen=True),  # differs: rgmanager says "try again"
-    R("recovering", U, True, OK, St.RECOVERING),
+    Row("recovering", STOP, True, OK, St.RECOVERING),
+    Row("recovering", RELOCATE, True, OK, St.STARTED, 3),
+    Row("recovering", RESTART, False, INVALID, St.RECOVERING),
+    Row("recovering", FREEZE, True, OK, St.RECOVERING, frozen=True),  # differs: rgmanager says "try again"
+    Row("recovering", UNFREEZE, True, OK, St.RECOVERING),
     # uninitialized (only from a member's record)
-    R("uninitialized", E, True, OK, St.STARTED, 2),
-    R("uninitialized", D, True, OK, St.DISABLED),
-    R("uninitialized", S, True, OK, St.UNINITIALIZED),
-    R("uninitialized", M, False, INVALID, St.UNINITIALIZED),
-    R("uninitialized", R_, False, INVALID, St.UNINITIALIZED),
-    R("uninitialized", Z, True, OK, St.UNINITIALIZED, frozen=True),  # differs: rgmanager says "try again"
-    R("uninitialized", U, True, OK, St.UNINITIALIZED),
+    Row("uninitialized", ENABLE, True, OK, St.STARTED, 2),
+    Row("uninitialized", DISABLE, True, OK, St.DISABLED),
+    Row("uninitialized", STOP, True, OK, St.UNINITIALIZED),
+    Row("uninitialized", RELOCATE, False, INVALID, St.UNINITIALIZED),
+    Row("uninitialized", RESTART, False, INVALID, St.UNINITIALIZED),
+    Row("uninitialized", FREEZE, True, OK, St.UNINITIALIZED, frozen=True),  # differs: rgmanager says "try again"
+    Row("uninitialized", UNFREEZE, True, OK, St.UNINITIALIZED),
     # frozen (while started on melchior): only freeze and unfreeze are accepted
-    R("frozen", E, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
-    R("frozen", D, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
-    R("frozen", S, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
-    R("frozen", M, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
-    R("frozen", R_, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
-    R("frozen", Z, True, OK, St.STARTED, 3, frozen=True),
-    R("frozen", U, True, OK, St.STARTED, 3),
+    Row("frozen", ENABLE, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
+    Row("frozen", DISABLE, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
+    Row("frozen", STOP, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
+    Row("frozen", RELOCATE, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
+    Row("frozen", RESTART, False, Answer.FROZEN, St.STARTED, 3, frozen=True),
+    Row("frozen", FREEZE, True, OK, St.STARTED, 3, frozen=True),
+    Row("frozen", UNFREEZE, True, OK, St.STARTED, 3),
 ]
 
 
