@@ -8,8 +8,9 @@ Each evaluation then takes three steps, the same every time something changes (a
 a tick):
 
 1. Reconcile the records with the inventories: a service an executor runs gets that owner when the table has
-   none (right after a take-over), a start or stop whose command was lost with the old coordinator is settled
-   by the owner's inventory, and a copy on a node that does not own it is stopped.
+   none (right after a take-over), a start or stop whose command was lost with the old coordinator (or with
+   this node's own earlier period of coordinating, before a quorum loss) is settled by the owner's inventory,
+   and a copy on a node that does not own it is stopped.
 2. Decide, record by record:
    - an owner that left the view keeps its services until it is safely gone (fence confirmed or clean leave;
      see `service_records`); then they become stopped (R-32). Until then a fence is asked for once;

@@ -117,6 +117,10 @@ class ServiceManager(ServiceLedger):
             self.new_runs.clear()
         if self.acting and not was_acting:
             self.adopting = True
+            # Commands this node gave in an earlier period of coordinating are facts of a past view: no report
+            # may ever come (their node may have restarted meanwhile), so this view's inventories settle them.
+            for record in self.records.values():
+                record.cmd = 0
             self.log("coordinating services: waiting for every member's inventory before deciding")
         if not self.acting and self.coordinator != self.local_id and installed.quorate:
             service_replication.send_inventory(self)

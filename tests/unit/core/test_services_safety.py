@@ -150,3 +150,22 @@ def test_a_member_obeys_only_its_coordinator() -> None:
     assert member.take_effects() == [] and member.records["svc"].state is St.STARTED
     deliver_raw(member, c.now, 1, SvcCommand("svc", Action.STOP, 99))
     assert member.take_effects() == [StopLocal("svc", 99)]
+
+
+def test_a_coordinator_that_regains_quorum_settles_its_old_commands_by_the_inventories() -> None:
+    # Its start command went to melchior, which crashed before running it, and quorum went with melchior. When
+    # the view is quorate again (melchior back as a new run), no report of that command will ever come.
+    c = Cluster([SVC])
+    c.form({1, 2, 3})
+    c.request(1, "disable")
+    c.auto = False
+    c.managers[1].request(c.now, "enable", "svc", 3)
+    c.pump()
+    assert c.record().state is St.STARTING and [job.node for job in c.jobs] == [3]
+    c.alive.discard(3)  # melchior crashes with the job
+    c.executors[3] = {}
+    c.jobs.clear()
+    c.form({1, 2}, quorate=False)
+    c.auto = True
+    c.restart(3)
+    assert c.started_on() == [3] and c.record().state is St.STARTED
