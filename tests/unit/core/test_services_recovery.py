@@ -36,6 +36,8 @@ def _spec(recovery: str, max_restarts: int = 0, expire: float = 0.0) -> ServiceS
     return ServiceSpec("svc", recovery=recovery, max_restarts=max_restarts, restart_expire_time=expire)
 
 
+# Differs: rgmanager clears clustat's restart counter when the budget relocates or disables a service;
+# quorate clears the budget's window but the counter keeps counting.
 POLICIES = [
     Row("restart: in place, on the same node", _spec("restart"), (10,), (3, 3), St.STARTED, 1),
     Row("restart without budget: always in place", _spec("restart"), (10, 20, 30, 40), (3, 3, 3, 3, 3), St.STARTED, 4),
