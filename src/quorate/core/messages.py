@@ -6,7 +6,8 @@ instead of surfacing as an exception deep inside a state machine. Structs are `a
 heartbeats small; tags are short strings so that a capture stays readable.
 
 The sender's node id is not in the message: it comes from the authenticated datagram header, so a node
-cannot speak for another one without the cluster key.
+cannot speak for another one without the cluster key. The service messages' words (states, actions, outcomes,
+requests, answers) are enums: a word outside the vocabulary is refused at decoding like any malformed field.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 
 from quorate.core.config_messages import ConfigMessage
 from quorate.core.lock_messages import LockMessage
+from quorate.core.service_vocabulary import Action, AdminOp, Answer, Outcome, St
 
 MAX_MESSAGE_BYTES: Final = 8000
 
@@ -182,7 +184,7 @@ class SvcRecord(msgspec.Struct, frozen=True, array_like=True):
     """One service's shared state record (rgmanager's rg_state_t, without the padding)."""
 
     name: str
-    state: str
+    state: St
     owner: int
     last_owner: int
     restarts: int
@@ -203,16 +205,16 @@ class SvcCommand(msgspec.Struct, frozen=True, array_like=True, tag="sc"):
     """Coordinator to owner: start or stop a service on that node; `cmd` ties the report to this command."""
 
     service: str
-    action: str
+    action: Action
     cmd: int
 
 
 class SvcReport(msgspec.Struct, frozen=True, array_like=True, tag="sr"):
-    """Owner to coordinator: what the executor really did (started, start_failed, stopped, stop_failed, ...)."""
+    """Owner to coordinator: what the executor really did, or that a status check failed (cmd 0)."""
 
     service: str
     cmd: int
-    outcome: str
+    outcome: Outcome
     detail: str = ""
 
 
@@ -222,7 +224,7 @@ class SvcInventory(msgspec.Struct, frozen=True, array_like=True, tag="si"):
     a run of the member sends: the coordinator keeps the newest, whatever order datagrams arrive in."""
 
     view: ViewId
-    running: tuple[tuple[str, str], ...]
+    running: tuple[tuple[str, St], ...]  # (service, its state in the executor: starting, started, stopping, failed)
     table: tuple[SvcRecord, ...] = ()  # the member's last known records, for a coordinator that starts afresh
     seq: int = 0
 
@@ -231,7 +233,7 @@ class SvcRequest(msgspec.Struct, frozen=True, array_like=True, tag="sq"):
     """An administrator's request (clusvcadm) typed on a member, forwarded to the coordinator."""
 
     req: int
-    op: str
+    op: AdminOp
     service: str
     target: int = 0
 
@@ -241,7 +243,7 @@ class SvcReply(msgspec.Struct, frozen=True, array_like=True, tag="sy"):
 
     req: int
     ok: bool
-    result: str
+    result: Answer
     owner: int = 0
 
 

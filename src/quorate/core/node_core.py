@@ -139,8 +139,9 @@ class NodeCore:
             settings.membership, self.local_id, boot=boot, now=now, highest_seq=highest_seq, rejoin=rejoin
         )
         self.fencing = Fencing(settings.fencing, self.local_id)
-        self.services = ServiceManager(dict(settings.services), settings.names, self.local_id)
-        self.services.safely_gone = self.fencing.is_safely_gone
+        self.services = ServiceManager(
+            dict(settings.services), settings.names, self.local_id, safely_gone=self.fencing.is_safely_gone
+        )
         self.locks = LockManager(
             self.local_id,
             settings.names,

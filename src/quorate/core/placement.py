@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from quorate.core.service_vocabulary import Answer
+
 ILLEGAL, GOOD, BETTER, BEST = 0, 1, 2, 3
 SCORE_NAMES = {ILLEGAL: "ILLEGAL", GOOD: "GOOD", BETTER: "BETTER", BEST: "BEST"}
 
@@ -108,15 +110,15 @@ def can_run(
     services_on: Mapping[int, frozenset[str]] | None = None,
     exclusive_services: frozenset[str] = frozenset(),
     minimum: int = GOOD,
-) -> str | None:
-    """Whether an administrator may put `spec` on `node` (R-44, R-45); None if yes, else why not."""
+) -> Answer | None:
+    """Whether an administrator may put `spec` on `node` (R-44, R-45); None if yes, else rgmanager's refusal."""
     if node not in online:
-        return "Target node dead / nonexistent"
+        return Answer.NODE_DEAD
     if score(spec, node, online) < minimum:
-        return "Service not runnable"
+        return Answer.NOT_RUNNABLE
     there = (services_on or {}).get(node, frozenset()) - {spec.name}
     if spec.exclusive and there:
-        return "Service not runnable: cannot run exclusive"
+        return Answer.EXCLUSIVE
     if there & exclusive_services:
-        return "Service not runnable: cannot run exclusive"
+        return Answer.EXCLUSIVE
     return None

@@ -1,0 +1,288 @@
+"""The coordinator's decisions: where each service runs, how it moves, and what executors' reports change.
+
+Theory of operation
+-------------------
+One node decides: the coordinator of a quorate view (S2). It decides only once it holds every member's
+inventory for the current view (what each executor really runs), so that it decides on facts, not hopes.
+Each evaluation then takes three steps, the same every time something changes (a view, a report, a request,
+a tick):
+
+1. Reconcile the records with the inventories: a service an executor runs gets that owner when the table has
+   none (right after a take-over), a start or stop whose command was lost with the old coordinator (or with
+   this node's own earlier period of coordinating, before a quorum loss) is settled by the owner's inventory,
+   and a copy on a node that does not own it is stopped.
+2. Decide, record by record:
+   - an owner that left the view keeps its services until it is safely gone (fence confirmed or clean leave;
+     see `service_records`); then they become stopped (R-32). Until then a fence is asked for once;
+   - a stopped, enabled, unfrozen service is started on the best node its failover domain allows
+     (R-40..R-45), never while any member's inventory still holds it (S1 on facts); `autostart="0"` makes a
+     never-touched service disabled (R-31); a service added while the cluster runs stays stopped until
+     enabled or the next membership change (R-92);
+   - a started service whose domain prefers a node that just joined moves there (failback, R-42).
+3. Publish the records that changed (`service_replication`).
+
+Reports from executors move records between evaluations: a start that failed is stopped there and tried
+elsewhere (R-54); a failed status check follows the service's recovery policy (R-53); a failed stop makes the
+service `failed` and its node a fencing victim, because its resources may still be held and powering the node
+off is the only safe way on. What follows a stop was written down when it was commanded (`FollowUp`).
+"""
+
+from __future__ import annotations
+
+from quorate.core.messages import SvcReport
+from quorate.core.placement import BEST, GOOD, ServiceSpec, best_target, can_run, score
+from quorate.core.service_records import FenceForService, Record, ServiceLedger
+from quorate.core.service_replication import publish
+from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, Outcome, St
+
+
+def ready(ledger: ServiceLedger) -> bool:
+    return ledger.acting and set(ledger.inventories) >= set(ledger.members)
+
+
+def evaluate(ledger: ServiceLedger, now: float) -> None:
+    ledger.last_eval = now
+    if not ready(ledger):
+        return
+    reconcile(ledger)
+    for name in sorted(ledger.records):
+        decide(ledger, now, ledger.records[name])
+    ledger.failback_due = False
+    publish(ledger, now)
+
+
+def reconcile(ledger: ServiceLedger) -> None:
+    """Make the table agree with what executors report (after a coordinator change, or lost datagrams).
+
+    Only facts move a record: a service an executor runs gets that owner (when the table has none, right
+    after this node took over); a start or stop whose command was lost with the old coordinator is settled
+    by the owner's inventory for this view (which the owner sends only after it stopped obeying the old
+    coordinator); a copy on a node that does not own it is stopped. Absence alone never frees a started
+    service, except right after a take-over, when the inventories are known to be current.
+    """
+    adopting = ledger.adopting
+    ledger.adopting = False
+    # A node that joined as a new run stops everything before it runs anything (R-30): once its inventory shows
+    # no stop in progress, what it lacks it does not run. It stays a new run until then.
+    new_runs = set(ledger.new_runs)
+    ledger.new_runs = {n for n in new_runs if St.STOPPING in ledger.inventories.get(n, {}).values()}
+    for record in ledger.records.values():
+        if record.cmd:
+            continue
+        holders = {n: inv[record.name] for n, inv in ledger.inventories.items() if record.name in inv}
+        owner_live = record.owner in ledger.members
+        if record.owner and owner_live:
+            there = holders.get(record.owner)
+            transitional = record.state in (St.STARTING, St.STOPPING)
+            if there is St.STARTED and record.state is not St.STARTED:
+                record.state, record.reason = St.STARTED, f"running on {ledger.name(record.owner)}"
+            elif there is St.STOPPING and record.state is St.STARTED:
+                # Stopped by its executor on its own (quorum was lost there): absence will then be a fact.
+                record.state, record.reason = St.STOPPING, f"being stopped on {ledger.name(record.owner)}"
+            elif there is St.FAILED and not ledger.safely_gone(record.owner):
+                # (Once its fence is confirmed the node is off: its last inventory is no longer a fact.)
+                record.state = St.FAILED
+                record.reason = f"a stop failed on {ledger.name(record.owner)}"
+                ledger.effects.append(FenceForService(record.owner, f"service:{record.name} failed to stop on it"))
+            elif there is None and (
+                transitional
+                or (adopting and record.state in (St.STARTED, St.FAILED))
+                or (
+                    record.owner in new_runs
+                    and record.owner not in ledger.new_runs
+                    and record.state in (St.STARTED, St.FAILED)
+                )
+            ):
+                record.last_owner, record.owner, record.state = record.owner, 0, St.STOPPED
+                record.reason = f"not running on {ledger.name(record.last_owner)} (its executor says so)"
+                ledger.log(f"service:{record.name}: {record.reason}")
+        elif record.owner == 0 and adopting and len(holders) == 1 and record.state is not St.DISABLED:
+            ((node, state),) = holders.items()
+            if state in (St.STARTED, St.STARTING):
+                record.owner, record.state = node, St.STARTED if state is St.STARTED else St.STARTING
+                record.reason = f"found running on {ledger.name(node)} by its executor"
+                ledger.log(f"service:{record.name} is running on {ledger.name(node)}: recorded as its owner")
+        record.stray_stops &= set(holders)
+        for stray in sorted(set(holders) - {record.owner} - record.stray_stops):
+            if stray in ledger.members and holders[stray] not in (St.STOPPING, St.FAILED):
+                record.stray_stops.add(stray)
+                ledger.log(
+                    f"service:{record.name} also runs on {ledger.name(stray)}, which does not own it: stopping it",
+                    "warning",
+                )
+                ledger.stop_stray(stray, record)
+
+
+def decide(ledger: ServiceLedger, now: float, record: Record) -> None:
+    spec = ledger.specs[record.name]
+    online = ledger.members
+    if record.owner and record.owner not in online:
+        if not ledger.safely_gone(record.owner):
+            if not record.fence_asked and record.state is not St.DISABLED:
+                # Its owner is out of the view and nobody knows that it stopped: only a fence makes it safe.
+                record.fence_asked = True
+                ledger.effects.append(
+                    FenceForService(record.owner, f"it owns service:{record.name} but is not in the view")
+                )
+            if not record.waiting_fence_logged:
+                record.waiting_fence_logged = True
+                record.reason = f"waiting for {ledger.name(record.owner)} to be fenced before recovery"
+                ledger.log(f"service:{record.name}: {record.reason}")
+            return
+        gone = record.owner
+        record.last_owner, record.owner, record.cmd = gone, 0, 0
+        record.waiting_fence_logged = False
+        record.fence_asked = False
+        if record.state in RUNNING or record.state is St.FAILED:
+            record.state = St.STOPPED
+        record.reason = f"{ledger.name(gone)} failed and is fenced: recovering"
+        ledger.log(f"service:{record.name}: {record.reason}")
+    if record.cmd or record.frozen:
+        return
+    if record.state is St.STOPPED and not record.held:
+        if not record.touched and not spec.autostart and not record.enabled:
+            record.state, record.reason = St.DISABLED, "autostart is off"
+            return
+        if not record.enabled:
+            if not record.reason:
+                record.reason = "added while the cluster ran: enable it with clusvcadm -e"
+            return
+        place(ledger, now, record, spec, minimum=BEST)
+    elif record.state is St.STARTED and record.owner and ledger.failback_due:
+        target, _ = best_target(
+            spec,
+            online,
+            services_on=ledger.running_map(),
+            exclusive_services=ledger.exclusive(),
+            running_on=record.owner,
+        )
+        if target and target != record.owner:
+            if score(spec, target, online, running_on=record.owner) > score(
+                spec, record.owner, online, running_on=record.owner
+            ):
+                record.reason = f"relocating to better node {ledger.name(target)}"
+                ledger.log(f"service:{record.name}: {record.reason}")
+                record.target = target
+                ledger.command(record.owner, record, Action.STOP, then=FollowUp.RELOCATE)
+
+
+def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, *, minimum: int) -> None:
+    """Start a stopped record: on its requested node if that is allowed, else on the best one (or nowhere)."""
+    online = ledger.members
+    busy = sorted(n for n, inv in ledger.inventories.items() if record.name in inv)
+    if busy:
+        # S1 on facts: an executor still holds it (stopping after a quorum loss, say): wait until it is done.
+        why = f"waiting for {', '.join(ledger.name(n) for n in busy)} to finish stopping it"
+        if record.reason != why:
+            record.reason = why
+            ledger.log(f"service:{record.name}: {why}")
+        return
+    services_on = ledger.running_map()
+    target = record.target if record.target in online and record.target not in record.excluded else 0
+    if target and can_run(spec, target, online, services_on=services_on, exclusive_services=ledger.exclusive()):
+        target = 0
+    why = "requested node"
+    if not target:
+        found, why = best_target(
+            spec,
+            online,
+            exclude=frozenset(record.excluded),
+            services_on=services_on,
+            exclusive_services=ledger.exclusive(),
+            minimum=minimum if not record.excluded else GOOD,
+        )
+        if found is None:
+            if record.failed_starts:
+                # Every node that could take it failed to start it in this round (R-54): it stays stopped until
+                # an administrator's enable or the next membership change, not retried at every evaluation.
+                failed = ", ".join(ledger.name(n) for n in sorted(record.failed_starts))
+                why = f"{why}; its start failed on {failed}"
+                record.held = True
+            if record.reason != why:
+                record.reason = why
+                ledger.log(f"service:{record.name} stays stopped: {why}")
+            record.excluded.clear()
+            record.failed_starts.clear()
+            record.target = 0
+            ledger.finish_requests(record, False, Answer.FAILURE)
+            return
+        target = found
+    record.target = 0
+    record.owner, record.state, record.touched = target, St.STARTING, True
+    record.reason = f"starting on {ledger.name(target)} ({why})"
+    ledger.log(f"service:{record.name}: {record.reason}")
+    ledger.command(target, record, Action.START, then=FollowUp.NONE)
+
+
+def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport) -> None:
+    """An executor's report: the end of a command, or a failed status check of a running service."""
+    record = ledger.records.get(report.service)
+    if record is None:
+        return
+    spec = ledger.specs[record.name]
+    name = ledger.name(sender)
+    outcome = Outcome(report.outcome)
+    if outcome is Outcome.STATUS_FAILED:
+        if record.owner == sender and record.state is St.STARTED and not record.cmd:
+            recover(ledger, now, record, spec, report.detail)
+        return
+    if report.cmd != record.cmd or sender != record.cmd_node:
+        return  # a stale report, or a stop of a stray copy
+    record.cmd = 0
+    if outcome is Outcome.STARTED:
+        record.state, record.reason = St.STARTED, f"started on {name}"
+        record.excluded.clear()
+        record.failed_starts.clear()
+        ledger.log(f"service:{record.name} started on {name}")
+        ledger.finish_requests(record, True, Answer.SUCCESS)
+    elif outcome is Outcome.START_FAILED:
+        record.reason = f"start on {name} failed: {report.detail}"
+        ledger.log(f"service:{record.name}: {record.reason}; stopping it there, then trying another node", "warning")
+        record.excluded.add(sender)
+        record.failed_starts.add(sender)
+        ledger.command(sender, record, Action.STOP, then=FollowUp.RECOVER)
+    elif outcome is Outcome.STOPPED:
+        then = record.then
+        record.last_owner, record.owner = record.owner, 0
+        record.state = St.DISABLED if then is FollowUp.DISABLED else St.STOPPED
+        record.reason = f"stopped on {name}"
+        ledger.log(f"service:{record.name} stopped on {name}")
+        if then in (FollowUp.DISABLED, FollowUp.STOPPED):
+            record.held = then is FollowUp.STOPPED
+            ledger.finish_requests(record, True, Answer.SUCCESS)
+        elif then is FollowUp.RESTART:
+            record.target = record.last_owner
+        elif then is FollowUp.RELOCATE and not record.target:
+            record.excluded.add(record.last_owner)
+    elif outcome is Outcome.STOP_FAILED:
+        record.state, record.reason = St.FAILED, f"stop on {name} failed: {report.detail}"
+        ledger.log(f"service:{record.name}: {record.reason}; fencing {name}", "warning")
+        ledger.effects.append(FenceForService(sender, f"service:{record.name} failed to stop on it"))
+        ledger.finish_requests(record, False, Answer.ABORTED)
+
+
+def recover(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, detail: str) -> None:
+    """A status check failed on the owner: apply the service's recovery policy (R-53)."""
+    owner = record.owner
+    record.reason = f"status check failed on {ledger.name(owner)}: {detail}"
+    ledger.log(f"service:{record.name}: {record.reason}; recovery policy {spec.recovery}", "warning")
+    if spec.recovery == "disable":
+        ledger.command(owner, record, Action.STOP, then=FollowUp.DISABLED)
+        return
+    if spec.recovery == "relocate":
+        record.excluded.add(owner)
+        ledger.command(owner, record, Action.STOP, then=FollowUp.RELOCATE)
+        return
+    window = spec.restart_expire_time
+    record.restart_times = [t for t in record.restart_times if not window or now - t <= window]
+    if spec.max_restarts and len(record.restart_times) >= spec.max_restarts:
+        record.restart_times.clear()
+        if spec.recovery == "restart-disable":
+            ledger.command(owner, record, Action.STOP, then=FollowUp.DISABLED)
+        else:
+            record.excluded.add(owner)
+            ledger.command(owner, record, Action.STOP, then=FollowUp.RELOCATE)
+        return
+    record.restart_times.append(now)
+    record.restarts += 1
+    ledger.command(owner, record, Action.STOP, then=FollowUp.RESTART)

@@ -1,0 +1,206 @@
+"""Service records, the effects the resource manager emits, and the ledger its parts share.
+
+Theory of operation
+-------------------
+A `Record` is one service's shared state (what `clustat` shows and every member keeps a copy of) plus the
+coordinator's bookkeeping about it (the command in flight and what follows it, nodes excluded in this round,
+requests waiting for an answer). Only the shared part goes on the wire, as `SvcRecord`.
+
+The `ServiceLedger` is everything one node's resource manager knows: the records, the view, the executors'
+inventories, the effects produced so far. Decisions, administrator requests and replication are separate
+modules of functions over one ledger, and `ServiceManager` is the ledger with the entry points; the ledger also
+holds the few acts they all perform (command an executor, answer a request, log a sentence) so that each is
+written once and numbered once: every command takes the next `cmd` number, which ties its report to it.
+
+"Safely gone" (`ServiceLedger.safely_gone`, answered by the fencing layer) means that the node's fence was
+confirmed or that it left the cluster cleanly. It never means "no fence is pending": a coordinator that took
+over knows nothing of failures older than itself, so an owner outside the view with no fence pending may well
+still run the service; taking it over then would break S1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from quorate.core.effects import Log, Send
+from quorate.core.messages import SvcCommand, SvcRecord, SvcReply, ViewId
+from quorate.core.placement import ServiceSpec
+from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, St
+
+Origin = tuple[int, int]
+"""Where a request came from: (node where clusvcadm was typed, that node's request number)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartLocal:
+    service: str
+    cmd: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopLocal:
+    service: str
+    cmd: int
+
+
+@dataclass(frozen=True, slots=True)
+class FenceForService:
+    """A stop failed: the owner may still hold the service's resources, so it must be fenced."""
+
+    nodeid: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDone:
+    """Answer to a request typed on this node (clusvcadm waits for it); `result` is an `Answer` string."""
+
+    req: int
+    ok: bool
+    result: str
+    owner: int
+
+
+SvcEffect = StartLocal | StopLocal | FenceForService | RequestDone | Send | Log
+
+
+def never_gone(_node: int) -> bool:
+    """The default answer to "is this node safely gone?": without a fencing layer, nobody ever is."""
+    return False
+
+
+@dataclass(slots=True)
+class Record:
+    """One service: the shared record (replicated, shown by clustat) and the coordinator's bookkeeping."""
+
+    name: str
+    state: St = St.STOPPED
+    owner: int = 0
+    last_owner: int = 0
+    restarts: int = 0
+    frozen: bool = False
+    touched: bool = False
+    enabled: bool = True
+    reason: str = ""
+    # coordinator-only bookkeeping
+    cmd: int = 0  # command in flight (0: none)
+    cmd_node: int = 0
+    then: FollowUp = FollowUp.NONE  # what follows the stop in flight
+    target: int = 0  # preferred node for the start that follows
+    excluded: set[int] = field(default_factory=set)  # nodes not to try in this round (a start failed there, or it is being moved off)
+    failed_starts: set[int] = field(default_factory=set)  # nodes where a start failed in this round
+    restart_times: list[float] = field(default_factory=list)
+    waiting_fence_logged: bool = False
+    # `clusvcadm -s`, or every allowed node failed to start it: stay stopped until the next membership change
+    held: bool = False
+    requests: list[Origin] = field(default_factory=list)  # requests answered when the operation ends
+    stray_stops: set[int] = field(default_factory=set)  # nodes told to stop a copy they do not own
+    version: int = 0
+    fence_asked: bool = False
+
+    def message(self) -> SvcRecord:
+        return SvcRecord(
+            self.name,
+            self.state,
+            self.owner,
+            self.last_owner,
+            self.restarts,
+            self.frozen,
+            self.touched,
+            self.enabled,
+            self.reason,
+            self.version,
+        )
+
+
+class ServiceLedger:
+    """One node's knowledge of the services, and the acts every part of the resource manager performs."""
+
+    def __init__(
+        self,
+        specs: dict[str, ServiceSpec],
+        node_names: dict[int, str],
+        local_id: int,
+        *,
+        safely_gone: Callable[[int], bool] = never_gone,
+    ) -> None:
+        self.specs = specs
+        self.names = node_names
+        self.local_id = local_id
+        self.records: dict[str, Record] = {name: Record(name, enabled=spec.autostart) for name, spec in specs.items()}
+        self.acting = False  # this node coordinates a quorate view: it decides
+        self.members: frozenset[int] = frozenset()  # the quorate view's members (empty when not quorate)
+        self.view: ViewId = ViewId(0, 0)
+        self.coordinator = 0
+        self.inventories: dict[int, dict[str, St]] = {}  # (coordinator) each member's executor, this view
+        self.local_running: dict[str, St] = {}  # this node's executor
+        self.safely_gone = safely_gone
+        self.effects: list[SvcEffect] = []
+        self.next_cmd = 1
+        # Decisions' memory between evaluations.
+        self.last_eval = -1e18
+        self.adopting = False  # a new coordinator: reconcile against inventories known to be current
+        self.failback_due = False  # failback (R-42) is considered when nodes join, not at every event
+        self.new_runs: set[int] = set()  # nodes that joined: what their inventory lacks, they do not run
+        # Inventories carry a sequence per sending run: the coordinator keeps the newest whatever the order of
+        # arrival (per member, this view), and a member numbers its own.
+        self.inventory_seqs: dict[int, int] = {}
+        self.inventory_seq = 0
+        # Replication's memory: what was last published, and when.
+        self.last_table = -1e18
+        self.version_counter = 0
+        self.published: dict[str, SvcRecord] = {}
+
+    # ------------------------------------------------------------------------------------ shared acts
+
+    def command(self, node: int, record: Record, action: Action, *, then: FollowUp) -> None:
+        """Command `node`'s executor; the record remembers the command, and what follows a stop."""
+        cmd = self.next_cmd
+        self.next_cmd += 1
+        record.cmd, record.cmd_node, record.then = cmd, node, then
+        if action is Action.STOP:
+            record.state = St.STOPPING
+        self._emit_command(node, record.name, action, cmd)
+
+    def stop_stray(self, node: int, record: Record) -> None:
+        """Stop a copy on a node that does not own the service; the record (and its owner's run) is untouched."""
+        cmd = self.next_cmd
+        self.next_cmd += 1
+        self._emit_command(node, record.name, Action.STOP, cmd)
+
+    def _emit_command(self, node: int, service: str, action: Action, cmd: int) -> None:
+        if node == self.local_id:
+            self.effects.append((StartLocal if action is Action.START else StopLocal)(service, cmd))
+        else:
+            self.effects.append(Send((node,), SvcCommand(service, action, cmd)))
+
+    def answer(self, origin: Origin, ok: bool, result: Answer, owner: int) -> None:
+        node, req = origin
+        if node == self.local_id:
+            self.effects.append(RequestDone(req, ok, result, owner))
+        else:
+            self.effects.append(Send((node,), SvcReply(req, ok, result, owner)))
+
+    def finish_requests(self, record: Record, ok: bool, result: Answer) -> None:
+        """The operation the waiting requests asked for ended: answer them all."""
+        for origin in record.requests:
+            self.answer(origin, ok, result, record.owner if ok else 0)
+        record.requests.clear()
+
+    def running_map(self) -> dict[int, frozenset[str]]:
+        """Which services each node runs, by the records (for exclusivity and placement)."""
+        out: dict[int, set[str]] = {}
+        for record in self.records.values():
+            if record.owner and record.state in RUNNING:
+                out.setdefault(record.owner, set()).add(record.name)
+        return {n: frozenset(s) for n, s in out.items()}
+
+    def exclusive(self) -> frozenset[str]:
+        return frozenset(n for n, s in self.specs.items() if s.exclusive)
+
+    def name(self, nodeid: int) -> str:
+        return self.names.get(nodeid, f"node {nodeid}")
+
+    def log(self, text: str, level: str = "info") -> None:
+        self.effects.append(Log(text, level))

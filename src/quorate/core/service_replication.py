@@ -1,0 +1,103 @@
+"""Replication of the service records: the coordinator's table, members' inventories, and a new coordinator's merge.
+
+Theory of operation
+-------------------
+The coordinator is the only writer of the records. After every evaluation that changed a record it sends the
+whole table to the other members (and at least every `TABLE_PERIOD` seconds, so a lost datagram heals), and
+a member adopts a table only from the coordinator of its current view. So any node can answer `clustat`, and
+a node that becomes coordinator starts from the last table it saw.
+
+That table may be old: the previous coordinator may have changed records after this node last heard from
+it. So each record carries a version, `view sequence x 100000 + changes in that view`, which only grows
+(view sequences only grow), and every member sends its own copy of the table with its inventory when a view
+forms. A new coordinator takes, record by record, the newest version any member knew before it decides
+anything; facts (the inventories) then correct what even the newest record got wrong (reconciliation, in
+`service_decisions`).
+
+An inventory is the member's executor state, sent for every view, on every change and in answer to every table
+(so a lost one is replaced within `TABLE_PERIOD`): the services it has in a non-stopped state. It is the ground
+truth S1 is enforced on. Each carries a sequence number that grows with every inventory the member's run sends,
+so the coordinator keeps the newest even when datagrams arrive out of order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from msgspec.structs import astuple
+
+from quorate.core.effects import Send
+from quorate.core.messages import SvcInventory, SvcRecord, SvcTable
+from quorate.core.service_records import ServiceLedger
+from quorate.core.service_vocabulary import St
+
+TABLE_PERIOD = 5.0
+VERSIONS_PER_VIEW = 100000
+
+
+def table(ledger: ServiceLedger) -> list[SvcRecord]:
+    return [ledger.records[name].message() for name in sorted(ledger.records)]
+
+
+def publish(ledger: ServiceLedger, now: float) -> None:
+    """After an evaluation: version every record that changed, and send the table if any did (or it is due)."""
+    changed = False
+    for name, record in ledger.records.items():
+        previous = ledger.published.get(name)
+        if previous is None or astuple(record.message())[:-1] != astuple(previous)[:-1]:
+            changed = True
+            ledger.version_counter += 1
+            record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
+    ledger.published = {name: r.message() for name, r in ledger.records.items()}
+    if changed or now >= ledger.last_table + TABLE_PERIOD:
+        send_table(ledger, now)
+
+
+def send_table(ledger: ServiceLedger, now: float) -> None:
+    ledger.last_table = now
+    others = tuple(sorted(ledger.members - {ledger.local_id}))
+    if others:
+        ledger.effects.append(Send(others, SvcTable(tuple(table(ledger)))))
+
+
+def send_inventory(ledger: ServiceLedger) -> None:
+    """A member tells its coordinator what its executor runs, with the records it knows."""
+    if ledger.coordinator and ledger.coordinator != ledger.local_id:
+        running = tuple(sorted(ledger.local_running.items()))
+        ledger.inventory_seq += 1
+        inventory = SvcInventory(ledger.view, running, tuple(table(ledger)), ledger.inventory_seq)
+        ledger.effects.append(Send((ledger.coordinator,), inventory))
+
+
+def take_inventory(ledger: ServiceLedger, sender: int, inventory: SvcInventory) -> bool:
+    """The coordinator records a member's inventory of this view unless a newer one already arrived."""
+    if inventory.seq and inventory.seq <= ledger.inventory_seqs.get(sender, 0):
+        return False
+    ledger.inventory_seqs[sender] = inventory.seq
+    ledger.inventories[sender] = {name: St(state) for name, state in inventory.running}
+    return True
+
+
+def merge(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
+    """A new coordinator takes, record by record, the newest state any member knew (then reconciles)."""
+    newer = [rec for rec in records if rec.name in ledger.records and rec.version > ledger.records[rec.name].version]
+    if newer:
+        adopt(ledger, newer)
+
+
+def adopt(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
+    """Take the shared part of each record as given; the coordinator's bookkeeping about commands is dropped."""
+    for rec in records:
+        record = ledger.records.get(rec.name)
+        if record is None:
+            continue
+        record.state = St(rec.state) if rec.state in St._value2member_map_ else St.STOPPED
+        record.owner, record.last_owner, record.restarts = rec.owner, rec.last_owner, rec.restarts
+        record.frozen, record.touched, record.enabled, record.reason = (
+            rec.frozen,
+            rec.touched,
+            rec.enabled,
+            rec.reason,
+        )
+        record.cmd = 0
+        record.version = rec.version
