@@ -88,7 +88,7 @@ class Record:
     cmd_node: int = 0
     then: FollowUp = FollowUp.NONE  # what follows the stop in flight
     target: int = 0  # preferred node for the start that follows
-    excluded: set[int] = field(default_factory=set)  # nodes not to try in this round (a start failed there, or it is being moved off)
+    excluded: set[int] = field(default_factory=set)  # not to try in this round (a start failed, or moving off)
     failed_starts: set[int] = field(default_factory=set)  # nodes where a start failed in this round
     restart_times: list[float] = field(default_factory=list)
     waiting_fence_logged: bool = False
