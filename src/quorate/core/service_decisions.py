@@ -104,7 +104,13 @@ def reconcile(ledger: ServiceLedger) -> None:
                 ledger.log(f"service:{record.name} is running on {ledger.name(node)}: recorded as its owner")
         record.stray_stops &= set(holders)
         for stray in sorted(set(holders) - {record.owner} - record.stray_stops):
-            if stray in ledger.members and holders[stray] not in (St.STOPPING, St.FAILED):
+            if stray in ledger.members and holders[stray] is St.FAILED:
+                # A copy its node failed to stop (its stop-before-start, say): its resources may still be held
+                # there, so nothing can start it anywhere until that node is fenced, asked once.
+                record.stray_stops.add(stray)
+                ledger.log(f"service:{record.name} failed to stop on {ledger.name(stray)}: fencing it", "warning")
+                ledger.effects.append(FenceForService(stray, f"service:{record.name} failed to stop on it"))
+            elif stray in ledger.members and holders[stray] is not St.STOPPING:
                 record.stray_stops.add(stray)
                 ledger.log(
                     f"service:{record.name} also runs on {ledger.name(stray)}, which does not own it: stopping it",

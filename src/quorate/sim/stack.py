@@ -22,9 +22,10 @@ import sys
 
 from quorate.core.fencing import FencingConfig
 from quorate.core.membership import MembershipConfig, NodeSpec
-from quorate.core.node_io import KillMember
+from quorate.core.node_io import KillMember, ServiceRequest
 from quorate.core.node_settings import NodeSettings
 from quorate.core.placement import DomainSpec, ServiceSpec, best_target
+from quorate.core.service_vocabulary import St
 from quorate.sim.kernel import InvariantViolation
 from quorate.sim.sweep import finish, sweep_main
 from quorate.sim.world import TemplateModel, World
@@ -140,7 +141,17 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
             elif host.paused:
                 host.resume()
 
+    def enable_what_failed_everywhere() -> None:
+        """The administrator reads clustat: a service whose start failed on every node that may run it stays
+        stopped (R-54) until someone enables it, which the administrator now does, the agents being fixed."""
+        coordinators = [h for h in world.live() if h.core is not None and h.core.services.acting]
+        for host in coordinators[:1]:
+            for name, record in sorted(host.core.services.records.items()):
+                if record.state is St.STOPPED and record.held and "start failed" in record.reason:
+                    host.request(ServiceRequest("enable", name))
+
     world.schedule(t + 0.01, "all faults stop", recover)
+    world.schedule(t + 6.0, "clusvcadm -e for what failed everywhere", enable_what_failed_everywhere)
     finish(sim, t + 15.0, sim.check_converged, verbose=verbose)
     return sim
 

@@ -29,6 +29,22 @@ def test_no_start_while_a_member_still_holds_the_service() -> None:
     assert c.started_on() == [3]
 
 
+def test_a_copy_a_node_failed_to_stop_gets_that_node_fenced_once_and_nothing_starts_before() -> None:
+    # Its stop-before-start failed on casper: the resources may still be held there.
+    c = Cluster([SVC])
+    c.executor_holds(2, "svc", "failed")
+    c.form({1, 2, 3})
+    assert [(asker, fence.nodeid, fence.reason) for asker, fence in c.fences] == [
+        (1, 2, "service:svc failed to stop on it")
+    ]
+    c.advance(3 * TABLE_PERIOD)
+    assert len(c.fences) == 1, "asked once, not at every evaluation"
+    assert c.starts() == [] and c.record().reason == "waiting for casper to finish stopping it"
+    c.gone.add(2)
+    c.crash(2)  # fenced: powered off, its copy gone with it
+    assert c.started_on() == [3]
+
+
 def test_a_copy_found_running_after_a_take_over_is_adopted_not_started_again() -> None:
     c = Cluster([SVC])
     c.executor_holds(2, "svc", "started")
