@@ -246,11 +246,7 @@ def test_the_suggested_replacements_cite_only_defined_rules_and_nothing_outside(
 
 
 def test_every_enforced_and_tested_reference_leads_somewhere() -> None:
-    bad = [
-        reason
-        for rel in DEFINING
-        for reason in bad_references((ROOT / rel).read_text(encoding="utf-8"), rel)
-    ]
+    bad = [reason for rel in DEFINING for reason in bad_references((ROOT / rel).read_text(encoding="utf-8"), rel)]
     assert not bad, f"{len(bad)} references point nowhere:\n" + "\n".join(bad)
 
 
