@@ -13,6 +13,9 @@ occurs in its file fails as stale, so fixing a reference means deleting its line
 
 Scanned: src, tests, bench, scripts, packaging, bin, docs and README.md, as text. Not scanned: this file (it
 spells the patterns out) and tests/fixtures and tests/golden, which hold third-party text verbatim.
+
+The same two documents also say where each rule is enforced and tested; those references must lead somewhere: a
+module under src/, a function or class that module defines, a test file that exists (see doc_references.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from doc_references import Quoted, bad_references, blocks, region_words
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("src", "tests", "bench", "scripts", "packaging", "bin", "docs", "README.md")
@@ -240,6 +245,11 @@ def test_the_suggested_replacements_cite_only_defined_rules_and_nothing_outside(
     assert not wrong, "\n".join(wrong)
 
 
+def test_every_enforced_and_tested_reference_leads_somewhere() -> None:
+    bad = [reason for rel in DEFINING for reason in bad_references((ROOT / rel).read_text(encoding="utf-8"), rel)]
+    assert not bad, f"{len(bad)} references point nowhere:\n" + "\n".join(bad)
+
+
 # ------------------------------------------------------------------------------ the checks catch what they must
 
 
@@ -275,3 +285,43 @@ def test_a_malformed_list_line_is_reported_with_its_number() -> None:
     entries, problems = read_allow_list("# comment\n\nsrc/a.py:1: (spec x) -> (R-1)\nsrc/b.py: no arrow here\n")
     assert [e.fragment for e in entries] == ["(spec x)"]
     assert problems and problems[0].startswith(f"{ALLOW_LIST}:4:")
+
+
+SAMPLE = """\
+**X-1** Prose with `quorate.core.nowhere` before any label is not a reference. Enforced:
+`quorate.core.quorum` (`compute_quorum`, `QuorumTracker.evaluate`, `no_such_function`: prose after it),
+`quorate.core.vanished` (`anything`), `quorate.core.fencing` (the `Fencing` class), `quorate.core.quorum`,
+then (`not_a_reference`). Tested: `tests/unit/core/test_quorum.py`, `tests/unit/core/test_gone.py`; the rest
+not by a dedicated test.
+
+- An item: Code: `quorate.node.no_shell`.
+- Another item without a label mentions `quorate.node.no_shell`.
+"""
+
+
+def test_bad_modules_names_and_test_files_are_reported_with_their_lines() -> None:
+    assert bad_references(SAMPLE, "docs/x.md") == [
+        "docs/x.md:2: `no_such_function` is not defined in quorate.core.quorum",
+        "docs/x.md:3: module `quorate.core.vanished` does not exist under src/",
+        "docs/x.md:4: `tests/unit/core/test_gone.py` does not exist",
+        "docs/x.md:7: module `quorate.node.no_shell` does not exist under src/",
+    ]
+
+
+def test_names_count_only_inside_the_parentheses_right_after_a_module() -> None:
+    words = [w for block in blocks(SAMPLE) for w in region_words("docs/x.md", block)]
+    qualified = {w.word: w.in_parentheses_of for w in words}
+    assert qualified["compute_quorum"] == "quorate.core.quorum"
+    assert qualified["QuorumTracker.evaluate"] == "quorate.core.quorum"
+    assert qualified["Fencing"] == "quorate.core.fencing"
+    assert qualified["not_a_reference"] is None
+    assert "quorate.core.nowhere" not in qualified
+    assert Quoted("docs/x.md", 4, "tests/unit/core/test_quorum.py", None) in words
+
+
+def test_a_name_a_module_only_imports_does_not_count() -> None:
+    # quorate.config.changes is a façade: it imports check_successor from the module that defines it.
+    text = "Enforced: `quorate.config.changes` (`check_successor`), `quorate.config.change_rules` (`check_successor`)."
+    assert bad_references(text, "docs/x.md") == [
+        "docs/x.md:1: `check_successor` is not defined in quorate.config.changes"
+    ]
