@@ -6,7 +6,7 @@ instead of doing it twice, so a member may resend until it is answered (datagram
 tags its answers with its view, and a member ignores answers from another view or another master.
 
 Modes travel as small integers (the index in `quorate.core.locks.MODES`); timeouts in milliseconds, -1 for
-"wait for ever", 0 for a try-lock; value blocks are raw bytes (at most `quorate.core.locks.LVB_LEN`). This
+"wait for ever", 0 for a try-lock; value blocks are raw bytes (at most `quorate.core.lock_modes.LVB_LEN`). This
 module does not import `quorate.core.messages` (which imports it for the `Message` union), so a view travels
 as a plain (sequence, coordinator) pair.
 """

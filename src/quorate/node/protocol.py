@@ -9,7 +9,7 @@ decodes their lines with this schema so that both stay the same protocol.
 
 Answers are JSON objects too: `Answer` for most requests (``ok``, a human ``error`` or ``text``, and a
 machine-readable ``code`` when refused), `ServiceAnswer` for clusvcadm, `StatusAnswer` carrying the status
-document (`quorate.node.status_doc.StatusDoc`).
+document (`quorate.node.status.StatusDoc`).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ node cannot:
   is told when it activates one (`ConfigModel`; the default derives everything from a template);
 * the ground truth the invariants read: what each host really runs, which views were committed.
 
-The universal checks live here (`check_views`, `check_split_brain`, `check_one_owner`,
-`check_no_inquorate_start`); each simulator adds its own. All raise `InvariantViolation`.
+The universal checks live here (`check_views`, `check_split_brain`, `check_one_owner`, and in `World._watch`
+nothing starting on an inquorate node); each simulator adds its own. All raise `InvariantViolation`.
 """
 
 from __future__ import annotations
