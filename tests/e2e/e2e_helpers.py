@@ -62,8 +62,9 @@ def view_is(tb: Testbed, node: str, expected: list[str], quorate: bool) -> Calla
 
 @contextlib.contextmanager
 def mount_points_removed_after(*paths: str) -> Iterator[None]:
-    """The host directories a test's fs resources will create (the nodes share the host's tree): those that did
-    not exist before are removed afterwards, innermost first, when empty."""
+    """The machine's directories a test mounts on outside the testbed nodes (rg_test run on the machine, a LUN
+    prepared before the testbed starts; a node has its own /mnt): those that did not exist before are removed
+    afterwards, innermost first, when empty."""
     made = [p for p in paths if not os.path.exists(p)]
     try:
         yield

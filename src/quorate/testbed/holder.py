@@ -14,8 +14,13 @@ node's network namespace.  It then
 2. detaches every mount under ``/run`` (including other namespaces' nsfs
    files in ``/run/netns``, which would otherwise keep them alive) and puts a
    fresh tmpfs there, as a booting host would have;
-3. sets the host name to the node's full name;
-4. writes ``ready`` on stdout so the testbed knows the node is up, then reaps
+3. puts a tmpfs of its own on ``/mnt``, so the mount points that ``fs`` resources
+   create, and anything written into them while nothing is mounted, stay on this
+   node: the nodes share the machine's root filesystem, and a file left in the
+   host's ``/mnt/magi/test`` by one run would otherwise show on every node of the
+   next (a test that checks a node unmounted the disk would see it);
+4. sets the host name to the node's full name;
+5. writes ``ready`` on stdout so the testbed knows the node is up, then reaps
    orphans (as any init must) until it is killed.
 
 Killing it with SIGKILL is a power cut: the kernel kills every process of the
@@ -104,6 +109,7 @@ def set_up(node_dir: str, hostname: str) -> None:
         except OSError:
             pass  # already gone with its parent
     _mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=65536k")
+    _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16384k")
     socket.sethostname(hostname)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import subprocess
@@ -52,6 +53,16 @@ def test_node_files_are_private_and_writable(magi_bed: Testbed) -> None:
     mounts = magi_bed.exec("balthasar", ["cat", "/proc/mounts"], check=True).stdout
     assert re.search(r"^tmpfs /run tmpfs", mounts, re.M)
     assert "/run/netns" not in mounts
+
+
+def test_what_a_node_writes_under_mnt_stays_on_that_node(magi_bed: Testbed) -> None:
+    """An fs resource's mount point, and a file written there while nothing is mounted, belong to the node:
+    a stale file in the machine's /mnt must not show on every node of the next run."""
+    magi_bed.exec("balthasar", ["sh", "-c", "mkdir -p /mnt/magi/probe && echo b > /mnt/magi/probe/out"], check=True)
+    assert magi_bed.exec("casper", ["test", "-e", "/mnt/magi/probe/out"]).returncode != 0
+    assert not os.path.exists("/mnt/magi/probe/out")
+    mounts = magi_bed.exec("casper", ["cat", "/proc/mounts"], check=True).stdout
+    assert re.search(r"^tmpfs /mnt tmpfs", mounts, re.M)
 
 
 def test_node_has_its_own_process_tree(magi_bed: Testbed) -> None:
