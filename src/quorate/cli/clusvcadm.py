@@ -1,12 +1,15 @@
 """clusvcadm: enable, disable, relocate, restart, stop, freeze and unfreeze services (docs/rules.md, clusvcadm).
 
 The request goes to the local quorated, which forwards it to the coordinator and answers once the operation
-finished, with the original's result strings and exit status (0 on success and on "already running").
+finished, with the original's result strings and exit status: 0 on success and on "already running", otherwise
+rgmanager's (negative) return code truncated to 8 bits, as scripts tested it (255 for "Failure", 243 for a
+pending fence).
 """
 
 import sys
 
 from quorate.cli import client
+from quorate.core.service_vocabulary import exit_status
 
 USAGE = """usage: clusvcadm [command]
 
@@ -101,8 +104,7 @@ def main(argv=None):
     if answer["done"] and op in ("enable", "relocate", "restart") and answer.get("owner"):
         warn = "Warning: " if member and answer["owner"] != member else ""
         out.write(f"{warn}{name} is now running on {answer['owner']}\n")
-    ok = answer["done"] or answer["result"] == "Service is already running"
-    return 0 if ok else 1
+    return 0 if answer["done"] else exit_status(answer["result"])
 
 
 def _match(name, members):

@@ -10,7 +10,10 @@ failed stop). So clusvcadm's "Success" means the service really runs (or really 
 
 Two rules come before the tables. Freezing and unfreezing are always accepted: they only change whether the
 coordinator acts on the record. A frozen record, or one with a command in flight, accepts nothing else: the
-answer to a request that would overlap a command is "try again", never a second command.
+answer to a request that would overlap a command is "try again", never a second command. A record whose
+owner left the view and is not yet fenced accepts nothing else either: "Fencing operation pending; try again
+later". Until the fence is confirmed nobody knows whether the service still runs there, so no stop, start or
+move can be ordered for it; the answer tells the administrator why, and when to retry.
 
 Where quorate's answers differ from rgmanager's (the unit tests name each case):
 - a record with a command in flight (starting, stopping) answers "try again" to all but freeze/unfreeze,
@@ -52,6 +55,9 @@ def handle(ledger: ServiceLedger, now: float, op: AdminOp, service: str, target:
         return
     if record.cmd:
         ledger.answer(origin, False, Answer.TRY_AGAIN, record.owner)
+        return
+    if record.owner and record.owner not in ledger.members and not ledger.safely_gone(record.owner):
+        ledger.answer(origin, False, Answer.FENCE_PENDING, record.owner)
         return
     match op:
         case AdminOp.ENABLE:

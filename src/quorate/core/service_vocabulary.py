@@ -98,5 +98,33 @@ class Answer(enum.StrEnum):
     FROZEN = "Failure: Service is frozen"
     ABORTED = "Aborted; service failed"
     NODE_DEAD = "Target node dead / nonexistent"
+    FENCE_PENDING = "Fencing operation pending; try again later"
     NOT_RUNNABLE = "Service not runnable"
     EXCLUSIVE = "Service not runnable: cannot run exclusive"
+
+
+#: rgmanager's return code for each answer; clusvcadm exits with it truncated to 8 bits (-1 is 255), as the
+#: original did, so scripts that tested `$? -eq 243` for a pending fence keep working. "Already running" exits 0.
+RETURN_CODES: dict[Answer, int] = {
+    Answer.SUCCESS: 0,
+    Answer.ALREADY_RUNNING: 0,
+    Answer.FAILURE: -1,
+    Answer.ABORTED: -2,
+    Answer.NO_SUCH_SERVICE: -4,
+    Answer.TRY_AGAIN: -6,
+    Answer.INVALID: -8,
+    Answer.NEEDS_QUORUM: -9,
+    Answer.FROZEN: -11,
+    Answer.NODE_DEAD: -12,
+    Answer.FENCE_PENDING: -13,
+    Answer.NOT_RUNNABLE: -15,
+    Answer.EXCLUSIVE: -16,
+}
+
+
+def exit_status(result: str) -> int:
+    """clusvcadm's exit status for a result string; one it does not know (a newer coordinator's) is a failure."""
+    try:
+        return RETURN_CODES[Answer(result)] & 0xFF
+    except ValueError:
+        return 1

@@ -20,6 +20,7 @@ from services_wiring import Cluster, deliver_raw, domain
 from quorate.core.effects import Send
 from quorate.core.messages import SvcInventory, SvcRecord, SvcReply, SvcRequest, ViewId
 from quorate.core.placement import ServiceSpec
+from quorate.core.service_vocabulary import exit_status
 from quorate.core.services import TABLE_PERIOD, Action, AdminOp, Answer, St
 
 SVC = ServiceSpec("svc")
@@ -324,3 +325,44 @@ def test_an_unknown_operation_is_answered_where_it_was_typed() -> None:
     done = c.request(2, "migrate")
     assert done is not None and (done.ok, done.result) == (False, "unknown operation migrate")
     assert not c.wire and c.record().state is St.STARTED
+
+
+@pytest.mark.parametrize("op", ["enable", "disable", "stop", "relocate", "restart"])
+def test_while_the_owner_awaits_its_fence_requests_are_told_to_wait(op: str) -> None:
+    """Nobody knows whether the service still runs on a node that left and is not fenced: no stop, start or
+    move can be ordered, and clusvcadm says why (rgmanager's RG_EFENCE) instead of a generic failure."""
+    c = Cluster([SVC])
+    c.form({1, 2, 3})
+    assert c.started_on() == [3]
+    c.crash(3)
+    done = c.request(2, op, target=1 if op == "relocate" else 0)
+    assert done is not None and (done.ok, done.result) == (False, "Fencing operation pending; try again later")
+    assert c.starts() == [3] and (c.record().owner, c.record().enabled) == (3, True)
+    freeze = c.request(2, "freeze")
+    assert freeze is not None and freeze.ok, "freezing only changes whether the coordinator acts: always accepted"
+    assert c.request(2, "unfreeze") is not None
+    c.gone.add(3)  # the fence is confirmed: the service recovers, and requests are judged as usual again
+    c.advance(TABLE_PERIOD)
+    assert c.started_on() == [2]
+    done = c.request(2, "disable")
+    assert done is not None and (done.ok, done.result) == (True, "Success")
+
+
+def test_clusvcadm_exits_with_rgmanagers_return_code() -> None:
+    """Scripts written for rgmanager test clusvcadm's status: -1 became 255, a pending fence 243."""
+    assert {answer: exit_status(answer) for answer in Answer} == {
+        Answer.SUCCESS: 0,
+        Answer.ALREADY_RUNNING: 0,
+        Answer.FAILURE: 255,
+        Answer.ABORTED: 254,
+        Answer.NO_SUCH_SERVICE: 252,
+        Answer.TRY_AGAIN: 250,
+        Answer.INVALID: 248,
+        Answer.NEEDS_QUORUM: 247,
+        Answer.FROZEN: 245,
+        Answer.NODE_DEAD: 244,
+        Answer.FENCE_PENDING: 243,
+        Answer.NOT_RUNNABLE: 241,
+        Answer.EXCLUSIVE: 240,
+    }
+    assert exit_status("unknown operation migrate") == 1
