@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from quorate import __version__
 from quorate.cli.mkqdisk import main
 from quorate.core.qdisk_block import Block, DiskState
 from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
@@ -49,7 +50,7 @@ def test_create_prints_the_original_messages(loopdev: Loop, label: str) -> None:
     code, out, _ = run("-c", dev, "-l", label, answer="y\n", tty=True)
     assert code == 0
     expected = [
-        "mkqdisk v0.1.0",
+        f"mkqdisk v{__version__}",
         "",
         f"Writing new quorum disk label '{label}' to {dev}.",
         f"WARNING: About to destroy all data on {dev}; proceed [N/y] ? " + "Initializing status block for node 1...",
@@ -106,7 +107,7 @@ def test_list_uses_the_article_layout(loopdev: Loop, label: str) -> None:
         "\tRecorded Sector Size: 512\n"
         "\n"
     )
-    assert out.startswith("mkqdisk v0.1.0\n\n")
+    assert out.startswith(f"mkqdisk v{__version__}\n\n")
     assert section in out
 
 
