@@ -61,9 +61,11 @@ class QdiskService:
         self._opened = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self._opened, self._wake = asyncio.Event(), asyncio.Event()
+        self._stopping = False
         self.driver = QdiskDriver(self.config, self.local_id, self.node_ids, self.token_ms)
         self._pump()
         await self._opened.wait()
@@ -72,6 +74,10 @@ class QdiskService:
         self._loop_task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        # The flag ends the loop even when the cancel is lost: on Python 3.11, asyncio.wait_for swallows a
+        # cancellation that arrives as the awaited event is set, and the loop would tick on forever.
+        self._stopping = True
+        self._wake.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -101,7 +107,7 @@ class QdiskService:
     # --------------------------------------------------------------------------------------- internals
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             driver = self.driver
             assert driver is not None
             deadline = driver.next_deadline()
