@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from quorate.web.sessions import COOKIE, Session, SessionStore
 
 STATIC = Path(__file__).parent / "static"
 LOGIN_COOKIE = "quorate_login"
+LOGIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 KEEPALIVE = 15.0
 CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
 NO_SESSION = "Not logged in, or the session expired: nothing was done. Log in again."
@@ -92,7 +94,7 @@ def refuse(request: web.Request, status: int, title: str, message: str) -> web.R
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    if request.path == "/login" or request.path.startswith("/static/"):
+    if request.path in ("/login", "/favicon.ico") or request.path.startswith("/static/"):
         return await handler(request)
     now = settings.clock()
     session = settings.sessions.find(request.cookies.get(COOKIE), now, touch=request.path != "/events")
@@ -135,6 +137,10 @@ def _cookie(response: web.StreamResponse, settings: Settings, name: str, value: 
     response.set_cookie(name, value, path=path, secure=settings.secure_cookies, httponly=True, samesite="Strict")
 
 
+async def no_icon(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=204)
+
+
 async def login_form(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     if settings.sessions.find(request.cookies.get(COOKIE), settings.clock(), touch=False):
@@ -143,7 +149,11 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 
 def _login_page(request: web.Request, error: str, status: int, next_path: str | None = None) -> web.Response:
-    token = secrets.token_urlsafe(24)
+    # One token per browser until it logs in: a second login page (another tab, a redirected favicon request)
+    # must not invalidate the form already shown.
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not LOGIN_TOKEN.fullmatch(token):
+        token = secrets.token_urlsafe(24)
     page = views.login_page(error=error, login_token=token, next_path=next_path or request.query.get("next", "/"))
     response = html(page, status)
     _cookie(response, request.app[SETTINGS], LOGIN_COOKIE, token, "/login")
@@ -386,6 +396,7 @@ def build_app(link: Link, settings: Settings) -> web.Application:
         await app[POLLER].stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/favicon.ico", no_icon)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)

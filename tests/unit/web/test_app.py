@@ -271,10 +271,13 @@ def test_pages_forbid_framing_and_foreign_scripts(console: Console, path: str) -
     run(console, scenario)
 
 
-def test_login_page_offers_a_fresh_form_token(console: Console) -> None:
+def test_each_browser_gets_its_own_login_form_token_and_keeps_it_across_login_pages(console: Console) -> None:
     async def scenario(client: Any) -> None:
         one = login_token(await (await client.get("/login")).text())
-        two = login_token(await (await client.get("/login")).text())
-        assert one != two
+        assert (await client.get("/favicon.ico", allow_redirects=False)).status == 204
+        assert (await client.get("/service/test", allow_redirects=False)).status == 303
+        assert login_token(await (await client.get("/login")).text()) == one  # the first form still works
+        client.session.cookie_jar.clear()
+        assert login_token(await (await client.get("/login")).text()) != one
 
     run(console, scenario)
