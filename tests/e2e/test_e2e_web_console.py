@@ -247,7 +247,11 @@ def screenshot(driver: Any, name: str) -> None:
     directory = os.environ.get("QUORATE_WEB_SCREENSHOTS")
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
+        size = driver.get_window_size()
+        height = driver.execute_script("return document.documentElement.scrollHeight;")
+        driver.set_window_size(size["width"], max(size["height"], int(height) + 140))  # the whole page
         driver.save_screenshot(str(Path(directory) / f"web-{name}.png"))
+        driver.set_window_size(size["width"], size["height"])
 
 
 def log_in(driver: Any, base: str, user: str, password: str) -> None:

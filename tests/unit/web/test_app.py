@@ -281,3 +281,15 @@ def test_each_browser_gets_its_own_login_form_token_and_keeps_it_across_login_pa
         assert login_token(await (await client.get("/login")).text()) != one
 
     run(console, scenario)
+
+
+def test_values_from_the_cluster_are_escaped(console: Console) -> None:
+    console.link.doc["services"][0]["reason"] = '<script>alert("x")</script> & more'
+
+    async def scenario(client: Any) -> None:
+        await log_in(client)
+        page = await (await client.get("/")).text()
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in page
+        assert "<script>alert" not in page
+
+    run(console, scenario)
