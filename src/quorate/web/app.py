@@ -249,8 +249,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(b"event: sections\ndata: " + json.dumps(changed).encode() + b"\n\n")
             else:
                 await response.write(b": keep-alive\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the page was closed or navigated away
     finally:
         poller.unsubscribe(sub)
     return response

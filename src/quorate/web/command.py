@@ -52,7 +52,6 @@ def web(listen: str, cert: Path | None, key: Path | None, cert_dir: Path, group:
     host, port = _address(listen)
     if (cert is None) != (key is None):
         raise click.UsageError("give both --cert and --key, or neither (a self-signed pair is then made in --cert-dir)")
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="quorate-web: %(message)s")
     context = None
     scheme = "http"
     if not insecure_http:
@@ -69,6 +68,7 @@ def web(listen: str, cert: Path | None, key: Path | None, cert_dir: Path, group:
             raise click.ClickException(f"cannot use certificate {cert} with key {key}: {exc}") from None
         click.echo(f"certificate SHA-256 fingerprint {tls.fingerprint(cert)}", err=True)
         scheme = "https"
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="quorate-web: %(message)s")
     settings = Settings(
         password_check=pam_check(pam_service),
         group_check=system_group_member,
@@ -80,6 +80,8 @@ def web(listen: str, cert: Path | None, key: Path | None, cert_dir: Path, group:
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"serving the quorate web console on {scheme}://{shown}:{port}/ (group {group})", err=True)
     try:
-        aioweb.run_app(app, host=host, port=port, ssl_context=context, print=None, access_log=None)
+        # Open event streams are not worth waiting for at shutdown: the pages reconnect to the next console.
+        aioweb.run_app(app, host=host, port=port, ssl_context=context, print=None, access_log=None,
+                       shutdown_timeout=2.0)  # fmt: skip
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
