@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -102,7 +103,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == "/events":
             return await _expired_stream(request)
         if request.method == "GET":
-            raise web.HTTPSeeOther(f"/login?next={request.path_qs}" if request.path != "/" else "/login")
+            back = quote(request.path_qs, safe="/")
+            raise web.HTTPSeeOther(f"/login?next={back}" if request.path != "/" else "/login")
         log.warning("from=%s action=%s target=%s result=refused: no session", request.remote, request.method,
                     request.path)  # fmt: skip
         return refuse(request, 403, "Not logged in", NO_SESSION)

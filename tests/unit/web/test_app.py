@@ -107,6 +107,9 @@ def test_login_without_its_form_token_is_refused(console: Console) -> None:
 
 def test_login_returns_to_the_page_asked_for_but_never_off_site(console: Console) -> None:
     async def scenario(client: Any) -> None:
+        bounced = await client.get("/service/test?a=1&b=2", allow_redirects=False)
+        form = await (await client.get(bounced.headers["Location"])).text()
+        assert '<input type="hidden" name="next" value="/service/test?a=1&amp;b=2">' in form
         assert (await log_in(client, next_path="/service/test")).headers["Location"] == "/service/test"
         client.session.cookie_jar.clear()
         assert (await log_in(client, next_path="//evil.example/")).headers["Location"] == "/"
