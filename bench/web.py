@@ -31,6 +31,7 @@ from quorate.testbed.power import start_power_switch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from test_e2e_web_console import (
+    ROW,
     WEB_PORT,
     attribute,
     browser_on_client,
@@ -43,7 +44,7 @@ from test_e2e_web_console import (
 
 B, C = services.B, services.C
 TARGET_S = 1.0
-ROW = '#services tr[data-service="test"]'
+
 WATCHER = """
 import sys, time
 from quorate.cli import client

@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ PAM_SOURCE = Path(__file__).resolve().parents[2] / "packaging" / "pam.d" / "quor
 WEB_PORT = 8443
 DRIVER_PORT = 9515
 CLONE_NEWNET = 0x40000000
+ROW = '#services tr[data-service="test"]'
 # Root in a container-like namespace: no sandbox; the console's certificate is self-signed.
 CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--ignore-certificate-errors",
                  "--window-size=1280,1000", "--no-first-run", "--disable-gpu")  # fmt: skip
@@ -270,80 +272,138 @@ def same_page(driver: Any) -> bool:
     return bool(driver.execute_script("return window.quorateSamePage === 'yes';"))
 
 
-@pytest.mark.timeout(300)
-def test_console_in_a_browser_logs_in_relocates_and_shows_a_failover_live(testbed, lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+@dataclass
+class Console:
+    driver: Any
+    base: str
+    user: str
+    password: str
+    log: Path
+
+
+@contextlib.contextmanager
+def web_console(tb: Any, node: str, tmp_path: Path) -> Iterator[Console]:
+    """``quorate web`` on ``node``, a user allowed in, and a browser on client host ``admin`` at the login page."""
     problems = browser_problems()
     if problems:
         pytest.fail("the browser test needs: " + "; ".join(problems), pytrace=False)
-    began = time.monotonic()
-    tb = testbed(cluster_conf(tmp_path, lun))
-    start_power_switch(tb, secret=SECRET)
     user, password = f"qweb{os.getpid() % 100000}", secrets.token_urlsafe(12)
     web_log = tmp_path / "web.log"
-    base = f"https://{tb.address(B)}:{WEB_PORT}"
+    base = f"https://{tb.address(node)}:{WEB_PORT}"
+    argv = [*QUORATE, "web", "--listen", f"0.0.0.0:{WEB_PORT}", "--cert-dir", str(tmp_path / "web")]
     with console_user(user, password), open(web_log, "w") as log:
-        console = tb.popen(B, [*QUORATE, "web", "--listen", f"0.0.0.0:{WEB_PORT}", "--cert-dir", str(tmp_path / "web")],
-                           stdout=log, stderr=log)  # fmt: skip
+        console = tb.popen(node, argv, stdout=log, stderr=log)
         try:
             with browser_on_client(tb, "admin", tmp_path / "chromium") as driver:
                 wait_for("the console answering over HTTPS", console_answers(tb, "admin", base), timeout=30)
                 driver.get(f"{base}/")
-                assert driver.current_url == f"{base}/login"
-                status, text = post_without_session(driver, "/service/test")
-                assert status == 403 and "Not logged in" in text, (status, text)
-
-                log_in(driver, base, user, "not-" + password)
-                refused = until(driver, "the login refusal", lambda d: d.find_element("id", "login-error"), 20)
-                assert refused.text.startswith("Login refused: wrong user name or password")
-                screenshot(driver, "login")
-
-                log_in(driver, base, user, password)
-                until(driver, "the overview", lambda d: d.current_url == f"{base}/", 20)
-                for name in (B, C, M):
-                    node_row = f'#nodes tr[data-node="{name}"]'
-                    until(driver, f"{name} online", lambda d, r=node_row: attribute(d, r, "data-state") == "online", 60)
-                row = '#services tr[data-service="test"]'
-                until(driver, "service:test started on balthasar",
-                      lambda d: (attribute(d, row, "data-owner"), attribute(d, row, "data-state")) == (B, "started"),
-                      60)  # fmt: skip
-                assert driver.find_element("id", "quorum-value").text == "2"
-                screenshot(driver, "overview")
-
-                driver.find_element("link text", "service:test").click()
-                until(driver, "the service page", lambda d: d.find_elements("id", "op-relocate"), 10)
-                assert "ring01" in driver.find_element("id", "domain").text
-                assert "test_svc" in driver.find_element("id", "resources").text
-                mark_page(driver)
-                from selenium.webdriver.support.select import Select
-
-                Select(driver.find_element("id", "target")).select_by_value(C)
-                driver.find_element("id", "op-relocate").click()
-                state = "#service-test dl.service"
-                until(driver, "casper as the owner", lambda d: attribute(d, state, "data-owner") == C, 60)
-                until(driver, "clusvcadm's answer", lambda d: "Success" in d.find_element("id", "answer").text, 60)
-                assert driver.find_element("id", "answer").text == f"Success; service:test is now running on {C}"
-                assert same_page(driver), "the page reloaded"
-                screenshot(driver, "service")
-
-                driver.get(f"{base}/fence/{M}")
-                assert f"{M} is not waiting for a fence" in driver.find_element("id", "message").text
-
-                driver.get(f"{base}/")
-                until(driver, "casper as the owner on the overview", lambda d: attribute(d, row, "data-owner") == C, 20)
-                mark_page(driver)
-                tb.kill(C, signal.SIGKILL)
-                fenced = f'#fencing li[data-fenced="{C}"][data-ok="yes"]'
-                until(driver, "casper's fence confirmed", lambda d: d.find_elements("css selector", fenced), 60)
-                until(driver, "service:test taken over by balthasar",
-                      lambda d: (attribute(d, row, "data-owner"), attribute(d, row, "data-state")) == (B, "started"),
-                      60)  # fmt: skip
-                assert attribute(driver, f'#nodes tr[data-node="{C}"]', "data-state") == "offline"
-                assert same_page(driver), "the overview reloaded"
-                screenshot(driver, "failover")
+                yield Console(driver, base, user, password, web_log)
         finally:
             tb.end_popen(console)
-    audit = web_log.read_text()
-    assert f"user={user} from=192.168.0.100 action=login result=refused: wrong user name or password" in audit
-    assert f'user={user} from=192.168.0.100 action=relocate target=service:test -> {C} result="Success' in audit
+
+
+def service_is(owner: str, state: str) -> Callable[[Any], bool]:
+    def check(driver: Any) -> bool:
+        return (attribute(driver, ROW, "data-owner"), attribute(driver, ROW, "data-state")) == (owner, state)
+
+    return check
+
+
+@pytest.mark.timeout(300)
+def test_console_in_a_browser_logs_in_relocates_and_shows_a_failover_live(testbed, lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    began = time.monotonic()
+    tb = testbed(cluster_conf(tmp_path, lun))
+    start_power_switch(tb, secret=SECRET)
+    with web_console(tb, B, tmp_path) as web:
+        driver, base = web.driver, web.base
+        assert driver.current_url == f"{base}/login"
+        status, text = post_without_session(driver, "/service/test")
+        assert status == 403 and "Not logged in" in text, (status, text)
+
+        log_in(driver, base, web.user, "not-" + web.password)
+        refused = until(driver, "the login refusal", lambda d: d.find_element("id", "login-error"), 20)
+        assert refused.text.startswith("Login refused: wrong user name or password")
+        screenshot(driver, "login")
+
+        log_in(driver, base, web.user, web.password)
+        until(driver, "the overview", lambda d: d.current_url == f"{base}/", 20)
+        for name in (B, C, M):
+            node_row = f'#nodes tr[data-node="{name}"]'
+            until(driver, f"{name} online", lambda d, r=node_row: attribute(d, r, "data-state") == "online", 60)
+        until(driver, "service:test started on balthasar", service_is(B, "started"), 60)
+        assert driver.find_element("id", "quorum-value").text == "2"
+        screenshot(driver, "overview")
+
+        driver.find_element("link text", "service:test").click()
+        until(driver, "the service page", lambda d: d.find_elements("id", "op-relocate"), 10)
+        assert "ring01" in driver.find_element("id", "domain").text
+        assert "test_svc" in driver.find_element("id", "resources").text
+        mark_page(driver)
+        from selenium.webdriver.support.select import Select
+
+        Select(driver.find_element("id", "target")).select_by_value(C)
+        driver.find_element("id", "op-relocate").click()
+        state = "#service-test dl.service"
+        until(driver, "casper as the owner", lambda d: attribute(d, state, "data-owner") == C, 60)
+        until(driver, "clusvcadm's answer", lambda d: "Success" in d.find_element("id", "answer").text, 60)
+        assert driver.find_element("id", "answer").text == f"Success; service:test is now running on {C}"
+        assert same_page(driver), "the page reloaded"
+        screenshot(driver, "service")
+
+        driver.get(f"{base}/fence/{M}")
+        assert f"{M} is not waiting for a fence" in driver.find_element("id", "message").text
+
+        driver.get(f"{base}/")
+        until(driver, "casper as the owner on the overview", lambda d: attribute(d, ROW, "data-owner") == C, 20)
+        mark_page(driver)
+        tb.kill(C, signal.SIGKILL)
+        fenced = f'#fencing li[data-fenced="{C}"][data-ok="yes"]'
+        until(driver, "casper's fence confirmed", lambda d: d.find_elements("css selector", fenced), 60)
+        until(driver, "service:test taken over by balthasar", service_is(B, "started"), 60)
+        assert attribute(driver, f'#nodes tr[data-node="{C}"]', "data-state") == "offline"
+        assert same_page(driver), "the overview reloaded"
+        screenshot(driver, "failover")
+    audit = web.log.read_text()
+    assert f"user={web.user} from=192.168.0.100 action=login result=refused: wrong user name or password" in audit
+    assert f'user={web.user} from=192.168.0.100 action=relocate target=service:test -> {C} result="Success' in audit
     assert "action=POST target=/service/test result=refused: no session" in audit
+    print(f"browser test: {time.monotonic() - began:.0f} s")
+
+
+@pytest.mark.timeout(300)
+def test_a_manual_fence_is_acknowledged_from_the_console_after_confirming(testbed, lun: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    began = time.monotonic()
+    conf = cluster_conf(tmp_path, lun)
+    netns_device = f'agent="fence_netns" action="off" passwd="{SECRET}"'
+    conf.write_text(conf.read_text().replace(netns_device, 'agent="fence_manual"'))
+    tb = testbed(conf)
+    with web_console(tb, C, tmp_path) as web:
+        driver, base = web.driver, web.base
+        log_in(driver, base, web.user, web.password)
+        until(driver, "service:test started on balthasar", service_is(B, "started"), 60)
+        mark_page(driver)
+        tb.kill(B, signal.SIGKILL)
+        tb.power_off(B)  # what the administrator does by hand before acknowledging
+        pending = f'#fencing tr[data-victim="{B}"][data-state="waiting for manual acknowledgement"]'
+        until(driver, "balthasar awaiting its manual fence", lambda d: d.find_elements("css selector", pending), 60)
+        assert "single: switch (fence_manual)" in driver.find_element("css selector", pending).text
+        assert attribute(driver, ROW, "data-owner") == B, "the service moved before the fence"
+        assert same_page(driver), "the overview reloaded"
+        screenshot(driver, "fence-pending")
+
+        driver.find_element("css selector", f"{pending} a.button").click()
+        node = until(driver, "the confirmation page", lambda d: d.find_element("id", "fence-node"), 10)
+        assert node.text == B
+        screenshot(driver, "fence-confirm")
+        driver.find_element("id", "confirm-fence").click()
+        message = until(driver, "the acknowledgement's answer", lambda d: d.find_element("id", "message"), 20)
+        assert message.text.startswith(f"The fence of {B} is acknowledged")
+
+        driver.get(f"{base}/")
+        until(driver, "service:test taken over by casper", service_is(C, "started"), 60)
+        confirmed = f'#fencing li[data-fenced="{B}"][data-ok="yes"]'
+        assert "manual acknowledgement" in driver.find_element("css selector", confirmed).text
+        driver.get(f"{base}/fence/{B}")
+        assert f"{B} is not waiting for a fence" in driver.find_element("id", "message").text
+    assert f"user={web.user} from=192.168.0.100 action=fence_ack target={B} result=" in web.log.read_text()
     print(f"browser test: {time.monotonic() - began:.0f} s")
