@@ -54,7 +54,7 @@ class Settings:
     password_check: PasswordCheck
     group_check: GroupCheck
     group: str = "haclient"
-    secure_cookies: bool = True
+    secure_cookies: bool = True  # False only for unit tests, whose in-process test server speaks plain HTTP
     poll_period: float = 0.5
     clock: Callable[[], float] = time.monotonic
     sessions: SessionStore = field(default_factory=SessionStore)

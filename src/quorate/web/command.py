@@ -3,8 +3,8 @@
 Theory of operation: parse the options, get a certificate (given, or made once in the certificate directory),
 build the application on the real boundaries (the control socket, PAM, the system's groups) and serve until
 stopped. The default address is the loopback: reach it through an SSH tunnel, or give ``--listen
-0.0.0.0:8443`` to serve the network. ``--insecure-http`` serves plain HTTP (no Secure cookies): for a test
-harness or behind a TLS-terminating proxy on the same host only.
+0.0.0.0:8443`` to serve the network. There is no plain-HTTP mode: passwords and session cookies only ever
+travel over TLS (the tests, too, use the self-signed certificate).
 """
 
 from __future__ import annotations
@@ -38,9 +38,8 @@ def _address(listen: str) -> tuple[str, int]:
 @click.option("--pam-service", default="quorate-web", show_default=True, help="PAM service that checks passwords.")
 @click.option("--session-minutes", type=click.IntRange(1, 24 * 60), default=30, show_default=True,
               help="A session ends after this long without a request.")  # fmt: skip
-@click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (tests, or behind a local TLS proxy).")
 def web(listen: str, cert: Path | None, key: Path | None, cert_dir: Path, group: str, pam_service: str,
-        session_minutes: int, insecure_http: bool) -> None:  # fmt: skip
+        session_minutes: int) -> None:  # fmt: skip
     """Serve the web console: cluster state, services and fencing, live, for members of --group."""
     from aiohttp import web as aioweb
 
@@ -52,33 +51,28 @@ def web(listen: str, cert: Path | None, key: Path | None, cert_dir: Path, group:
     host, port = _address(listen)
     if (cert is None) != (key is None):
         raise click.UsageError("give both --cert and --key, or neither (a self-signed pair is then made in --cert-dir)")
-    context = None
-    scheme = "http"
-    if not insecure_http:
-        if cert is None or key is None:
-            try:
-                cert, key, made = tls.ensure_self_signed(cert_dir)
-            except OSError as exc:
-                raise click.ClickException(f"cannot make a certificate in {cert_dir}: {exc}") from None
-            if made:
-                click.echo(f"made a self-signed certificate {cert} (key {key}, mode 0600)", err=True)
+    if cert is None or key is None:
         try:
-            context = tls.server_context(cert, key)
-        except (OSError, ValueError) as exc:
-            raise click.ClickException(f"cannot use certificate {cert} with key {key}: {exc}") from None
-        click.echo(f"certificate SHA-256 fingerprint {tls.fingerprint(cert)}", err=True)
-        scheme = "https"
+            cert, key, made = tls.ensure_self_signed(cert_dir)
+        except OSError as exc:
+            raise click.ClickException(f"cannot make a certificate in {cert_dir}: {exc}") from None
+        if made:
+            click.echo(f"made a self-signed certificate {cert} (key {key}, mode 0600)", err=True)
+    try:
+        context = tls.server_context(cert, key)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot use certificate {cert} with key {key}: {exc}") from None
+    click.echo(f"certificate SHA-256 fingerprint {tls.fingerprint(cert)}", err=True)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="quorate-web: %(message)s")
     settings = Settings(
         password_check=pam_check(pam_service),
         group_check=system_group_member,
         group=group,
-        secure_cookies=not insecure_http,
         sessions=SessionStore(idle=session_minutes * 60.0),
     )
     app = build_app(DaemonLink(), settings)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"serving the quorate web console on {scheme}://{shown}:{port}/ (group {group})", err=True)
+    click.echo(f"serving the quorate web console on https://{shown}:{port}/ (group {group})", err=True)
     try:
         # Open event streams are not worth waiting for at shutdown: the pages reconnect to the next console.
         aioweb.run_app(app, host=host, port=port, ssl_context=context, print=None, access_log=None,
