@@ -28,6 +28,7 @@ class LazyGroup(click.Group):
         "locks": ("quorate.cli.lock_cmd", "locks"),
         "lvm": ("quorate.cli.lvm_cmd", "lvm"),
         "metrics": ("quorate.cli.metrics_cmd", "metrics"),
+        "web": ("quorate.web.command", "web"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
