@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from quorate import __version__
+
 if TYPE_CHECKING:  # annotations only: the schema is imported by every command that checks a request, and
     # importing the node core and the configuration model would cost them 0.1-0.2 s of start-up
     from quorate.config.model import ClusterConfig, ClusterNode
