@@ -15,6 +15,7 @@ count. Each move is a `Move` whose text is the decision the log records, with it
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from quorate.resources.agents.lvs_rules import RealServer, VirtualService
@@ -29,7 +30,7 @@ async def check_tcp(server: RealServer, timeout: float) -> str | None:
     except TimeoutError:
         return f"no connection within {timeout:g} s"
     except OSError as exc:
-        return (exc.strerror or str(exc)).lower()
+        return _said(exc)
     writer.close()
     await _closed(writer)
     return None
@@ -49,7 +50,12 @@ async def check_http(server: RealServer, path: str, expect: int, timeout: float)
     except TimeoutError:
         return f"no answer within {timeout:g} s"
     except OSError as exc:
-        return (exc.strerror or str(exc)).lower()
+        return _said(exc)
+
+
+def _said(exc: OSError) -> str:
+    """``connection refused``, ``no route to host``: the errno's text (asyncio's own message names no cause)."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 async def _http(server: RealServer, path: str, expect: int) -> str | None:

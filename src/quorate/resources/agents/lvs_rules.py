@@ -141,14 +141,15 @@ def virtual_service(res: Node) -> VirtualService:
 
 
 def rotation(vs: VirtualService, healthy: Iterable[RealServer]) -> list[RealServer]:
-    """The map's members in order: each healthy server with weight > 0, repeated by weight unless ``rr``.
+    """The map's members in order: each healthy server with weight > 0, repeated by weight unless ``rr`` (which
+    ignores weights, persistence or not).
 
     Repeats are interleaved the way a smooth weighted round robin visits servers (2:1 gives a, b, a rather than
     a, a, b), so that short bursts are already shared in proportion."""
     alive = [s for s in healthy if s.weight > 0]
     if not alive:
         return []
-    if vs.scheduler == "rr" and not vs.hashed:
+    if vs.scheduler == "rr":
         return alive
     divisor = 0
     for server in alive:
