@@ -44,7 +44,8 @@ def test_the_tree_node_becomes_a_virtual_service_with_defaults_and_inherited_por
     assert node is not None
     made = virtual_service(node)
     assert made.servers == (RealServer("192.168.0.201", 80, 2), RealServer("192.168.0.202", 8080, 1))
-    assert (made.scheduler, made.check, made.fall, made.rise, made.interval, made.timeout) == ("wrr", "http", 3, 2, 2, 1)
+    assert (made.scheduler, made.check, made.fall, made.rise) == ("wrr", "http", 3, 2)
+    assert (made.interval, made.timeout) == (2, 1)
     assert (made.path, made.expect, made.protocol, made.persistence) == ("/", 200, "tcp", 0)
 
 
@@ -82,7 +83,8 @@ def test_round_robin_map_and_masquerade_towards_every_real_server() -> None:
     assert text.count(dnat) == 2  # prerouting and output
     for server in (A, B, C):
         assert f"ct status dnat ip daddr {server.address} tcp dport {server.port} masquerade" in text
-    assert 'counter name "rs1_conns"' in text and "counter rs2_out { }" in text
+    assert 'ct state new ip daddr 192.168.0.202 tcp dport 8080 counter name "rs1_conns"' in text
+    assert 'ip saddr 192.168.0.203 tcp sport 80 counter name "rs2_out"' in text and "counter rs2_out { }" in text
 
 
 def test_source_hash_and_persistence_use_jhash() -> None:

@@ -16,9 +16,10 @@ so the director balances with netfilter NAT. ``table ip quorate_lvs_<name>`` hol
   address it never spoke to and drop it. Rewriting the source to the director's address makes replies come
   back through the director, which undoes both translations. Direct return (as IPVS's DR mode) would need the
   virtual address on every real server's loopback with ARP suppressed: configuration outside the cluster.
-* ``count``, jumped to from the filter hooks ``forward``, ``input`` and ``output``: named counters per real
-  server (``rsN_conns``, ``rsN_in``, ``rsN_out``) for connections, packets and bytes each way, shown by
-  ``quorate lvs``. The input and output hooks see a real server that is the director itself.
+* ``count_to`` and ``count_back``, jumped to for translated connections from the filter hooks (``forward``
+  both, ``input`` the first, ``output`` the second, so that each packet counts once even when the real server
+  is the director itself): named counters per real server (``rsN_conns``, ``rsN_in``, ``rsN_out``) for
+  connections, packets and bytes each way, shown by ``quorate lvs``.
 
 A change of the healthy set is one ``nft -f`` transaction that flushes the table's rules and adds the new ones
 (counters survive, so statistics are not reset by a health change); a start deletes and creates the whole table,
@@ -178,7 +179,8 @@ def _declarations(vs: VirtualService) -> list[str]:
         "\tchain prerouting { type nat hook prerouting priority dstnat; policy accept; }",
         "\tchain output_nat { type nat hook output priority -100; policy accept; }",
         "\tchain postrouting { type nat hook postrouting priority srcnat; policy accept; }",
-        "\tchain count { }",
+        "\tchain count_to { }",
+        "\tchain count_back { }",
         "\tchain forward { type filter hook forward priority filter; policy accept; }",
         "\tchain input { type filter hook input priority filter; policy accept; }",
         "\tchain output { type filter hook output priority filter; policy accept; }",
@@ -208,17 +210,21 @@ def ruleset(vs: VirtualService, healthy: Iterable[RealServer], *, fresh: bool) -
     for server in vs.servers:
         lines.append(f"\t\tct status dnat ip daddr {server.address} {vs.protocol} dport {server.port} masquerade")
     lines.append("\t}")
-    lines.append("\tchain count {")
+    lines.append("\tchain count_to {")
     for server in vs.servers:
         prefix = counter_prefix(vs, server)
         to = f"ip daddr {server.address} {vs.protocol} dport {server.port}"
+        lines.append(f'\t\tct state new {to} counter name "{prefix}_conns"')
+        lines.append(f'\t\t{to} counter name "{prefix}_in"')
+    lines += ["\t}", "\tchain count_back {"]
+    for server in vs.servers:
         back = f"ip saddr {server.address} {vs.protocol} sport {server.port}"
-        lines.append(f'\t\tct status dnat ct state new {to} counter name "{prefix}_conns"')
-        lines.append(f'\t\tct status dnat {to} counter name "{prefix}_in"')
-        lines.append(f'\t\tct status dnat {back} counter name "{prefix}_out"')
+        lines.append(f'\t\t{back} counter name "{counter_prefix(vs, server)}_out"')
     lines.append("\t}")
-    for hook in ("forward", "input", "output"):
-        lines += [f"\tchain {hook} {{", "\t\tct status dnat jump count", "\t}"]
+    # Each packet is counted once: towards a real server in forward or input, back from it in forward or output.
+    hooks = {"forward": ("count_to", "count_back"), "input": ("count_to",), "output": ("count_back",)}
+    for hook, targets in hooks.items():
+        lines += [f"\tchain {hook} {{", *(f"\t\tct status dnat jump {t}" for t in targets), "\t}"]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
