@@ -213,10 +213,12 @@ class LvsAgent(Agent):
         director.task = asyncio.get_running_loop().create_task(director.run(), name=f"lvs-{vs.name}")
         self.directors[vs.name] = director
         healthy = len(director.health.healthy)
-        return success(
+        said = (
             f"lvs {vs.name}: {vs.protocol} {vs.label} over {healthy} of {len(vs.servers)} real servers "
             f"({vs.scheduler}); plane {director.plane}; {forwarding}"
         )
+        log.info("%s", said)
+        return success(said)
 
     async def _stop(self, res: Node, ctx: AgentContext) -> AgentOutcome:
         try:
