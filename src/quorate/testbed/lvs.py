@@ -9,7 +9,8 @@ checks), both over the three nodes' port 80. Whichever node runs the service is 
 through ``fence_netns`` and the testbed's power switch like the other end-to-end clusters.
 
 The client side runs in a client host's namespace as ``python -m quorate.testbed.lvs``: ``burst`` sends N
-sequential GETs and prints one JSON list of outcomes; ``probe`` sends one GET every ``period`` seconds until
+sequential GETs and prints one JSON list of outcomes; ``rate`` counts the GETs answered per second by a few
+threads; ``probe`` sends one GET every ``period`` seconds until
 killed, appending a JSON line per attempt (``t``, ``ok``, ``node`` or ``error``) to a file the test reads as it
 grows. Every request opens a new connection (Apache has KeepAlive off), so every request is scheduled.
 """
@@ -206,6 +207,30 @@ def get(address: str, port: int, timeout: float) -> dict[str, Any]:
     return {"t": began, "ok": True, "node": body}
 
 
+def measure_rate(address: str, port: int, seconds: float, threads: int) -> dict[str, Any]:
+    """Requests per second from ``threads`` clients each sending one GET after the other for ``seconds``."""
+    import threading
+
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker() -> None:
+        while time.monotonic() < deadline:
+            ok = get(address, port, 2.0)["ok"]
+            with lock:
+                counts["ok" if ok else "failed"] += 1
+
+    began = time.monotonic()
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    took = time.monotonic() - began
+    return {**counts, "seconds": took, "per_second": counts["ok"] / took}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quorate.testbed.lvs")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -213,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("address")
     one.add_argument("port", type=int)
     one.add_argument("count", type=int)
+    rate = sub.add_parser("rate", help="GETs from THREADS threads for SECONDS; prints a JSON summary")
+    rate.add_argument("address")
+    rate.add_argument("port", type=int)
+    rate.add_argument("seconds", type=float)
+    rate.add_argument("--threads", type=int, default=4)
     many = sub.add_parser("probe", help="one GET every PERIOD seconds until killed; JSON lines to OUT")
     many.add_argument("address")
     many.add_argument("port", type=int)
@@ -221,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.what == "burst":
         print(json.dumps([get(args.address, args.port, 2.0) for _ in range(args.count)]))
+        return 0
+    if args.what == "rate":
+        print(json.dumps(measure_rate(args.address, args.port, args.seconds, args.threads)))
         return 0
     with open(args.out, "a") as out:
         while True:
