@@ -142,6 +142,9 @@ def scenario(tb: Testbed, farm: Farm, tmp_path: Path) -> None:
     assert lines[0] == f"quorate load balancer on {director}" and lines[1].startswith("data plane: nftables")
     assert any(line.split()[:3] == ["TCP", f"{VIP}:80", "rr"] for line in lines), listing.stdout
     assert any(line.split()[:3] == ["TCP", f"{VIP}:8080", "wrr"] for line in lines), listing.stdout
+    # Each virtual service counts its own connections, though both use the same real servers.
+    conns = {line.split()[1]: int(line.split()[3]) for line in lines if line.startswith("TCP ")}
+    assert 400 <= conns[f"{VIP}:8080"] <= 430 and 300 <= conns[f"{VIP}:80"] <= 400, listing.stdout
     assert sum(1 for line in lines if line.startswith("  -> 192.168.0.") and line.endswith(" up")) == 6, lines
     other = next(n for n in NODES if n != director)
     elsewhere = tb.exec(other, [*webdb.QUORATE, "lvs"], timeout=30).stdout
@@ -198,6 +201,7 @@ def director_failover(tb: Testbed, director: str, probe_out: Path) -> None:
     assert window <= TOKEN_MS / 1000 + 12, f"the client waited {window:.1f} s after the director lost power"
     assert holders(tb) == [heir]
     listing = tb.exec(heir, [*webdb.QUORATE, "lvs"], timeout=30).stdout
+    print(listing)
     dead = farm_bed.node_address(NODES.index(director) + 1)
     assert any(line.startswith(f"  -> {dead}:80") and "DOWN" in line for line in listing.splitlines()), listing
     print(f"director {short(director)} powered off: {short(heir)} directs, client served again after {window:.1f} s")

@@ -81,8 +81,10 @@ def test_round_robin_map_and_masquerade_towards_every_real_server() -> None:
         "map { 0 : 192.168.0.201 . 80, 1 : 192.168.0.202 . 8080 }"
     )
     assert text.count(dnat) == 2  # prerouting and output
+    ours = "ct status dnat meta l4proto tcp ct original ip daddr 192.168.0.160 ct original proto-dst 80"
     for server in (A, B, C):
-        assert f"ct status dnat ip daddr {server.address} tcp dport {server.port} masquerade" in text
+        assert f"{ours} ip daddr {server.address} tcp dport {server.port} masquerade" in text
+    assert f"{ours} jump count_to" in text and f"{ours} jump count_back" in text
     assert 'ct state new ip daddr 192.168.0.202 tcp dport 8080 counter name "rs1_conns"' in text
     assert 'ip saddr 192.168.0.203 tcp sport 80 counter name "rs2_out"' in text and "counter rs2_out { }" in text
 

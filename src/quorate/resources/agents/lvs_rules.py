@@ -16,7 +16,8 @@ so the director balances with netfilter NAT. ``table ip quorate_lvs_<name>`` hol
   address it never spoke to and drop it. Rewriting the source to the director's address makes replies come
   back through the director, which undoes both translations. Direct return (as IPVS's DR mode) would need the
   virtual address on every real server's loopback with ARP suppressed: configuration outside the cluster.
-* ``count_to`` and ``count_back``, jumped to for translated connections from the filter hooks (``forward``
+* ``count_to`` and ``count_back``, jumped to for connections this virtual service translated (matched on the
+  connection's original destination, as two virtual services may share real servers) from the filter hooks (``forward``
   both, ``input`` the first, ``output`` the second, so that each packet counts once even when the real server
   is the director itself): named counters per real server (``rsN_conns``, ``rsN_in``, ``rsN_out``) for
   connections, packets and bytes each way, shown by ``quorate lvs``.
@@ -206,9 +207,13 @@ def ruleset(vs: VirtualService, healthy: Iterable[RealServer], *, fresh: bool) -
     if members:
         dnat = _dnat(vs, members)
         lines += ["\tchain prerouting {", f"\t\t{dnat}", "\t}", "\tchain output_nat {", f"\t\t{dnat}", "\t}"]
+    # Connections this virtual service translated (another one may balance over the same real servers).
+    ours = (
+        f"ct status dnat meta l4proto {vs.protocol} ct original ip daddr {vs.address} ct original proto-dst {vs.port}"
+    )
     lines.append("\tchain postrouting {")
     for server in vs.servers:
-        lines.append(f"\t\tct status dnat ip daddr {server.address} {vs.protocol} dport {server.port} masquerade")
+        lines.append(f"\t\t{ours} ip daddr {server.address} {vs.protocol} dport {server.port} masquerade")
     lines.append("\t}")
     lines.append("\tchain count_to {")
     for server in vs.servers:
@@ -224,7 +229,7 @@ def ruleset(vs: VirtualService, healthy: Iterable[RealServer], *, fresh: bool) -
     # Each packet is counted once: towards a real server in forward or input, back from it in forward or output.
     hooks = {"forward": ("count_to", "count_back"), "input": ("count_to",), "output": ("count_back",)}
     for hook, targets in hooks.items():
-        lines += [f"\tchain {hook} {{", *(f"\t\tct status dnat jump {t}" for t in targets), "\t}"]
+        lines += [f"\tchain {hook} {{", *(f"\t\t{ours} jump {t}" for t in targets), "\t}"]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
