@@ -498,8 +498,9 @@ _TYPES: tuple[TypeSpec, ...] = (
         actions=(*run(20, 20), *status((0, 10, 10))),
         agent="lvs",
     ),
-    # A real server is a row of its <lvs>, not a resource of its own: its agent does nothing, and its address is
-    # its name but not a key (one host may serve several virtual services; validate_lvs checks repeats per lvs).
+    # A real server is a row of its <lvs>: its address is its name but not a key (one host may serve several
+    # virtual services; validate_lvs checks repeats per lvs). It inherits the lvs's name, so that a row added to
+    # or removed from a running virtual service by a reconfiguration reaches that service's director.
     TypeSpec(
         "realserver",
         "address",
@@ -507,6 +508,7 @@ _TYPES: tuple[TypeSpec, ...] = (
             param("address", "required", hint="the real server's IP address"),
             param("port", hint="its port, 1-65535; default the virtual port"),
             param("weight", default="1"),
+            param("lvs_name", inherit="lvs%name"),
         ),
         actions=run(0, 0),
         agent="lvs",

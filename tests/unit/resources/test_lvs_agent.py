@@ -17,19 +17,17 @@ from test_res_ip import in_netns, ip, netns  # noqa: F401  (the fixture)
 from quorate.config.rgtree import Node
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext
-from quorate.resources.agents.lvs import Director, LvsAgent, live_tables
+from quorate.resources.agents.lvs import Director, LvsAgent, RealServerAgent, live_tables
 
 VIP = "192.0.2.160"
 PORT = 8081
 
 
-def lvs_node() -> Node:
+def lvs_node(rows: tuple[str, ...] = ("192.0.2.1", "192.0.2.2"), find: tuple[str, str] = ("lvs", "web")) -> Node:
     attrs = 'interval="1" timeout="1" rise="1" fall="1"'
-    rm = (
-        f'<service name="lb"><lvs name="web" address="{VIP}" port="{PORT}" {attrs}>'
-        '<realserver address="192.0.2.1"/><realserver address="192.0.2.2"/></lvs></service>'
-    )
-    node = build_trees(config_of(rm))["lb"].find("lvs", "web")
+    servers = "".join(f'<realserver address="{row}"/>' for row in rows)
+    rm = f'<service name="lb"><lvs name="web" address="{VIP}" port="{PORT}" {attrs}>{servers}</lvs></service>'
+    node = build_trees(config_of(rm))["lb"].find(*find)
     assert node is not None
     return node
 
@@ -105,3 +103,38 @@ def test_balances_drops_a_dead_server_brings_it_back_and_cleans_up(netns: str) -
     assert seen["again"].ok
     assert not table_exists(netns) and agents == {}
     assert asyncio.run(live_tables()) == []
+
+
+def test_a_reconfiguration_adds_and_removes_real_servers_of_the_running_director(netns: str) -> None:  # noqa: F811
+    ip("-n", netns, "addr", "add", f"{VIP}/24", "dev", "veth0")
+    ip("-n", netns, "addr", "add", "192.0.2.2/24", "dev", "veth1")
+    agents: dict[str, Director] = {}
+    lvs, rows = LvsAgent(agents), RealServerAgent(agents)
+    first = lvs_node(("192.0.2.1",))
+    added = lvs_node(("192.0.2.1", "192.0.2.2"), ("realserver", "192.0.2.2"))
+    dropped = lvs_node(("192.0.2.1", "192.0.2.2"), ("realserver", "192.0.2.1"))
+    ctx = AgentContext(timeout=20, node_name="balthasar.localdomain")
+
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        one, two = await serve("192.0.2.1"), await serve("192.0.2.2")
+        seen["idle"] = await rows.start(added, ctx)  # no director yet: nothing to do
+        assert (await lvs.start(first, ctx)).ok
+        seen["alone"] = {await ask() for _ in range(4)}
+        seen["add"] = await rows.start(added, ctx)
+        seen["both"] = sorted({await ask() for _ in range(4)})
+        seen["drop"] = await rows.stop(dropped, ctx)
+        seen["left"] = {await ask() for _ in range(4)}
+        seen["servers"] = [s.label for s in agents["web"].vs.servers]
+        assert (await lvs.stop(first, ctx)).ok
+        one.close()
+        two.close()
+        return seen
+
+    seen = in_netns(netns, lambda: asyncio.run(scenario()))
+    assert seen["idle"].ok and "not running here" in seen["idle"].message
+    assert seen["alone"] == {"192.0.2.1"}
+    assert seen["add"].ok and seen["add"].message == f"realserver 192.0.2.2:{PORT} added to web: in rotation"
+    assert seen["both"] == ["192.0.2.1", "192.0.2.2"]
+    assert seen["drop"].ok and seen["drop"].message == f"realserver 192.0.2.1:{PORT} removed from web"
+    assert seen["left"] == {"192.0.2.2"} and seen["servers"] == [f"192.0.2.2:{PORT}"]

@@ -85,8 +85,9 @@ def test_round_robin_map_and_masquerade_towards_every_real_server() -> None:
     for server in (A, B, C):
         assert f"{ours} ip daddr {server.address} tcp dport {server.port} masquerade" in text
     assert f"{ours} jump count_to" in text and f"{ours} jump count_back" in text
-    assert 'ct state new ip daddr 192.168.0.202 tcp dport 8080 counter name "rs1_conns"' in text
-    assert 'ip saddr 192.168.0.203 tcp sport 80 counter name "rs2_out"' in text and "counter rs2_out { }" in text
+    assert 'ct state new ip daddr 192.168.0.202 tcp dport 8080 counter name "rs_192_168_0_202_8080_conns"' in text
+    assert 'ip saddr 192.168.0.203 tcp sport 80 counter name "rs_192_168_0_203_80_out"' in text
+    assert "counter rs_192_168_0_203_80_out { }" in text
 
 
 def test_source_hash_and_persistence_use_jhash() -> None:
@@ -112,12 +113,15 @@ def test_names_and_removal() -> None:
 
 
 def test_counters_are_read_per_real_server() -> None:
+    def counter(name: str, table: str, packets: int, size: int) -> dict[str, object]:
+        return {"counter": {"family": "ip", "name": name, "table": table, "packets": packets, "bytes": size}}
+
     listing = {
         "nftables": [
             {"metainfo": {"version": "1.0.6"}},
-            {"counter": {"family": "ip", "name": "rs1_in", "table": "quorate_lvs_web", "packets": 7, "bytes": 420}},
-            {"counter": {"family": "ip", "name": "rs1_conns", "table": "quorate_lvs_web", "packets": 2, "bytes": 1}},
-            {"counter": {"family": "ip", "name": "rs1_out", "table": "other", "packets": 9, "bytes": 9}},
+            counter("rs_192_168_0_202_8080_in", "quorate_lvs_web", 7, 420),
+            counter("rs_192_168_0_202_8080_conns", "quorate_lvs_web", 2, 1),
+            counter("rs_192_168_0_202_8080_out", "other", 9, 9),
         ]
     }
     seen = parse_counters(vs(), json.dumps(listing))

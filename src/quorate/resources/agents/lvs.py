@@ -15,6 +15,9 @@ even where ``/proc/net/ip_vs`` exists; the start message and ``quorate lvs`` say
   (counters kept). It lives in the node process, in `DIRECTORS`, the one piece of per-resource state an agent
   keeps: the status command reads the live table from it.
 * **stop**: cancels the task and deletes the table (idempotent: stopping what is not there succeeds).
+* a ``realserver`` row started or stopped alone (a reconfiguration adds, removes or changes it; the tree stops
+  its children before the lvs, so a whole stop passes here too) joins or leaves the running director's table
+  at once, after one check for a newcomer (`RealServerAgent`).
 * **status**: the table exists (else not running, OCF 7) and the task is alive (else a generic failure, so
   the service is recovered and the start launches a new task).
 """
@@ -49,6 +52,7 @@ from quorate.resources.agents.lvs_rules import (
     RealServer,
     VirtualService,
     parse_counters,
+    real_server,
     removal,
     ruleset,
     virtual_service,
@@ -131,6 +135,26 @@ class Director:
             self.last_error = error or ""
             if error:
                 log.warning("lvs %s: rules not updated: %s", self.vs.name, error)
+
+    async def change(self, server: RealServer, *, joins: bool) -> str:
+        """A real server added to or removed from the running virtual service; returns what happened."""
+        present = server in self.health.state
+        if joins == present:
+            return f"realserver {server.label} is {'already' if present else 'not'} in {self.vs.name}"
+        if joins:
+            failed = await check(self.vs, server)
+            self.health.add(server, failed)
+            said = f"realserver {server.label} added to {self.vs.name}: " + (
+                "in rotation" if failed is None else f"out of rotation, check failed ({failed})"
+            )
+        else:
+            self.health.remove(server)
+            said = f"realserver {server.label} removed from {self.vs.name}"
+        self.vs = self.health.vs
+        log.info("lvs %s: %s", self.vs.name, said)
+        error = await nft(ruleset(self.vs, self.health.healthy, fresh=False))
+        self.last_error = error or ""
+        return said if error is None else f"{said}; rules not updated: {error}"
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -252,15 +276,31 @@ class LvsAgent(Agent):
 
 
 class RealServerAgent(Agent):
-    """A ``realserver`` row: its ``lvs`` parent does the work, so every action succeeds at once."""
+    """A ``realserver`` row: its ``lvs`` parent does the work. A row starting or stopping on its own while its
+    virtual service runs (a reconfiguration added, removed or changed it) is added to or removed from that
+    service's director, found by the inherited ``lvs_name``; otherwise there is nothing to do."""
 
     type = "realserver"
 
+    def __init__(self, directors: dict[str, Director] | None = None) -> None:
+        self.directors = DIRECTORS if directors is None else directors
+
+    async def _change(self, res: Node, joins: bool) -> AgentOutcome:
+        director = self.directors.get(res.get("lvs_name") or "")
+        if director is None:
+            return success(f"realserver {res.primary}: its virtual service is not running here")
+        try:
+            server = real_server(res, director.vs.port)
+        except LvsConfigError as exc:
+            return failure(OCF_ERR_CONFIGURED, str(exc))
+        said = await director.change(server, joins=joins)
+        return success(said) if not director.last_error else failure(OCF_ERR_GENERIC, said)
+
     async def _start(self, res: Node, ctx: AgentContext) -> AgentOutcome:
-        return success(f"realserver {res.primary}: served by its lvs")
+        return await self._change(res, True)
 
     async def _stop(self, res: Node, ctx: AgentContext) -> AgentOutcome:
-        return success(f"realserver {res.primary}: served by its lvs")
+        return await self._change(res, False)
 
     async def _status(self, res: Node, depth: int, ctx: AgentContext) -> AgentOutcome:
         return success(f"realserver {res.primary}: served by its lvs")

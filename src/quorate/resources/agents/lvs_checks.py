@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from quorate.resources.agents.lvs_rules import RealServer, VirtualService
 from quorate.system.process import run_agent
@@ -133,6 +133,15 @@ class Hysteresis:
     @property
     def healthy(self) -> list[RealServer]:
         return [s for s in self.vs.servers if self.state[s].healthy]
+
+    def add(self, server: RealServer, failure: str | None) -> None:
+        """A real server added while running (a reconfiguration); one check decides where it starts."""
+        self.vs = replace(self.vs, servers=(*self.vs.servers, server))
+        self.state[server] = Health(failure is None, 0, failure or "")
+
+    def remove(self, server: RealServer) -> None:
+        self.vs = replace(self.vs, servers=tuple(s for s in self.vs.servers if s != server))
+        self.state.pop(server, None)
 
     def observe(self, server: RealServer, failure: str | None) -> Move | None:
         health = self.state[server]

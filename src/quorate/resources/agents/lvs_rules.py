@@ -19,7 +19,7 @@ so the director balances with netfilter NAT. ``table ip quorate_lvs_<name>`` hol
 * ``count_to`` and ``count_back``, jumped to for connections this virtual service translated (matched on the
   connection's original destination, as two virtual services may share real servers) from the filter hooks (``forward``
   both, ``input`` the first, ``output`` the second, so that each packet counts once even when the real server
-  is the director itself): named counters per real server (``rsN_conns``, ``rsN_in``, ``rsN_out``) for
+  is the director itself): named counters per real server (``rs_<address>_<port>_conns``, ``_in``, ``_out``) for
   connections, packets and bytes each way, shown by ``quorate lvs``.
 
 A change of the healthy set is one ``nft -f`` transaction that flushes the table's rules and adds the new ones
@@ -100,21 +100,20 @@ def _whole(res: Node, attr: str, lowest: int) -> int:
     return int(text)
 
 
+def real_server(res: Node, virtual_port: int) -> RealServer:
+    """A ``realserver`` tree node; its port defaults to the virtual one."""
+    own = (res.get("port") or "").strip()
+    return RealServer(
+        address=(res.get("address") or "").strip(),
+        port=int(own) if own.isdigit() else virtual_port,
+        weight=_whole(res, "weight", 0),
+    )
+
+
 def virtual_service(res: Node) -> VirtualService:
     """The virtual service an ``lvs`` tree node describes, its ``realserver`` children in order."""
     port = _whole(res, "port", 1)
-    servers = []
-    for child in res.children:
-        if child.type != "realserver":
-            continue
-        own = (child.get("port") or "").strip()
-        servers.append(
-            RealServer(
-                address=(child.get("address") or "").strip(),
-                port=int(own) if own.isdigit() else port,
-                weight=_whole(child, "weight", 0),
-            )
-        )
+    servers = [real_server(child, port) for child in res.children if child.type == "realserver"]
     scheduler = (res.get("scheduler") or "rr").strip()
     check = (res.get("check") or "tcp").strip()
     if scheduler not in SCHEDULERS:
@@ -167,14 +166,15 @@ def rotation(vs: VirtualService, healthy: Iterable[RealServer]) -> list[RealServ
     return order
 
 
-def counter_prefix(vs: VirtualService, server: RealServer) -> str:
-    return f"rs{vs.servers.index(server)}"
+def counter_prefix(server: RealServer) -> str:
+    """Counters are named after the real server, so that adding or removing another one renames nothing."""
+    return f"rs_{server.address.replace('.', '_')}_{server.port}"
 
 
 def _declarations(vs: VirtualService) -> list[str]:
     lines = [f"table ip {vs.table} {{"]
     for server in vs.servers:
-        prefix = counter_prefix(vs, server)
+        prefix = counter_prefix(server)
         lines += [f"\tcounter {prefix}_{kind} {{ }}" for kind in ("conns", "in", "out")]
     lines += [
         "\tchain prerouting { type nat hook prerouting priority dstnat; policy accept; }",
@@ -217,14 +217,14 @@ def ruleset(vs: VirtualService, healthy: Iterable[RealServer], *, fresh: bool) -
     lines.append("\t}")
     lines.append("\tchain count_to {")
     for server in vs.servers:
-        prefix = counter_prefix(vs, server)
+        prefix = counter_prefix(server)
         to = f"ip daddr {server.address} {vs.protocol} dport {server.port}"
         lines.append(f'\t\tct state new {to} counter name "{prefix}_conns"')
         lines.append(f'\t\t{to} counter name "{prefix}_in"')
     lines += ["\t}", "\tchain count_back {"]
     for server in vs.servers:
         back = f"ip saddr {server.address} {vs.protocol} sport {server.port}"
-        lines.append(f'\t\t{back} counter name "{counter_prefix(vs, server)}_out"')
+        lines.append(f'\t\t{back} counter name "{counter_prefix(server)}_out"')
     lines.append("\t}")
     # Each packet is counted once: towards a real server in forward or input, back from it in forward or output.
     hooks = {"forward": ("count_to", "count_back"), "input": ("count_to",), "output": ("count_back",)}
@@ -258,7 +258,7 @@ def parse_counters(vs: VirtualService, text: str) -> dict[RealServer, Traffic]:
             values[str(counter.get("name"))] = (int(counter.get("packets", 0)), int(counter.get("bytes", 0)))
     found = {}
     for server in vs.servers:
-        prefix = counter_prefix(vs, server)
+        prefix = counter_prefix(server)
         conns = values.get(f"{prefix}_conns", (0, 0))[0]
         in_packets, in_bytes = values.get(f"{prefix}_in", (0, 0))
         out_packets, out_bytes = values.get(f"{prefix}_out", (0, 0))
