@@ -138,9 +138,9 @@ class Director:
 
     async def change(self, server: RealServer, *, joins: bool) -> str:
         """A real server added to or removed from the running virtual service; returns what happened."""
-        present = server in self.health.state
-        if joins == present:
-            return f"realserver {server.label} is {'already' if present else 'not'} in {self.vs.name}"
+        same = [s for s in self.health.state if s.label == server.label]  # whatever its weight was
+        if joins == bool(same):
+            return f"realserver {server.label} is {'already' if same else 'not'} in {self.vs.name}"
         if joins:
             failed = await check(self.vs, server)
             self.health.add(server, failed)
@@ -148,7 +148,7 @@ class Director:
                 "in rotation" if failed is None else f"out of rotation, check failed ({failed})"
             )
         else:
-            self.health.remove(server)
+            self.health.remove(same[0])
             said = f"realserver {server.label} removed from {self.vs.name}"
         self.vs = self.health.vs
         log.info("lvs %s: %s", self.vs.name, said)
