@@ -5,10 +5,11 @@ runs its service is the director and carries the address (an ``<ip>`` next to it
 traffic flows, long after the configuration was pushed, so everything that can be known from the file alone is
 refused at load time, located at the element and attribute: addresses that are not IPv4 (the data plane is an
 ``ip`` nftables table), ports outside 1-65535, a scheduler or check quorate does not implement, a script check
-without an absolute script, counts that are not whole numbers, a virtual service with no real server or whose
-weights are all 0 (it could send nothing anywhere), one real server listed twice, two virtual services on the
-same address, port and protocol, a ``realserver`` outside an ``lvs``, and a virtual address that is one of the
-nodes' own literal addresses (a clusternode or altname written as an address): the director would rewrite the
+without an absolute script, a TCP or HTTP check on a UDP service (it would always fail), counts that are not
+whole numbers, a virtual service with no real server or whose weights are all 0 (it could send nothing
+anywhere), one real server listed twice, two virtual services on the same address, port and protocol, a
+``realserver`` outside an ``lvs``, and a virtual address that is one of the nodes' own literal addresses (a
+clusternode or altname written as an address): the director would rewrite the
 cluster's own traffic. Names are not resolved (validation does no I/O).
 
 The vocabularies (`SCHEDULERS`, `CHECKS`, `PROTOCOLS`) live here so the agent and the checks agree. Pure.
@@ -141,6 +142,13 @@ def _check_virtual(
             + (f", not {script!r}" if script else ""),
             attribute="script",
             hint="the script gets the real server's address and port as arguments; exit 0 means healthy",
+        )
+    if protocol == "udp" and check in ("http", "tcp"):
+        problems.error(
+            element,
+            f"check={check!r} opens TCP connections and cannot tell whether a UDP service answers",
+            attribute="check",
+            hint="use check='script' with a program that queries the service",
         )
     expect = element.get("expect")
     if expect is not None and not (expect.strip().isdigit() and len(expect.strip()) == 3):

@@ -68,6 +68,11 @@ def test_one_host_may_serve_two_virtual_services() -> None:
     parse_config(conf(extra=lvs("tls", "443", "192.168.0.201")))
 
 
+def test_a_udp_service_is_checked_by_a_script() -> None:
+    text = conf('protocol="udp" port="53" check="script" script="/usr/local/bin/dig-ok"')
+    parse_config(text.replace('port="80" ', "", 1))
+
+
 @pytest.mark.parametrize(
     ("attrs", "rows", "where", "says"),
     [
@@ -76,6 +81,7 @@ def test_one_host_may_serve_two_virtual_services() -> None:
         ('check="script"', GOOD_ROWS, "lvs[1][@script]", "needs script= with an absolute path"),
         ('check="script" script="ok.sh"', GOOD_ROWS, "lvs[1][@script]", "not 'ok.sh'"),
         ('protocol="sctp"', GOOD_ROWS, "lvs[1][@protocol]", "unknown protocol 'sctp'"),
+        ('protocol="udp"', GOOD_ROWS, "lvs[1][@check]", "check='tcp' opens TCP connections"),
         ('persistence="-1"', GOOD_ROWS, "lvs[1][@persistence]", "not a whole number"),
         ('expect="ok"', GOOD_ROWS, "lvs[1][@expect]", "not an HTTP status"),
         ("", '<realserver address="192.168.0.301"/>', "lvs[1]/realserver[1][@address]", "is not an IPv4"),
