@@ -103,7 +103,15 @@ def lvs(as_json: bool) -> None:
     node = str(status["node_name"])
     tables: list[dict[str, Any]] = answer.get("directors", [])
     mine = {t["name"] for t in tables}
-    others = [e for e in elsewhere(status) if e["name"] not in mine]
+    from quorate.config import ConfigError
+
+    try:
+        others = [e for e in elsewhere(status) if e["name"] not in mine]
+    except ConfigError as exc:
+        if not tables:
+            raise click.ClickException(f"{node} directs no virtual service, and the configuration cannot be read "
+                                       f"to find the director: {exc}") from None  # fmt: skip
+        others = []
     if as_json:
         click.echo(json.dumps({"node": node, "directors": tables, "elsewhere": others}, indent=2))
         return

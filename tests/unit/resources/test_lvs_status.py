@@ -90,7 +90,8 @@ def test_a_member_that_directs_nothing_names_the_director(tmp_path: Path, monkey
         cluster_text(
             '<service name="lb"><ip address="192.168.0.160/24"/><lvs name="web" address="192.168.0.160" port="80">'
             '<realserver address="192.168.0.201"/></lvs></service>'
-            '<service name="lb2"><lvs name="dns" address="192.168.0.161" port="53" protocol="udp">'
+            '<service name="lb2"><lvs name="dns" address="192.168.0.161" port="53" protocol="udp" check="script" '
+            'script="/bin/true">'
             '<realserver address="192.168.0.202"/></lvs></service>'
         )
     )
@@ -112,3 +113,13 @@ def test_a_member_that_directs_nothing_names_the_director(tmp_path: Path, monkey
     ]
     doc = json.loads(CliRunner().invoke(lvs_cmd.lvs, ["--json"]).output)
     assert doc["directors"] == [] and doc["elsewhere"][0]["director"] == "casper.localdomain"
+
+
+def test_an_unreadable_configuration_is_said_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    status = {"node_name": "casper.localdomain", "config_file": str(tmp_path / "gone.conf"), "services": []}
+    monkeypatch.setattr(client, "request", lambda cmd, **args: {"ok": True, "directors": []})
+    monkeypatch.setattr(client, "status", lambda: status)
+    result = CliRunner().invoke(lvs_cmd.lvs, [])
+    assert result.exit_code == 1
+    assert "casper.localdomain directs no virtual service, and the configuration cannot be read" in result.output
+    assert "gone.conf" in result.output
