@@ -225,3 +225,11 @@ def test_script_check_gets_the_server_and_its_exit_status_decides(tmp_path: Path
     assert asyncio.run(check(service, A)) is None
     assert (tmp_path / "probe.seen").read_text() == "web 192.168.0.160:80 192.168.0.201 80\n"
     assert asyncio.run(check(service, B)) == f"{script} exited 3: port 8080 is closed"
+
+
+def test_an_endless_first_line_is_a_failed_check_not_an_error() -> None:
+    async def scenario() -> str | None:
+        async with Backend(b"x" * 200_000) as server:
+            return await check(vs(check="http", servers=(server,)), server)
+
+    assert asyncio.run(scenario()) == "unusable answer (ValueError)"

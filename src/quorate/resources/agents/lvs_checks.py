@@ -94,12 +94,16 @@ async def check_script(vs: VirtualService, server: RealServer, timeout: float) -
 
 
 async def check(vs: VirtualService, server: RealServer) -> str | None:
-    """One check of ``server`` as ``vs`` configures it."""
-    if vs.check == "http":
-        return await check_http(server, vs.path, vs.expect, vs.timeout)
-    if vs.check == "script":
-        return await check_script(vs, server, vs.timeout)
-    return await check_tcp(server, vs.timeout)
+    """One check of ``server`` as ``vs`` configures it; anything unexpected is a failed check, never an error
+    that would lose the other servers' results of the round."""
+    try:
+        if vs.check == "http":
+            return await check_http(server, vs.path, vs.expect, vs.timeout)
+        if vs.check == "script":
+            return await check_script(vs, server, vs.timeout)
+        return await check_tcp(server, vs.timeout)
+    except (ValueError, UnicodeError, asyncio.IncompleteReadError) as exc:
+        return f"unusable answer ({exc.__class__.__name__})"
 
 
 @dataclass(frozen=True, slots=True)
