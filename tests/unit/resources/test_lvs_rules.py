@@ -144,6 +144,12 @@ def test_hysteresis_needs_fall_failures_to_leave_and_rise_passes_to_return() -> 
     back = health.observe(B, None)
     assert back is not None and back.describe(service) == "realserver 192.168.0.202:8080 joins web: 2 passed checks"
     assert health.healthy == [B, C]
+    # Rows added and removed by a reconfiguration; a removed row's late result is ignored.
+    health.add(RealServer("192.168.0.204", 80), "connection refused")
+    health.remove(B)
+    assert health.healthy == [C]
+    assert [s.address[-3:] for s in health.vs.servers] == ["201", "203", "204"]
+    assert health.observe(B, "timed out") is None and health.healthy == [C]
 
 
 class Backend:

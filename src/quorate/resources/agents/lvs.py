@@ -107,6 +107,8 @@ class Director:
     task: asyncio.Task[None] | None = None
     since: float = field(default_factory=time.time)
     last_error: str = ""
+    # One rotation change at a time: a round's results and a reconfiguration's row may land together.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def round(self) -> dict[RealServer, str | None]:
         results = await asyncio.gather(*(check(self.vs, s) for s in self.vs.servers))
@@ -124,37 +126,42 @@ class Director:
             await asyncio.sleep(max(0.0, self.vs.interval - (loop.time() - began)))
 
     async def step(self) -> None:
-        moved = False
-        for server, failed in (await self.round()).items():
-            move = self.health.observe(server, failed)
-            if move is not None:
-                log.info("lvs %s: %s", self.vs.name, move.describe(self.vs))
-                moved = True
-        if moved:
-            error = await nft(ruleset(self.vs, self.health.healthy, fresh=False))
-            self.last_error = error or ""
-            if error:
-                log.warning("lvs %s: rules not updated: %s", self.vs.name, error)
+        results = await self.round()
+        async with self.lock:
+            moved = False
+            for server, failed in results.items():
+                move = self.health.observe(server, failed)
+                if move is not None:
+                    log.info("lvs %s: %s", self.vs.name, move.describe(self.vs))
+                    moved = True
+            if moved:
+                await self.apply()
+
+    async def apply(self) -> None:
+        error = await nft(ruleset(self.vs, self.health.healthy, fresh=False))
+        self.last_error = error or ""
+        if error:
+            log.warning("lvs %s: rules not updated: %s", self.vs.name, error)
 
     async def change(self, server: RealServer, *, joins: bool) -> str:
         """A real server added to or removed from the running virtual service; returns what happened."""
-        same = [s for s in self.health.state if s.label == server.label]  # whatever its weight was
-        if joins == bool(same):
-            return f"realserver {server.label} is {'already' if same else 'not'} in {self.vs.name}"
-        if joins:
-            failed = await check(self.vs, server)
-            self.health.add(server, failed)
-            said = f"realserver {server.label} added to {self.vs.name}: " + (
-                "in rotation" if failed is None else f"out of rotation, check failed ({failed})"
-            )
-        else:
-            self.health.remove(same[0])
-            said = f"realserver {server.label} removed from {self.vs.name}"
-        self.vs = self.health.vs
-        log.info("lvs %s: %s", self.vs.name, said)
-        error = await nft(ruleset(self.vs, self.health.healthy, fresh=False))
-        self.last_error = error or ""
-        return said if error is None else f"{said}; rules not updated: {error}"
+        failed = await check(self.vs, server) if joins else None
+        async with self.lock:
+            same = [s for s in self.health.state if s.label == server.label]  # whatever its weight was
+            if joins == bool(same):
+                return f"realserver {server.label} is {'already' if same else 'not'} in {self.vs.name}"
+            if joins:
+                self.health.add(server, failed)
+                said = f"realserver {server.label} added to {self.vs.name}: " + (
+                    "in rotation" if failed is None else f"out of rotation, check failed ({failed})"
+                )
+            else:
+                self.health.remove(same[0])
+                said = f"realserver {server.label} removed from {self.vs.name}"
+            self.vs = self.health.vs
+            log.info("lvs %s: %s", self.vs.name, said)
+            await self.apply()
+        return said if not self.last_error else f"{said}; rules not updated: {self.last_error}"
 
     async def stop(self) -> None:
         if self.task is not None:

@@ -148,7 +148,9 @@ class Hysteresis:
         self.state.pop(server, None)
 
     def observe(self, server: RealServer, failure: str | None) -> Move | None:
-        health = self.state[server]
+        health = self.state.get(server)
+        if health is None:
+            return None  # removed while its check ran
         health.reason = failure or ""
         against = (failure is not None) == health.healthy
         if not against:
