@@ -109,7 +109,8 @@ def measure(tb: Testbed, farm: Farm, seconds: float, threads: int, token_ms: int
         failed = [r["t"] for r in records if not r["ok"]]
         figures["failover_s"] = round(back - cut, 2)
         figures["failover_unanswered_s"] = round(back - failed[0], 2) if failed else 0.0
-        figures["new_director"] = owner(tb, [n for n in NODES if n != director])
+        survivors = [n for n in NODES if n != director]
+        figures["new_director"] = until("the new director in the survivors' view", lambda: owner(tb, survivors), 60)
     finally:
         tb.end_popen(probe)
     return figures
