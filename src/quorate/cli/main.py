@@ -27,6 +27,7 @@ class LazyGroup(click.Group):
         "lock": ("quorate.cli.lock_cmd", "lock"),
         "locks": ("quorate.cli.lock_cmd", "locks"),
         "lvm": ("quorate.cli.lvm_cmd", "lvm"),
+        "lvs": ("quorate.cli.lvs_cmd", "lvs"),
         "metrics": ("quorate.cli.metrics_cmd", "metrics"),
         "web": ("quorate.web.command", "web"),
     }

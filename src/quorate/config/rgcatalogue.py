@@ -21,8 +21,9 @@ visible (``rg_test`` prints the declared flags):
   rgmanager restarted a service when they changed; quorate re-places it instead (R-90).
 * ``hint``: what a required parameter means, for error messages and the schema.
 
-Two types are quorate's own: ``ocf`` (any OCF agent, ``agent="ocf:heartbeat:Dummy"``, every other attribute an
-agent parameter; its real action table comes from the agent's meta-data at run time) and ``systemd`` (a unit).
+quorate's own types: ``ocf`` (any OCF agent, ``agent="ocf:heartbeat:Dummy"``, every other attribute an agent
+parameter; its real action table comes from the agent's meta-data at run time), ``systemd`` (a unit), and
+``lvs`` with its ``realserver`` children (a load-balanced virtual service, `quorate.resources.agents.lvs`).
 A type missing from the catalogue gets a neutral spec (primary ``name``, no levels, no status checks).
 
 Pure data and lookups; no I/O.
@@ -473,6 +474,44 @@ _TYPES: tuple[TypeSpec, ...] = (
         params=(_NAME_UNIQUE, param("unit", "unique")),
         actions=(*run(100, 100), *status((0, 30, 10))),
         agent="systemd",
+    ),
+    TypeSpec(
+        "lvs",
+        "name",
+        params=(
+            _NAME_UNIQUE,
+            param("address", "required", hint="the virtual IP address clients connect to (the service's <ip>)"),
+            param("port", "required", hint="the virtual TCP or UDP port, 1-65535"),
+            param("protocol", default="tcp"),
+            param("scheduler", default="rr"),
+            param("persistence", default="0"),
+            param("check", default="tcp"),
+            param("path", default="/"),
+            param("expect", default="200"),
+            param("script"),
+            param("interval", default="2"),
+            param("timeout", default="1"),
+            param("rise", default="2"),
+            param("fall", default="2"),
+        ),
+        children=(ChildSpec("realserver"),),
+        actions=(*run(20, 20), *status((0, 10, 10))),
+        agent="lvs",
+    ),
+    # A real server is a row of its <lvs>: its address is its name but not a key (one host may serve several
+    # virtual services; validate_lvs checks repeats per lvs). It inherits the lvs's name, so that a row added to
+    # or removed from a running virtual service by a reconfiguration reaches that service's director.
+    TypeSpec(
+        "realserver",
+        "address",
+        params=(
+            param("address", "required", hint="the real server's IP address"),
+            param("port", hint="its port, 1-65535; default the virtual port"),
+            param("weight", default="1"),
+            param("lvs_name", inherit="lvs%name"),
+        ),
+        actions=run(0, 0),
+        agent="lvs",
     ),
 )
 

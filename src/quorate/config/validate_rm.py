@@ -30,6 +30,7 @@ from quorate.config import build
 from quorate.config.derive import XML_SPACE
 from quorate.config.problems import Problems, element_path, is_element
 from quorate.config.rgcatalogue import SPECIAL_ATTRIBUTES, TYPES, primary_of, type_spec
+from quorate.config.validate_lvs import check_lvs
 
 Key = tuple[str, str]
 RECOVERY_POLICIES = ("restart", "relocate", "disable", "restart-disable")
@@ -72,6 +73,7 @@ def check_rm(root: etree._Element, problems: Problems) -> None:
     checker.check_instances()
     checker.check_unused_groups()
     _check_groups(groups, defs, domains, problems)
+    check_lvs(root, problems)
 
 
 def _check_domains(rm: etree._Element, node_names: list[str], problems: Problems) -> dict[str, etree._Element]:

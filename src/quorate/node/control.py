@@ -2,7 +2,8 @@
 
 One request per connection: a JSON object on one line (at most 2 MiB, a whole cluster.conf travels in a push),
 decoded against the schema of `quorate.node.protocol` and answered by one JSON object on one line; except for
-the commands in `sessions`, whose handler keeps the connection (lock sessions). Only root
+the commands in `sessions`, whose handler keeps the connection (lock sessions) or answers from outside the
+node core (``lvs``: the load balancer's live table, `answer_lvs`). Only root
 (or the daemon's own user) may connect, checked with SO_PEERCRED on every connection, and the socket file is
 0600 in a 0755 directory. Requests are bounded in size and time so a stuck or hostile client
 cannot hold the daemon.
@@ -37,7 +38,7 @@ class ControlServer:
         self.handler = handler
         self.server: asyncio.AbstractServer | None = None
         self.refused = 0
-        self.sessions: dict[str, SessionHandler] = {}
+        self.sessions: dict[str, SessionHandler] = {"lvs": answer_lvs}
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -105,6 +106,16 @@ class ControlServer:
 async def _reply(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
     writer.write(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
     await writer.drain()
+
+
+async def answer_lvs(_request: Any, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """`quorate lvs`: the live tables of the virtual services this process directs (none on other members)."""
+    try:
+        from quorate.resources.agents.lvs import live_tables
+    except ImportError as exc:
+        await _reply(writer, {"ok": False, "error": f"resource agents unavailable here: {exc}"})
+        return
+    await _reply(writer, {"ok": True, "directors": await live_tables()})
 
 
 def _socket_alive(path: Path) -> bool:

@@ -112,6 +112,11 @@ class LvmRefresh(Req, tag="lvm_refresh"):
     timeout: float = 30.0
 
 
+class Lvs(Req, tag="lvs"):
+    """`quorate lvs`: the virtual services this node directs, with health and live counters (answered by the
+    control server itself from the lvs agent's table: `control.answer_lvs`)."""
+
+
 Request = (
     Status
     | CmanStatus
@@ -131,6 +136,7 @@ Request = (
     | LockSession
     | Locks
     | LvmRefresh
+    | Lvs
 )
 
 SESSIONS = ("lock_session", "locks", "lvm_refresh")  # commands whose handler keeps the connection

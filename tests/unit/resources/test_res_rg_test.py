@@ -68,7 +68,7 @@ def test_test_prints_the_tree_with_inherited_attributes_and_domains(capsys: pyte
         "  Node casper.localdomain (id 2, priority 20)",
         "  Node melchior.localdomain (id 3, priority 30)",
     ]
-    assert err.splitlines()[:2] == ["Running in test mode.", "Loaded 31 resource rules"]
+    assert err.splitlines()[:2] == ["Running in test mode.", "Loaded 33 resource rules"]
     assert "warning" not in out and "Running" not in out
 
 

@@ -282,7 +282,8 @@ def test_unenforced_timeouts_use_the_ceiling() -> None:
 def test_default_agents_cover_the_runnable_types() -> None:
     apps = {"apache", "mysql", "postgres-8", "tomcat-5", "tomcat-6", "named", "nfsserver", "nfsexport", "nfsclient"}
     apps |= {"samba", "smb", "openldap", "SAPInstance", "SAPDatabase"}
-    assert set(default_agents()) == {"service", "script", "fs", "ip", "lvm", "ocf", "systemd"} | apps
+    own = {"service", "script", "fs", "ip", "lvm", "ocf", "systemd", "lvs", "realserver"}
+    assert set(default_agents()) == own | apps
 
 
 NESTED = """

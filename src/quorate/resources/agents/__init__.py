@@ -1,12 +1,14 @@
 """Resource agents: one class per resource type, all following `Agent`'s async start/stop/status contract.
 
 Theory of operation: `default_agents` maps each type quorate can run on this node to an agent instance
-(script, fs, ip, lvm, ocf, systemd, the no-op ``service`` root, and rgmanager's application types, which run
-Debian's OCF agents: apache, mysql, postgres-8, tomcat-5/6, named, nfsserver, nfsexport, nfsclient, samba, smb,
-openldap, SAPInstance, SAPDatabase; see `quorate.resources.agents.app`). `agent_for` returns that agent, or for
-the rgmanager types nothing here runs (oracledb, drbd, netfs, vm...) an `UnavailableAgent` whose start fails
-with what to install or use instead, or for any other type a `MissingAgent` ("no agent for resource type X").
-Agents hold no per-resource state; the runner owns timing and counts.
+(script, fs, ip, lvm, ocf, systemd, lvs with its realserver rows, the no-op ``service`` root, and rgmanager's
+application types, which run Debian's OCF agents: apache, mysql, postgres-8, tomcat-5/6, named, nfsserver,
+nfsexport, nfsclient, samba, smb, openldap, SAPInstance, SAPDatabase; see `quorate.resources.agents.app`).
+`agent_for` returns that agent, or for the rgmanager types nothing here runs (oracledb, drbd, netfs, vm...) an
+`UnavailableAgent` whose start fails with what to install or use instead, or for any other type a
+`MissingAgent` ("no agent for resource type X"). Agents hold no per-resource state; the runner owns timing and
+counts. The one exception is ``lvs``, whose director keeps its health-check task and live table in the node
+process (`quorate.resources.agents.lvs`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from quorate.resources.agents.base import (
 from quorate.resources.agents.fs import FsAgent
 from quorate.resources.agents.ip import IpAgent
 from quorate.resources.agents.lvm import LvmAgent
+from quorate.resources.agents.lvs import LvsAgent, RealServerAgent
 from quorate.resources.agents.ocf import OcfAgent
 from quorate.resources.agents.script import ScriptAgent
 from quorate.resources.agents.systemd import SystemdAgent
@@ -57,7 +60,7 @@ def default_agents() -> dict[str, Agent]:
     """A fresh agent per runnable type."""
     agents: list[Agent] = [ServiceAgent(), ScriptAgent(), FsAgent(), IpAgent(), LvmAgent(), OcfAgent(), SystemdAgent()]
     agents += [AppAgent(mapping) for mapping in APP_MAPPINGS]
-    agents += [NfsExportAgent(), SambaAgent("samba"), SambaAgent("smb")]
+    agents += [NfsExportAgent(), SambaAgent("samba"), SambaAgent("smb"), LvsAgent(), RealServerAgent()]
     return {agent.type: agent for agent in agents}
 
 
@@ -80,9 +83,11 @@ __all__ = [
     "FsAgent",
     "IpAgent",
     "LvmAgent",
+    "LvsAgent",
     "MissingAgent",
     "NfsExportAgent",
     "OcfAgent",
+    "RealServerAgent",
     "SambaAgent",
     "ScriptAgent",
     "ServiceAgent",
