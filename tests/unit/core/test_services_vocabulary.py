@@ -101,6 +101,7 @@ def test_answers_are_rgmanagers_strings() -> None:
         "Failure: Service is frozen",
         "Aborted; service failed",
         "Target node dead / nonexistent",
+        "Fencing operation pending; try again later",
         "Service not runnable",
         "Service not runnable: cannot run exclusive",
     ]
