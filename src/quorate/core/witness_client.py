@@ -53,8 +53,10 @@ class WitnessClient:
         local_id: int,
         node_count: int,
         now: float,
+        boot: int = 1,
     ) -> None:
         self.settings = settings
+        self.boot = boot
         self.cluster = cluster
         self.cluster_id = cluster_id
         self.local_id = local_id
@@ -84,14 +86,14 @@ class WitnessClient:
         self.view, self.members = view, members
         self.next_ask = now  # tell the witness at once: a dropped vote is acknowledged, a new partition asks
         if self.until is not None and not members >= self.granted_members:
-            return self._drop(f"view {view.seq} does not contain every node the witness granted its vote to")
+            return self.drop(f"view {view.seq} does not contain every node the witness granted its vote to")
         return None
 
     def tick(self, now: float) -> tuple[Change | None, WitnessAsk | None]:
         """Time passed: the local lease may have run out, a request may be due."""
         change = None
         if self.until is not None and now >= self.until:
-            change = self._drop("the witness's lease ran out without a renewal")
+            change = self.drop("the witness's lease ran out without a renewal")
         ask = None
         if now >= self.next_ask and self.members:
             self.next_ask = now + self.settings.interval
@@ -103,6 +105,7 @@ class WitnessClient:
                 self.cluster,
                 self.cluster_id,
                 self.local_id,
+                self.boot,
                 self.seq,
                 self.view,
                 tuple(sorted(self.members)),
@@ -125,7 +128,7 @@ class WitnessClient:
         self.last_reason = ans.reason
         if not ans.granted:
             if self.until is not None:
-                return self._drop(f"the witness refused: {ans.reason}")
+                return self.drop(f"the witness refused: {ans.reason}")
             return None
         sent_at = sent[0]
         lease = min(ans.lease, self.settings.lease)
@@ -160,7 +163,7 @@ class WitnessClient:
 
     # ---------------------------------------------------------------------------------- internals
 
-    def _drop(self, reason: str) -> Change:
+    def drop(self, reason: str) -> Change:
         self.until = None
         self.granted_members = frozenset()
         return Change(0, reason)

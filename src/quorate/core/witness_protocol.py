@@ -11,6 +11,7 @@ The datagrams are small msgspec structs (array-like, like the cluster's messages
 protection are the carrier's, exactly as for the cluster transport. The sequence number ``seq`` is the
 client's request counter: the witness ignores a request older than one it already processed from that node, and
 the answer echoes it so that the node can tell which request (and so which send time) a grant belongs to.
+``boot`` is the node's run (its epoch, which grows at every start): a restarted node counts from 1 again.
 
 Choosing a partition (`choose`), as corosync-qnetd's two algorithms define it:
 
@@ -81,6 +82,7 @@ class WitnessAsk(msgspec.Struct, frozen=True, array_like=True, tag="wa"):
     cluster: str
     cluster_id: int
     node: int
+    boot: int
     seq: int
     view: ViewId
     members: tuple[int, ...]

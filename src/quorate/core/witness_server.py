@@ -70,7 +70,7 @@ class ClusterArbiter:
     max_lease: float
     grants: dict[int, _Grant] = field(default_factory=dict)
     reports: dict[int, _Report] = field(default_factory=dict)
-    last_seq: dict[int, int] = field(default_factory=dict)
+    last_seq: dict[int, tuple[int, int]] = field(default_factory=dict)  # (boot, seq)
     algorithm: Algorithm = Algorithm.FFSPLIT
     tie_breaker: str = "lowest"
     answered: int = 0
@@ -84,10 +84,10 @@ class ClusterArbiter:
 
     def ask(self, req: WitnessAsk, now: float) -> WitnessAnswer | None:
         """The answer to one authenticated request, or None for a request older than one already processed."""
-        if req.seq <= self.last_seq.get(req.node, 0):
+        if (req.boot, req.seq) <= self.last_seq.get(req.node, (0, 0)):
             self.stale += 1
             return None
-        self.last_seq[req.node] = req.seq
+        self.last_seq[req.node] = (req.boot, req.seq)
         self.algorithm, self.tie_breaker = req.algorithm, req.tie_breaker
         members = frozenset(req.members)
         lease = min(req.lease, self.max_lease)

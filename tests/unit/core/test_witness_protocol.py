@@ -69,7 +69,7 @@ def test_tie_breaker_values_are_checked() -> None:
 
 
 def test_datagrams_round_trip_and_garbage_is_refused() -> None:
-    ask = WitnessAsk("alpha", 7, 1, 3, ViewId(4, 1), (1, 2), 2, False, 6.0, FF, "lowest")
+    ask = WitnessAsk("alpha", 7, 1, 1, 3, ViewId(4, 1), (1, 2), 2, False, 6.0, FF, "lowest")
     assert decode(encode(ask)) == ask
     with pytest.raises(MalformedWitnessDatagram):
         decode(b"\x93\x01\x02")
@@ -91,7 +91,8 @@ def asks(
     tie: str = "lowest",
     count: int = 2,
 ) -> WitnessAsk:
-    return WitnessAsk("alpha", 7, node, seq, ViewId(view, min(members)), members, count, holding, LEASE, algorithm, tie)
+    view_id = ViewId(view, min(members))
+    return WitnessAsk("alpha", 7, node, 1, seq, view_id, members, count, holding, LEASE, algorithm, tie)
 
 
 def server(*views: tuple[int, tuple[int, ...]], algorithm: Algorithm = FF, count: int = 2) -> WitnessServer:
@@ -159,7 +160,7 @@ def test_a_partition_that_grew_keeps_the_vote_and_an_old_request_is_ignored() ->
 
 def test_an_unknown_cluster_is_refused_and_counted() -> None:
     s = server()
-    req = WitnessAsk("beta", 7, 1, 1, ViewId(1, 1), (1,), 2, False, LEASE, FF, "lowest")
+    req = WitnessAsk("beta", 7, 1, 1, 1, ViewId(1, 1), (1,), 2, False, LEASE, FF, "lowest")
     assert s.ask(req, 10.0) is None
     assert s.refused == {"unknown cluster": 1}
 
@@ -231,3 +232,11 @@ def test_only_an_answer_to_the_latest_request_counts() -> None:
     assert c.votes == 1
     c.answer(2.3, answer(second, False))
     assert c.votes == 0  # a refusal of the latest request drops it
+
+
+def test_a_restarted_node_is_heard_again_from_its_first_request() -> None:
+    s = server((4, (1,)))
+    assert granted(s, asks(1, 9, 4, (1,)), 6.0)
+    reborn = WitnessAsk("alpha", 7, 1, 2, 1, ViewId(6, 1), (1,), 2, False, LEASE, FF, "lowest")
+    answer = s.ask(reborn, 6.5)
+    assert answer is not None and answer.seq == 1
