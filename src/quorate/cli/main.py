@@ -28,6 +28,7 @@ class LazyGroup(click.Group):
         "locks": ("quorate.cli.lock_cmd", "locks"),
         "lvm": ("quorate.cli.lvm_cmd", "lvm"),
         "metrics": ("quorate.cli.metrics_cmd", "metrics"),
+        "witness": ("quorate.witness.cli", "witness"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
