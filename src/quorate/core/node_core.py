@@ -583,7 +583,7 @@ class NodeCore:
         self._effects.extend(logs)
         if removed:  # no disk any more: the quorum is what the nodes' votes alone give (Q-3)
             self.membership.set_qdisk_votes(now, 0, resized=True)
-        if old.witness != new.witness:  # the witness's service restarts with its new settings (W-6)
+        if old.witness != new.witness:  # the witness service restarts with its new settings
             if self.witness is not None:
                 self.witness.stop()
                 self._route_witness(now)
