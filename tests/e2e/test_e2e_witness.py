@@ -106,6 +106,8 @@ def test_two_nodes_and_a_witness(testbed, tmp_path: Path) -> None:  # type: igno
     text = tb.exec(B, [sys.executable, "-m", "quorate.cli.cman_tool", "status"]).stdout
     for line in ("Expected votes: 3", "Quorum device votes: 1", "Total votes: 3", "Quorum: 2"):
         assert f"\n{line}\n" in text, text
+    text = tb.exec(B, [*QUORATE, "status"]).stdout
+    assert f"Witness: {WITNESS_ADDRESS}:5406 (ffsplit, lease {LEASE} s), holding, 1 votes" in text, text
 
     # the witness dies while both nodes run: they lose its vote and nothing else
     witness.send_signal(signal.SIGTERM)

@@ -78,9 +78,11 @@ class ClusterArbiter:
     stale: int = 0
     last_reason: str = ""
 
+    learn: float = 0.0  # refuse everything for this long after the start (0: one max_lease)
+
     @property
     def learning_until(self) -> float:
-        return self.started + self.max_lease
+        return self.started + max(self.max_lease, self.learn)
 
     def ask(self, req: WitnessAsk, now: float) -> WitnessAnswer | None:
         """The answer to one authenticated request, or None for a request older than one already processed."""
@@ -175,9 +177,12 @@ class ClusterArbiter:
 class WitnessServer:
     """Every cluster this witness serves, by (name, id); a request for any other is refused and counted."""
 
-    def __init__(self, *, now: float, max_lease: float) -> None:
+    def __init__(self, *, now: float, max_lease: float, learn: float | None = None) -> None:
+        """``learn``: how long to refuse everything after this start, at least ``max_lease`` (longer when the
+        previous run granted longer leases)."""
         self.started = now
         self.max_lease = max_lease
+        self.learn = max(max_lease, learn or 0.0)
         self.clusters: dict[tuple[str, int], ClusterArbiter] = {}
         self.refused: dict[str, int] = {}
 
@@ -185,7 +190,9 @@ class WitnessServer:
         """Serve a cluster; one added while running learns for a lease like the whole witness after a start."""
         key = (name, cluster_id)
         if key not in self.clusters:
-            self.clusters[key] = ClusterArbiter(name, cluster_id, started=now, max_lease=self.max_lease)
+            arbiter = ClusterArbiter(name, cluster_id, started=now, max_lease=self.max_lease)
+            arbiter.learn = self.learn
+            self.clusters[key] = arbiter
 
     def ask(self, req: WitnessAsk, now: float) -> WitnessAnswer | None:
         arbiter = self.clusters.get((req.cluster, req.cluster_id))

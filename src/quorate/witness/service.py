@@ -11,7 +11,8 @@ reason, and logged at most once a minute per reason, so that a flood cannot fill
 
 The witness's own epoch grows at every start (persisted in the state directory, and never below the clock's
 seconds), so that its answers seal under fresh nonces and the nodes accept it again after a restart. It keeps
-no other state: after a start the arbiter refuses every request for one lease (`witness_server`).
+no other state: after a start the arbiter refuses every request for one lease (`witness_server`), the longest
+any earlier run may have granted (the state directory keeps that too).
 
 Readiness is systemd's ``Type=notify`` (`quorate.node.sdnotify`); the status line counts clusters, answers
 and refusals.
@@ -43,6 +44,19 @@ DEFAULT_MAX_LEASE: Final = 30.0
 LOG_EVERY: Final = 60.0
 
 
+def previous_max_lease(state_dir: Path, max_lease: float) -> float:
+    """The longest lease the previous runs may have granted (persisted), and from now on ``max_lease`` too: a
+    witness restarted with a shorter --max-lease must still wait out the longer leases it gave before."""
+    path = state_dir / "max_lease"
+    try:
+        previous = float(path.read_text().strip())
+    except (OSError, ValueError):
+        previous = 0.0
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomically(path, f"{max_lease}\n".encode(), mode=0o600)
+    return max(previous, max_lease)
+
+
 def next_epoch(state_dir: Path) -> int:
     """This start's epoch: above the last one persisted and above the clock's seconds, then persisted."""
     path = state_dir / "epoch"
@@ -57,8 +71,10 @@ def next_epoch(state_dir: Path) -> int:
 
 
 class WitnessService(asyncio.DatagramProtocol):
-    def __init__(self, clusters: list[ServedCluster], *, epoch: int, max_lease: float, now: float) -> None:
-        self.server = WitnessServer(now=now, max_lease=max_lease)
+    def __init__(
+        self, clusters: list[ServedCluster], *, epoch: int, max_lease: float, now: float, learn: float | None = None
+    ) -> None:
+        self.server = WitnessServer(now=now, max_lease=max_lease, learn=learn)
         self.codecs: dict[int, list[tuple[ServedCluster, WireCodec]]] = {}
         for cluster in clusters:
             codec = WireCodec(
@@ -132,7 +148,8 @@ async def serve(clusters: list[ServedCluster], host: str, port: int, *, state_di
     """Run the witness until SIGTERM or SIGINT; 0 on a clean stop."""
     loop = asyncio.get_running_loop()
     epoch = next_epoch(state_dir)
-    service = WitnessService(clusters, epoch=epoch, max_lease=max_lease, now=loop.time())
+    learn = previous_max_lease(state_dir, max_lease)
+    service = WitnessService(clusters, epoch=epoch, max_lease=max_lease, now=loop.time(), learn=learn)
     transport, _ = await loop.create_datagram_endpoint(lambda: service, local_addr=(host, port))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,7 +13,7 @@ from quorate.core.witness_protocol import Algorithm, WitnessAnswer, WitnessAsk, 
 from quorate.node.wire import WireCodec
 from quorate.node.witness_link import WITNESS_NODEID, WitnessLink, witness_key
 from quorate.witness.clusters import ClusterFileError, add_cluster, load_clusters, read_cluster
-from quorate.witness.service import WitnessService, next_epoch
+from quorate.witness.service import WitnessService, next_epoch, previous_max_lease
 
 CLUSTER_ID = 4242
 
@@ -131,3 +131,15 @@ def test_a_node_and_the_witness_talk_over_udp(tmp_path: Path) -> None:
 
     answer = asyncio.run(exchange())
     assert answer.cluster == "pair" and answer.node == 1
+
+
+def test_a_witness_restarted_with_shorter_leases_still_waits_out_the_longer_ones(tmp_path: Path) -> None:
+    assert previous_max_lease(tmp_path, 30.0) == 30.0
+    assert previous_max_lease(tmp_path, 5.0) == 30.0  # the last run may have granted 30 s
+    assert previous_max_lease(tmp_path, 5.0) == 5.0
+    key = keyfile(tmp_path)
+    add_cluster(tmp_path / "witness.d", "pair", key, cluster_id=CLUSTER_ID)
+    svc = WitnessService(load_clusters(tmp_path / "witness.d"), epoch=7, max_lease=5.0, now=0.0, learn=30.0)
+    codec = node_codec(key, 1)
+    early = svc.handle(codec.seal(ask(1, 1)), ("192.0.2.1", 1), 10.0)
+    assert early is not None and "learning" in decode(codec.open(early)[2]).reason  # type: ignore[union-attr]
