@@ -40,7 +40,7 @@ def _run(scenario: str, seed: int) -> WitnessSim:
         pytest.fail(f"{exc}\nreplay: {replay}", pytrace=False)
 
 
-@pytest.mark.parametrize(("scenario", "seed"), witness_regressions() or [("split", 0)])
+@pytest.mark.parametrize(("scenario", "seed"), witness_regressions())
 def test_regression(scenario: str, seed: int) -> None:
     _run(scenario, seed)
 

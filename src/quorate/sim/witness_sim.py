@@ -15,6 +15,8 @@ node, only a quorate coordinator fences, no two disjoint quorate views):
 * W-2: no node counts the witness's votes while its view is disjoint from the members of a grant the witness
   (this run or an earlier one) still considers running: a vote given to another partition is never used.
 
+Liveness: after the faults stop, every service runs again and every running node counts the witness's vote.
+
 Scenarios: ``split`` (two nodes, ffsplit, cut in halves and healed, repeatedly), ``restart`` (the witness
 killed and restarted while the nodes run, and during a split), ``oneway`` (links to and from the witness cut
 in one direction, with splits), ``lms`` (three or four nodes, last man standing, crashed one after the other
@@ -178,6 +180,18 @@ class WitnessSim(StackSim):
                         f"W-2: {host.name} counts the witness's votes in view {sorted(members)} while the witness "
                         f"gave them to node {node}'s partition {sorted(granted)}"
                     )
+
+    def check_converged(self) -> None:
+        """After the faults stopped: every service runs, and every running node counts the witness's vote again
+        (the witness and every node lived through at least a lease since)."""
+        super().check_converged()
+        for host in self.world.live():
+            core = host.core
+            if core is not None and core.witness is not None and core.witness.votes == 0:
+                status = core.witness.status(host.local())
+                raise InvariantViolation(
+                    f"{host.name} does not count the witness's vote after the faults stopped: {status['last_reason']}"
+                )
 
     def split(self) -> None:
         """Cut the link between nodes 1 and 2 both ways, keeping whatever else is cut."""
