@@ -134,13 +134,6 @@ def decode(data: bytes) -> WitnessDatagram:
     return datagram
 
 
-def check_tie_breaker(value: str) -> str | None:
-    """An error sentence for a tie_breaker that is neither ``lowest``, ``highest`` nor a positive node id."""
-    if value in ("lowest", "highest") or (value.isdigit() and int(value) > 0):
-        return None
-    return f"tie_breaker must be 'lowest', 'highest' or a node id, got {value!r}"
-
-
 @dataclass(frozen=True, slots=True)
 class Partition:
     """One partition as the witness sees it: its view and member set."""

@@ -29,7 +29,6 @@ import random
 import sys
 from dataclasses import replace
 
-from quorate.core.fencing import FencingConfig
 from quorate.core.membership import MembershipConfig
 from quorate.core.node_io import Effect
 from quorate.core.witness_driver import SendToWitness
@@ -120,11 +119,9 @@ class WitnessSim(StackSim):
         def template(i: int):  # type: ignore[no-untyped-def]
             s = base(i)
             membership: MembershipConfig = replace(s.membership, expected_votes=n + votes)
-            fencing: FencingConfig = s.fencing
             return replace(
                 s,
                 membership=membership,
-                fencing=fencing,
                 witness=self.witness_settings,
                 cluster_name=CLUSTER[0],
                 cluster_id=CLUSTER[1],

@@ -13,7 +13,6 @@ from quorate.core.witness_protocol import (
     WitnessAnswer,
     WitnessAsk,
     WitnessSettings,
-    check_tie_breaker,
     choose,
     decode,
     encode,
@@ -60,12 +59,6 @@ def test_each_algorithm_chooses_as_corosync_qnetd_does(
 )
 def test_default_votes_follow_the_algorithm(algorithm: Algorithm, votes: int, count: int, expected: int) -> None:
     assert WitnessSettings("w", votes=votes, algorithm=algorithm).votes_for(count) == expected
-
-
-def test_tie_breaker_values_are_checked() -> None:
-    assert check_tie_breaker("lowest") is None and check_tie_breaker("3") is None
-    assert "tie_breaker" in (check_tie_breaker("middle") or "")
-    assert check_tie_breaker("0") is not None
 
 
 def test_datagrams_round_trip_and_garbage_is_refused() -> None:
