@@ -20,7 +20,7 @@ def _regressions() -> list[tuple[str, int]]:
     cases = []
     for line in REGRESSIONS.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if line:
+        if line and not line.startswith("witness-"):  # the witness simulator's (tests/sim/test_witness_sim.py)
             scenario, seed = line.split()
             cases.append((scenario, int(seed)))
     return cases

@@ -30,6 +30,7 @@ class LazyGroup(click.Group):
         "lvs": ("quorate.cli.lvs_cmd", "lvs"),
         "metrics": ("quorate.cli.metrics_cmd", "metrics"),
         "web": ("quorate.web.command", "web"),
+        "witness": ("quorate.witness.cli", "witness"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -81,6 +82,13 @@ def render_status(s: dict[str, Any]) -> str:
         f"Transport: {t['accepted']} datagrams accepted, {t['sent']} sent; dropped: {dropped}; "
         f"undecodable: {t['undecodable']}",
     ]
+    w = s.get("witness")
+    if w:
+        left = f", {w['lease_left']:.1f} s of lease left" if w.get("lease_left") is not None else ""
+        lines.append(
+            f"Witness: {w['host']}:{w['port']} ({w['algorithm']}, lease {w['lease']:g} s), {w['state']}, "
+            f"{w['votes']} votes{left}; last answer: {w['last_reason']}"
+        )
     if s.get("log"):
         lines += ["", "Recent decisions:", *[f"  {entry}" for entry in s["log"][-8:]]]
     return "\n".join(lines)

@@ -37,6 +37,7 @@ from quorate.config.model import (
     Resource,
     ResourceManager,
     Service,
+    Witness,
 )
 from quorate.config.problems import Problem, line_of
 from quorate.config.rgcatalogue import ROOT_TYPES, SPECIAL_ATTRIBUTES, TYPES, primary_of, type_spec
@@ -409,6 +410,40 @@ def resource_manager(element: etree._Element | None) -> ResourceManager:
     )
 
 
+WITNESS_ALGORITHMS = ("ffsplit", "lms")
+DEFAULT_WITNESS_LEASE = 10.0
+DEFAULT_WITNESS_PORT = 5406
+
+
+def lease_of(element: etree._Element) -> float | None:
+    text = element.get("lease")
+    if text is None:
+        return DEFAULT_WITNESS_LEASE
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def witness(element: etree._Element, node_count: int) -> Witness:
+    """The effective settings of a ``<witness>`` (lenient: values the checks refuse fall back to defaults)."""
+    algorithm = element.get("algorithm", "ffsplit")
+    if algorithm not in WITNESS_ALGORITHMS:
+        algorithm = "ffsplit"
+    votes = get_int(element, "votes")
+    if votes is None or votes <= 0:
+        votes = max(node_count - 1, 1) if algorithm == "lms" else 1
+    return Witness(
+        host=element.get("host", ""),
+        port=get_int(element, "port") or DEFAULT_WITNESS_PORT,
+        votes=votes,
+        algorithm=algorithm,
+        tie_breaker=element.get("tie_breaker", "lowest"),
+        lease=lease_of(element) or DEFAULT_WITNESS_LEASE,
+        line=line_of(element),
+    )
+
+
 def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tuple[Problem, ...]) -> ClusterConfig:
     cman = child(root, "cman")
     totem = child(root, "totem")
@@ -422,6 +457,7 @@ def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tu
     expected_explicit = get_int(cman, "expected_votes")
     address, explicit = multicast(root)
     qdisk_element = child(root, "quorumd")
+    witness_element = child(root, "witness")
     poll = get_int(cman, "quorum_dev_poll")
     return ClusterConfig(
         name=root.get("name", ""),
@@ -445,6 +481,7 @@ def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tu
         ),
         fence_daemon=fence_daemon(child(root, "fence_daemon")),
         quorumd=quorumd(qdisk_element, token, node_votes(root)) if qdisk_element is not None else None,
+        witness=witness(witness_element, len(nodes)) if witness_element is not None else None,
         rm=resource_manager(child(root, "rm")),
         digest=hashlib.sha256(data).hexdigest(),
         source=source,

@@ -278,6 +278,20 @@ class ResourceManager:
 
 
 @dataclass(frozen=True, slots=True)
+class Witness:
+    """The quorum witness (``<witness>``, a quorate extension): a third machine that lends its votes to one
+    partition at a time. ``votes`` is the effective number (ffsplit: 1; lms: nodes - 1 unless given)."""
+
+    host: str
+    port: int = 5406
+    votes: int = 1
+    algorithm: str = "ffsplit"
+    tie_breaker: str = "lowest"
+    lease: float = 10.0
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     name: str
     config_version: int
@@ -306,6 +320,8 @@ class ClusterConfig:
     quorum_dev_poll_ms: int = 10000
     # Line of the <cluster> element, so that problems about the file as a whole (its version) are located.
     line: int = 0
+    # The quorum witness (a quorate extension); never together with quorumd.
+    witness: Witness | None = None
 
     @property
     def total_node_votes(self) -> int:

@@ -17,15 +17,36 @@ from quorate.core.membership import MembershipConfig, NodeSpec
 from quorate.core.node_io import ConfigActivated
 from quorate.core.node_settings import NodeSettings
 from quorate.core.placement import DomainSpec, ServiceSpec
+from quorate.core.witness_protocol import Algorithm, WitnessSettings
+
+
+def expected_votes(cfg: ClusterConfig) -> int:
+    """With a witness its votes count in the expected votes (W-5), or expected_votes when larger."""
+    if cfg.witness is None:
+        return cfg.expected_votes
+    explicit = 0 if cfg.two_node else (cfg.expected_votes_explicit or 0)
+    return max(explicit, cfg.total_node_votes + cfg.witness.votes)
+
+
+def two_node(cfg: ClusterConfig) -> bool:
+    """two_node's quorum of 1 and fence delay, unless a witness breaks the ties (W-5)."""
+    return cfg.two_node and cfg.witness is None
+
+
+def witness_settings(cfg: ClusterConfig) -> WitnessSettings | None:
+    w = cfg.witness
+    if w is None:
+        return None
+    return WitnessSettings(w.host, w.port, w.votes, Algorithm(w.algorithm), w.tie_breaker, w.lease)
 
 
 def membership_config(cfg: ClusterConfig) -> MembershipConfig:
     return MembershipConfig(
         nodes=tuple(NodeSpec(n.nodeid, n.name, n.votes) for n in cfg.nodes),
-        expected_votes=cfg.expected_votes,
+        expected_votes=expected_votes(cfg),
         token=cfg.token_ms / 1000.0,
         join=cfg.join_ms / 1000.0,
-        two_node=cfg.two_node,
+        two_node=two_node(cfg),
         wait_for_all=cfg.wait_for_all,
         config_version=cfg.config_version,
         config_digest=cfg.digest[:16],
@@ -40,7 +61,7 @@ def fencing_config(cfg: ClusterConfig) -> FencingConfig:
         post_fail_delay=float(fd.post_fail_delay),
         clean_start=bool(fd.clean_start),
         override_time=float(fd.override_time),
-        two_node=cfg.two_node,
+        two_node=two_node(cfg),
     )
 
 
@@ -80,6 +101,9 @@ def node_settings(cfg: ClusterConfig, local_id: int, data: bytes = b"") -> NodeS
         status_interval=float(cfg.rm.status_poll_interval),
         config_data=data,
         rm_configured=cfg.rm is not None,
+        witness=witness_settings(cfg),
+        cluster_name=cfg.name,
+        cluster_id=cfg.cluster_id,
     )
 
 

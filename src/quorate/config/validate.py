@@ -31,6 +31,7 @@ from quorate.config import build, derive
 from quorate.config.derive import XML_SPACE
 from quorate.config.problems import Problems, element_path, is_element
 from quorate.config.validate_rm import check_rm
+from quorate.config.witness import check_witness
 
 # Boolean attributes and whether they also take yes/no (rgmanager) or only numbers (atoi, spec C-1).
 BOOLEANS: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -52,6 +53,7 @@ def check_semantics(root: etree._Element, problems: Problems) -> None:
     _check_votes(root, problems)
     _check_totem(root, problems)
     _check_quorumd(root, problems)
+    check_witness(root, problems)
     check_rm(root, problems)
 
 

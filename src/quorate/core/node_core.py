@@ -27,6 +27,7 @@ passes between the cores stays inside, routed by `_route`:
 |             |                             | fencing victim already, and a second fence could hit its next |
 |             |                             | boot)                                                         |
 | quorum disk | Reboot / StopCman           | self-fence                                                    |
+| witness     | WitnessVotes                | membership's quorum, in the quorum disk's place               |
 | services    | FenceForService             | fencing (self: self-fence, nobody else would fence this node) |
 | fencing     | FenceConfirmed              | membership bars that run; services and locks re-evaluate      |
 | executor    | ServicesRunning             | membership (dirty), services (inventory)                      |
@@ -109,6 +110,7 @@ from quorate.core.node_settings import NodeSettings
 from quorate.core.qdisk_driver import QdiskDriver
 from quorate.core.qdisk_effects import KillNode, Reboot, SetVotes, StopCman
 from quorate.core.services import FenceForService, RequestDone, ServiceManager, StartLocal, StopLocal
+from quorate.core.witness_driver import SendToWitness, WitnessDriver, WitnessVotes
 
 CONFIG_MESSAGES = (CfgChunk, CfgStaged, CfgCommit, CfgAbort, CfgResult, CfgFetch)
 FENCE_MESSAGES = (FenceStatus, FenceAck, FenceNotice)
@@ -158,6 +160,7 @@ class NodeCore:
         )
         self.local = LocalServices(settings.services)
         self.disk = NodeDisk(settings)
+        self.witness = self._witness_driver(settings, now, boot)
         self.requests = node_requests.Requests(self)
         self.halted: str | None = None
         # Observers of what passes between the cores (a view installed, quorum lost, a fence confirmed...): the
@@ -202,11 +205,20 @@ class NodeCore:
                 self.config_dist.heard(now, sender, message, self.membership.members)
         self._process(now)
 
+    def witness_answer(self, payload: bytes, now: float) -> None:
+        """An authenticated datagram from the quorum witness (ignored without a witness in the configuration)."""
+        if self.halted is not None or self.witness is None:
+            return
+        self.witness.answer(now, payload)
+        self._process(now)
+
     def handle_timer(self, now: float) -> None:
         if self.halted is not None:
             return
         self._ticked = now
         self.membership.tick(now)
+        if self.witness is not None:
+            self.witness.tick(now)
         self.fencing.tick(now)
         self.services.tick(now)
         self.locks.tick(now)
@@ -289,6 +301,7 @@ class NodeCore:
             self.config_dist.next_deadline(),
             self.requests.next_deadline(),
             self.qdisk.next_deadline() if self.qdisk is not None else None,
+            self.witness.next_deadline() if self.witness is not None else None,
             self._next_status if self.local.running else None,
         ]
         times = [t for t in candidates if t is not None and t > self._ticked]
@@ -324,6 +337,7 @@ class NodeCore:
             self._route_local(now)  # first: a request's reply precedes the effects the request caused
             busy = self._route_membership(now)
             busy |= self._route_qdisk(now)
+            busy |= self._route_witness(now)
             busy |= self._route_fencing(now)
             busy |= self._route_services(now)
             busy |= self._route_locks(now)
@@ -379,6 +393,7 @@ class NodeCore:
                 self.locks.drop_all(now, effect.reason)
                 self._emergency_stop(now, effect.reason)
         if view_change:
+            self._witness_view(now)
             if self.qdisk is not None:
                 self.qdisk.membership_changed(now, m.members, m.quorum.quorate)
             self.config_dist.on_view(now, m.members, m.view.coord, m.quorum.quorate)
@@ -393,6 +408,7 @@ class NodeCore:
         if self.qdisk is not None and m.qdisk_votes:
             self.qdisk.membership_changed(now, view.members, m.quorum.quorate)
             self._route_qdisk(now)
+        self._witness_view(now)
         if view.quorate != m.quorum.quorate:
             return replace(view, quorate=m.quorum.quorate, reason=f"{view.reason}; then: {m.quorum.reason}")
         return view
@@ -420,6 +436,26 @@ class NodeCore:
             elif isinstance(effect, OpenDisk | ReadDisk | WriteDisk | CloseDisk | DiskStatusFile | RunHeuristic):
                 self._effects.append(effect)
         return bool(effects)
+
+    def _route_witness(self, now: float) -> bool:
+        if self.witness is None:
+            return False
+        effects = self.witness.take_effects()
+        effects.sort(key=lambda e: 0 if isinstance(e, WitnessVotes) and e.votes == 0 else 1)
+        for effect in effects:
+            if isinstance(effect, WitnessVotes):
+                self.membership.set_qdisk_votes(now, effect.votes)
+            elif isinstance(effect, SendToWitness | Log):
+                self._effects.append(effect)
+        return bool(effects)
+
+    def _witness_view(self, now: float) -> None:
+        """Tell the witness client the current view before anyone acts on it: a vote the view may not keep goes."""
+        w, m = self.witness, self.membership
+        if w is None or (w.client.view, w.client.members) == (m.view, m.members):
+            return
+        w.view_changed(now, m.view, m.members)
+        self._route_witness(now)
 
     def _route_fencing(self, now: float) -> bool:
         effects = self.fencing.take_effects()
@@ -516,6 +552,20 @@ class NodeCore:
     def qdisk_deferred(self) -> str | None:
         return self.disk.deferred
 
+    @staticmethod
+    def _witness_driver(settings: NodeSettings, now: float, boot: int) -> WitnessDriver | None:
+        if settings.witness is None:
+            return None
+        return WitnessDriver(
+            settings.witness,
+            cluster=settings.cluster_name,
+            cluster_id=settings.cluster_id,
+            local_id=settings.local_id,
+            node_count=len(settings.membership.nodes),
+            now=now,
+            boot=boot,
+        )
+
     def _disk_holds_quorum(self) -> bool:
         m = self.membership
         q = m.quorum
@@ -533,6 +583,12 @@ class NodeCore:
         self._effects.extend(logs)
         if removed:  # no disk any more: the quorum is what the nodes' votes alone give (Q-3)
             self.membership.set_qdisk_votes(now, 0, resized=True)
+        if old.witness != new.witness:  # the witness service restarts with its new settings
+            if self.witness is not None:
+                self.witness.stop()
+                self._route_witness(now)
+            self.witness = self._witness_driver(new, now, self.boot)
+            self._witness_view(now)
         self.config_dist.activated(new.membership.config_version, event.data)
 
     def _log(self, text: str, level: str = "info") -> None:

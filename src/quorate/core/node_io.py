@@ -32,6 +32,7 @@ from quorate.core.locks import LockDenied, LockGranted, LockLost, LockReleased
 from quorate.core.node_settings import NodeSettings
 from quorate.core.qdisk_block import Block
 from quorate.core.qdisk_config import QdiskSettings
+from quorate.core.witness_driver import SendToWitness
 
 # ------------------------------------------------------------------------------------------- requests
 
@@ -486,4 +487,5 @@ Effect = (
     | RefreshLvm
     | SelfFence
     | Reply
+    | SendToWitness
 )

@@ -15,6 +15,7 @@ from quorate.core.fencing import FencingConfig
 from quorate.core.membership import MembershipConfig
 from quorate.core.placement import ServiceSpec
 from quorate.core.qdisk_config import QdiskSettings
+from quorate.core.witness_protocol import WitnessSettings
 
 DEFAULT_STATUS_INTERVAL = 10.0
 PUSH_TIMEOUT_FLOOR = 10.0
@@ -26,7 +27,8 @@ class NodeSettings:
 
     ``config_data`` is the exact file it runs (configuration distribution hands it to joining nodes and
     compares digests); ``status_interval`` is rgmanager's ``status_poll_interval``; ``rm_configured``: the
-    file has an ``<rm>`` section (clustat then shows the resource manager on every member).
+    file has an ``<rm>`` section (clustat then shows the resource manager on every member); ``witness``: the
+    quorum witness (a quorate extension), asked in the name and id of the cluster.
     """
 
     local_id: int
@@ -37,6 +39,9 @@ class NodeSettings:
     status_interval: float = DEFAULT_STATUS_INTERVAL
     config_data: bytes = b""
     rm_configured: bool = False
+    witness: WitnessSettings | None = None
+    cluster_name: str = ""
+    cluster_id: int = 0
 
     @property
     def names(self) -> dict[int, str]:

@@ -1,7 +1,8 @@
 """cman_tool's text layouts (L-10), as pure functions of the daemon's status.
 
 Kept byte-compatible with the article's printed output so that scripts and eyes trained on cman keep
-working: same labels, same order, "Quorum device votes" only while the disk's votes are held, and
+working: same labels, same order, "Quorum device votes" only while the quorum device's votes are held (the
+quorum disk's, or the quorum witness's, which takes its place in a cluster without shared storage), and
 "Activity blocked" after the quorum when inquorate.
 """
 
@@ -31,7 +32,7 @@ def format_status(s: dict[str, Any]) -> str:
         f"Nodes: {s['node_count']}",
         f"Expected votes: {s['expected_votes']}",
     ]
-    if s.get("qdisk_votes"):
+    if s.get("qdisk_votes"):  # the quorum disk's or the witness's: one quorum device per cluster
         lines.append(f"Quorum device votes: {s['qdisk_votes']}")
     lines.append(f"Total votes: {s['total_votes']}")
     if s.get("show_node_votes"):

@@ -68,6 +68,7 @@ from quorate.core.node_io import (
     StopService,
     WriteDisk,
 )
+from quorate.core.witness_driver import SendToWitness
 from quorate.node import protocol
 from quorate.node.cman_format import format_clustat, format_fence_ls, format_nodes, format_services, format_status
 from quorate.node.config_files import ConfigFiles
@@ -82,6 +83,7 @@ from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status, status_doc
 from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
 from quorate.node.wire import WireCodec
+from quorate.node.witness_link import WitnessLink
 from quorate.qdisk.shell import DiskIO
 
 EXIT_FATAL_CONFIG = 100
@@ -116,6 +118,8 @@ class Daemon:
         self.multicast: str | None = config.multicast_address if config.multicast_explicit else None
         self.recent_log: collections.deque[str] = collections.deque(maxlen=50)
         self.transport: Transport | None = None
+        self.witness_link: WitnessLink | None = None
+        self._epoch = 0
         self.started_at = 0.0
         self.notifier = Notifier()
         self.replies: dict[int, asyncio.Future[Reply]] = {}
@@ -138,6 +142,7 @@ class Daemon:
         now = loop.time()
         self.started_at = now
         epoch = self.store.new_boot()
+        self._epoch = epoch
         self.codec = WireCodec(self.key, self.config.cluster_id, self.local.nodeid, epoch, set(self.addresses))
         sock = Transport.open_socket(self.addresses[self.local.nodeid], self.config.port, self.multicast)
         self.files = ConfigFiles(
@@ -168,6 +173,8 @@ class Daemon:
             sock=sock,
         )
         self.transport = protocol
+        if self.core.witness is not None:
+            await self._open_witness_link()
         control = ControlServer(self.socket_path, self._on_request)
         control.sessions.update(self.lock_sessions.handlers())
         await control.start()
@@ -201,6 +208,8 @@ class Daemon:
             await control.close()
             self.notifier.stopping()
             protocol.transport and protocol.transport.close()
+            if self.witness_link is not None:
+                self.witness_link.close()
         return self._exit_code
 
     async def _stop_disk(self) -> None:
@@ -245,6 +254,23 @@ class Daemon:
 
     def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
         self.core.receive(payload, sender, self.now())
+        self.flush()
+
+    async def _open_witness_link(self) -> None:
+        """The witness's socket: an ephemeral UDP port on this node's cluster address."""
+        if self.witness_link is not None:
+            return
+        self.witness_link = await WitnessLink.open(
+            self.addresses[self.local.nodeid],
+            self.key,
+            self.config.cluster_id,
+            self.local.nodeid,
+            self._epoch,
+            self._on_witness,
+        )
+
+    def _on_witness(self, payload: bytes) -> None:
+        self.core.witness_answer(payload, self.now())
         self.flush()
 
     def _on_timer(self) -> None:
@@ -415,6 +441,11 @@ class Daemon:
             self.store.save_rejoin(effect.expected, effect.awaiting)
         elif isinstance(effect, SelfFence):
             self.self_fence(effect.reason)
+        elif isinstance(effect, SendToWitness):
+            if self.witness_link is not None:
+                self.witness_link.send(effect.host, effect.port, effect.payload)
+            else:  # a witness added by a new configuration: its socket opens now, the next request goes out
+                asyncio.get_running_loop().create_task(self._open_witness_link())
 
     def _activated(self, cfg: ClusterConfig) -> None:
         """A new cluster.conf is live: the shell's own copies (addresses, known senders, trees) follow it."""

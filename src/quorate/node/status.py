@@ -146,6 +146,7 @@ class StatusDoc(msgspec.Struct):
     local_services: dict[str, str]
     started: float | None
     log: list[str]
+    witness: dict[str, Any] | None = None
 
 
 def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
@@ -258,7 +259,19 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
         local_services=dict(node.local.running),
         started=wall(daemon.started_at),
         log=list(daemon.recent_log),
+        witness=_witness(daemon, now),
     )
+
+def _witness(daemon: Daemon, now: float) -> dict[str, Any] | None:
+    """The quorum witness as `quorate status --json` shows it: state, algorithm, lease, and the link's figures."""
+    driver = getattr(daemon.core, "witness", None)
+    if driver is None:
+        return None
+    out = dict(driver.status(now))
+    link = getattr(daemon, "witness_link", None)
+    out["link"] = link.status() if link is not None else None
+    return out
+
 
 def _qdisk(daemon: Daemon, now: float) -> dict[str, Any] | None:
     """The quorum disk as `quorate status` and clustat show it: the core's view plus the I/O figures."""

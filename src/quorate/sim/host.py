@@ -271,6 +271,18 @@ class SimHost:
 
         self._when_awake(step)
 
+    def witness_answer(self, payload: bytes) -> None:
+        """A datagram from the quorum witness reaches this host (as `deliver` does for a peer's)."""
+        if not self.powered:
+            return
+
+        def step() -> None:
+            assert self.core is not None
+            self.core.witness_answer(payload, self.local())
+            self._after_input()
+
+        self._when_awake(step)
+
     def report(self, event: Report) -> None:
         generation = self._generation
 
