@@ -133,8 +133,10 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
 
 
 def _check_value(owner: str, name: str, value: str) -> str:
-    if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-        raise FenceConfigError(f"{owner}: attribute {name!r} contains a line break, which would inject agent input")
+    if any(mark in text for mark in ("\n", "\r", "\0") for text in (name, value)):
+        raise FenceConfigError(
+            f"{owner}: attribute {name!r} contains a line break or NUL, which would inject agent input"
+        )
     return value
 
 
@@ -168,7 +170,7 @@ def fence_arguments(
     if action is not None and not any(name == "action" for name, _ in node_lines + device_lines):
         node_lines.append(("action", action))
     if not any(name == "nodename" for name, _ in node_lines):
-        node_lines.append(("nodename", victim.name))
+        node_lines.append(("nodename", _check_value(f"node {victim.name!r}", "nodename", victim.name)))
     text = "".join(f"{name}={value}\n" for name, value in node_lines + device_lines)
     return device.agent, text
 
