@@ -2,8 +2,11 @@
 
 Why a process group: agents are shell scripts that fork (ssh, ipmitool, mount helpers). Killing only the
 direct child would leave a grandchild holding the device or the pipe, so every agent starts in its own
-session and the timeout kills the group. Output is captured (bounded) for the log; NOTIFY_SOCKET is never
-passed on, so no agent can speak to systemd for the daemon.
+session and the timeout kills the group. A descendant that calls setsid escapes the group and may keep the
+output pipes open for ever, so the call ends when the agent itself ends (or is killed), not when its pipes
+close: after a short grace our ends are closed. Output is captured for the log, but only its first
+`MAX_OUTPUT` bytes per stream are kept; the rest is still read (an agent must never block on a full pipe) and
+only counted. NOTIFY_SOCKET is never passed on, so no agent can speak to systemd for the daemon.
 """
 
 from __future__ import annotations
