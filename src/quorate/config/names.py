@@ -13,6 +13,7 @@ configuration built by hand in a program cannot slip past this check either.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from lxml import etree
@@ -105,4 +106,44 @@ def _check_fence_values(element: etree._Element, problems: Problems) -> None:
                 "input (one name=value per line)",
                 attribute=str(attr),
                 hint="write the value on one line",
+            )
+
+
+# LVM's own rules (lvm(8)): VG and LV names use letters, digits and "+_.-" and cannot begin with a hyphen;
+# tags, which the lvm resource writes with the node's name, use letters, digits and "_+.-/=!:&#".
+LVM_NAME = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*")
+LVM_TAG = re.compile(r"[A-Za-z0-9_+.\-/=!:&#]+")
+
+
+def lvm_name_problem(value: str) -> str | None:
+    """Why `value` cannot be given to LVM as a VG or LV name (it would be read as an option, say)."""
+    if value.startswith("-"):
+        return f"{value!r} begins with '-', so LVM would read it as an option"
+    if not LVM_NAME.fullmatch(value) or value in (".", ".."):
+        return f"{value!r} is not a valid LVM name (letters, digits and '+_.-' only)"
+    return None
+
+
+def check_lvm_names(root: etree._Element, problems: Problems) -> None:
+    """The ``lvm`` resource passes vg_name and lv_name to LVM commands and the node's name as a tag inside
+    LVM's --config text: all three must be what LVM accepts, or they would change the command."""
+    rm = build.child(root, "rm")
+    lvms = [e for e in rm.iter("lvm") if e.get("ref") is None] if rm is not None else []
+    for element in lvms:
+        for attr in ("vg_name", "lv_name"):
+            value = element.get(attr)
+            why = lvm_name_problem(value) if value else None
+            if why is not None:
+                problems.error(element, why, attribute=attr, hint="write the volume group's or volume's name")
+    if not lvms:
+        return
+    for node in build.children(build.child(root, "clusternodes"), "clusternode"):
+        name = node.get("name")
+        if name and not LVM_TAG.fullmatch(name):
+            problems.error(
+                node,
+                f"node name {name!r} cannot be an LVM tag, which the lvm resource uses to mark the node owning a "
+                "volume group",
+                attribute="name",
+                hint="with lvm resources, node names may use letters, digits and '_+.-/=!:&#' only",
             )

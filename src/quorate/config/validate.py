@@ -29,7 +29,7 @@ from lxml import etree
 
 from quorate.config import build, derive
 from quorate.config.derive import XML_SPACE
-from quorate.config.names import check_names
+from quorate.config.names import check_lvm_names, check_names
 from quorate.config.problems import Problems, element_path, is_element
 from quorate.config.validate_rm import check_rm
 
@@ -48,6 +48,7 @@ def check_semantics(root: etree._Element, problems: Problems) -> None:
         return
     _check_values(root, problems)
     check_names(root, problems)
+    check_lvm_names(root, problems)
     _check_cluster(root, problems)
     _check_nodes(root, problems)
     _check_fencing(root, problems)

@@ -81,3 +81,34 @@ def test_fence_values_with_a_line_break_are_refused(field: str, path: str) -> No
 
 def test_a_tab_in_a_fence_password_is_still_allowed() -> None:
     parse_config(conf(passwd="a&#9;b"), "c.conf")
+
+
+LVM = """<?xml version="1.0"?>
+<cluster name="magi" config_version="1">
+  <clusternodes><clusternode name="{node}" nodeid="1"/><clusternode name="b" nodeid="2"/></clusternodes>
+  <rm><service name="s"><lvm name="l" vg_name="{vg}" lv_name="{lv}"/></service></rm>
+</cluster>
+"""
+
+
+def test_lvm_base_loads() -> None:
+    parse_config(LVM.format(node="a.example", vg="vg_data", lv="lv-1.home+x"), "c.conf")
+
+
+@pytest.mark.parametrize(
+    ("node", "vg", "lv", "where", "words"),
+    [
+        ("a", "--config=devices{filter=[]}", "lv", "lvm[1][@vg_name]", "begins with '-', so LVM would read it"),
+        ("a", "vg", "-ay", "lvm[1][@lv_name]", "begins with '-', so LVM would read it"),
+        ("a", "vg", "lv data", "lvm[1][@lv_name]", "is not a valid LVM name"),
+        ("a", "vg/x", "lv", "lvm[1][@vg_name]", "is not a valid LVM name"),
+        ('a&quot;b', "vg", "lv", "clusternode[1][@name]", "cannot be an LVM tag"),
+    ],
+)
+def test_lvm_values_lvm_would_misread_are_refused(node: str, vg: str, lv: str, where: str, words: str) -> None:
+    found = errors(LVM.format(node=node, vg=vg, lv=lv))
+    assert any(where in e and words in e for e in found), found
+
+
+def test_node_names_need_not_be_lvm_tags_without_lvm_resources() -> None:
+    parse_config(conf(node="a b"), "c.conf")
