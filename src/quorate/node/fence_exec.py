@@ -49,7 +49,9 @@ STATUS_ACTIONS = frozenset({"status", "monitor"})
 TAIL_CHARS = 600
 ACK_REASON = "acknowledged by the administrator"
 
-_SECRET_RE = re.compile(r"passw|secret|community|token|api_?key|access_?key|private_?key", re.IGNORECASE)
+_SECRET_RE = re.compile(
+    r"passw|secret|community|token|api_?key|access_?key|private_?key|(?:^|_)kg$", re.IGNORECASE
+)
 
 Runner = Callable[..., Awaitable[AgentResult]]
 ManualAck = Callable[[], Awaitable[None]]
@@ -108,7 +110,7 @@ def _is_secret(name: str) -> bool:
 
 def mask(stdin_text: str) -> str:
     """Agent input fit for a log: the value of every credential-like line (``passwd``, ``password``,
-    ``passwd_script``, ``snmp_priv_passwd``, ``community``…) replaced by ``***``."""
+    ``passwd_script``, ``snmp_priv_passwd``, ``community``, IPMI's ``hexadecimal_kg``…) replaced by ``***``."""
     lines = []
     for line in stdin_text.splitlines():
         name, sep, _ = line.partition("=")

@@ -105,3 +105,9 @@ def test_a_node_name_with_a_line_break_or_nul_is_never_written_to_an_agent(name:
     with_nul = FenceDeviceRef("switch", (("port", "3\0"),))
     with pytest.raises(FenceConfigError, match="line break or NUL"):
         fence_arguments(config, casper, with_nul, "off")
+
+
+def test_the_ipmi_kg_key_is_masked_like_a_password() -> None:
+    text = "ipaddr=10.0.0.5\nlogin=admin\nhexadecimal_kg=0123456789abcdef\nhexadecimal-kg=fedcba\nlanplus=1\n"
+    masked = mask(text)
+    assert masked == "ipaddr=10.0.0.5\nlogin=admin\nhexadecimal_kg=***\nhexadecimal-kg=***\nlanplus=1\n"
