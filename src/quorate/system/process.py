@@ -85,10 +85,16 @@ async def run_agent(
         for fd in (out_write, err_write, in_read):
             if fd >= 0:
                 os.close(fd)
-    captures = [await _capture(loop, fd) for fd in (out_read, err_read)]
-    feeder = await _feed(loop, in_write, stdin) if stdin is not None else None
+    captures: list[tuple[_Capture, asyncio.BaseTransport]] = []
+    unwrapped = [out_read, err_read]
+    feeder: asyncio.WriteTransport | None = None
     timed_out = False
     try:
+        while unwrapped:
+            captures.append(await _capture(loop, unwrapped[0]))
+            unwrapped.pop(0)
+        if stdin is not None:
+            feeder, in_write = await _feed(loop, in_write, stdin), -1
         try:
             await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:
@@ -103,6 +109,9 @@ async def run_agent(
             feeder.abort()
         for _, transport in captures:
             transport.close()
+        for fd in [*unwrapped, in_write]:  # only if cancelled before the loop took them over
+            if fd >= 0:
+                os.close(fd)
         if proc.returncode is None:  # cancelled: never leave an agent behind, nor an unreaped process
             _kill_group(proc.pid)
             try:
