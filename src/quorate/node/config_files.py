@@ -59,6 +59,7 @@ class ConfigFiles:
         self.path = Path(config.source) if config.source and os.path.isfile(config.source) else None
         self._pending: deque[Stage | Activate | Adopt | Discard] = deque()
         self._worker: asyncio.Task[None] | None = None
+        self._parsing = asyncio.Lock()
 
     def data(self) -> bytes:
         """The bytes of the running file (what distribution hands to joining nodes)."""
@@ -74,7 +75,8 @@ class ConfigFiles:
 
     async def check_off_loop(self, data: bytes, *, members_rule: bool) -> tuple[ClusterConfig | None, str]:
         """`check`, with the parse in a worker thread so the event loop keeps serving meanwhile."""
-        parsed = await asyncio.to_thread(self._parse, data)
+        async with self._parsing:  # one parse at a time: the loader's RelaxNG validator is shared
+            parsed = await asyncio.to_thread(self._parse, data)
         return self._judge(parsed, members_rule=members_rule)
 
     def _parse(self, data: bytes) -> ClusterConfig | str:
