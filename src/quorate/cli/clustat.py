@@ -52,6 +52,9 @@ def main(argv=None):
             except client.NotRunning:
                 sys.stderr.write("Could not connect to CMAN: quorated is not running\n")
                 return 1
+            except fastclient.Unreachable as exc:
+                sys.stderr.write(f"clustat: {exc}\n")
+                return 1
             return 0
         if arg == "-Q":
             options["quiet"] = True

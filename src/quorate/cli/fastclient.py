@@ -21,15 +21,23 @@ class Refused(Exception):
     pass
 
 
+class Unreachable(Refused):
+    """The daemon's socket is there but cannot be used (permission denied, a timeout, a reset): the message
+    says which, for the command to print on one line instead of a traceback."""
+
+
 def exchange(line, timeout=10.0):
     """Send one request line (bytes) to the daemon and return its whole answer (bytes)."""
+    path = os.environ.get("QUORATE_SOCKET", DEFAULT_SOCKET)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         try:
-            sock.connect(os.environ.get("QUORATE_SOCKET", DEFAULT_SOCKET))
+            sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise NotRunning() from exc
+        except PermissionError:
+            raise Unreachable(f"permission denied on the control socket {path}: run this command as root") from None
         sock.sendall(line)
         chunks = []
         while True:
@@ -37,6 +45,12 @@ def exchange(line, timeout=10.0):
             if not chunk:
                 break
             chunks.append(chunk)
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        else:
+            reason = exc.strerror or str(exc)
+        raise Unreachable(f"cannot talk to quorated on {path}: {reason}") from None
     finally:
         sock.close()
     return b"".join(chunks)

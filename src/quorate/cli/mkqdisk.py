@@ -38,6 +38,7 @@ from quorate.qdisk.format import (
     QuorumHeader,
     decode_header,
     decode_status,
+    describe_time,
     empty_status,
 )
 from quorate.qdisk.scan import Found, scan
@@ -208,7 +209,7 @@ def print_info(found: Found, out: TextIO) -> None:
         print(f"{path}:", file=out)
     print(f"\tMagic:                {h.magic:08x}", file=out)
     print(f"\tLabel:                {h.label}", file=out)
-    print(f"\tCreated:              {time.ctime(h.created)}", file=out)
+    print(f"\tCreated:              {describe_time(h.created)}", file=out)
     print(f"\tHost:                 {h.host}", file=out)
     print(f"\tKernel Sector Size:   {found.kernel_sector_size}", file=out)
     print(f"\tRecorded Sector Size: {h.sector_size}\n", file=out)
@@ -237,7 +238,7 @@ def dump_blocks(path: str, out: TextIO, err: TextIO) -> None:
             lines = [
                 f"Status block for node {block.nodeid}",
                 f"\tLast updated by node {block.updatenode}",
-                f"\tLast updated on {time.ctime(block.timestamp)}",
+                f"\tLast updated on {describe_time(block.timestamp)}",
                 f"\tState: {block.state.label}",
                 f"\tFlags: {block.flags:04x}",
                 f"\tScore: {block.score}/{block.score_max}",

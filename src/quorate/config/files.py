@@ -148,22 +148,56 @@ def _refuse(name: str, message: str, hint: str | None = None) -> ConfigReadError
     return ConfigReadError([Problem("error", name, 0, "/", None, message, hint)])
 
 
-def read_config_bytes(path: str | os.PathLike[str], *, limit: int = MAX_BYTES) -> bytes:
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _not_regular(name: str, mode: int) -> ConfigReadError:
+    return _refuse(
+        name,
+        f"cannot read the file: it is {_kind(mode)}, not a regular file",
+        "a configuration is read from a regular file; a FIFO or device could block the reader for ever",
+    )
+
+
+def read_config_bytes(
+    path: str | os.PathLike[str], *, limit: int = MAX_BYTES, regular_only: bool = False
+) -> bytes:
     """The file's bytes (at most ``limit`` + 1), or `ConfigReadError` if it cannot be read or changed meanwhile.
 
     For a regular file the device, inode, size and modification time are compared before and after the read,
     both on the open file and on the name (an editor that saves by rename swaps the inode behind the name).
-    Pipes and other special files (``/dev/stdin``) cannot be checked that way and are read as they come.
+    Pipes and other special files (``/dev/stdin``) cannot be checked that way and are read as they come,
+    unless ``regular_only`` (what `quorate.config.load_config` asks): then anything but a regular file is
+    refused before it is opened, since opening a FIFO without a writer waits for ever. The open itself is
+    non-blocking in that case, so a FIFO swapped in after the check cannot hang the reader either.
     """
     name = os.fspath(path)
+    if regular_only:
+        try:
+            mode = os.stat(name).st_mode
+        except OSError as exc:
+            raise _refuse(name, f"cannot read the file: {exc.strerror or exc}") from exc
+        if stat.S_ISDIR(mode):
+            raise _refuse(name, "cannot read the file: Is a directory")
+        if not stat.S_ISREG(mode):
+            raise _not_regular(name, mode)
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if regular_only else 0))
     except OSError as exc:
         raise _refuse(name, f"cannot read the file: {exc.strerror or exc}") from exc
     try:
         before = os.fstat(fd)
         if stat.S_ISDIR(before.st_mode):
             raise _refuse(name, "cannot read the file: Is a directory")
+        if regular_only and not stat.S_ISREG(before.st_mode):
+            raise _not_regular(name, before.st_mode)
         chunks: list[bytes] = []
         size = 0
         while size <= limit:

@@ -205,7 +205,8 @@ def parse_config(data: bytes | str, source: str = "<string>") -> ClusterConfig:
 
 
 def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> ClusterConfig:
-    """Read and parse a file. A missing or unreadable file, or one that changed while it was read, raises
-    `ConfigReadError` (a `ConfigError`); see `quorate.config.files.read_config_bytes`."""
+    """Read and parse a regular file. A missing or unreadable file, a FIFO, socket or device, or a file that
+    changed while it was read, raises `ConfigReadError` (a `ConfigError`); see
+    `quorate.config.files.read_config_bytes`."""
     name = os.fspath(path)
-    return parse_config(read_config_bytes(name, limit=MAX_BYTES), source=name)
+    return parse_config(read_config_bytes(name, limit=MAX_BYTES, regular_only=True), source=name)

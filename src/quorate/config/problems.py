@@ -101,9 +101,10 @@ def line_of(node: etree._Element) -> int:
     return line if isinstance(line, int) else 0
 
 
-def element_path(element: etree._Element) -> str:
+def element_path(element: etree._Element, positions: SiblingPositions | None = None) -> str:
     """Positions count same-named siblings only, so inserting a comment or another kind of element elsewhere
-    does not renumber the path an administrator is looking at."""
+    does not renumber the path an administrator is looking at. Without `positions` each call scans the
+    siblings; a run that reports on many elements passes one `SiblingPositions` so the whole run stays linear."""
     steps: list[str] = []
     node: etree._Element | None = element
     while node is not None:
@@ -112,15 +113,46 @@ def element_path(element: etree._Element) -> str:
         if parent is None or tag in SINGLETONS:
             steps.append(tag)
         else:
-            position = 1
-            for sibling in parent:
-                if sibling is node:
-                    break
-                if sibling.tag == node.tag:
-                    position += 1
+            position = positions.of(parent, node) if positions is not None else _scan_position(parent, node)
             steps.append(f"{tag}[{position}]")
         node = parent
     return "/" + "/".join(reversed(steps))
+
+
+def _scan_position(parent: etree._Element, node: etree._Element) -> int:
+    position = 1
+    for sibling in parent:
+        if sibling is node:
+            break
+        if sibling.tag == node.tag:
+            position += 1
+    return position
+
+
+class SiblingPositions:
+    """Every child's position among its same-named siblings, numbered once per parent on first use.
+
+    Why: numbering by scanning the siblings for each reported element made a file with thousands of
+    siblings (each with a warning) quadratic to check. The table holds the lxml element proxies it was built
+    from, which keeps them alive, so the same element always comes back as the same Python object and can be
+    looked up by identity. It assumes the tree does not change while one run reports on it; a child it has
+    not seen (added since) is still numbered correctly, by a scan.
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[etree._Element, dict[etree._Element, int]] = {}
+
+    def of(self, parent: etree._Element, node: etree._Element) -> int:
+        table = self._tables.get(parent)
+        if table is None:
+            table = {}
+            counts: dict[object, int] = {}
+            for child in parent:
+                counts[child.tag] = counts.get(child.tag, 0) + 1
+                table[child] = counts[child.tag]
+            self._tables[parent] = table
+        found = table.get(node)
+        return found if found is not None else _scan_position(parent, node)
 
 
 class Problems:
@@ -129,6 +161,11 @@ class Problems:
     def __init__(self, file: str) -> None:
         self.file = file
         self.items: list[Problem] = []
+        self.positions = SiblingPositions()
+
+    def where(self, element: etree._Element) -> str:
+        """A short back-reference to another element, for "already used by …" messages."""
+        return f"{element_path(element, self.positions)} (line {element.sourceline})"
 
     def add(
         self,
@@ -143,7 +180,7 @@ class Problems:
     ) -> None:
         if element is not None:
             line = line_of(element) if line is None else line
-            path = element_path(element) if path is None else path
+            path = element_path(element, self.positions) if path is None else path
         self.items.append(
             Problem(
                 severity=severity,

@@ -29,8 +29,9 @@ from lxml import etree
 
 from quorate.config import build, derive
 from quorate.config.derive import XML_SPACE
-from quorate.config.problems import Problems, element_path, is_element
-from quorate.config.validate_rm import check_rm
+from quorate.config.names import check_lvm_names, check_names
+from quorate.config.problems import Problems, is_element
+from quorate.config.validate_rm import MAX_SUGGEST_CHOICES, check_rm, listing
 from quorate.config.witness import check_witness
 
 # Boolean attributes and whether they also take yes/no (rgmanager) or only numbers (atoi, spec C-1).
@@ -47,6 +48,8 @@ def check_semantics(root: etree._Element, problems: Problems) -> None:
     if root.tag != "cluster":
         return
     _check_values(root, problems)
+    check_names(root, problems)
+    check_lvm_names(root, problems)
     _check_cluster(root, problems)
     _check_nodes(root, problems)
     _check_fencing(root, problems)
@@ -57,12 +60,9 @@ def check_semantics(root: etree._Element, problems: Problems) -> None:
     check_rm(root, problems)
 
 
-def where(element: etree._Element) -> str:
-    """A short back-reference to another element, for "already used by …" messages."""
-    return f"{element_path(element)} (line {element.sourceline})"
-
-
 def suggest(word: str, choices: list[str]) -> str | None:
+    if len(choices) > MAX_SUGGEST_CHOICES:  # comparing every mistake with thousands of names is quadratic
+        return None
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
     return f"did you mean {close[0]!r}?" if close else None
 
@@ -139,7 +139,7 @@ def _check_nodes(root: etree._Element, problems: Problems) -> None:
             elif name in names:
                 problems.error(
                     node,
-                    f"node name {name!r} is already used by {where(names[name])}",
+                    f"node name {name!r} is already used by {problems.where(names[name])}",
                     attribute="name",
                     hint="every clusternode needs its own name",
                 )
@@ -159,7 +159,7 @@ def _check_nodes(root: etree._Element, problems: Problems) -> None:
             if nodeid in ids:
                 problems.error(
                     node,
-                    f"nodeid {nodeid} is already used by {where(ids[nodeid])}",
+                    f"nodeid {nodeid} is already used by {problems.where(ids[nodeid])}",
                     attribute="nodeid",
                     hint="node ids must be unique; the next free one is " + str(max(ids) + 1),
                 )
@@ -192,7 +192,7 @@ def _check_fencing(root: etree._Element, problems: Problems) -> None:
         if name in devices:
             problems.error(
                 device,
-                f"fencedevice name {name!r} is already used by {where(devices[name])}",
+                f"fencedevice name {name!r} is already used by {problems.where(devices[name])}",
                 attribute="name",
                 hint="fence device names must be unique",
             )
@@ -218,7 +218,7 @@ def _check_fencing(root: etree._Element, problems: Problems) -> None:
             if label is not None and label in seen:
                 problems.error(
                     method,
-                    f"method name {label!r} is already used in this node by {where(seen[label])}",
+                    f"method name {label!r} is already used in this node by {problems.where(seen[label])}",
                     attribute="name",
                     hint="give each method of a node its own name",
                 )
@@ -291,7 +291,7 @@ def _check_device_ref(
         return
     target = devices.get(name)
     if target is None:
-        listed = ", ".join(repr(k) for k in known) if known else "none is defined"
+        listed = listing(known, "none is defined")
         problems.error(
             ref,
             f"no <fencedevice name={name!r}> exists; fence devices: {listed}",

@@ -28,7 +28,7 @@ from lxml import etree
 
 from quorate.config import build
 from quorate.config.derive import XML_SPACE
-from quorate.config.problems import Problems, element_path, is_element
+from quorate.config.problems import Problems, is_element
 from quorate.config.rgcatalogue import SPECIAL_ATTRIBUTES, TYPES, primary_of, type_spec
 from quorate.config.validate_lvs import check_lvs
 
@@ -38,17 +38,25 @@ _AGENT_PART = re.compile(r"[A-Za-z0-9_.+-]+")
 _UNIT = re.compile(r"[A-Za-z0-9:_.@\\-]+")
 
 
-def _where(element: etree._Element) -> str:
-    return f"{element_path(element)} (line {element.sourceline})"
+# Bounds that keep a file with thousands of entries (and as many mistakes) linear to check and its report
+# readable: messages list the first few valid names, and close-match suggestions are looked for only among a
+# list small enough that comparing each mistake with every entry stays cheap.
+MAX_LISTED = 10
+MAX_SUGGEST_CHOICES = 200
 
 
 def _suggest(word: str, choices: list[str]) -> str | None:
+    if len(choices) > MAX_SUGGEST_CHOICES:
+        return None
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
     return f"did you mean {close[0]!r}?" if close else None
 
 
-def _listing(values: list[str], none: str) -> str:
-    return ", ".join(repr(v) for v in values) if values else none
+def listing(values: list[str], none: str) -> str:
+    if not values:
+        return none
+    shown = ", ".join(repr(v) for v in values[:MAX_LISTED])
+    return shown + (f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else "")
 
 
 def check_rm(root: etree._Element, problems: Problems) -> None:
@@ -78,6 +86,10 @@ def check_rm(root: etree._Element, problems: Problems) -> None:
 
 def _check_domains(rm: etree._Element, node_names: list[str], problems: Problems) -> dict[str, etree._Element]:
     domains: dict[str, etree._Element] = {}
+    known_nodes = set(node_names)
+    by_short: dict[str, list[str]] = {}
+    for node_name in node_names:
+        by_short.setdefault(node_name.split(".", 1)[0], []).append(node_name)
     for domain in build.children(build.child(rm, "failoverdomains"), "failoverdomain"):
         name = domain.get("name")
         if name is None:
@@ -85,7 +97,7 @@ def _check_domains(rm: etree._Element, node_names: list[str], problems: Problems
         if name.lower() in domains:
             problems.error(
                 domain,
-                f"failover domain {name!r} is already defined at {_where(domains[name.lower()])}",
+                f"failover domain {name!r} is already defined at {problems.where(domains[name.lower()])}",
                 attribute="name",
                 hint="domain names are compared without regard to case; rename or merge them",
             )
@@ -112,13 +124,12 @@ def _check_domains(rm: etree._Element, node_names: list[str], problems: Problems
                     hint="list each node once per domain",
                 )
             seen.setdefault(member_name, member)
-            if member_name not in node_names:
-                short = member_name.split(".", 1)[0]
-                same_short = [n for n in node_names if n.split(".", 1)[0] == short]
+            if member_name not in known_nodes:
+                same_short = by_short.get(member_name.split(".", 1)[0], [])
                 hint = f"did you mean {same_short[0]!r}?" if len(same_short) == 1 else _suggest(member_name, node_names)
                 problems.error(
                     member,
-                    f"{member_name!r} is not a clusternode; nodes are: {_listing(node_names, 'none defined')}",
+                    f"{member_name!r} is not a clusternode; nodes are: {listing(node_names, 'none defined')}",
                     attribute="name",
                     hint=hint or "failover domains list clusternode names exactly",
                 )
@@ -188,7 +199,7 @@ class _Resources:
             )
             self.problems.error(
                 element,
-                f"{rtype} {param.name} {value!r} is already used by {_where(first)}",
+                f"{rtype} {param.name} {value!r} is already used by {self.problems.where(first)}",
                 attribute=param.name,
                 hint=hint,
             )
@@ -347,7 +358,8 @@ class _Resources:
         if inline is not None:
             self.problems.error(
                 node,
-                f"{rtype} {ref!r} is defined inside a service at {_where(inline)}, so it cannot be referenced",
+                f"{rtype} {ref!r} is defined inside a service at {self.problems.where(inline)}, "
+                "so it cannot be referenced",
                 attribute="ref",
                 hint="move its definition to <rm><resources> to share it",
             )
@@ -359,14 +371,14 @@ class _Resources:
             self.problems.error(
                 node,
                 f"no {rtype} resource {ref!r} in <rm><resources>: {ref!r} is a {kinds} resource; defined {rtype} "
-                f"resources: {_listing(known, 'none')}",
+                f"resources: {listing(known, 'none')}",
                 attribute="ref",
                 hint=f"a reference names a resource of its own type; write <{others[0]} ref={ref!r}/>",
             )
             return
         self.problems.error(
             node,
-            f"no {rtype} resource {ref!r} in <rm><resources>; defined {rtype} resources: {_listing(known, 'none')}",
+            f"no {rtype} resource {ref!r} in <rm><resources>; defined {rtype} resources: {listing(known, 'none')}",
             attribute="ref",
             hint=_suggest(ref, known) or f"define <{rtype}> in <rm><resources> first",
         )
@@ -416,7 +428,7 @@ class _Resources:
             for node, _group in uses[limit:]:
                 self.problems.error(
                     node,
-                    f"{rtype} {name!r} is already used by {first_group} at {_where(first)}; "
+                    f"{rtype} {name!r} is already used by {first_group} at {self.problems.where(first)}; "
                     f"{_article(rtype)} {rtype} resource can be used only once",
                     attribute="ref" if node.get("ref") is not None else None,
                     hint="it cannot be active on two nodes at once; use one service or separate resources",
@@ -507,9 +519,9 @@ def _check_groups(
             same = first.tag == group.tag
             problems.error(
                 group,
-                f"{group.tag} {name!r} is already defined at {_where(first)}"
+                f"{group.tag} {name!r} is already defined at {problems.where(first)}"
                 if same
-                else f"{group.tag} {name!r} has the name of the {first.tag} at {_where(first)}",
+                else f"{group.tag} {name!r} has the name of the {first.tag} at {problems.where(first)}",
                 attribute="name" if group.get("ref") is None else "ref",
                 hint="service names must be unique"
                 if same
@@ -527,7 +539,7 @@ def _check_groups(
         if domain and domain.lower() not in domains:
             problems.error(
                 holder,
-                f"no failover domain {domain!r}; domains: {_listing(domain_names, 'none defined')}",
+                f"no failover domain {domain!r}; domains: {listing(domain_names, 'none defined')}",
                 attribute="domain",
                 hint=_suggest(domain, domain_names) or "define it under <rm><failoverdomains>",
             )
@@ -550,7 +562,7 @@ def _check_groups(
         elif target not in services:
             problems.error(
                 holder,
-                f"depend names service {target!r}, which is not defined; services: {_listing(services, 'none')}",
+                f"depend names service {target!r}, which is not defined; services: {listing(services, 'none')}",
                 attribute="depend",
                 hint=_suggest(target, services),
             )

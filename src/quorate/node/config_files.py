@@ -5,12 +5,20 @@ The core (`quorate.core.config_dist`) decides; this module checks files with the
 cluster.conf (``cluster.conf.staged``) and the live file atomically (the previous one kept as
 ``cluster.conf.<version>``), and reports back: `ConfigStaged` for a `Stage`, `AdoptRefused` for an `Adopt`
 that does not validate here, and `ConfigActivated` once a new file is live, for every core to take it.
+
+Parsing a pushed file (up to 1 MiB, thousands of elements) takes a noticeable time, and the event loop also
+carries heartbeats: the parse therefore runs in a worker thread (`asyncio.to_thread`), and the effects are
+carried out one after another by one task, in the order the core gave them, so a `Discard` can never
+overtake the `Stage` it cancels. Only the pure parse leaves the loop; the comparison with the running
+configuration and every file write stay on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +57,9 @@ class ConfigFiles:
         self.report = report
         self.log = log
         self.path = Path(config.source) if config.source and os.path.isfile(config.source) else None
+        self._pending: deque[Stage | Activate | Adopt | Discard] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._parsing = asyncio.Lock()
 
     def data(self) -> bytes:
         """The bytes of the running file (what distribution hands to joining nodes)."""
@@ -60,28 +71,56 @@ class ConfigFiles:
 
     def check(self, data: bytes, *, members_rule: bool) -> tuple[ClusterConfig | None, str]:
         """The candidate file as this node would run it, or why not (located problems, one line each)."""
+        return self._judge(self._parse(data), members_rule=members_rule)
+
+    async def check_off_loop(self, data: bytes, *, members_rule: bool) -> tuple[ClusterConfig | None, str]:
+        """`check`, with the parse in a worker thread so the event loop keeps serving meanwhile."""
+        async with self._parsing:  # one parse at a time: the loader's RelaxNG validator is shared
+            parsed = await asyncio.to_thread(self._parse, data)
+        return self._judge(parsed, members_rule=members_rule)
+
+    def _parse(self, data: bytes) -> ClusterConfig | str:
         source = str(self.path) if self.path is not None else "cluster.conf"
         try:
-            candidate = parse_config(data, source=source)
+            return parse_config(data, source=source)
         except ConfigError as exc:
-            return None, problems_text(exc)
-        problems = check_successor(self.current(), candidate, members=self.members() if members_rule else ())
+            return problems_text(exc)
+
+    def _judge(self, parsed: ClusterConfig | str, *, members_rule: bool) -> tuple[ClusterConfig | None, str]:
+        if isinstance(parsed, str):
+            return None, parsed
+        problems = check_successor(self.current(), parsed, members=self.members() if members_rule else ())
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             return None, "; ".join(str(p) for p in errors)
-        return candidate, ""
+        return parsed, ""
 
     def carry_out(self, effect: Stage | Activate | Adopt | Discard) -> None:
+        """Queue the effect; one task carries the queue out in order (see the module docstring)."""
+        self._pending.append(effect)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._drain())
+
+    async def idle(self) -> None:
+        """Wait until every queued effect has been carried out."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            await self._carry_out(self._pending.popleft())
+
+    async def _carry_out(self, effect: Stage | Activate | Adopt | Discard) -> None:
         if isinstance(effect, Stage):
-            self._stage(effect)
+            await self._stage(effect)
         elif isinstance(effect, Activate):
-            candidate, error = self.check(effect.data, members_rule=False)
+            candidate, error = await self.check_off_loop(effect.data, members_rule=False)
             if candidate is None:  # cannot happen for a file this node staged; never activate blindly
                 self.log(f"configuration version {effect.version} not activated: {error}", "error")
                 return
             self._activate(candidate, effect.data, effect.why)
         elif isinstance(effect, Adopt):
-            candidate, error = self.check(effect.data, members_rule=False)
+            candidate, error = await self.check_off_loop(effect.data, members_rule=False)
             if candidate is None:
                 self.report(AdoptRefused(effect.version, effect.digest, error))
             else:
@@ -92,8 +131,8 @@ class ConfigFiles:
                     self.staged_path.unlink()
             self.log(f"staged configuration dropped: {effect.why}", "info")
 
-    def _stage(self, effect: Stage) -> None:
-        candidate, error = self.check(effect.data, members_rule=True)
+    async def _stage(self, effect: Stage) -> None:
+        candidate, error = await self.check_off_loop(effect.data, members_rule=True)
         if candidate is not None and self.staged_path is not None:
             try:
                 write_config_atomically(self.staged_path, effect.data, keep_previous=False)

@@ -369,7 +369,7 @@ class Daemon:
 
     async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:
         """`ccs_tool update FILE` / `quorate config push FILE`, typed on this node: checked here first."""
-        candidate, error = self.files.check(data, members_rule=True)
+        candidate, error = await self.files.check_off_loop(data, members_rule=True)
         if candidate is None:
             return protocol.Answer(False, error=f"refused on {self.local.name}: {error}", code="invalid")
         if dry_run:

@@ -49,7 +49,9 @@ STATUS_ACTIONS = frozenset({"status", "monitor"})
 TAIL_CHARS = 600
 ACK_REASON = "acknowledged by the administrator"
 
-_SECRET_RE = re.compile(r"passw|secret|community|token|api_?key|access_?key|private_?key", re.IGNORECASE)
+_SECRET_RE = re.compile(
+    r"passw|secret|community|token|api_?key|access_?key|private_?key|(?:^|_)kg$", re.IGNORECASE
+)
 
 Runner = Callable[..., Awaitable[AgentResult]]
 ManualAck = Callable[[], Awaitable[None]]
@@ -108,7 +110,7 @@ def _is_secret(name: str) -> bool:
 
 def mask(stdin_text: str) -> str:
     """Agent input fit for a log: the value of every credential-like line (``passwd``, ``password``,
-    ``passwd_script``, ``snmp_priv_passwd``, ``community``…) replaced by ``***``."""
+    ``passwd_script``, ``snmp_priv_passwd``, ``community``, IPMI's ``hexadecimal_kg``…) replaced by ``***``."""
     lines = []
     for line in stdin_text.splitlines():
         name, sep, _ = line.partition("=")
@@ -133,8 +135,10 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
 
 
 def _check_value(owner: str, name: str, value: str) -> str:
-    if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-        raise FenceConfigError(f"{owner}: attribute {name!r} contains a line break, which would inject agent input")
+    if any(mark in text for mark in ("\n", "\r", "\0") for text in (name, value)):
+        raise FenceConfigError(
+            f"{owner}: attribute {name!r} contains a line break or NUL, which would inject agent input"
+        )
     return value
 
 
@@ -168,7 +172,7 @@ def fence_arguments(
     if action is not None and not any(name == "action" for name, _ in node_lines + device_lines):
         node_lines.append(("action", action))
     if not any(name == "nodename" for name, _ in node_lines):
-        node_lines.append(("nodename", victim.name))
+        node_lines.append(("nodename", _check_value(f"node {victim.name!r}", "nodename", victim.name)))
     text = "".join(f"{name}={value}\n" for name, value in node_lines + device_lines)
     return device.agent, text
 

@@ -153,6 +153,9 @@ class LockSessions:
                 except ValueError as exc:
                     session.send({"id": 0, "ok": False, "code": "invalid", "error": f"bad request: {exc}"})
                     continue
+                except RecursionError:
+                    session.send({"id": 0, "ok": False, "code": "invalid", "error": "bad request: nested too deeply"})
+                    continue
                 self._operate(session, op)
                 await writer.drain()
         except (ConnectionError, ValueError, asyncio.LimitOverrunError):

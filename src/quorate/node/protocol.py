@@ -180,6 +180,8 @@ def decode_request(line: bytes) -> Request:
         raise BadRequest(f"bad request: {exc}") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"bad request: not a JSON object ({exc})") from None
+    except RecursionError:  # a value nested thousands deep, met before the tag says which struct it is
+        raise BadRequest("bad request: nested too deeply") from None
 
 
 def encode(answer: msgspec.Struct | dict[str, Any]) -> bytes:

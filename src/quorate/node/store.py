@@ -6,6 +6,14 @@ counters and drop replays of the old ones. Both are persisted with the classic t
 rename, fsync-directory sequence, so a power cut leaves either the old or the new value, never a torn file.
 The epoch is also kept above the wall clock in microseconds, so a lost state directory still yields an
 epoch larger than the last run's on any machine whose clock moves forward.
+
+A state file that cannot be trusted (not JSON, not an object, a value that is not a plain integer, Infinity,
+a number out of range such as an epoch that could not be raised once more within the wire's 64 bits, nesting
+or size beyond any file this daemon writes) is refused with one line naming the file and the fault, and the
+daemon exits with its configuration-error status. Guessing values out of a damaged file could reuse an epoch
+or a generation, and discarding it silently would hide the damage; the message gives the way out instead:
+move the file away, and the next start is a new run, its epoch taken from the wall clock and its view
+generations from what it hears, exactly as with a lost state directory.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from pathlib import Path
 from quorate.system.files import write_atomically
 
 DEFAULT_STATE_DIR = Path("/var/lib/quorate")
+MAX_STATE_BYTES = 64 * 1024  # the file this daemon writes is well under a kilobyte
+U64_MAX = (1 << 64) - 1
+ID_MAX = (1 << 32) - 1  # node ids and votes are 32-bit in every message
 
 
 @dataclass
@@ -37,18 +48,22 @@ class StateStore:
         self.state = LocalState()
 
     def load(self) -> LocalState:
+        """Read the state; `StateError` (one line: the file, the fault, the way out) if it cannot be trusted."""
         try:
-            raw = json.loads(self.path.read_text())
-            self.state = LocalState(
-                int(raw.get("boot_epoch", 0)),
-                int(raw.get("highest_seq", 0)),
-                int(raw.get("rejoin_expected", 0)),
-                tuple(int(n) for n in raw.get("rejoin_awaiting", ())),
-            )
+            with open(self.path, "rb") as handle:
+                data = handle.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
             self.state = LocalState()
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise StateError(f"{self.path} is corrupt ({exc}); move it away to start with a fresh state") from None
+            return self.state
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        try:
+            self.state = parse_state(data)
+        except ValueError as exc:
+            raise StateError(
+                f"{self.path} is corrupt ({exc}); move it away to start with a fresh state (the next start is "
+                "then a new run with a boot epoch from the clock, as with a lost state directory)"
+            ) from None
         return self.state
 
     def new_boot(self) -> int:
@@ -78,3 +93,43 @@ class StateStore:
 
 class StateError(Exception):
     """The state directory holds something this daemon cannot trust."""
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number this file can hold")
+
+
+def _integer(raw: dict[str, object], field: str, high: int) -> int:
+    value = raw.get(field, 0)
+    if type(value) is not int:  # bool is an int subclass, floats would be rounded: both refused
+        raise ValueError(f"{field} is {type(value).__name__}, not an integer")
+    if not 0 <= value <= high:
+        raise ValueError(f"{field} {value} is outside 0..{high}")
+    return value
+
+
+def parse_state(data: bytes) -> LocalState:
+    """The state in `data`, or ValueError saying what is wrong with it."""
+    if len(data) > MAX_STATE_BYTES:
+        raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    try:
+        raw = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+    awaiting = raw.get("rejoin_awaiting", [])
+    if not isinstance(awaiting, list) or len(awaiting) > ID_MAX:
+        raise ValueError("rejoin_awaiting is not a list of node ids")
+    nodes = tuple(_integer({"rejoin_awaiting": n}, "rejoin_awaiting", ID_MAX) for n in awaiting)
+    return LocalState(
+        # the next run takes this epoch + 1, which must still fit in the wire header's 64 bits
+        _integer(raw, "boot_epoch", U64_MAX - 1),
+        _integer(raw, "highest_seq", U64_MAX - 1),
+        _integer(raw, "rejoin_expected", ID_MAX),
+        nodes,
+    )

@@ -22,6 +22,7 @@ Deliberate additions to the original, readable by an original qdiskd (it ignores
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -117,6 +118,15 @@ class QuorumHeader:
     sector_size: int  # recorded at creation
     magic: int = HEADER_MAGIC
     version: int = VERSION_MAGIC_V2
+
+
+def describe_time(seconds: int) -> str:
+    """A recorded time (seconds since the epoch) as ``ctime`` prints it, or ``invalid (N)``: a header or block
+    written by another tool, or damaged, can hold any 64-bit value, and listing the disk must still work."""
+    try:
+        return time.ctime(seconds)
+    except (OverflowError, ValueError, OSError):
+        return f"invalid ({seconds})"
 
 
 def _cstr(raw: bytes) -> str:

@@ -2,8 +2,11 @@
 
 Why a process group: agents are shell scripts that fork (ssh, ipmitool, mount helpers). Killing only the
 direct child would leave a grandchild holding the device or the pipe, so every agent starts in its own
-session and the timeout kills the group. Output is captured (bounded) for the log; NOTIFY_SOCKET is never
-passed on, so no agent can speak to systemd for the daemon.
+session and the timeout kills the group. A descendant that calls setsid escapes the group and may keep the
+output pipes open for ever, so the call ends when the agent itself ends (or is killed), not when its pipes
+close: after a short grace our ends are closed. Output is captured for the log, but only its first
+`MAX_OUTPUT` bytes per stream are kept; the rest is still read (an agent must never block on a full pipe) and
+only counted. NOTIFY_SOCKET is never passed on, so no agent can speak to systemd for the daemon.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-MAX_OUTPUT = 64 * 1024
+MAX_OUTPUT = 64 * 1024  # bytes kept of each of stdout and stderr; the rest is read and dropped
+EOF_GRACE = 0.5  # seconds to wait for output pipes to close once the agent has ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,44 +61,121 @@ async def run_agent(
 ) -> AgentResult:
     """Run `argv`, feed `stdin`, wait at most `timeout` seconds; never raises for agent misbehaviour."""
     start = time.monotonic()
+    loop = asyncio.get_running_loop()
+    # Our own pipes rather than asyncio's: the agent's end of the wait must not depend on who else holds them.
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    in_read, in_write = os.pipe() if stdin is not None else (subprocess.DEVNULL, -1)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdin=in_read,
+            stdout=out_write,
+            stderr=err_write,
             env=agent_environment(env),
             cwd=cwd,
             start_new_session=True,
         )
-    except FileNotFoundError:
-        return AgentResult(tuple(argv), None, "", "", False, 0.0, f"{argv[0]}: not found")
-    except PermissionError:
-        return AgentResult(tuple(argv), None, "", "", False, 0.0, f"{argv[0]}: not executable")
     except OSError as exc:
-        return AgentResult(tuple(argv), None, "", "", False, 0.0, f"{argv[0]}: cannot start: {exc.strerror}")
+        for fd in (out_read, err_read, in_write):
+            if fd >= 0:
+                os.close(fd)
+        return AgentResult(tuple(argv), None, "", "", False, 0.0, _start_error(argv[0], exc))
+    finally:
+        for fd in (out_write, err_write, in_read):
+            if fd >= 0:
+                os.close(fd)
+    captures: list[tuple[_Capture, asyncio.BaseTransport]] = []
+    unwrapped = [out_read, err_read]
+    feeder: asyncio.WriteTransport | None = None
     timed_out = False
     try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), timeout)
-    except TimeoutError:
-        timed_out = True
-        _kill_group(proc.pid)
-        out, err = await proc.communicate()
+        while unwrapped:
+            captures.append(await _capture(loop, unwrapped[0]))
+            unwrapped.pop(0)
+        if stdin is not None:
+            feeder, in_write = await _feed(loop, in_write, stdin), -1
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            timed_out = True
+            _kill_group(proc.pid)
+            await proc.wait()
+        # Output still open after the agent ended belongs to a descendant that left its session: give it a
+        # moment to finish writing, then stop listening rather than wait for it.
+        await asyncio.wait([capture.closed for capture, _ in captures], timeout=EOF_GRACE)
     finally:
+        if feeder is not None and feeder.get_write_buffer_size() > 0:  # input the agent never read
+            feeder.abort()
+        for _, transport in captures:
+            transport.close()
+        for fd in [*unwrapped, in_write]:  # only if cancelled before the loop took them over
+            if fd >= 0:
+                os.close(fd)
         if proc.returncode is None:  # cancelled: never leave an agent behind, nor an unreaped process
             _kill_group(proc.pid)
             try:
                 await asyncio.shield(proc.wait())
             except asyncio.CancelledError:
                 pass
+    (stdout, _), (stderr, _) = captures
     return AgentResult(
         tuple(argv),
         None if timed_out else proc.returncode,
-        out[:MAX_OUTPUT].decode(errors="replace"),
-        err[:MAX_OUTPUT].decode(errors="replace"),
+        stdout.text(),
+        stderr.text(),
         timed_out,
         time.monotonic() - start,
     )
+
+
+def _start_error(program: str, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"{program}: not found"
+    if isinstance(exc, PermissionError):
+        return f"{program}: not executable"
+    return f"{program}: cannot start: {exc.strerror}"
+
+
+class _Capture(asyncio.Protocol):
+    """Keeps the first `MAX_OUTPUT` bytes of one pipe and counts (but drops) the rest, so an agent that
+    writes without end neither fills the daemon's memory nor blocks on a full pipe."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.kept = bytearray()
+        self.dropped = 0
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        room = MAX_OUTPUT - len(self.kept)
+        if room > 0:
+            self.kept += data[:room]
+        self.dropped += max(0, len(data) - max(room, 0))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def text(self) -> str:
+        text = self.kept.decode(errors="replace")
+        if self.dropped:
+            text += f"\n[output cut: {self.dropped} more bytes were discarded]\n"
+        return text
+
+
+async def _capture(loop: asyncio.AbstractEventLoop, fd: int) -> tuple[_Capture, asyncio.BaseTransport]:
+    capture = _Capture(loop)
+    transport, _ = await loop.connect_read_pipe(lambda: capture, os.fdopen(fd, "rb", buffering=0))
+    return capture, transport
+
+
+async def _feed(loop: asyncio.AbstractEventLoop, fd: int, text: str) -> asyncio.WriteTransport:
+    """Hand the agent's input to the loop to write in the background and close after it: an agent that never
+    reads its input must not stall the timeout, and one that exits early only breaks the pipe."""
+    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(fd, "wb", buffering=0))
+    transport.write(text.encode())
+    transport.close()
+    return transport
 
 
 def _kill_group(pid: int) -> None:

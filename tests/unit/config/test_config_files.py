@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,23 @@ def test_read_of_a_stable_file_and_of_a_pipe(tmp_path: Path) -> None:
         assert read_config_bytes(f"/proc/self/fd/{fifo_read}") == version(9)
     finally:
         os.close(fifo_read)
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    """Opening a FIFO without a writer waits for ever: `config validate` must say what it is and exit 2."""
+    fifo = tmp_path / "cluster.conf"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigReadError, match=r"it is a FIFO \(named pipe\), not a regular file"):
+        load_config(fifo)
+    run = subprocess.run(
+        [sys.executable, "-c", "from quorate.cli.main import main; main()", "config", "validate", str(fifo)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert f"{fifo}:0: /: cannot read the file: it is a FIFO (named pipe), not a regular file" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_device_is_refused_as_a_configuration() -> None:
+    with pytest.raises(ConfigReadError, match="it is a device, not a regular file"):
+        load_config("/dev/zero")

@@ -91,3 +91,23 @@ def test_mask_hides_every_credential_and_nothing_else() -> None:
     assert masked.startswith("port=3\nnodename=casper\nagent=fence_apc\nipaddr=10.0.0.1\nlogin=apc\npasswd=***\n")
     assert masked.endswith("\n") and masked.count("***") == 6
     assert mask("no equals sign\n") == "no equals sign\n"
+
+
+@pytest.mark.parametrize("name", ["casper\naction=on", "casper\raction=on", "casper\0"])
+def test_a_node_name_with_a_line_break_or_nul_is_never_written_to_an_agent(name: str) -> None:
+    """The loader refuses such names; a configuration built in a program is refused again here."""
+    config = parse_config(TWO_METHODS)
+    casper = config.node_by_name("casper")
+    assert casper is not None
+    renamed = dataclasses.replace(casper, name=name)
+    with pytest.raises(FenceConfigError, match=r"nodename.*line break or NUL"):
+        fence_arguments(config, renamed, FenceDeviceRef("switch", (("port", "3"),)), "off")
+    with_nul = FenceDeviceRef("switch", (("port", "3\0"),))
+    with pytest.raises(FenceConfigError, match="line break or NUL"):
+        fence_arguments(config, casper, with_nul, "off")
+
+
+def test_the_ipmi_kg_key_is_masked_like_a_password() -> None:
+    text = "ipaddr=10.0.0.5\nlogin=admin\nhexadecimal_kg=0123456789abcdef\nhexadecimal-kg=fedcba\nlanplus=1\n"
+    masked = mask(text)
+    assert masked == "ipaddr=10.0.0.5\nlogin=admin\nhexadecimal_kg=***\nhexadecimal-kg=***\nlanplus=1\n"

@@ -32,3 +32,54 @@ def test_a_corrupt_state_file_is_refused_with_its_path(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text('{"boot_epoch": 3, "rejoin_awaiting": 5}')
     with pytest.raises(StateError, match=r"state.json is corrupt .*move it away"):
         StateStore(tmp_path).load()
+
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ('{"boot_epoch": Infinity}', "Infinity is not a number"),
+        ('{"boot_epoch": 1e400}', "boot_epoch is float, not an integer"),
+        ('{"highest_seq": NaN}', "NaN is not a number"),
+        ("[" * 20_000 + "]" * 20_000, "nested too deeply"),
+        ('{"boot_epoch": 18446744073709551615}', "boot_epoch 18446744073709551615 is outside 0..18446744073709551614"),
+        ('{"boot_epoch": -1}', "boot_epoch -1 is outside"),
+        ('{"boot_epoch": true}', "boot_epoch is bool, not an integer"),
+        ('{"highest_seq": "12"}', "highest_seq is str, not an integer"),
+        ('{"rejoin_awaiting": [1, [2]]}', "rejoin_awaiting is list, not an integer"),
+        ("[1, 2]", "a JSON list, not an object"),
+        ("{", "Expecting property name"),
+        (" " * 70_000 + "{}", "larger than 65536 bytes"),
+        (b"\xff\xfe{}", "not UTF-8 text"),
+    ],
+)
+def test_a_state_file_that_cannot_be_trusted_is_refused_with_the_way_out(
+    tmp_path: Path, content: str | bytes, why: str
+) -> None:
+    path = tmp_path / "state.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(StateError) as info:
+        StateStore(tmp_path).load()
+    message = str(info.value)
+    assert message.startswith(f"{path} is corrupt (") and why in message
+    assert "move it away to start with a fresh state" in message and "\n" not in message
+    path.rename(tmp_path / "state.json.bad")  # the way out: the next start is a new run
+    store = StateStore(tmp_path)
+    assert store.load().boot_epoch == 0
+    assert 0 < store.new_boot() < (1 << 64) - 1
+
+
+def test_the_largest_epoch_that_can_still_be_raised_is_kept(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text(json.dumps({"boot_epoch": (1 << 64) - 2, "highest_seq": 5}))
+    store = StateStore(tmp_path)
+    assert store.load().boot_epoch == (1 << 64) - 2
+    assert store.new_boot() == (1 << 64) - 1
+
+
+def test_an_unreadable_state_path_is_a_located_refusal(tmp_path: Path) -> None:
+    (tmp_path / "state.json").mkdir()
+    with pytest.raises(StateError, match=r"cannot read .*state.json: Is a directory"):
+        StateStore(tmp_path).load()

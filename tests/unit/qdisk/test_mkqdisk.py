@@ -18,6 +18,7 @@ from quorate import __version__
 from quorate.cli.mkqdisk import main
 from quorate.core.qdisk_block import Block, DiskState
 from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
+from quorate.qdisk.format import QuorumHeader, encode_header
 from quorate.qdisk.scan import find_label, scan
 
 Loop = Callable[..., str]
@@ -254,3 +255,31 @@ def test_aliases_list_by_links_first(tmp_path: Path) -> None:
         f"{dev}/disk/by-path/ip-192.168.0.10:3260-iscsi-lun-0",
         f"{dev}/sdb",
     ]
+
+
+@pytest.mark.parametrize("created", [2**64 - 1, 2**63, 2**56])
+def test_a_header_with_an_impossible_creation_time_is_listed_as_invalid(
+    loopdev: Loop, label: str, created: int
+) -> None:
+    dev = loopdev()
+    create(dev, label)
+    header = QuorumHeader(label=label, host="elsewhere", created=created, sector_size=512)
+    fd = os.open(dev, os.O_WRONLY)
+    try:
+        os.pwrite(fd, encode_header(header, 512), 0)
+    finally:
+        os.close(fd)
+    code, out, err = run("-L")
+    assert code == 0, err
+    assert f"\tLabel:                {label}\n\tCreated:              invalid ({created})\n" in out
+    assert "\tHost:                 elsewhere\n" in out
+
+
+def test_a_status_block_with_an_impossible_time_is_dumped_as_invalid(loopdev: Loop, label: str) -> None:
+    dev = loopdev()
+    create(dev, label)
+    with QdiskDevice.open(dev) as d:
+        d.write_block(Block(2, 2, DiskState.RUN, 1, seq=3, timestamp=2**64 - 1, score=1, score_max=1))
+    code, out, _ = run("-f", label, "-d")
+    assert code == 0
+    assert f"Status block for node 2\n\tLast updated by node 2\n\tLast updated on invalid ({2**64 - 1})\n" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
@@ -222,3 +223,35 @@ def test_real_vg_tags_are_stolen_from_a_dead_owner_claimed_and_released(volume_g
     assert real_tags(volume_group) == [ME]
     assert asyncio.run(agent.stop(node, ctx([ME]))).ok
     assert real_tags(volume_group) == []
+
+
+def test_names_are_passed_after_the_end_of_options() -> None:
+    fake = FakeLvm()
+    assert asyncio.run(agent_with(fake).start(lvm_node("magi_vg"), ctx([ME]))).ok
+    for call in fake.calls:
+        assert call[-2] == "--" and call[-1] in ("magi_vg", "magi_vg/test_lv"), call
+
+
+@pytest.mark.parametrize(
+    ("changes", "node_name", "words"),
+    [
+        ({"vg_name": "--config=devices{filter=[]}"}, ME, "vg_name: '--config=devices{filter=[]}' begins with '-'"),
+        ({"lv_name": "-ay"}, ME, "lv_name: '-ay' begins with '-'"),
+        ({}, 'a" ] } global { x = [ "b', "cannot be an LVM tag"),
+    ],
+)
+def test_names_lvm_would_misread_never_reach_an_lvm_command(
+    changes: dict[str, str], node_name: str, words: str
+) -> None:
+    """The loader refuses these; a tree built by other means is refused again before any LVM command."""
+    node = lvm_node("magi_vg")
+    node = dataclasses.replace(node, attrs={**node.attrs, **changes})
+    fake = FakeLvm()
+    here = AgentContext(timeout=30, node_name=node_name, is_member=lambda name: name == node_name)
+    for outcome in (
+        asyncio.run(agent_with(fake).start(node, here)),
+        asyncio.run(agent_with(fake).stop(node, here)),
+        asyncio.run(agent_with(fake).status(node, 0, here)),
+    ):
+        assert not outcome.ok and words in outcome.message
+    assert fake.calls == []

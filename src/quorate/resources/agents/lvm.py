@@ -27,6 +27,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from quorate.config.names import LVM_TAG, lvm_name_problem
 from quorate.config.rgtree import Node
 from quorate.resources.agents.base import (
     OCF_ERR_ARGS,
@@ -98,7 +99,7 @@ class LvmAgent(Agent):
     async def _vg(self, name: str, ctx: AgentContext) -> VolumeGroup | AgentOutcome | None:
         """The VG's tags, system ID and LVs; None when it does not exist."""
         fields = "vg_name,vg_tags,vg_systemid"
-        result = await self.lvm(["vgs", "--noheadings", "--separator", "|", "-o", fields, name], ctx.remaining())
+        result = await self.lvm(["vgs", "--noheadings", "--separator", "|", "-o", fields, "--", name], ctx.remaining())
         broken = from_result(result, "vgs")
         if broken is not None:
             return broken
@@ -111,7 +112,7 @@ class LvmAgent(Agent):
         parts = [*line.split("|"), "", ""]
         tags = tuple(t for t in parts[1].strip().split(",") if t)
         lvs_result = await self.lvm(
-            ["lvs", "--noheadings", "--separator", "|", "-o", "lv_name,lv_attr", name], ctx.remaining()
+            ["lvs", "--noheadings", "--separator", "|", "-o", "lv_name,lv_attr", "--", name], ctx.remaining()
         )
         lvs = []
         if lvs_result.ok:
@@ -140,14 +141,30 @@ class LvmAgent(Agent):
         config = f'activation {{ volume_list = [ "@{me}" ] }}'
         flag = "-ay" if on else "-an"
         if lv:
-            return ["lvchange", flag, "--config", config, f"{vg}/{lv}"]
-        return ["vgchange", flag, "--config", config, vg]
+            return ["lvchange", flag, "--config", config, "--", f"{vg}/{lv}"]
+        return ["vgchange", flag, "--config", config, "--", vg]
+
+    @staticmethod
+    def _refusal(res: Node, ctx: AgentContext) -> AgentOutcome | None:
+        """Names LVM would misread (an option, a broken --config string): the loader refuses them already,
+        this keeps a tree built by other means from reaching an LVM command line with them."""
+        vg_name, lv, _ = LvmAgent._names(res)
+        for attr, value in (("vg_name", vg_name), ("lv_name", lv)):
+            why = lvm_name_problem(value) if value else None
+            if why is not None:
+                return failure(OCF_ERR_ARGS, f"{attr}: {why}")
+        if not LVM_TAG.fullmatch(ctx.node_name):
+            return failure(OCF_ERR_ARGS, f"node name {ctx.node_name!r} cannot be an LVM tag")
+        return None
 
     async def _start(self, res: Node, ctx: AgentContext) -> AgentOutcome:
         """The claim runs under the VG's cluster lock (EX on lvm/<vg>), so two nodes cannot claim it at once."""
         vg_name, _lv, what = self._names(res)
         if not vg_name:
             return failure(OCF_ERR_ARGS, "no vg_name given")
+        refused = self._refusal(res, ctx)
+        if refused is not None:
+            return refused
         if not self.dm_available():  # the root cause, whatever else is wrong: say it first, touch nothing
             return failure(OCF_ERR_INSTALLED, f"device-mapper is not available on this node: cannot activate {what}")
         try:
@@ -173,22 +190,25 @@ class LvmAgent(Agent):
         if lv and lv not in {name for name, _ in vg.lvs}:
             return failure(OCF_ERR_GENERIC, f"logical volume {vg_name}/{lv} not found")
         for owner in others:  # dead owners: take the VG over
-            failed = await self._change(["vgchange", "--deltag", owner, vg_name], f"removing {owner}'s tag", ctx)
+            failed = await self._change(["vgchange", "--deltag", owner, "--", vg_name], f"removing {owner}'s tag", ctx)
             if failed is not None:
                 return failed
         if me not in vg.tags:
-            failed = await self._change(["vgchange", "--addtag", me, vg_name], f"tagging {vg_name} for {me}", ctx)
+            failed = await self._change(["vgchange", "--addtag", me, "--", vg_name], f"tagging {vg_name} for {me}", ctx)
             if failed is not None:
                 return failed
         failed = await self._change(self._activation(me, vg_name, lv, True), f"activating {what}", ctx)
         if failed is not None:
-            await self._change(["vgchange", "--deltag", me, vg_name], "releasing the tag", ctx)
+            await self._change(["vgchange", "--deltag", me, "--", vg_name], "releasing the tag", ctx)
             return failed
         taken = f" (taken over from {', '.join(others)})" if others else ""
         return success(f"{what} active on {me}{taken}")
 
     async def _stop(self, res: Node, ctx: AgentContext) -> AgentOutcome:
         vg_name, lv, what = self._names(res)
+        refused = self._refusal(res, ctx)
+        if refused is not None:
+            return refused
         me = ctx.node_name
         vg = await self._vg(vg_name, ctx)
         if isinstance(vg, AgentOutcome):
@@ -201,13 +221,16 @@ class LvmAgent(Agent):
                 fence = res.flag("self_fence")
                 return AgentOutcome(False, failed.rc, failed.message, self_fence=fence, timed_out=failed.timed_out)
         if me in vg.tags:
-            failed = await self._change(["vgchange", "--deltag", me, vg_name], f"releasing {vg_name}", ctx)
+            failed = await self._change(["vgchange", "--deltag", me, "--", vg_name], f"releasing {vg_name}", ctx)
             if failed is not None:
                 return failed
         return success(f"{what} inactive, {vg_name} released by {me}")
 
     async def _status(self, res: Node, depth: int, ctx: AgentContext) -> AgentOutcome:
         vg_name, lv, what = self._names(res)
+        refused = self._refusal(res, ctx)
+        if refused is not None:
+            return refused
         vg = await self._vg(vg_name, ctx)
         if isinstance(vg, AgentOutcome):
             return vg
