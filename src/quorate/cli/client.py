@@ -16,6 +16,19 @@ from quorate.cli.fastclient import DEFAULT_SOCKET
 NotRunning = fastclient.NotRunning  # no daemon answers on the control socket
 
 
+class Unreachable(NotRunning):
+    """The socket is there but cannot be used (permission denied, no answer in time): a `NotRunning` for the
+    commands that only know that one, whose message says why for those that print it."""
+
+
+def _exchange(line: bytes) -> bytes:
+    try:
+        reply: bytes = fastclient.exchange(line)
+    except fastclient.Unreachable as exc:
+        raise Unreachable(str(exc)) from None
+    return reply
+
+
 class RequestFailed(Exception):
     """The daemon answered with a refusal; the message says why."""
 
@@ -32,7 +45,7 @@ def request(cmd: str, **args: Any) -> dict[str, Any]:
         line = protocol.request_line(protocol.make_request(cmd, **args))
     except protocol.BadRequest as exc:
         raise RequestFailed(str(exc)) from None
-    reply = fastclient.exchange(line)
+    reply = _exchange(line)
     if not reply:
         raise RequestFailed("the daemon closed the connection without answering")
     answer: dict[str, Any] = json.loads(reply)
@@ -47,7 +60,7 @@ def status() -> dict[str, Any]:
 
     from quorate.node import protocol
 
-    reply = fastclient.exchange(protocol.request_line(protocol.Status()))
+    reply = _exchange(protocol.request_line(protocol.Status()))
     if not reply:
         raise RequestFailed("the daemon closed the connection without answering")
     if not json.loads(reply).get("ok"):

@@ -49,11 +49,11 @@ def main(argv=None):
 
             try:
                 print(json.dumps(client.status(), indent=2))
+            except client.Unreachable as exc:
+                sys.stderr.write(f"clustat: {exc}\n")
+                return 1
             except client.NotRunning:
                 sys.stderr.write("Could not connect to CMAN: quorated is not running\n")
-                return 1
-            except fastclient.Unreachable as exc:
-                sys.stderr.write(f"clustat: {exc}\n")
                 return 1
             return 0
         if arg == "-Q":

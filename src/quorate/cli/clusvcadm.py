@@ -75,8 +75,8 @@ def main(argv=None):
     name = service if service.startswith("service:") else f"service:{service}"
     try:
         status = client.status()
-    except client.NotRunning:
-        print("Could not connect to resource group manager", file=sys.stderr)
+    except client.NotRunning as exc:
+        print(f"Could not connect to resource group manager{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 1
     local = status["node_name"]
     if member is not None:

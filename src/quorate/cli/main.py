@@ -102,9 +102,9 @@ def status(as_json: bool, watch: float | None) -> None:
     while True:
         try:
             s = client.status()
-        except client.NotRunning:
+        except client.NotRunning as exc:
             raise click.ClickException(
-                f"quorated is not running on this node (no answer on {client.socket_path()})"
+                str(exc) or f"quorated is not running on this node (no answer on {client.socket_path()})"
             ) from None
         click.echo(json.dumps(s, indent=2) if as_json else render_status(s))
         if watch is None:

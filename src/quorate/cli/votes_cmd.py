@@ -48,7 +48,7 @@ def change_votes(votes: int, node: str | None) -> int:
         return 1
     path = str(status["config_file"])
     try:
-        data = read_config_bytes(path)
+        data = read_config_bytes(path, regular_only=True)
         running = parse_config(data, path)
     except ConfigError as exc:
         return _fail("; ".join(str(p) for p in exc.problems))

@@ -97,3 +97,24 @@ def test_clustat_json_says_why_the_socket_cannot_be_used(
     assert clustat.main([]) == 1
     err = capsys.readouterr().err
     assert err.count(f"clustat: {words}") == 2 and "Traceback" not in err
+
+
+def test_clusvcadm_and_quorate_status_say_why_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from quorate.cli import clusvcadm, fastclient
+    from quorate.cli.main import main as cli
+
+    monkeypatch.setattr(fastclient, "_socket", FakeSocketModule(PermissionError(13, "Permission denied")))
+    monkeypatch.setenv("QUORATE_SOCKET", "/x.sock")
+    assert clusvcadm.main(["-e", "test"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "Could not connect to resource group manager: permission denied on the control socket /x.sock: "
+        "run this command as root\n"
+    )
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert "permission denied on the control socket /x.sock" in result.output
