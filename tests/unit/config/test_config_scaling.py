@@ -3,7 +3,7 @@
 Thousands of siblings once made validation quadratic (numbering each reported element by scanning its siblings,
 listing every node in every message, comparing every mistake with every name). The bound is on the ratio of
 two sizes, not on an absolute time, so a slow or busy machine does not fail it; four times the elements must
-take well under sixteen times as long.
+take well under sixteen times as long (the fastest of a few runs of each size is compared).
 """
 
 from __future__ import annotations
@@ -67,5 +67,6 @@ def test_checking_time_grows_linearly_with_siblings(generate: Callable[[int], st
     small, large = generate(5000), generate(20000)
     assert len(large.encode()) < 1024 * 1024
     check_time(small)  # warm up caches and imports
-    ratio = check_time(large) / min(check_time(small) for _ in range(2))
-    assert ratio < 8, f"{generate.__name__}: 4x the siblings took {ratio:.1f}x the time"
+    # The fastest of a few runs of each size: another process taking the CPU only ever adds time to a run.
+    ratio = min(check_time(large) for _ in range(2)) / min(check_time(small) for _ in range(3))
+    assert ratio < 10, f"{generate.__name__}: 4x the siblings took {ratio:.1f}x the time (quadratic: 16x)"
