@@ -245,6 +245,14 @@ def _stopped(ledger: ServiceLedger, record: Record, spec: ServiceSpec, facts: di
             f"{name} is stopped: its start failed on {where}, the nodes {scope} allows; it waits for "
             f"`clusvcadm -e {name}` or a membership change"
         )
+    if record.held or record.reason.startswith("stopped on "):
+        # `clusvcadm -s`: held stopped (the coordinator knows it; elsewhere, an enabled record left stopped after
+        # its stop says so, since decisions would otherwise have started it again).
+        facts["held"] = True
+        return (
+            f"{name} is stopped by the administrator ({record.reason or '`clusvcadm -s`'}): it stays stopped until "
+            f"`clusvcadm -e {name}` or a membership change"
+        )
     target, why = best_target(
         spec, online, services_on=ledger.running_map(), exclusive_services=ledger.exclusive(), minimum=BEST
     )
@@ -261,7 +269,7 @@ def _stopped(ledger: ServiceLedger, record: Record, spec: ServiceSpec, facts: di
         return f"{name} is stopped: {why}"
     facts["would_start_on"] = ledger.name(target)
     held = f" ({record.reason})" if record.reason else ""
-    return f"{name} is stopped{held}; placement would start it on {ledger.name(target)} ({why})"
+    return f"{name} is stopped{held}; placement would start it on {ledger.name(target)}: {why}"
 
 
 # ------------------------------------------------------------------------------------------------ quorum

@@ -101,6 +101,16 @@ CASES = {
         "test is stopped: its start failed on balthasar.localdomain and casper.localdomain, the nodes its "
         "restricted domain allows; it waits for `clusvcadm -e test` or a membership change",
     ),
+    "held stopped by clusvcadm -s": Case(
+        ServiceSpec("test"), frozenset({1, 2}), {"state": St.STOPPED, "held": True,
+                                                  "reason": "stopped on casper.localdomain"},
+        "test is stopped by the administrator (stopped on casper.localdomain): it stays stopped until "
+        "`clusvcadm -e test` or a membership change",
+    ),
+    "stopped, placement would start it": Case(
+        ServiceSpec("test", domain=RING), frozenset({2, 3}), {"state": St.STOPPED},
+        "test is stopped; placement would start it on casper.localdomain: best node by failover domain (BEST)",
+    ),
     "restricted domain with no member up": Case(
         ServiceSpec("test", domain=PAIR), frozenset({3}), {"state": St.STOPPED},
         "test is stopped: no member of its restricted domain pair (balthasar.localdomain and casper.localdomain) "
