@@ -295,12 +295,12 @@ def explain_quorum(
         "reason": q.reason,
         "view": status.view.seq,
     }
+    votes = "vote" if q.total_votes == 1 else "votes"
     if q.quorate:
         sentence = (
-            f"quorate: {q.total_votes} votes of {q.expected_votes} expected, quorum {q.quorum} ({', '.join(parts)})"
+            f"quorate: {q.total_votes} {votes} of {q.expected_votes} expected, quorum {q.quorum} ({', '.join(parts)})"
         )
         return Explanation("quorum", sentence, facts)
-    votes = "vote" if q.total_votes == 1 else "votes"
     sentence = f"not quorate: {q.total_votes} {votes}, quorum needs {q.quorum}"
     if absent:
         heard = [n for n in absent if n.last_heard_age is not None]

@@ -366,8 +366,8 @@ class Daemon:
                 return await self._config_push(data.encode(), dry_run)
             case protocol.Svc():
                 return await self._service_request(request)
-            case protocol.Why(name=name):
-                return answer_why(self.core, self.config, name, now)
+            case protocol.Why(name=name, raw=raw):
+                return answer_why(self.core, self.config, name, now, raw=raw)
         return text(False, error=f"unknown command {type(request).__name__}", code="invalid")
 
     async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:

@@ -34,9 +34,10 @@ def fence_methods(config: ClusterConfig) -> FenceMethods:
 
 
 def answer_why(
-    core: NodeCore, config: ClusterConfig, name: str | None, now: float
+    core: NodeCore, config: ClusterConfig, name: str | None, now: float, *, raw: bool = False
 ) -> protocol.Answer | protocol.WhyAnswer:
-    """The explanation `name` asks for, or a refusal listing every valid name."""
+    """The explanation `name` asks for, or a refusal listing every valid name. ``raw``: the sentence alone, as
+    plain text (what the command prints without ``--json``, fetched without decoding any JSON)."""
     offset = time.time() - now
 
     def when(t: float) -> str:
@@ -66,4 +67,6 @@ def answer_why(
                                   when=when, now=now)  # fmt: skip
     except UnknownName as exc:
         return protocol.Answer(False, error=str(exc), code="invalid")
+    if raw:
+        return protocol.Answer(True, text=result.sentence + "\n")
     return protocol.WhyAnswer(True, kind, result.subject, result.sentence, result.facts)

@@ -184,6 +184,12 @@ def test_quorate_sentence_counts_every_vote() -> None:
     assert result.facts["absent"] == []
 
 
+def test_a_single_vote_is_singular() -> None:
+    status = MembershipStatus(1, "Cluster-Member", ViewId(1, 1), (1,), 1, QuorumResult(1, 1, 1, True, ""),
+                              (node(1, True),), False, 1, "")  # fmt: skip
+    assert explain_quorum(status).sentence == "quorate: 1 vote of 1 expected, quorum 1 (balthasar 1, quorum disk 0)"
+
+
 def test_not_quorate_sentence_names_who_is_missing_and_since_when() -> None:
     status = membership((1,), QuorumResult(3, 1, 2, False, "1 vote"), ages={2: 10.0, 3: 6.0})
     result = explain_quorum(status, now=14.0, when=clock)

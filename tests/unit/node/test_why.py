@@ -90,6 +90,11 @@ def test_the_service_quorum_and_a_node_are_explained_from_live_state(net: Net) -
     assert answer.facts["owner"] == "balthasar.localdomain"
 
 
+def test_the_raw_form_is_the_sentence_as_text(net: Net) -> None:
+    answer = answer_why(net.cores[1], net.cfg, "test", net.now, raw=True)
+    assert answer == protocol.Answer(True, text=sentence(net.why("test")) + "\n")
+
+
 def test_a_failed_node_is_shown_being_fenced_with_its_method(net: Net) -> None:
     net.down.add(2)
     net.advance(15.0)
