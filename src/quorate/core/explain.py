@@ -22,7 +22,7 @@ prints). An unknown name raises `UnknownName`, whose message lists the valid one
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from quorate.core.fencing import Fencing, Phase, Victim
@@ -45,15 +45,15 @@ class Explanation:
 
 
 class UnknownName(LookupError):
-    """Neither a service nor a node of this cluster; the message lists both kinds of valid names."""
+    """A service or node this cluster does not have; the message lists the valid names."""
 
 
 def _plain_when(t: float) -> str:
     return f"{t:.0f}"
 
 
-def _names(ledger: ServiceLedger, ids: object) -> list[str]:
-    return [ledger.name(n) for n in sorted(ids)]  # type: ignore[call-overload]
+def _names(ledger: ServiceLedger, ids: Iterable[int]) -> list[str]:
+    return [ledger.name(n) for n in sorted(ids)]
 
 
 def _join(names: Sequence[str]) -> str:
@@ -71,7 +71,6 @@ def explain_service(
     name: str,
     *,
     fence_methods: FenceMethods | None = None,
-    when: Callable[[float], str] = _plain_when,
 ) -> Explanation:
     """Why service `name` is where it is (or nowhere), as the answering node knows it."""
     name = name.removeprefix("service:")
@@ -124,6 +123,7 @@ def _service_sentence(
         owner = ledger.name(record.owner)
         facts["awaiting_fence"] = owner
         victim = fencing.victims.get(record.owner)
+        facts["fence"] = None if victim is None else _victim_facts(victim)
         return f"{name} waits for {owner} to be fenced: " + _fence_progress(ledger, fencing, victim, owner, methods)
     if record.frozen:
         where = f" (it is {record.state} on {ledger.name(record.owner)})" if record.owner else f" ({record.state})"
@@ -353,7 +353,7 @@ def explain_node(
     )
     if victim is not None:
         by = fencing.coordinator_id
-        who = ledger_name(status, by) if by else "nobody yet (no quorate coordinator)"
+        who = _node_name(status, by) if by else "nobody yet (no quorate coordinator)"
         tried = (fence_methods or {}).get(nodeid, ())
         if victim.phase is Phase.MANUAL:
             return Explanation(name, f"{name} {left} and needs `fence_ack_manual {name}`", facts)
@@ -365,7 +365,7 @@ def explain_node(
         return Explanation(name, f"{name} {left} and will be fenced by {who}: {victim.phase.value}", facts)
     if last is not None:
         facts["fenced_by"] = last.method
-        sentence = f"{name} {left}; it was fenced at {when(last.at)} by {ledger_name(status, last.by)} ({last.method})"
+        sentence = f"{name} {left}; it was fenced at {when(last.at)} by {_node_name(status, last.by)} ({last.method})"
         return Explanation(name, sentence, facts)
     if nodeid in fencing.confirmed:
         return Explanation(name, f"{name} {left}; its fence is confirmed", facts)
@@ -378,5 +378,5 @@ def _victim_facts(victim: Victim) -> dict[str, object]:
     return {"state": victim.phase.value, "attempts": victim.attempts, "detail": victim.detail, "reason": victim.reason}
 
 
-def ledger_name(status: MembershipStatus, nodeid: int) -> str:
+def _node_name(status: MembershipStatus, nodeid: int) -> str:
     return next((n.name for n in status.nodes if n.nodeid == nodeid), f"node {nodeid}")

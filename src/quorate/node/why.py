@@ -51,8 +51,7 @@ def answer_why(
             result = explain_quorum(status, qdisk_votes=core.membership.qdisk_votes, when=when, now=now)
         elif name.removeprefix("service:") in core.services.specs:
             kind = "service"
-            result = explain_service(core.services, core.fencing, name, fence_methods=fence_methods(config),
-                                     when=when)  # fmt: skip
+            result = explain_service(core.services, core.fencing, name, fence_methods=fence_methods(config))
         else:
             node = config.node_by_name(name)
             if node is None:

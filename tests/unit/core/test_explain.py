@@ -154,6 +154,13 @@ def test_service_facts_name_the_nodes_and_the_domain() -> None:
                               "melchior.localdomain": "BETTER"}  # fmt: skip
 
 
+def test_awaiting_fence_facts_carry_the_fence_state() -> None:
+    ledger, fencing = ledger_for(CASES["awaiting fence, running"])
+    facts = explain_service(ledger, fencing, "test", fence_methods=METHODS).facts
+    assert facts["awaiting_fence"] == "casper.localdomain"
+    assert facts["fence"] == {"state": "fencing", "attempts": 1, "detail": "", "reason": "left"}
+
+
 def test_unknown_service_lists_the_valid_ones() -> None:
     ledger, fencing = ledger_for(CASES["frozen"])
     with pytest.raises(UnknownName, match=r"unknown service 'tset' \(services: test\)"):
