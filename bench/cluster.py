@@ -40,7 +40,8 @@ def idle_cost(tb: Testbed, results: Results, token_ms: int, seconds: float) -> N
 
 
 def status_commands(tb: Testbed, node: str, results: Results, token_ms: int, runs: int) -> None:
-    """`clustat` and `cman_tool status` whole-process times on ``node`` (interpreter start included).
+    """`clustat`, `cman_tool status` and `quorate why test` whole-process times on ``node`` (interpreter start
+    included).
 
     The package is byte-compiled first, as an installed package is: a source file edited since its .pyc was
     written would otherwise be compiled again on every run when PYTHONDONTWRITEBYTECODE is set."""
@@ -52,6 +53,7 @@ def status_commands(tb: Testbed, node: str, results: Results, token_ms: int, run
     commands: dict[str, Sequence[str]] = {
         "clustat": [str(BIN / "clustat")],
         "cman_tool_status": [str(BIN / "cman_tool"), "status"],
+        "quorate_why": [str(BIN / "quorate"), "why", "test"],
     }
     for key, argv in commands.items():
         results.add(token_ms, key, *timed_in_node(tb, node, argv, runs))

@@ -60,6 +60,7 @@ def figures(token_ms: int) -> list[Figure]:
         Figure("rss", "RSS per node", "MiB", 60, "<= 60 MiB"),
         Figure("clustat", "clustat (whole process)", "ms", 20, "<= 20 ms median"),
         Figure("cman_tool_status", "cman_tool status (whole process)", "ms", 20, "<= 20 ms median"),
+        Figure("quorate_why", "quorate why test (whole process)", "ms", 50, "<= 50 ms median"),
     ]  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from e2e_helpers import wait_for
+from e2e_helpers import QUORATE, wait_for
 from test_e2e_resources import lun  # noqa: F401  (a fixture)
 from test_e2e_services import B, C, cluster_conf, service, started_on
 
@@ -46,6 +46,15 @@ def test_nothing_moves_until_fence_ack_manual(testbed, lun: str, tmp_path: Path)
     svc = service(tb, C)
     assert svc is not None and svc["state"] == "started" and svc["owner"] == B, "moved before the acknowledgement"
     assert "waiting for balthasar.localdomain to be fenced" in tb.daemon_log(C)
+    why = tb.exec(C, [*QUORATE, "why", "test"])
+    assert why.returncode == 0, why.stderr
+    assert why.stdout == (
+        "test waits for balthasar.localdomain to be fenced: it needs `fence_ack_manual balthasar.localdomain`\n"
+    )
+    why = tb.exec(C, [*QUORATE, "why", "balthasar"])
+    assert why.stdout.startswith("balthasar.localdomain left at ") and why.stdout.endswith(
+        " and needs `fence_ack_manual balthasar.localdomain`\n"
+    ), why.stdout
 
     refused = tb.exec(C, [*FENCE_ACK, "-O", "-n", C])
     assert refused.returncode == 1 and "is not waiting to be fenced" in refused.stderr

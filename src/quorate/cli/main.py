@@ -31,6 +31,7 @@ class LazyGroup(click.Group):
         "metrics": ("quorate.cli.metrics_cmd", "metrics"),
         "web": ("quorate.web.command", "web"),
         "witness": ("quorate.witness.cli", "witness"),
+        "why": ("quorate.cli.why_cmd", "why"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

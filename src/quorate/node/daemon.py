@@ -82,6 +82,7 @@ from quorate.node.sdnotify import Notifier
 from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status, status_doc
 from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
+from quorate.node.why import answer_why
 from quorate.node.wire import WireCodec
 from quorate.node.witness_link import WitnessLink
 from quorate.qdisk.shell import DiskIO
@@ -365,6 +366,8 @@ class Daemon:
                 return await self._config_push(data.encode(), dry_run)
             case protocol.Svc():
                 return await self._service_request(request)
+            case protocol.Why(name=name, raw=raw):
+                return answer_why(self.core, self.config, name, now, raw=raw)
         return text(False, error=f"unknown command {type(request).__name__}", code="invalid")
 
     async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:

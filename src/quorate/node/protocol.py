@@ -8,8 +8,8 @@ commands build their line by hand on the interpreter's built-in modules (`quorat
 decodes their lines with this schema so that both stay the same protocol.
 
 Answers are JSON objects too: `Answer` for most requests (``ok``, a human ``error`` or ``text``, and a
-machine-readable ``code`` when refused), `ServiceAnswer` for clusvcadm, `StatusAnswer` carrying the status
-document (`quorate.node.status.StatusDoc`).
+machine-readable ``code`` when refused), `ServiceAnswer` for clusvcadm, `WhyAnswer` for `quorate why`,
+`StatusAnswer` carrying the status document (`quorate.node.status.StatusDoc`).
 """
 
 from __future__ import annotations
@@ -117,6 +117,12 @@ class Lvs(Req, tag="lvs"):
     control server itself from the lvs agent's table: `control.answer_lvs`)."""
 
 
+class Why(Req, tag="why"):
+    """`quorate why [NAME]`: why a service is where it is, a node's membership and fencing, or (no name) quorum."""
+
+    name: str | None = None
+
+
 Request = (
     Status
     | CmanStatus
@@ -137,6 +143,7 @@ Request = (
     | Locks
     | LvmRefresh
     | Lvs
+    | Why
 )
 
 SESSIONS = ("lock_session", "locks", "lvm_refresh")  # commands whose handler keeps the connection
@@ -158,6 +165,16 @@ class ServiceAnswer(msgspec.Struct):
     done: bool
     result: str
     owner: str = ""
+
+
+class WhyAnswer(msgspec.Struct):
+    """`quorate why`'s answer: what was explained, the sentence, and the facts it rests on."""
+
+    ok: bool
+    kind: str  # "service", "node" or "quorum"
+    subject: str
+    sentence: str
+    facts: dict[str, Any]
 
 
 class StatusAnswer(msgspec.Struct):
