@@ -42,13 +42,17 @@ def table(ledger: ServiceLedger) -> list[SvcRecord]:
 def publish(ledger: ServiceLedger, now: float) -> None:
     """After an evaluation: version every record that changed, and send the table if any did (or it is due)."""
     changed = False
+    published: dict[str, SvcRecord] = {}
     for name, record in ledger.records.items():
         previous = ledger.published.get(name)
-        if previous is None or astuple(record.message())[:-1] != astuple(previous)[:-1]:
+        message = record.message()
+        if previous is None or astuple(message)[:-1] != astuple(previous)[:-1]:
             changed = True
             ledger.version_counter += 1
             record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
-    ledger.published = {name: r.message() for name, r in ledger.records.items()}
+            message = record.message()  # with its new version
+        published[name] = message
+    ledger.published = published
     if changed or now >= ledger.last_table + TABLE_PERIOD:
         send_table(ledger, now)
 
