@@ -80,9 +80,13 @@ def reconcile(ledger: ServiceLedger) -> None:
     new_runs = set(ledger.new_runs)
     ledger.new_runs = {n for n in new_runs if St.STOPPING in ledger.inventories.get(n, {}).values()}
     for record in ledger.records.values():
-        if record.cmd:
-            continue
         holders = _holders(ledger, record.name)
+        if record.cmd:
+            if record.state is St.STARTING and holders.get(record.cmd_node) is St.STARTED:
+                # The start's report was lost (a datagram, or a member between views): the node's inventory says
+                # the same, and it is newer than the command (no executor held the service when it was given).
+                _started(ledger, record, record.cmd_node)
+            continue
         owner_live = record.owner in ledger.members
         if record.owner and owner_live:
             there = holders.get(record.owner)
@@ -233,6 +237,17 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
     ledger.command(target, record, Action.START, then=FollowUp.NONE)
 
 
+def _started(ledger: ServiceLedger, record: Record, node: int) -> None:
+    """The start commanded on ``node`` succeeded."""
+    name = ledger.name(node)
+    record.cmd = 0
+    record.state, record.reason = St.STARTED, f"started on {name}"
+    record.excluded.clear()
+    record.failed_starts.clear()
+    ledger.log(f"service:{record.name} started on {name}")
+    ledger.finish_requests(record, True, Answer.SUCCESS)
+
+
 def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport) -> None:
     """An executor's report: the end of a command, or a failed status check of a running service."""
     record = ledger.records.get(report.service)
@@ -249,11 +264,7 @@ def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport)
         return  # a stale report, or a stop of a stray copy
     record.cmd = 0
     if outcome is Outcome.STARTED:
-        record.state, record.reason = St.STARTED, f"started on {name}"
-        record.excluded.clear()
-        record.failed_starts.clear()
-        ledger.log(f"service:{record.name} started on {name}")
-        ledger.finish_requests(record, True, Answer.SUCCESS)
+        _started(ledger, record, sender)
     elif outcome is Outcome.START_FAILED:
         record.reason = f"start on {name} failed: {report.detail}"
         ledger.log(f"service:{record.name}: {record.reason}; stopping it there, then trying another node", "warning")

@@ -8,7 +8,7 @@ from services_wiring import Cluster, domain
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcTable, encode
 from quorate.core.placement import ServiceSpec
 from quorate.core.service_replication import send_table
-from quorate.core.services import St
+from quorate.core.services import TABLE_PERIOD, St
 
 COUNT = 120
 # Long names make a table of 120 records larger than one message (about 9 KB) while each node runs only half.
@@ -54,3 +54,20 @@ def test_a_new_coordinator_takes_over_every_record_of_a_large_table() -> None:
     assert all(c.started_on(name) in ([2], [3]) for name in NAMES)
     moved = {name: c.record(name) for name in on_first}
     assert all(rec.state is St.STARTED and rec.last_owner == 1 for rec in moved.values())
+
+
+def test_a_lost_start_report_is_settled_by_the_owners_inventory() -> None:
+    c = Cluster([ServiceSpec("svc", domain=domain(2, 3, ordered=True))])  # runs on casper; balthasar coordinates
+    c.auto = False
+    c.form({1, 2, 3})
+    assert c.record().state is St.STARTING and c.record().cmd
+    c.deaf = {1}  # the coordinator hears nothing while casper's executor finishes: the report is lost
+    c.finish(2)
+    c.deaf = set()
+    assert c.record().state is St.STARTING and c.started_on() == [2]
+    c.advance(TABLE_PERIOD)  # the periodic table; casper answers with its inventory, which shows it started
+    record = c.record()
+    assert (record.state, record.owner, record.cmd) == (St.STARTED, 2, 0)
+    assert record.reason == "started on casper"
+    c.advance(TABLE_PERIOD)
+    assert c.starts() == [2]  # settled, never started twice
