@@ -2,6 +2,7 @@
 max next to its target.
 
     sudo .venv/bin/python -m bench [--trials 5] [--idle-seconds 60] [--json FILE] [--quick]
+    sudo .venv/bin/python -m bench scale [...]      # how costs grow with nodes and services (bench/scale.py)
 
 For each token (cman's default 10 s, and 300 ms) and each trial, a fresh three-node testbed of the article's
 cluster (service `test` on a shared ext3 LUN, fence_netns through the power switch) measures: start of the 3
@@ -55,6 +56,11 @@ def one_trial(directory: Path, lun: str, token_ms: int, results: Results, *, ext
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_given = sys.argv[1:] if argv is None else argv
+    if args_given[:1] == ["scale"]:  # how costs grow with nodes and services: bench/scale.py
+        from bench import scale
+
+        return scale.main(args_given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--trials", type=int, default=None, help="trials per token (default 5; 1 with --quick)")
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: 1 trial, 5 s idle, 5 CLI runs")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure and value as JSON")
     parser.add_argument("--tokens", default=",".join(map(str, TOKENS)), help="comma-separated token values (ms)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_given)
     trials = args.trials or (1 if args.quick else 5)
     idle = args.idle_seconds or (5.0 if args.quick else 60.0)
     cli_runs = 5 if args.quick else 30

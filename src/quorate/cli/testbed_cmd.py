@@ -74,14 +74,54 @@ def testbed() -> None:
 
 
 @testbed.command("up")
-@click.argument("conf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("conf", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_prefix_option
 @click.option("--key", "key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Cluster key file.")
 @click.option("--no-daemons", is_flag=True, help="Do not start quorated on the nodes.")
-def up_cmd(conf: Path, prefix: str, key: Path | None, no_daemons: bool) -> None:
-    """Create the hosts of CONF (a cluster.conf), replacing a testbed of the same prefix."""
-    _require_root()
-    bed = _guard(lambda: Testbed.up(conf, prefix=prefix, key_path=key, start_daemons=not no_daemons))
+@click.option("--nodes", type=int, help="Instead of CONF: a generated cluster of this many nodes (2-32).")
+@click.option("--services", type=int, help="With --nodes: this many light script services (default 0).")
+@click.option("--token", "token_ms", type=int, help="With --nodes: the totem token in ms (default cman's).")
+@click.option("--multicast", is_flag=True, help="With --nodes: heartbeats by multicast instead of unicast.")
+def up_cmd(
+    conf: Path | None,
+    prefix: str,
+    key: Path | None,
+    no_daemons: bool,
+    nodes: int | None,
+    services: int | None,
+    token_ms: int | None,
+    multicast: bool,
+) -> None:
+    """Create the hosts of CONF (a cluster.conf), or of a generated cluster (--nodes), replacing a testbed of the
+    same prefix.
+
+    With --nodes N the nodes are node01.scale .. nodeNN.scale, fenced by fence_netns through the testbed's power
+    switch (started too), each preferred by one failover domain; --services M deals M services, each a script
+    that keeps a flag file in the node's /run, round-robin over those domains.
+    """
+    if conf is not None and nodes is not None:
+        raise click.UsageError("give either CONF or --nodes, not both")
+    if nodes is None:
+        scale_only = [name for name, value in (("--services", services), ("--token", token_ms)) if value is not None]
+        scale_only += ["--multicast"] if multicast else []
+        if scale_only:
+            raise click.UsageError(f"{', '.join(scale_only)} only go with --nodes")
+        if conf is None:
+            raise click.UsageError("give a cluster.conf (CONF) or --nodes N")
+    if nodes is not None:
+        from quorate.testbed.scale import DEFAULT_MULTICAST, ScaleShape
+        from quorate.testbed.scale_bed import up_scale
+
+        shape = ScaleShape(
+            nodes=nodes, services=services or 0, token_ms=token_ms, multicast=DEFAULT_MULTICAST if multicast else None
+        )
+        _guard(shape.check)  # before the root check: a bad shape is reported to anyone
+        _require_root()
+        bed = _guard(lambda: up_scale(shape, prefix=prefix, key_path=key, start_daemons=not no_daemons))
+    else:
+        assert conf is not None
+        _require_root()
+        bed = _guard(lambda: Testbed.up(conf, prefix=prefix, key_path=key, start_daemons=not no_daemons))
     for node in bed.nodes:
         click.echo(f"{node}\t{bed.address(node)}\tnetns {bed.netns(node)}\tfiles {bed.node_dir(node)}")
 

@@ -64,6 +64,9 @@ class Agreement:
         self.desired_since = now
         self.joined_seq = 0  # this node's own join: view sequence and time
         self.joined_at: float | None = None
+        # The last plan and what it was computed from (configuration, reported set, admissible peers' hearing):
+        # the plan is asked for after every datagram and tick, and in a steady cluster its inputs do not change.
+        self._planned: tuple[object, object, frozenset[int]] | None = None
 
     # ------------------------------------------------------------- planning
 
@@ -100,12 +103,18 @@ class Agreement:
         state = self._state
         reported = self._hearing.reported
         admissible = {state.local_id} | {n for n in reported if self._admission.refusal(state.peers[n]) is None}
+        matrix = (reported, tuple(sorted((n, state.peers[n].hears) for n in admissible if n != state.local_id)))
+        planned = self._planned
+        if planned is not None and planned[0] is state.config and planned[1] == matrix:
+            return planned[2]
         hears: dict[int, frozenset[int]] = {state.local_id: reported}
         for nodeid in admissible - {state.local_id}:
             hears[nodeid] = state.peers[nodeid].hears
         votes = {n.nodeid: n.votes for n in state.config.nodes}
         groups = connectivity.plan_groups(hears, admissible, votes)
-        return connectivity.group_of(state.local_id, groups)
+        group = connectivity.group_of(state.local_id, groups)
+        self._planned = (state.config, matrix, group)
+        return group
 
     def _coordinate(self, now: float, group: frozenset[int]) -> None:
         state = self._state

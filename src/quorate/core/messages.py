@@ -196,9 +196,12 @@ class SvcRecord(msgspec.Struct, frozen=True, array_like=True):
 
 
 class SvcTable(msgspec.Struct, frozen=True, array_like=True, tag="st"):
-    """The coordinator's service records, replicated to every member after each change."""
+    """The coordinator's service records, replicated to every member after each change. A table larger than
+    one message travels in parts (records are taken one by one, so any part is useful alone); ``last`` marks
+    the final part, which the members answer with their inventory."""
 
     records: tuple[SvcRecord, ...]
+    last: bool = True
 
 
 class SvcCommand(msgspec.Struct, frozen=True, array_like=True, tag="sc"):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from quorate.core.messages import SvcReport
 from quorate.core.placement import BEST, GOOD, ServiceSpec, best_target, can_run, score
-from quorate.core.service_records import FenceForService, Record, ServiceLedger
+from quorate.core.service_records import FenceForService, Record, ServiceLedger, holders_by_service
 from quorate.core.service_replication import publish
 from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, Outcome, St
 
@@ -44,11 +44,24 @@ def evaluate(ledger: ServiceLedger, now: float) -> None:
     ledger.last_eval = now
     if not ready(ledger):
         return
-    reconcile(ledger)
-    for name in sorted(ledger.records):
-        decide(ledger, now, ledger.records[name])
+    # Inventories do not change while an evaluation runs (commands are effects, carried out later): index them
+    # once, so that each service looks its holders up instead of scanning every member's inventory.
+    ledger.holding = holders_by_service(ledger.inventories)
+    try:
+        reconcile(ledger)
+        for name in sorted(ledger.records):
+            decide(ledger, now, ledger.records[name])
+    finally:
+        ledger.holding = None
     ledger.failback_due = False
     publish(ledger, now)
+
+
+def _holders(ledger: ServiceLedger, name: str) -> dict[int, St]:
+    """Which members' executors hold service ``name``, and in what state (from the index while evaluating)."""
+    if ledger.holding is not None:
+        return dict(ledger.holding.get(name, {}))
+    return {n: inv[name] for n, inv in ledger.inventories.items() if name in inv}
 
 
 def reconcile(ledger: ServiceLedger) -> None:
@@ -67,9 +80,13 @@ def reconcile(ledger: ServiceLedger) -> None:
     new_runs = set(ledger.new_runs)
     ledger.new_runs = {n for n in new_runs if St.STOPPING in ledger.inventories.get(n, {}).values()}
     for record in ledger.records.values():
+        holders = _holders(ledger, record.name)
         if record.cmd:
+            if record.state is St.STARTING and holders.get(record.cmd_node) is St.STARTED:
+                # The start's report was lost (a datagram, or a member between views): the node's inventory says
+                # the same, and it is newer than the command (no executor held the service when it was given).
+                _started(ledger, record, record.cmd_node)
             continue
-        holders = {n: inv[record.name] for n, inv in ledger.inventories.items() if record.name in inv}
         owner_live = record.owner in ledger.members
         if record.owner and owner_live:
             there = holders.get(record.owner)
@@ -175,7 +192,7 @@ def decide(ledger: ServiceLedger, now: float, record: Record) -> None:
 def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, *, minimum: int) -> None:
     """Start a stopped record: on its requested node if that is allowed, else on the best one (or nowhere)."""
     online = ledger.members
-    busy = sorted(n for n, inv in ledger.inventories.items() if record.name in inv)
+    busy = sorted(_holders(ledger, record.name))
     if busy:
         # S1 on facts: an executor still holds it (stopping after a quorum loss, say): wait until it is done.
         why = f"waiting for {', '.join(ledger.name(n) for n in busy)} to finish stopping it"
@@ -220,6 +237,17 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
     ledger.command(target, record, Action.START, then=FollowUp.NONE)
 
 
+def _started(ledger: ServiceLedger, record: Record, node: int) -> None:
+    """The start commanded on ``node`` succeeded."""
+    name = ledger.name(node)
+    record.cmd = 0
+    record.state, record.reason = St.STARTED, f"started on {name}"
+    record.excluded.clear()
+    record.failed_starts.clear()
+    ledger.log(f"service:{record.name} started on {name}")
+    ledger.finish_requests(record, True, Answer.SUCCESS)
+
+
 def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport) -> None:
     """An executor's report: the end of a command, or a failed status check of a running service."""
     record = ledger.records.get(report.service)
@@ -236,11 +264,7 @@ def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport)
         return  # a stale report, or a stop of a stray copy
     record.cmd = 0
     if outcome is Outcome.STARTED:
-        record.state, record.reason = St.STARTED, f"started on {name}"
-        record.excluded.clear()
-        record.failed_starts.clear()
-        ledger.log(f"service:{record.name} started on {name}")
-        ledger.finish_requests(record, True, Answer.SUCCESS)
+        _started(ledger, record, sender)
     elif outcome is Outcome.START_FAILED:
         record.reason = f"start on {name} failed: {report.detail}"
         ledger.log(f"service:{record.name}: {record.reason}; stopping it there, then trying another node", "warning")

@@ -114,6 +114,15 @@ class Record:
         )
 
 
+def holders_by_service(inventories: dict[int, dict[str, St]]) -> dict[str, dict[int, St]]:
+    """The inventories turned inside out, nodes in inventory order: one pass instead of one per service."""
+    held: dict[str, dict[int, St]] = {}
+    for node, inventory in inventories.items():
+        for name, state in inventory.items():
+            held.setdefault(name, {})[node] = state
+    return held
+
+
 class ServiceLedger:
     """One node's knowledge of the services, and the acts every part of the resource manager performs."""
 
@@ -134,6 +143,8 @@ class ServiceLedger:
         self.view: ViewId = ViewId(0, 0)
         self.coordinator = 0
         self.inventories: dict[int, dict[str, St]] = {}  # (coordinator) each member's executor, this view
+        # (coordinator, during one evaluation) the inventories by service: which nodes hold it, in what state
+        self.holding: dict[str, dict[int, St]] | None = None
         self.local_running: dict[str, St] = {}  # this node's executor
         self.safely_gone = safely_gone
         self.effects: list[SvcEffect] = []

@@ -18,21 +18,30 @@ An inventory is the member's executor state, sent for every view, on every chang
 (so a lost one is replaced within `TABLE_PERIOD`): the services it has in a non-stopped state. It is the ground
 truth S1 is enforced on. Each carries a sequence number that grows with every inventory the member's run sends,
 so the coordinator keeps the newest even when datagrams arrive out of order.
+
+A table of a hundred services or more does not fit in one message (`MAX_MESSAGE_BYTES`): tables and the
+records in inventories then go in consecutive parts. Nothing needs a whole table at once, because adoption and
+merging go record by record; each inventory part repeats the whole running list, and members answer only the
+last part of a table, so a table costs them one inventory, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
 from msgspec.structs import astuple
 
 from quorate.core.effects import Send
-from quorate.core.messages import SvcInventory, SvcRecord, SvcTable
+from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, SvcRecord, SvcTable
 from quorate.core.service_records import ServiceLedger
 from quorate.core.service_vocabulary import St
 
 TABLE_PERIOD = 5.0
 VERSIONS_PER_VIEW = 100000
+#: Room kept in each message for its tag, the tuple's header and an inventory's counters.
+ENVELOPE = 64
+_encode = msgspec.msgpack.Encoder().encode
 
 
 def table(ledger: ServiceLedger) -> list[SvcRecord]:
@@ -42,31 +51,56 @@ def table(ledger: ServiceLedger) -> list[SvcRecord]:
 def publish(ledger: ServiceLedger, now: float) -> None:
     """After an evaluation: version every record that changed, and send the table if any did (or it is due)."""
     changed = False
+    published: dict[str, SvcRecord] = {}
     for name, record in ledger.records.items():
         previous = ledger.published.get(name)
-        if previous is None or astuple(record.message())[:-1] != astuple(previous)[:-1]:
+        message = record.message()
+        if previous is None or astuple(message)[:-1] != astuple(previous)[:-1]:
             changed = True
             ledger.version_counter += 1
             record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
-    ledger.published = {name: r.message() for name, r in ledger.records.items()}
+            message = record.message()  # with its new version
+        published[name] = message
+    ledger.published = published
     if changed or now >= ledger.last_table + TABLE_PERIOD:
         send_table(ledger, now)
+
+
+def parts(records: list[SvcRecord], budget: int) -> list[tuple[SvcRecord, ...]]:
+    """The records in consecutive runs of at most ``budget`` encoded bytes each (at least one run, maybe empty)."""
+    runs: list[tuple[SvcRecord, ...]] = []
+    current: list[SvcRecord] = []
+    size = 0
+    for record in records:
+        cost = len(_encode(record))
+        if current and size + cost > budget:
+            runs.append(tuple(current))
+            current, size = [], 0
+        current.append(record)
+        size += cost
+    runs.append(tuple(current))
+    return runs
 
 
 def send_table(ledger: ServiceLedger, now: float) -> None:
     ledger.last_table = now
     others = tuple(sorted(ledger.members - {ledger.local_id}))
     if others:
-        ledger.effects.append(Send(others, SvcTable(tuple(table(ledger)))))
+        runs = parts(table(ledger), MAX_MESSAGE_BYTES - ENVELOPE)
+        for index, run in enumerate(runs):
+            ledger.effects.append(Send(others, SvcTable(run, last=index == len(runs) - 1)))
 
 
 def send_inventory(ledger: ServiceLedger) -> None:
-    """A member tells its coordinator what its executor runs, with the records it knows."""
+    """A member tells its coordinator what its executor runs, with the records it knows (the records in as
+    many inventories as they need, each with the whole of what runs here)."""
     if ledger.coordinator and ledger.coordinator != ledger.local_id:
         running = tuple(sorted(ledger.local_running.items()))
-        ledger.inventory_seq += 1
-        inventory = SvcInventory(ledger.view, running, tuple(table(ledger)), ledger.inventory_seq)
-        ledger.effects.append(Send((ledger.coordinator,), inventory))
+        room = MAX_MESSAGE_BYTES - ENVELOPE - len(_encode(SvcInventory(ledger.view, running, (), 0)))
+        for run in parts(table(ledger), max(room, 0)):
+            ledger.inventory_seq += 1
+            inventory = SvcInventory(ledger.view, running, run, ledger.inventory_seq)
+            ledger.effects.append(Send((ledger.coordinator,), inventory))
 
 
 def take_inventory(ledger: ServiceLedger, sender: int, inventory: SvcInventory) -> bool:

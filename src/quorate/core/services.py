@@ -190,7 +190,7 @@ class ServiceManager(ServiceLedger):
         if isinstance(message, SvcTable):
             if not self.acting and sender == self.coordinator:
                 service_replication.adopt(self, message.records)
-                if self.members:
+                if self.members and message.last:
                     service_replication.send_inventory(self)  # an inventory lost on the way is replaced
         elif isinstance(message, SvcCommand):
             if sender == self.coordinator and self.members:

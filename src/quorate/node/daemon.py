@@ -413,7 +413,8 @@ class Daemon:
                     self._carry_out(self._backlog.popleft())
         finally:
             self._flushing = False
-        self.notifier.status(self.core.status_line())
+        if self.notifier.address:  # outside systemd nobody reads it: not worth a string per datagram
+            self.notifier.status(self.core.status_line())
         self._arm_timer()
 
     def _carry_out(self, effect: Effect) -> None:
