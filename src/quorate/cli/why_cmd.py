@@ -40,7 +40,6 @@ def why(name: str | None, as_json: bool) -> None:
 
 
 def _not_running() -> str:
-    import os
+    from quorate.cli.entry import why_not_running
 
-    where = os.environ.get("QUORATE_SOCKET", fastclient.DEFAULT_SOCKET)
-    return f"Could not connect to CMAN: quorated is not running (no answer on {where})"
+    return why_not_running()

@@ -1,0 +1,59 @@
+"""The `quorate` command's entry point: `quorate status` and `quorate why`, the questions asked over and over
+while something is wrong, are answered without loading click (which alone costs them 0.1-0.2 s of start-up on a
+busy node); every other command line, and these two with any other option, goes to the click command line in
+`quorate.cli.main`, which prints the same things.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def why_not_running() -> str:
+    from quorate.cli import fastclient
+
+    where = os.environ.get("QUORATE_SOCKET", fastclient.DEFAULT_SOCKET)
+    return f"Could not connect to CMAN: quorated is not running (no answer on {where})"
+
+
+def _status(as_json: bool) -> int:
+    import json
+
+    from quorate.cli import client
+    from quorate.cli.status_text import render_status
+
+    try:
+        doc = client.status()
+    except client.NotRunning as exc:
+        # click's ClickException form, as `quorate.cli.main` prints it
+        reason = str(exc) or f"quorated is not running on this node (no answer on {client.socket_path()})"
+        sys.stderr.write(f"Error: {reason}\n")
+        return 1
+    except client.RequestFailed as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return 1
+    print(json.dumps(doc, indent=2) if as_json else render_status(doc))
+    return 0
+
+
+def _why(name: str | None) -> int:
+    from quorate.cli import fastclient
+
+    code: int = fastclient.answer("why", prog="quorate why", not_running=why_not_running(), name=name)
+    return code
+
+
+def run() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["status"] and args[1:] in ([], ["--json"]):
+        sys.exit(_status(as_json=args[1:] == ["--json"]))
+    if args[:1] == ["why"] and len(args) <= 2 and not any(a.startswith("-") for a in args[1:]):
+        sys.exit(_why(args[1] if len(args) == 2 else None))
+    from quorate.cli.main import main
+
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
