@@ -138,6 +138,9 @@ def test_the_documented_upgrade_from_the_previous_release_keeps_the_cluster_and_
     # 3. A node left on the previous release stays out, said once, and nobody is fenced.
     tb.stop_daemon(M, timeout=30)
     wait_for("balthasar and casper without melchior", probe(tb, lambda: running(tb, B, None, 2, B)), timeout=60)
+    # What the survivors log from here on is about the mixed node (a slow start in step 2 may have had melchior
+    # scheduled for startup fencing until it joined, which the logs rightly mention).
+    mark = {node: len(tb.daemon_log(node)) for node in (B, C)}
     tb.start_daemon(M, command=old_daemon)
     said = "sends wire protocol version 1 and this quorated speaks 2"
     wait_for(
@@ -152,7 +155,7 @@ def test_the_documented_upgrade_from_the_previous_release_keeps_the_cluster_and_
     assert alone is not None and not alone["quorate"], alone
     assert not any(s.get("owner") == M for s in alone["services"]), alone["services"]
     assert all(tb.is_powered(node) for node in tb.nodes), "nobody may be fenced over a version mismatch"
-    assert "fence of" not in tb.daemon_log(B) + tb.daemon_log(C)
+    assert not [n for n in (B, C) if "fence" in tb.daemon_log(n)[mark[n] :]], "no fence over a version mismatch"
     tb.stop_daemon(M, timeout=30)
     tb.start_daemon(M)
     wait_for("melchior back with this release", probe(tb, lambda: running(tb, M, None, 3, B)), timeout=60)
