@@ -1,0 +1,183 @@
+"""What `quorate chaos` checks, judged from evidence the cluster did not produce about itself.
+
+Theory of operation: the service's program appends ``<date> <hostname>`` to a file on the shared disk every
+``period`` seconds, so the disk itself tells who held it when. A writer's lines form *runs* (consecutive lines
+no further apart than a few periods); two runs of different hosts that overlap in time mean two hosts wrote
+the shared file system at once, and a run with far more lines than its length allows means two loops on one
+host. Fencing is judged by times: the new owner's first line on the disk, and its "started" log line, must
+come after the old owner lost power (as the testbed saw it) and after the fence was confirmed. A node cut off
+from the quorate side must stop writing within a grace period. Configuration versions are read from each
+node's own file on disk, not from the daemons.
+
+Everything here is pure: lines and times in, a list of violations (plain sentences) out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+WRITE_LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (\S+)\s*$")
+LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
+CONFIG_VERSION = re.compile(rb"<cluster\b[^>]*\bconfig_version=\"(\d+)\"")
+
+
+@dataclass(frozen=True)
+class Write:
+    """One line the service's program wrote: when (epoch seconds) and from which host."""
+
+    time: float
+    host: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stretch of lines by one host with no gap longer than the split gap."""
+
+    host: str
+    first: float
+    last: float
+    lines: int
+
+
+def _stamp(text: str) -> float:
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in text else "%Y-%m-%d %H:%M:%S"
+    return datetime.strptime(text[:26], fmt).timestamp()
+
+
+def parse_writes(text: str) -> list[Write]:
+    """Every well-formed ``<date> <host>`` line of the shared file, in file order (other lines are ignored)."""
+    writes = []
+    for line in text.splitlines():
+        found = WRITE_LINE.search(line)
+        if found:
+            writes.append(Write(_stamp(found[1]), found[2]))
+    return writes
+
+
+def runs(writes: Sequence[Write], period: float) -> list[Run]:
+    """Each host's runs: its lines split wherever two of them are more than 2.5 periods apart."""
+    split = 2.5 * period
+    out: list[Run] = []
+    by_host: dict[str, list[float]] = {}
+    for write in writes:
+        by_host.setdefault(write.host, []).append(write.time)
+    for host, times in by_host.items():
+        times.sort()
+        start = prev = times[0]
+        count = 1
+        for t in times[1:]:
+            if t - prev > split:
+                out.append(Run(host, start, prev, count))
+                start, count = t, 0
+            prev = t
+            count += 1
+        out.append(Run(host, start, prev, count))
+    return sorted(out, key=lambda r: (r.first, r.host))
+
+
+def writer_violations(writes: Sequence[Write], period: float) -> list[str]:
+    """Two hosts writing in the same stretch of time, or one host writing twice as often as one loop can."""
+    found = []
+    spans = runs(writes, period)
+    for index, one in enumerate(spans):
+        for other in spans[index + 1 :]:
+            if other.host != one.host and other.first < one.last and one.first < other.last:
+                found.append(
+                    f"two writers on the shared disk: {one.host} wrote from {_clock(one.first)} to "
+                    f"{_clock(one.last)} while {other.host} wrote from {_clock(other.first)} to {_clock(other.last)}"
+                )
+        allowed = (one.last - one.first) / period * 1.4 + 2
+        if one.lines > allowed:
+            found.append(
+                f"two loops on {one.host}: {one.lines} lines in {one.last - one.first:.1f} s "
+                f"(one loop writes every {period:g} s)"
+            )
+    return found
+
+
+def silent_violations(writes: Sequence[Write], hosts: Iterable[str], start: float, end: float) -> list[str]:
+    """Lines by ``hosts`` between ``start`` and ``end``: a node outside the quorate view kept its service."""
+    cut_off = set(hosts)
+    late = [w for w in writes if w.host in cut_off and start <= w.time <= end]
+    if not late:
+        return []
+    first = late[0]
+    return [
+        f"{first.host} wrote the shared disk at {_clock(first.time)} although it was outside the quorate view "
+        f"since {_clock(start)} ({len(late)} such lines)"
+    ]
+
+
+def takeover_violations(
+    writes: Sequence[Write],
+    powered_off: Mapping[str, float],
+    fence_confirmed: Mapping[str, float],
+    started: Mapping[str, float],
+) -> list[str]:
+    """A host that took the disk over from one that lost power must have started after the power went out
+    and after the fence was confirmed (times in epoch seconds; ``started`` is each host's "started" log time).
+
+    The old owner is the last writer before the power-off; the new owner is the first other host writing
+    after the old owner's last line.
+    """
+    found = []
+    for victim, off_at in powered_off.items():
+        before = [w for w in writes if w.host == victim and w.time <= off_at]
+        if not before:
+            continue  # the victim did not hold the disk
+        after = [w for w in writes if w.time > before[-1].time and w.host != victim]
+        if not after:
+            continue
+        heir = after[0]
+        if heir.time < off_at:
+            found.append(
+                f"{heir.host} wrote the shared disk at {_clock(heir.time)}, before {victim} lost power at "
+                f"{_clock(off_at)}"
+            )
+        confirmed = fence_confirmed.get(victim)
+        began = started.get(heir.host)
+        if confirmed is not None and began is not None and began < confirmed:
+            found.append(
+                f"{heir.host} started the service at {_clock(began)}, before the fence of {victim} was "
+                f"confirmed at {_clock(confirmed)}"
+            )
+    return found
+
+
+def log_times(log: str, marker: str, since: float) -> list[float]:
+    """Times (epoch seconds) of the daemon log lines containing ``marker``, at or after ``since``."""
+    times = []
+    for line in log.splitlines():
+        if marker in line:
+            stamp = LOG_STAMP.match(line)
+            if stamp:
+                t = _stamp(stamp[1])
+                if t >= since:
+                    times.append(t)
+    return times
+
+
+def config_version(text: bytes) -> int | None:
+    """The ``config_version`` of a cluster.conf's root element, None if it has none."""
+    found = CONFIG_VERSION.search(text)
+    return int(found[1]) if found else None
+
+
+def version_violations(on_disk: Mapping[str, int | None], at_least: int) -> list[str]:
+    """Every node must hold one and the same configuration version, and none below ``at_least``."""
+    found = []
+    versions = {v for v in on_disk.values()}
+    if len(versions) > 1:
+        listed = ", ".join(f"{node} {version}" for node, version in sorted(on_disk.items()))
+        found.append(f"nodes disagree on the configuration version: {listed}")
+    lost = sorted(node for node, version in on_disk.items() if version is None or version < at_least)
+    if lost:
+        found.append(f"configuration version {at_least} lost on {', '.join(lost)}")
+    return found
+
+
+def _clock(t: float) -> str:
+    return datetime.fromtimestamp(t).strftime("%H:%M:%S.%f")[:-3]
