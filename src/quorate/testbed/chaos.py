@@ -248,6 +248,10 @@ class Chaos:
             for node in self.tb.nodes
         }
         violations += chaos_checks.version_violations(on_disk, self.version)
+        spans = ", ".join(f"{r.host.split('.')[0]} {r.lines}" for r in chaos_checks.runs(writes, self.period))
+        self.log(f"  the shared disk's writers in turn (lines): {spans or 'nobody'}")
+        if off:
+            self.log(f"  lost power: {', '.join(sorted(off))}; fences confirmed: {', '.join(sorted(fenced)) or 'none'}")
         shown = f"{recovery:.1f} s" if recovery is not None else "none"
         self.log(f"  recovered in {shown}; {len(violations)} violation(s)")
         for text in violations:
