@@ -6,7 +6,7 @@ ext3 LUN, fence_netns through the power switch, a short token). Each round carri
 network, continue stopped processes, power nodes back on, clear the script's failure switches) and polls
 until the cluster has recovered: every node answers with one quorate view of all nodes, the service is
 started on the best node of its failover domain (the first node, every node being up), and every node holds
-the same configuration version. The seconds from the undo to that moment are the round's recovery time;
+the same configuration version. The seconds from the start of the undo to that moment are the round's recovery time;
 not recovering within the bound is a violation.
 
 While a round runs, a watcher thread (with its own testbed handle) samples every node's power, so the time
@@ -40,12 +40,15 @@ SAMPLE = 0.2
 
 
 class PowerWatch:
-    """Samples every node's power in a thread; remembers when each node was first seen off."""
+    """Samples every node's power in a thread; remembers when each node was first seen off, and the last time it
+    was seen on before that: the power went out between the two, so only the earlier time proves a node was
+    still on."""
 
     def __init__(self, prefix: str) -> None:
         self._bed = Testbed.attach(prefix)
         self._stop = threading.Event()
         self.off_at: dict[str, float] = {}
+        self.on_until: dict[str, float] = {}  # the last sample that saw a node on, before it was first seen off
         self._thread = threading.Thread(target=self._loop, name="chaos-power-watch", daemon=True)
 
     def __enter__(self) -> PowerWatch:
@@ -63,7 +66,9 @@ class PowerWatch:
                     on = self._bed.is_powered(node)
                 except TestbedError:
                     continue
-                if not on and node not in self.off_at:
+                if on and node not in self.off_at:
+                    self.on_until[node] = time.time()
+                elif not on and node not in self.off_at:
                     self.off_at[node] = time.time()
             self._stop.wait(SAMPLE)
 
@@ -112,8 +117,9 @@ class Chaos:
                 return False
         return len(versions) == 1
 
-    def wait_recovered(self) -> float | None:
-        began = time.monotonic()
+    def wait_recovered(self, since: float | None = None) -> float | None:
+        """Seconds from ``since`` (a ``time.monotonic`` value, default now) until the cluster has recovered."""
+        began = time.monotonic() if since is None else since
         while time.monotonic() - began < self.bound:
             if self.recovered():
                 return time.monotonic() - began
@@ -227,9 +233,9 @@ class Chaos:
                 if step.action == "partition" and cut_at is None:
                     cut_at = time.time()
                 self.do(step)
-            faults_end = time.time()
+            faults_end, undone_at = time.time(), time.monotonic()
             self.undo()
-            recovery = self.wait_recovered()
+            recovery = self.wait_recovered(since=undone_at)
         if recovery is None:
             violations.append(f"not recovered within {self.bound:g} s of the end of the faults")
         writes = [w for w in self.writes() if w.time >= began - 3 * self.period]
@@ -238,7 +244,7 @@ class Chaos:
             grace = 3 * self.token_ms / 1000 + 3 * self.period
             hosts = [self._name(i) for i in plan.cut_off]
             violations += chaos_checks.silent_violations(writes, hosts, cut_at + grace, faults_end)
-        off = {node: t for node, t in watch.off_at.items()}
+        off = {node: watch.on_until.get(node, began) for node in watch.off_at}
         fenced = {n: t for n in off if (t := self.log_first(f"fence of {n} confirmed", began - 1)) is not None}
         started = {n: t for n in self.tb.nodes
                    if (t := self.log_first(f"service:{SERVICE} started on {n}", began - 1)) is not None}  # fmt: skip

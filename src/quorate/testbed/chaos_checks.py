@@ -79,16 +79,29 @@ def runs(writes: Sequence[Write], period: float) -> list[Run]:
 
 
 def writer_violations(writes: Sequence[Write], period: float) -> list[str]:
-    """Two hosts writing in the same stretch of time, or one host writing twice as often as one loop can."""
+    """Two hosts writing in the same stretch of time, or one host writing twice as often as one loop can.
+
+    Two lines of one host at most 1.5 periods apart prove its loop ran all along between them: a line of any
+    other host in between is a second writer. Runs with far more lines than their length allows are two loops
+    on one host.
+    """
     found = []
-    spans = runs(writes, period)
-    for index, one in enumerate(spans):
-        for other in spans[index + 1 :]:
-            if other.host != one.host and other.first < one.last and one.first < other.last:
-                found.append(
-                    f"two writers on the shared disk: {one.host} wrote from {_clock(one.first)} to "
-                    f"{_clock(one.last)} while {other.host} wrote from {_clock(other.first)} to {_clock(other.last)}"
-                )
+    ordered = sorted(writes, key=lambda w: w.time)
+    last_of: dict[str, Write] = {}
+    clashes: dict[tuple[str, str], tuple[str, int]] = {}  # per pair of hosts: the first clash, how many
+    for index, write in enumerate(ordered):
+        before = last_of.get(write.host)
+        if before is not None and write.time - before.time <= 1.5 * period:
+            for intruder in [w for w in ordered[:index] if w.time > before.time and w.host != write.host]:
+                pair = (min(intruder.host, write.host), max(intruder.host, write.host))
+                first, count = clashes.get(pair, (
+                    f"{intruder.host} wrote at {_clock(intruder.time)} while {write.host} wrote at "
+                    f"{_clock(before.time)} and {_clock(write.time)}", 0))  # fmt: skip
+                clashes[pair] = (first, count + 1)
+        last_of[write.host] = write
+    for first, count in clashes.values():
+        found.append(f"two writers on the shared disk: {first} ({count} such lines)")
+    for one in runs(writes, period):
         allowed = (one.last - one.first) / period * 1.4 + 2
         if one.lines > allowed:
             found.append(
@@ -120,7 +133,8 @@ def takeover_violations(
     """A host that took the disk over from one that lost power must have started after the power went out
     and after the fence was confirmed (times in epoch seconds; ``started`` is each host's "started" log time).
 
-    The old owner is the last writer before the power-off; the new owner is the first other host writing
+    The old owner is a host that wrote before its power-off; another host writing after the old owner took
+    the disk and before the power went out is a violation. The new owner is the first other host writing
     after the old owner's last line.
     """
     found = []
@@ -132,9 +146,11 @@ def takeover_violations(
         if not after:
             continue
         heir = after[0]
-        if heir.time < off_at:
+        held_since = max((w.time for w in writes if w.time <= before[-1].time and w.host != victim), default=0.0)
+        early = [w for w in writes if w.host != victim and held_since < w.time < off_at]
+        if early:
             found.append(
-                f"{heir.host} wrote the shared disk at {_clock(heir.time)}, before {victim} lost power at "
+                f"{early[0].host} wrote the shared disk at {_clock(early[0].time)}, before {victim} lost power at "
                 f"{_clock(off_at)}"
             )
         confirmed = fence_confirmed.get(victim)

@@ -179,3 +179,19 @@ def test_command_lists_scenarios_and_refuses_unknown_ones() -> None:
     assert len(listed.output.splitlines()) == len(SCENARIOS)
     bad = CliRunner().invoke(main, ["chaos", "--scenario", "nope"])
     assert bad.exit_code == 2 and "unknown scenario nope" in bad.output
+
+
+def test_a_quick_hand_over_and_back_is_no_violation() -> None:
+    # casper takes over 1.7 s after balthasar's last line, balthasar comes back: no line of one host falls
+    # between two lines of another that its loop wrote one period apart.
+    story = writes((C, 0, 3), (B, 3.2, 3.2), (C, 4.9, 12))
+    assert checks.writer_violations(story, 1.0) == []
+
+
+def test_another_writer_while_the_owner_still_had_power_is_a_violation() -> None:
+    story = writes((B, 0, 8), (C, 9.5, 30))
+    found = checks.takeover_violations(story, {B: T0 + 10}, {}, {})
+    assert found == [
+        f"{C} wrote the shared disk at {datetime.fromtimestamp(T0 + 9.5).strftime('%H:%M:%S.%f')[:-3]}, "
+        f"before {B} lost power at {datetime.fromtimestamp(T0 + 10).strftime('%H:%M:%S.%f')[:-3]}"
+    ]
