@@ -56,7 +56,8 @@ def chaos(
         click.echo(f"quorate chaos: {'; '.join(problems)}", err=True)
         raise SystemExit(2)
     seed = random.SystemRandom().randrange(1, 10**6) if seed is None else seed
-    replay = " ".join(["quorate chaos", *[f"--scenario {n}" for n in names], f"--rounds {rounds}", f"--seed {seed}",
+    chosen = ["all"] if "all" in scenarios else names
+    replay = " ".join(["quorate chaos", *[f"--scenario {n}" for n in chosen], f"--rounds {rounds}", f"--seed {seed}",
                        f"--token {token_ms}"])  # fmt: skip
     click.echo(f"replay with: {replay}")
     results = _run(names, rounds, seed, token_ms, bound, prefix)
