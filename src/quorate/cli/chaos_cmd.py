@@ -31,11 +31,13 @@ if TYPE_CHECKING:
               help="The cluster's token timeout in milliseconds.")  # fmt: skip
 @click.option("--bound", type=float, default=90.0, show_default=True,
               help="Seconds a round may take to recover after its faults end.")  # fmt: skip
+@click.option("--logs", "logs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the daemons' logs and the shared file of every round that broke a check here.")  # fmt: skip
 @click.option("--prefix", default="qc", show_default=True, help="The testbed's name prefix.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 def chaos(
     scenarios: tuple[str, ...], rounds: int, seed: int | None, report_path: Path | None, token_ms: int,
-    bound: float, prefix: str, list_only: bool,
+    bound: float, logs_dir: Path | None, prefix: str, list_only: bool,
 ) -> None:  # fmt: skip
     """Hurt a testbed cluster on purpose (power, daemons, network, scripts) and check it recovers safely."""
     from quorate.testbed import chaos_plan, chaos_report
@@ -60,7 +62,7 @@ def chaos(
     replay = " ".join(["quorate chaos", *[f"--scenario {n}" for n in chosen], f"--rounds {rounds}", f"--seed {seed}",
                        f"--token {token_ms}"])  # fmt: skip
     click.echo(f"replay with: {replay}")
-    results = _run(names, rounds, seed, token_ms, bound, prefix)
+    results = _run(names, rounds, seed, token_ms, bound, prefix, logs_dir)
     text = f"# quorate chaos\n\n`{replay}`\n\n{chaos_report.table(results)}"
     failures = chaos_report.details(results)
     if failures:
@@ -71,7 +73,9 @@ def chaos(
     raise SystemExit(0 if all(r.ok for r in results) else 1)
 
 
-def _run(names: list[str], rounds: int, seed: int, token_ms: int, bound: float, prefix: str) -> list[RoundResult]:
+def _run(
+    names: list[str], rounds: int, seed: int, token_ms: int, bound: float, prefix: str, logs_dir: Path | None
+) -> list[RoundResult]:
     from quorate.testbed.chaos import Chaos
     from quorate.testbed.chaos_bed import article_cluster
     from quorate.testbed.chaos_plan import plan
@@ -80,7 +84,7 @@ def _run(names: list[str], rounds: int, seed: int, token_ms: int, bound: float, 
     results: list[RoundResult] = []
     tmp = tempfile.TemporaryDirectory(prefix="quorate-chaos-")
     with tmp, article_cluster(Path(tmp.name), prefix=prefix, token_ms=token_ms, period=period) as (tb, conf):
-        runner = Chaos(tb, conf, period=period, bound=bound, log=lambda line: click.echo(line))
+        runner = Chaos(tb, conf, period=period, bound=bound, log=lambda line: click.echo(line), logs_dir=logs_dir)
         click.echo("waiting for the cluster to form and service:test to start on its first node")
         began = time.monotonic()
         if runner.wait_recovered() is None:

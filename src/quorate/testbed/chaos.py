@@ -76,8 +76,12 @@ class PowerWatch:
 class Chaos:
     """Runs plans against ``tb`` (the cluster of `chaos_bed.article_cluster`, built from ``conf``)."""
 
-    def __init__(self, tb: Testbed, conf: Path, *, period: float, bound: float, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, tb: Testbed, conf: Path, *, period: float, bound: float, log: Callable[[str], None],
+        logs_dir: Path | None = None,
+    ) -> None:  # fmt: skip
         self.tb = tb
+        self.logs_dir = logs_dir
         self.conf = conf
         self.period = period
         self.bound = bound
@@ -262,7 +266,20 @@ class Chaos:
         self.log(f"  recovered in {shown}; {len(violations)} violation(s)")
         for text in violations:
             self.log(f"  VIOLATION: {text}")
+        if violations and self.logs_dir is not None:
+            self.keep_logs(plan)
         return RoundResult(plan.scenario, plan.round, plan.seed, recovery, violations)
+
+    def keep_logs(self, plan: Plan) -> None:
+        """Copy every node's daemon log and the shared file, which the testbed's teardown would delete."""
+        assert self.logs_dir is not None
+        where = self.logs_dir / f"{plan.scenario}-{plan.round}"
+        where.mkdir(parents=True, exist_ok=True)
+        for node in self.tb.nodes:
+            (where / f"{node}.log").write_text(self.tb.daemon_log(node))
+        owner = self._any_powered()
+        (where / "shared-disk.out").write_text(self.tb.exec(owner, ["cat", article.OUTPUT], timeout=10).stdout)
+        self.log(f"  logs kept in {where}")
 
 
 def _device_of(conf: Path) -> str:

@@ -1,11 +1,12 @@
 """What `quorate chaos` checks, judged from evidence the cluster did not produce about itself.
 
 Theory of operation: the service's program appends ``<date> <hostname>`` to a file on the shared disk every
-``period`` seconds, so the disk itself tells who held it when. A writer's lines form *runs* (consecutive lines
-no further apart than a few periods); two runs of different hosts that overlap in time mean two hosts wrote
-the shared file system at once, and a run with far more lines than its length allows means two loops on one
-host. Fencing is judged by times: the new owner's first line on the disk, and its "started" log line, must
-come after the old owner lost power (as the testbed saw it) and after the fence was confirmed. A node cut off
+``period`` seconds, so the disk itself tells who held it when. One loop sleeps a whole period between lines,
+so two lines of one host one to 1.5 periods apart show that one loop ran between them: another host's line in
+between means two hosts wrote the shared file system at once. A *run* (lines no further apart than a few
+periods) with far more lines than its length allows means two loops on one host. Fencing is judged by times:
+no other host may write while the old owner still had power (as the testbed saw it), and the new owner's
+"started" log line must come after the fence was confirmed. A node cut off
 from the quorate side must stop writing within a grace period. Configuration versions are read from each
 node's own file on disk, not from the daemons.
 
@@ -81,9 +82,11 @@ def runs(writes: Sequence[Write], period: float) -> list[Run]:
 def writer_violations(writes: Sequence[Write], period: float) -> list[str]:
     """Two hosts writing in the same stretch of time, or one host writing twice as often as one loop can.
 
-    Two lines of one host at most 1.5 periods apart prove its loop ran all along between them: a line of any
-    other host in between is a second writer. Runs with far more lines than their length allows are two loops
-    on one host.
+    One loop sleeps a whole period between two lines, so two lines of one host between one and 1.5 periods
+    apart prove its loop ran all along between them: a line of any other host in between is a second writer.
+    Lines closer than a period come from two loop instances (a stop and a new start between them, as in a
+    quick hand-over and back), which proves nothing either way. Runs with far more lines than their length
+    allows are two loops on one host.
     """
     found = []
     ordered = sorted(writes, key=lambda w: w.time)
@@ -91,7 +94,7 @@ def writer_violations(writes: Sequence[Write], period: float) -> list[str]:
     clashes: dict[tuple[str, str], tuple[str, int]] = {}  # per pair of hosts: the first clash, how many
     for index, write in enumerate(ordered):
         before = last_of.get(write.host)
-        if before is not None and write.time - before.time <= 1.5 * period:
+        if before is not None and period - 0.01 <= write.time - before.time <= 1.5 * period:
             for intruder in [w for w in ordered[:index] if w.time > before.time and w.host != write.host]:
                 pair = (min(intruder.host, write.host), max(intruder.host, write.host))
                 first, count = clashes.get(pair, (
