@@ -254,7 +254,13 @@ class Chaos:
         fenced = {n: t for n in off if (t := self.log_first(f"fence of {n} confirmed", began - 1)) is not None}
         started = {n: t for n in self.tb.nodes
                    if (t := self.log_first(f"service:{SERVICE} started on {n}", began - 1)) is not None}  # fmt: skip
-        violations += chaos_checks.takeover_violations(writes, off, fenced, started)
+        logs = [self.tb.daemon_log(m) for m in self.tb.nodes]
+        since = began - 3 * self.period
+        released = {
+            n: [t for log in logs for t in chaos_checks.log_times(log, f"service:{SERVICE} stopped on {n}", since)]
+            for n in off
+        }
+        violations += chaos_checks.takeover_violations(writes, off, fenced, started, released)
         on_disk = {
             node: chaos_checks.config_version((self.tb.node_dir(node) / "etc/cluster/cluster.conf").read_bytes())
             for node in self.tb.nodes

@@ -132,13 +132,16 @@ def takeover_violations(
     powered_off: Mapping[str, float],
     fence_confirmed: Mapping[str, float],
     started: Mapping[str, float],
+    released: Mapping[str, Sequence[float]] | None = None,
 ) -> list[str]:
     """A host that took the disk over from one that lost power must have started after the power went out
     and after the fence was confirmed (times in epoch seconds; ``started`` is each host's "started" log time).
 
     The old owner is a host that wrote before its power-off; another host writing after the old owner took
     the disk and before the power went out is a violation. The new owner is the first other host writing
-    after the old owner's last line.
+    after the old owner's last line. ``released`` gives each host's "stopped on" log times: an old owner that
+    stopped the service between its last line and the new owner's first one handed it over, and is not judged
+    (the one place where the cluster's word is taken, since a clean stop leaves no trace on the disk).
     """
     found = []
     for victim, off_at in powered_off.items():
@@ -149,6 +152,8 @@ def takeover_violations(
         if not after:
             continue
         heir = after[0]
+        if any(before[-1].time <= t <= heir.time for t in (released or {}).get(victim, ())):
+            continue  # the old owner stopped the service cleanly before the new one started: a hand-over
         held_since = max((w.time for w in writes if w.time <= before[-1].time and w.host != victim), default=0.0)
         early = [w for w in writes if w.host != victim and held_since < w.time < off_at]
         if early:

@@ -204,3 +204,12 @@ def test_a_hand_over_and_back_within_one_period_is_no_violation() -> None:
     assert checks.writer_violations(story, 1.0) == []
     story.append(checks.Write(T0 + 1.5, C))
     assert len(checks.writer_violations(story, 1.0)) == 1
+
+
+def test_an_owner_that_handed_the_service_over_before_losing_power_is_not_judged() -> None:
+    # casper stopped the service at 8.5 (a failback), balthasar took it at 9, casper was fenced at 11.
+    story = writes((C, 0, 8), (B, 9, 30))
+    assert len(checks.takeover_violations(story, {C: T0 + 11}, {C: T0 + 11.2}, {B: T0 + 8.9})) == 2
+    assert checks.takeover_violations(story, {C: T0 + 11}, {C: T0 + 11.2}, {B: T0 + 8.9}, {C: [T0 + 8.5]}) == []
+    # a stop logged after the new owner started is no hand-over
+    assert len(checks.takeover_violations(story, {C: T0 + 11}, {}, {}, {C: [T0 + 9.5]})) == 1
