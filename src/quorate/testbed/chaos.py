@@ -252,10 +252,12 @@ class Chaos:
             violations += chaos_checks.silent_violations(writes, hosts, cut_at + grace, faults_end)
         off = {node: watch.on_until.get(node, began) for node in watch.off_at}
         fenced = {n: t for n in off if (t := self.log_first(f"fence of {n} confirmed", began - 1)) is not None}
-        started = {n: t for n in self.tb.nodes
-                   if (t := self.log_first(f"service:{SERVICE} started on {n}", began - 1)) is not None}  # fmt: skip
         logs = [self.tb.daemon_log(m) for m in self.tb.nodes]
         since = began - 3 * self.period
+        started = {
+            n: [t for log in logs for t in chaos_checks.log_times(log, f"service:{SERVICE} started on {n}", since)]
+            for n in self.tb.nodes
+        }
         released = {
             n: [t for log in logs for t in chaos_checks.log_times(log, f"service:{SERVICE} stopped on {n}", since)]
             for n in off

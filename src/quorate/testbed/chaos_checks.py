@@ -131,11 +131,12 @@ def takeover_violations(
     writes: Sequence[Write],
     powered_off: Mapping[str, float],
     fence_confirmed: Mapping[str, float],
-    started: Mapping[str, float],
+    started: Mapping[str, Sequence[float]],
     released: Mapping[str, Sequence[float]] | None = None,
 ) -> list[str]:
     """A host that took the disk over from one that lost power must have started after the power went out
-    and after the fence was confirmed (times in epoch seconds; ``started`` is each host's "started" log time).
+    and after the fence was confirmed (times in epoch seconds; ``started`` holds each host's "started" log times,
+    of which the first after the old owner's last line counts).
 
     The old owner is a host that wrote before its power-off; another host writing after the old owner took
     the disk and before the power went out is a violation. The new owner is the first other host writing
@@ -162,7 +163,7 @@ def takeover_violations(
                 f"{_clock(off_at)}"
             )
         confirmed = fence_confirmed.get(victim)
-        began = started.get(heir.host)
+        began = min((t for t in started.get(heir.host, ()) if t >= before[-1].time), default=None)
         if confirmed is not None and began is not None and began < confirmed:
             found.append(
                 f"{heir.host} started the service at {_clock(began)}, before the fence of {victim} was "

@@ -71,7 +71,7 @@ def test_a_cut_off_host_must_fall_silent_after_the_grace() -> None:
 
 def test_takeover_after_power_loss_and_fence_is_fine() -> None:
     story = writes((B, 0, 8), (C, 15, 30))
-    assert checks.takeover_violations(story, {B: T0 + 9}, {B: T0 + 12}, {C: T0 + 14.5}) == []
+    assert checks.takeover_violations(story, {B: T0 + 9}, {B: T0 + 12}, {C: [T0 + 14.5]}) == []
 
 
 def test_takeover_before_the_power_went_is_a_violation() -> None:
@@ -82,7 +82,7 @@ def test_takeover_before_the_power_went_is_a_violation() -> None:
 
 def test_start_logged_before_the_fence_confirmation_is_a_violation() -> None:
     story = writes((B, 0, 8), (C, 15, 30))
-    found = checks.takeover_violations(story, {B: T0 + 9}, {B: T0 + 14}, {C: T0 + 13})
+    found = checks.takeover_violations(story, {B: T0 + 9}, {B: T0 + 14}, {C: [T0 + 13]})
     assert len(found) == 1 and "before the fence of balthasar.localdomain was confirmed" in found[0]
 
 
@@ -209,7 +209,13 @@ def test_a_hand_over_and_back_within_one_period_is_no_violation() -> None:
 def test_an_owner_that_handed_the_service_over_before_losing_power_is_not_judged() -> None:
     # casper stopped the service at 8.5 (a failback), balthasar took it at 9, casper was fenced at 11.
     story = writes((C, 0, 8), (B, 9, 30))
-    assert len(checks.takeover_violations(story, {C: T0 + 11}, {C: T0 + 11.2}, {B: T0 + 8.9})) == 2
-    assert checks.takeover_violations(story, {C: T0 + 11}, {C: T0 + 11.2}, {B: T0 + 8.9}, {C: [T0 + 8.5]}) == []
+    assert len(checks.takeover_violations(story, {C: T0 + 11}, {C: T0 + 11.2}, {B: [T0 + 8.9]})) == 2
+    assert checks.takeover_violations(story, {C: T0 + 11}, {C: T0 + 11.2}, {B: [T0 + 8.9]}, {C: [T0 + 8.5]}) == []
     # a stop logged after the new owner started is no hand-over
     assert len(checks.takeover_violations(story, {C: T0 + 11}, {}, {}, {C: [T0 + 9.5]})) == 1
+
+
+def test_the_new_owners_start_after_the_old_owners_last_line_is_the_one_judged() -> None:
+    # balthasar had started the service once before (a failback at -5), then again after casper's fence
+    story = writes((C, 0, 8), (B, 12, 30))
+    assert checks.takeover_violations(story, {C: T0 + 9}, {C: T0 + 11}, {B: [T0 - 5, T0 + 11.9]}) == []
