@@ -3,9 +3,9 @@
 Theory of operation: a 64 MiB image becomes a loop device with ext3 on it (the shared LUN); the article's
 final cluster.conf is adapted by `article.testbed_conf` (no quorum disk, fence_netns through the testbed's
 power switch, a short token) with ``force_unmount="0"`` so that a process left in the mount point makes a
-stop fail for real. The service's program is the article's loop with two changes that let the disk testify:
-each line carries a sub-second time stamp and the writing host's name. Its init script refuses to start
-while ``/run/chaos-fail-start`` exists on the node and refuses to stop (leaving the loop running) while
+stop fail for real. The service's program is the article's loop with changes that let the disk testify: each
+line carries a sub-second time stamp, the writing host's name and the loop's process id. Its init script
+refuses to start while ``/run/chaos-fail-start`` exists on the node and refuses to stop (leaving the loop running) while
 ``/run/chaos-fail-stop`` does; ``/run`` is the node's own and empties at power-off, like a real host's.
 """
 
@@ -32,7 +32,7 @@ def program(period: float) -> str:
     return f"""#!/bin/bash
 while /bin/true
 do
-     echo "Date/Time :  `date +'%Y-%m-%d %H:%M:%S.%N'` `hostname`" >> {article.OUTPUT}
+     echo "Date/Time :  `date +'%Y-%m-%d %H:%M:%S.%N'` `hostname` $$" >> {article.OUTPUT}
    sleep {period:g}
 done
 """

@@ -1,9 +1,9 @@
 """What `quorate chaos` checks, judged from evidence the cluster did not produce about itself.
 
 Theory of operation: the service's program appends ``<date> <hostname>`` to a file on the shared disk every
-``period`` seconds, so the disk itself tells who held it when. One loop sleeps a whole period between lines,
-so two lines of one host one to 1.5 periods apart show that one loop ran between them: another host's line in
-between means two hosts wrote the shared file system at once. A *run* (lines no further apart than a few
+``period`` seconds, with the loop's process id, so the disk itself tells who held it when. Two consecutive
+lines of one loop show that it ran between them: another loop's line in between means two writers on the
+shared file system at once (two hosts, or two loops on one host). A *run* (lines no further apart than a few
 periods) with far more lines than its length allows means two loops on one host. Fencing is judged by times:
 no other host may write while the old owner still had power (as the testbed saw it), and the new owner's
 "started" log line must come after the fence was confirmed. A node cut off
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-WRITE_LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (\S+)\s*$")
+WRITE_LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (\S+)(?: (\d+))?\s*$")
 LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 CONFIG_VERSION = re.compile(rb"<cluster\b[^>]*\bconfig_version=\"(\d+)\"")
 
@@ -31,6 +31,7 @@ class Write:
 
     time: float
     host: str
+    loop: int = 0  # the writing loop's process id: lines of one loop instance share it
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def parse_writes(text: str) -> list[Write]:
     for line in text.splitlines():
         found = WRITE_LINE.search(line)
         if found:
-            writes.append(Write(_stamp(found[1]), found[2]))
+            writes.append(Write(_stamp(found[1]), found[2], int(found[3] or 0)))
     return writes
 
 
@@ -82,26 +83,32 @@ def runs(writes: Sequence[Write], period: float) -> list[Run]:
 def writer_violations(writes: Sequence[Write], period: float) -> list[str]:
     """Two hosts writing in the same stretch of time, or one host writing twice as often as one loop can.
 
-    One loop sleeps a whole period between two lines, so two lines of one host between one and 1.5 periods
-    apart prove its loop ran all along between them: a line of any other host in between is a second writer.
-    Lines closer than a period come from two loop instances (a stop and a new start between them, as in a
-    quick hand-over and back), which proves nothing either way. Runs with far more lines than their length
-    allows are two loops on one host.
+    Two consecutive lines of one loop (same host, same loop process id) prove it ran all along between them:
+    a line of any other loop in between is a second writer. Without loop ids, one loop sleeping a whole period
+    between lines, two lines of one host one to 1.5 periods apart stand for one loop; lines closer than a period
+    come from two loop instances (a stop and a new start between them), which proves nothing either way. Runs
+    with far more lines than their length allows are two loops on one host.
     """
     found = []
     ordered = sorted(writes, key=lambda w: w.time)
     last_of: dict[str, Write] = {}
     clashes: dict[tuple[str, str], tuple[str, int]] = {}  # per pair of hosts: the first clash, how many
     for index, write in enumerate(ordered):
-        before = last_of.get(write.host)
-        if before is not None and period - 0.01 <= write.time - before.time <= 1.5 * period:
-            for intruder in [w for w in ordered[:index] if w.time > before.time and w.host != write.host]:
+        before = last_of.get(write.host) if not write.loop else last_of.get(f"{write.host} {write.loop}")
+        same_loop = before is not None and (
+            write.loop != 0 or period - 0.01 <= write.time - before.time <= 1.5 * period
+        )
+        if before is not None and same_loop:
+            between = [w for w in ordered[:index] if w.time > before.time]
+            for intruder in [w for w in between if (w.host, w.loop) != (write.host, write.loop)]:
                 pair = (min(intruder.host, write.host), max(intruder.host, write.host))
+                if intruder.host == write.host:
+                    pair = (write.host, f"{write.host} again")
                 first, count = clashes.get(pair, (
                     f"{intruder.host} wrote at {_clock(intruder.time)} while {write.host} wrote at "
                     f"{_clock(before.time)} and {_clock(write.time)}", 0))  # fmt: skip
                 clashes[pair] = (first, count + 1)
-        last_of[write.host] = write
+        last_of[write.host if not write.loop else f"{write.host} {write.loop}"] = write
     for first, count in clashes.values():
         found.append(f"two writers on the shared disk: {first} ({count} such lines)")
     for one in runs(writes, period):
