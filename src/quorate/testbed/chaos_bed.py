@@ -4,7 +4,8 @@ Theory of operation: a 64 MiB image becomes a loop device with ext3 on it (the s
 final cluster.conf is adapted by `article.testbed_conf` (no quorum disk, fence_netns through the testbed's
 power switch, a short token) with ``force_unmount="0"`` so that a process left in the mount point makes a
 stop fail for real. The service's program is the article's loop with changes that let the disk testify: each
-line carries a sub-second time stamp, the writing host's name and the loop's process id. Its init script
+line carries a sub-second time stamp, the writing host's name and the loop's identity
+(its process id, which a node's fresh PID namespace repeats after a reboot, and its start time). Its init script
 refuses to start while ``/run/chaos-fail-start`` exists on the node and refuses to stop (leaving the loop running) while
 ``/run/chaos-fail-stop`` does; ``/run`` is the node's own and empties at power-off, like a real host's.
 """
@@ -30,9 +31,10 @@ SECRET = "quorate-chaos"
 
 def program(period: float) -> str:
     return f"""#!/bin/bash
+LOOP="$$-`date +%s%N`"
 while /bin/true
 do
-     echo "Date/Time :  `date +'%Y-%m-%d %H:%M:%S.%N'` `hostname` $$" >> {article.OUTPUT}
+     echo "Date/Time :  `date +'%Y-%m-%d %H:%M:%S.%N'` `hostname` $LOOP" >> {article.OUTPUT}
    sleep {period:g}
 done
 """

@@ -1,14 +1,13 @@
 """What `quorate chaos` checks, judged from evidence the cluster did not produce about itself.
 
-Theory of operation: the service's program appends ``<date> <hostname>`` to a file on the shared disk every
-``period`` seconds, with the loop's process id, so the disk itself tells who held it when. Two consecutive
-lines of one loop show that it ran between them: another loop's line in between means two writers on the
-shared file system at once (two hosts, or two loops on one host). A *run* (lines no further apart than a few
-periods) with far more lines than its length allows means two loops on one host. Fencing is judged by times:
-no other host may write while the old owner still had power (as the testbed saw it), and the new owner's
-"started" log line must come after the fence was confirmed. A node cut off
-from the quorate side must stop writing within a grace period. Configuration versions are read from each
-node's own file on disk, not from the daemons.
+Theory of operation: the service's program appends ``<date> <hostname> <loop>`` to a file on the shared disk
+every ``period`` seconds (``<loop>``: the loop's process id and start time), so the disk itself tells who held
+it when. Two consecutive lines of one loop show that it ran between them: another loop's line in between
+means two writers on the shared file system at once (two hosts, or two loops on one host). Fencing is judged
+by times: no other host may write while the old owner still had power (as the testbed saw it), and the new
+owner's "started" log line must come after the fence was confirmed. A node cut off from the quorate side must
+stop writing within a grace period. Configuration versions are read from each node's own file on disk, not
+from the daemons.
 
 Everything here is pure: lines and times in, a list of violations (plain sentences) out.
 """
@@ -20,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-WRITE_LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (\S+)(?: (\d+))?\s*$")
+WRITE_LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (\S+)(?: (\S+))?\s*$")
 LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 CONFIG_VERSION = re.compile(rb"<cluster\b[^>]*\bconfig_version=\"(\d+)\"")
 
@@ -31,7 +30,7 @@ class Write:
 
     time: float
     host: str
-    loop: int = 0  # the writing loop's process id: lines of one loop instance share it
+    loop: str = ""  # the writing loop's identity (process id and start time): lines of one loop share it
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def parse_writes(text: str) -> list[Write]:
     for line in text.splitlines():
         found = WRITE_LINE.search(line)
         if found:
-            writes.append(Write(_stamp(found[1]), found[2], int(found[3] or 0)))
+            writes.append(Write(_stamp(found[1]), found[2], found[3] or ""))
     return writes
 
 
@@ -83,7 +82,7 @@ def runs(writes: Sequence[Write], period: float) -> list[Run]:
 def writer_violations(writes: Sequence[Write], period: float) -> list[str]:
     """Two hosts writing in the same stretch of time, or one host writing twice as often as one loop can.
 
-    Two consecutive lines of one loop (same host, same loop process id) prove it ran all along between them:
+    Two consecutive lines of one loop (same host, same loop identity) prove it ran all along between them:
     a line of any other loop in between is a second writer. Without loop ids, one loop sleeping a whole period
     between lines, two lines of one host one to 1.5 periods apart stand for one loop; lines closer than a period
     come from two loop instances (a stop and a new start between them), which proves nothing either way. Runs
@@ -96,7 +95,7 @@ def writer_violations(writes: Sequence[Write], period: float) -> list[str]:
     for index, write in enumerate(ordered):
         before = last_of.get(write.host) if not write.loop else last_of.get(f"{write.host} {write.loop}")
         same_loop = before is not None and (
-            write.loop != 0 or period - 0.01 <= write.time - before.time <= 1.5 * period
+            write.loop != "" or period - 0.01 <= write.time - before.time <= 1.5 * period
         )
         if before is not None and same_loop:
             between = [w for w in ordered[:index] if w.time > before.time]

@@ -224,11 +224,14 @@ def test_the_new_owners_start_after_the_old_owners_last_line_is_the_one_judged()
 def test_loop_ids_tell_a_restart_from_a_second_writer() -> None:
     text = "\n".join(
         f"Date/Time :  2026-03-01 12:00:{sec} {host} {pid}"
-        for sec, host, pid in (("00.00", B, 7), ("01.01", B, 7), ("01.60", C, 9), ("02.40", B, 12), ("03.41", B, 12))
+        for sec, host, pid in (
+            ("00.00", B, "7-1"), ("01.01", B, "7-1"), ("01.60", C, "9"), ("02.40", B, "7-2"), ("03.41", B, "7-2")
+        )
     )
     story = checks.parse_writes(text)
-    assert story[2] == checks.Write(T0 + 1.6, C, 9)
-    assert checks.writer_violations(story, 1.0) == []  # loop 7 stopped, casper wrote, loop 12 began
+    assert story[2] == checks.Write(T0 + 1.6, C, "9")
+    # a loop stopped, casper wrote, a new loop (the same pid after a reboot) began
+    assert checks.writer_violations(story, 1.0) == []
     clash = checks.parse_writes(text + f"\nDate/Time :  2026-03-01 12:00:02.90 {C} 9")
     found = checks.writer_violations(clash, 1.0)
     assert len(found) == 1 and "two writers" in found[0]
