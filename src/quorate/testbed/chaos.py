@@ -125,6 +125,9 @@ class Chaos:
         """Seconds from ``since`` (a ``time.monotonic`` value, default now) until the cluster has recovered."""
         began = time.monotonic() if since is None else since
         while time.monotonic() - began < self.bound:
+            for node in self.tb.nodes:  # a node fenced (powered off) after the undo is booted again, as by hand
+                if not self.tb.is_powered(node):
+                    self.tb.power_on(node, start_daemon=True)
             if self.recovered():
                 return time.monotonic() - began
             time.sleep(0.5)
