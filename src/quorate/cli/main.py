@@ -21,6 +21,7 @@ class LazyGroup(click.Group):
     """Imports a subcommand group's module the first time that group is asked for."""
 
     lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "chaos": ("quorate.cli.chaos_cmd", "chaos"),
         "config": ("quorate.cli.config_cmd", "config"),
         "simulate": ("quorate.cli.simulate", "simulate"),
         "firewall": ("quorate.cli.firewall", "firewall"),

@@ -1,0 +1,117 @@
+"""The cluster `quorate chaos` hurts: the article's three nodes and service `test` on a fresh testbed.
+
+Theory of operation: a 64 MiB image becomes a loop device with ext3 on it (the shared LUN); the article's
+final cluster.conf is adapted by `article.testbed_conf` (no quorum disk, fence_netns through the testbed's
+power switch, a short token) with ``force_unmount="0"`` so that a process left in the mount point makes a
+stop fail for real. The service's program is the article's loop with changes that let the disk testify: each
+line carries a sub-second time stamp, the writing host's name and the loop's identity
+(its process id, which a node's fresh PID namespace repeats after a reboot, and its start time). Its init script
+refuses to start while ``/run/chaos-fail-start`` exists on the node and refuses to stop (leaving the loop running) while
+``/run/chaos-fail-stop`` does; ``/run`` is the node's own and empties at power-off, like a real host's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from quorate.testbed import article, luns
+from quorate.testbed.power import start_power_switch
+from quorate.testbed.testbed import Testbed
+
+FAIL_START = "/run/chaos-fail-start"
+FAIL_STOP = "/run/chaos-fail-stop"
+PIDFILE = "/var/run/chaos-test.pid"
+SECRET = "quorate-chaos"
+
+
+def program(period: float) -> str:
+    return f"""#!/bin/bash
+LOOP="$$-`date +%s%N`"
+while /bin/true
+do
+     echo "Date/Time :  `date +'%Y-%m-%d %H:%M:%S.%N'` `hostname` $LOOP" >> {article.OUTPUT}
+   sleep {period:g}
+done
+"""
+
+
+def init_script(program_path: Path) -> str:
+    return f"""#!/bin/sh
+PATH=/sbin:/bin:/usr/sbin:/usr/bin
+export PATH
+PROG="{program_path}"
+PIDFILE={PIDFILE}
+case $1 in
+    start)
+        if [ -e {FAIL_START} ]; then echo "refusing to start"; exit 1; fi
+        $PROG &
+        echo $! > $PIDFILE
+        ;;
+    status)
+        ps -edf | grep $PROG | grep -v grep
+        exit $?
+        ;;
+    stop)
+        if [ -e {FAIL_STOP} ]; then echo "refusing to stop"; exit 1; fi
+        cat $PIDFILE 2>/dev/null | xargs -r kill -9
+        rm -f $PIDFILE
+        ;;
+esac
+exit 0
+"""
+
+
+def write_conf(workdir: Path, device: str, *, token_ms: int, period: float, version: int | None = None) -> Path:
+    """The adapted cluster.conf in ``workdir`` (with ``version`` as config_version when given)."""
+    prog = workdir / "test_cluster.sh"
+    prog.write_text(program(period))
+    prog.chmod(0o755)
+    init = workdir / "init.d-test"
+    init.write_text(init_script(prog))
+    init.chmod(0o755)
+    text = article.testbed_conf(
+        device, init, fence_secret=SECRET, qdisk=False, timings=article.Timings(token_ms=token_ms)
+    )
+    text = text.replace('force_unmount="1"', 'force_unmount="0"')
+    if version is not None:
+        text = text.replace('config_version="3"', f'config_version="{version}"', 1)
+    name = "cluster.conf" if version is None else f"cluster-{version}.conf"
+    conf = workdir / name
+    conf.write_text(text)
+    return conf
+
+
+@contextlib.contextmanager
+def shared_lun(workdir: Path) -> Iterator[str]:
+    """A loop device with a fresh ext3 file system, detached afterwards; the machine's directories on the
+    mount point's path that did not exist before are removed afterwards when empty."""
+    made = [p for p in ("/mnt/magi", article.MOUNTPOINT) if not os.path.exists(p)]
+    device = luns.attach_image(workdir / "lun.img", 64)
+    try:
+        subprocess.run(["mkfs.ext3", "-q", "-F", "-L", "magi_test", device], check=True, capture_output=True)
+        yield device
+    finally:
+        luns.detach(device)
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+
+@contextlib.contextmanager
+def article_cluster(workdir: Path, *, prefix: str, token_ms: int, period: float) -> Iterator[tuple[Testbed, Path]]:
+    """The testbed with its power switch running; the daemons are started, nothing is waited for."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with shared_lun(workdir) as device:
+        conf = write_conf(workdir, device, token_ms=token_ms, period=period)
+        tb = Testbed.up(conf, prefix=prefix)
+        try:
+            start_power_switch(tb, secret=SECRET)
+            yield tb, conf
+        finally:
+            tb.down()
+            shutil.rmtree(workdir / "pushed", ignore_errors=True)

@@ -1,0 +1,148 @@
+"""The scenarios of `quorate chaos` as plans: seed in, a fixed list of steps out.
+
+Theory of operation: every random choice of a round (which node, how long a fault lasts, when a link flaps)
+is made here, up front, from ``random.Random`` seeded by the run's seed, the scenario and the round number,
+so the same command replays the same faults on the same nodes at the same offsets. A plan is plain data
+(`Step`: an action name, its arguments, then a pause); the engine (`chaos.py`) carries it out on the
+testbed. Nodes are named by their index in the testbed's node list, which is the article's failover domain
+order, so a plan does not depend on host names.
+
+Actions: ``power_off``/``power_on`` a node; ``kill`` its daemon (SIGKILL); ``pause``/``resume`` its daemon
+(SIGSTOP/SIGCONT); ``freeze``/``thaw`` every process of the node; ``partition`` into groups; ``one_way``
+loss from a node to another; ``heal`` the network; ``fail_start``/``fail_stop`` make the service's script
+fail on a node; ``relocate`` the service to a node; ``restart`` a node's daemon; ``push_config`` a higher
+configuration version from a node.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Step:
+    """Do ``action`` with ``args`` (node indexes, group lists), then wait ``pause`` seconds."""
+
+    action: str
+    args: tuple[object, ...] = ()
+    pause: float = 0.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenario: str
+    seed: int
+    round: int
+    steps: list[Step] = field(default_factory=list)
+    #: node indexes outside the quorate side while the fault lasts (they must stop writing)
+    cut_off: tuple[int, ...] = ()
+
+
+Builder = Callable[[random.Random, int], tuple[list[Step], tuple[int, ...]]]
+
+
+def _hold(rng: random.Random, low: float, high: float) -> float:
+    return round(rng.uniform(low, high), 2)
+
+
+def _power_off(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    victim = rng.randrange(n)
+    return [Step("power_off", (victim,), _hold(rng, 6, 10)), Step("power_on", (victim,))], ()
+
+
+def _kill_daemon(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    return [Step("kill", (rng.randrange(n),), _hold(rng, 6, 10))], ()
+
+
+def _pause_daemon(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    victim = rng.randrange(n)
+    return [Step("pause", (victim,), _hold(rng, 3, 6)), Step("resume", (victim,), 3)], ()
+
+
+def _pause_node(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    victim = rng.randrange(n)
+    return [Step("freeze", (victim,), _hold(rng, 3, 6)), Step("thaw", (victim,), 3)], ()
+
+
+def _partition_2_1(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    alone = rng.randrange(n)
+    rest = [i for i in range(n) if i != alone]
+    return [Step("partition", ((alone,), tuple(rest)), _hold(rng, 10, 14)), Step("heal")], (alone,)
+
+
+def _partition_each(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    groups = tuple((i,) for i in range(n))
+    return [Step("partition", groups, _hold(rng, 8, 12)), Step("heal")], tuple(range(n))
+
+
+def _one_way(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    src, dst = rng.sample(range(n), 2)
+    return [Step("one_way", (src, dst), _hold(rng, 8, 12)), Step("heal")], ()
+
+
+def _flapping_link(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    victim = rng.randrange(n)
+    others = tuple(i for i in range(n) if i != victim)
+    steps: list[Step] = []
+    elapsed = 0.0
+    while elapsed < 10:
+        down, up = _hold(rng, 0.5, 2), _hold(rng, 0.5, 2)
+        steps += [Step("partition", ((victim,), others), down), Step("heal", (), up)]
+        elapsed += down + up
+    return steps, ()
+
+
+def _start_fails(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    target = rng.randrange(1, n)  # not the best node, where the service already runs
+    return [Step("fail_start", (target,)), Step("relocate", (target,), 4)], ()
+
+
+def _stop_fails(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    holder = rng.randrange(1, n)
+    away = rng.choice([i for i in range(n) if i != holder])
+    return [Step("relocate", (holder,), 3), Step("fail_stop", (holder,)), Step("relocate", (away,), 6)], ()
+
+
+def _rolling_restart(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    order = list(range(n))
+    rng.shuffle(order)
+    return [Step("restart", (i,), _hold(rng, 4, 6)) for i in order], ()
+
+
+def _push_in_partition(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    alone = rng.randrange(n)
+    rest = tuple(i for i in range(n) if i != alone)
+    return [
+        Step("partition", ((alone,), rest), 6),
+        Step("push_config", (rng.choice(rest),), _hold(rng, 2, 4)),
+        Step("heal"),
+    ], (alone,)
+
+
+SCENARIOS: dict[str, tuple[str, Builder]] = {
+    "power-off": ("a node loses power, comes back", _power_off),
+    "kill-daemon": ("the daemon is SIGKILLed, the node stays up", _kill_daemon),
+    "pause-daemon": ("the daemon is SIGSTOPped past the token, then continued", _pause_daemon),
+    "pause-node": ("every process of a node is SIGSTOPped, then continued", _pause_node),
+    "partition-2-1": ("one node is cut off from the other two", _partition_2_1),
+    "partition-1-1-1": ("every node is cut off from every other", _partition_each),
+    "one-way": ("a node stops hearing another, which still hears it", _one_way),
+    "flapping-link": ("a node's link goes down and up every 0.5-2 s for about 10 s", _flapping_link),
+    "start-fails": ("the service is relocated to a node where its script cannot start", _start_fails),
+    "stop-fails": ("the service's script cannot stop on its owner: the owner must be fenced", _stop_fails),
+    "rolling-restart": ("every node's daemon restarted in turn, the service kept", _rolling_restart),
+    "push-in-partition": ("a new configuration pushed by the majority while a node is cut off", _push_in_partition),
+}
+
+
+def plan(scenario: str, seed: int, round_number: int, nodes: int) -> Plan:
+    """The steps of round ``round_number`` of ``scenario`` for a cluster of ``nodes`` nodes."""
+    if scenario not in SCENARIOS:
+        raise KeyError(f"unknown chaos scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    if nodes < 3:
+        raise ValueError(f"chaos scenarios need at least 3 nodes, not {nodes}")
+    rng = random.Random(f"{seed}:{scenario}:{round_number}")
+    steps, cut_off = SCENARIOS[scenario][1](rng, nodes)
+    return Plan(scenario, seed, round_number, steps, cut_off)
