@@ -17,7 +17,7 @@ import pytest
 import quorate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
-from conftest import status_doc
+from status_samples import status_doc
 
 SRC = str(Path(quorate.__file__).resolve().parent.parent)
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import B, C, Console, csrf_of, log_in, login_token
+from console_fakes import B, C, Console, csrf_of, log_in, login_token
 
 from quorate.web.sessions import COOKIE
 

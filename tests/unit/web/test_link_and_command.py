@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ARTICLE, FakeLink
+from console_fakes import ARTICLE, FakeLink
 
 from quorate.web.command import web
 from quorate.web.link import DaemonLink, Unreachable
