@@ -18,6 +18,7 @@ on quorum loss, which is the case that loses data when a cluster gets it wrong.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ from quorate.testbed import netns, procs
 from quorate.testbed.conf import TestbedError, client_spec
 from quorate.testbed.control import ControlMixin
 from quorate.testbed.state import ClientState
+
+#: How long ``client_popen`` waits for its program to enter the client's namespace.
+ENTER_TIMEOUT = 5.0
 
 DEFAULT_CLIENT_ADDRESS = "192.168.0.100"
 
@@ -116,11 +120,19 @@ class ClientMixin(ControlMixin):
         """Start a command on a client; ``kwargs`` go to subprocess.Popen.
 
         ``ip netns exec`` replaces itself with the program, so the returned process *is* the program:
-        signal it directly (``terminate``) to let it finish cleanly; ``down`` kills what is left.
+        signal it directly (``terminate``) to let it finish cleanly; ``down`` kills what is left. It is
+        returned once it runs inside the client's namespace: before that, ``remove_client`` would not find it
+        there and delete the namespace while ``ip`` still holds it open, and the program would then run on in
+        an orphaned namespace that nothing kills.
         """
         kwargs.setdefault("start_new_session", True)
-        proc: subprocess.Popen[Any] = subprocess.Popen([*self._launcher(name), *argv], **kwargs)
+        launcher = self._launcher(name)
+        inside = procs.file_ns_id(Path(netns.NETNS_DIR) / launcher[-1])
+        proc: subprocess.Popen[Any] = subprocess.Popen([*launcher, *argv], **kwargs)
         self._popened.append(proc)
+        deadline = time.monotonic() + ENTER_TIMEOUT
+        while proc.poll() is None and procs.ns_id(proc.pid, "net") != inside and time.monotonic() < deadline:
+            time.sleep(0.002)
         return proc
 
     def client_neighbours(self, name: str) -> list[tuple[str, str | None, str]]:
