@@ -42,6 +42,10 @@ class LocalServices:
         self.initial: set[str] = set()
         self.reconfig_restart: set[str] = set()
         self.leave_stops: set[str] = set()
+        # Stopping for good (a clean leave, or quorated stopping): a start commanded now is refused, or the
+        # coordinator, seeing the service stopped here, would give it straight back to this node (still a member
+        # until it leaves) and it would stop again a moment later. Cleared by a join.
+        self.leaving = False
         self.effects: list[StartService | StopService | Log] = []
         names = sorted(names)
         if names:
@@ -62,6 +66,8 @@ class LocalServices:
         return sorted(name for name, state in self.running.items() if state != FAILED)
 
     def stop_everything(self, why: StopWhy, reason: str) -> list[str]:
+        if why is StopWhy.LEAVING:
+            self.leaving = True
         names = self.active()
         if names:
             listed = ", ".join("service:" + n for n in names)

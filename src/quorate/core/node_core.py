@@ -88,6 +88,7 @@ from quorate.core.node_io import (
     DiskStatusFile,
     DiskWritten,
     Effect,
+    ExecOutcome,
     FenceDone,
     FenceManualWaiting,
     HeuristicDone,
@@ -473,7 +474,12 @@ class NodeCore:
     def _route_services(self, now: float) -> bool:
         effects = self.services.take_effects()
         for effect in effects:
-            if isinstance(effect, StartLocal):
+            if isinstance(effect, StartLocal) and self.local.leaving:
+                # Refused as a failed start: the coordinator places the service on another node.
+                refused = ServiceDone(effect.service, effect.cmd, Action.START, ExecOutcome.START_FAILED,
+                                      "this node is leaving the cluster")  # fmt: skip
+                self._service_done(now, refused)
+            elif isinstance(effect, StartLocal):
                 self.local.effects.append(StartService(effect.service, effect.cmd))
             elif isinstance(effect, StopLocal):
                 self.local.effects.append(StopService(effect.service, effect.cmd, StopWhy.COMMAND))

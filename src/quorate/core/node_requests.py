@@ -162,6 +162,7 @@ class Requests:
         elif isinstance(req, LeaveCluster):
             self._leave(rid, req, now)
         elif isinstance(req, JoinCluster):
+            node.local.leaving = False
             m.join(now)
             self._reply(rid, True)
         elif isinstance(req, KillMember):

@@ -36,6 +36,7 @@ from quorate.core.node_io import (
     ServiceDone,
     ServicesRunning,
     SetExpected,
+    Shutdown,
     StartService,
     StopService,
     StopWhy,
@@ -253,6 +254,29 @@ def test_a_forced_leave_stops_the_services_first_then_leaves_cleanly() -> None:
     c.advance(3.0)
     assert 1 not in c.cores[2].membership.members
     assert not c.effects(2, RunFence)  # a clean leave is never fenced
+
+
+def test_a_node_stopping_for_good_is_not_given_back_the_service_it_stops() -> None:
+    """quorated stopping on the coordinator that runs the service: once its executor says the service is
+    stopping, then gone, the coordinator re-places it; its own node is still a member, but a start there is
+    refused (it would be stopped again a moment later) and another node of the domain takes it."""
+    c = settled()
+    core = c.cores[1]
+    assert core.local.running == {"test": "started"}
+    rid = core.request(Shutdown(), c.now)
+    c.pump()
+    core.report(ServicesRunning({"test": "stopping"}), c.now)  # what the real executor says first
+    c.pump()
+    started_here: list[StartService] = []
+    for _ in range(10):
+        started_here += [e for e in c.out.get(1, []) if isinstance(e, StartService)]
+        c.finish_ops()
+        c.advance(0.2)
+    assert started_here == []
+    assert [e.ok for e in c.out[1] if isinstance(e, Reply) and e.rid == rid] == [True]
+    assert "#68: Failed to start service:test: this node is leaving the cluster" in c.logs(1)
+    assert core.local.running == {}
+    assert [n for n in (2, 3) if c.cores[n].local.running == {"test": "started"}] != [], "another node runs it"
 
 
 def test_fence_node_runs_one_pass_and_answers_with_its_outcome() -> None:
