@@ -10,6 +10,7 @@ The test prints how long each phase took (run pytest with -s to see them); it as
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ NODES, SERVICES, TOKEN_MS = 16, 20, 3000
 VICTIM = node_name(3)  # owns svc0003 and svc0019; not the coordinator (the lowest nodeid coordinates)
 OBSERVER = node_name(1)
 TAKER = domain_members(3, NODES)[1]  # node04: next in the victim's domains
+CLUSVCADM = [sys.executable, "-m", "quorate.cli.clusvcadm"]
 
 
 def _bare(name: str) -> str:
@@ -54,6 +56,18 @@ def one_view_everything_started(tb: Testbed) -> Any:
     return probe
 
 
+def settled_home(tb: Testbed, preferred: dict[str, str]) -> Any:
+    """One view of every node with every service started on its preferred node."""
+    everything = one_view_everything_started(tb)
+
+    def probe() -> tuple[int, dict[str, str]] | None:
+        seen = everything()
+        return seen if seen is not None and seen[1] == preferred else None
+
+    probe.testbed = tb  # type: ignore[attr-defined]
+    return probe
+
+
 @pytest.fixture
 def scale_bed(require_root: None) -> Any:
     prefix = unique_prefix()
@@ -74,9 +88,17 @@ def test_sixteen_nodes_form_one_view_and_recover_a_powered_off_node(scale_bed: T
     what = f"{NODES} members in one quorate view, {SERVICES} services started"
     generation, owners = wait_for(what, one_view_everything_started(tb), 90)
     formed = time.monotonic() - t0
-    for index in range(1, SERVICES + 1):  # each service on its preferred node: the domains spread them
-        name = f"svc{index:04d}"
-        assert owners[name] == node_name((index - 1) % NODES + 1), owners
+    preferred = {f"svc{index:04d}": node_name((index - 1) % NODES + 1) for index in range(1, SERVICES + 1)}
+    # The domains spread the services, one per node first; a node that joined late (16 daemons on two cores)
+    # leaves its services on the next node of their domains, where nofailback keeps them: an administrator
+    # moves them home, as the test does, so that what follows is the same on every run.
+    astray = sorted(name for name, owner in owners.items() if owner != preferred[name])
+    for name in astray:
+        moved = tb.exec(OBSERVER, [*CLUSVCADM, "-r", name, "-m", preferred[name]], timeout=60)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+    if astray:
+        generation, owners = wait_for("every service on its preferred node", settled_home(tb, preferred), 60)
+    assert owners == preferred, owners
     victims = services_of(VICTIM, SERVICES, NODES)
     assert victims == ["svc0003", "svc0019"]
     for name in victims:  # the service really runs there: its flag file exists on the victim only
