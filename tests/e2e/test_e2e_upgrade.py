@@ -1,21 +1,27 @@
-"""Upgrading a running cluster from the previous release (the tag `PREVIOUS`) to this one, as CHANGELOG.md says.
+"""Upgrading a running cluster from earlier releases to this one, as CHANGELOG.md says.
 
-The previous release's source comes from the tag (``git archive``) and runs with this virtualenv's Python;
-the testbed, the LUN and the commands that drive it are this release's. Three steps, each checked as an
+Each release's source is kept in ``releases/`` (a CI clone may lack the tags) and runs with this virtualenv's
+Python; the testbed, the LUN and the commands that drive it are this release's.
+
+From the previous release (``PREVIOUS``), which speaks this one's wire protocol: a rolling upgrade, one node at a
+time, in a live cluster that stays quorate, fences nobody and never mounts the shared disk twice.
+
+From ``WIRE_CHANGE_FROM``, the last release of the older wire protocol, three steps, each checked as an
 administrator would:
 
-1. the article's cluster (service ``test``: the init script writing on an ext3 LUN) runs under the previous
-   release, and the service starts on balthasar;
+1. the article's cluster (service ``test``: the init script writing on an ext3 LUN) runs under that release,
+   and the service starts on balthasar;
 2. the documented upgrade: quorated stopped on every node (a clean leave: nobody is fenced, the service is
    stopped), this release started on every node with the same files: the view's generation and each node's boot
    epoch go on from where they were, the configuration version is kept, and the service starts again;
-3. what a forgotten node does: melchior is started with the previous release again. The wire version differs,
+3. what a forgotten node does: melchior is started with the old release again. The wire version differs,
    so it cannot join: the others say so once in their log, stay quorate with two votes, and fence nobody;
    melchior alone is not quorate and starts nothing. Started with this release again, it rejoins.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -28,29 +34,38 @@ from e2e_helpers import wait_for
 from test_e2e_resources import lun  # noqa: F401  (a fixture)
 
 from quorate.testbed import Testbed, article
-from quorate.testbed.article import OUTPUT, Timings, write_service_files
+from quorate.testbed.article import MOUNTPOINT, OUTPUT, Timings, write_service_files
 from quorate.testbed.power import start_power_switch
 
-PREVIOUS = "v0.1.0"
+WIRE_CHANGE_FROM = "v0.1.0"  # the release before the wire protocol changed
+PREVIOUS = "v0.2.0"  # the previous release: a rolling upgrade from it keeps the service
 B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
 SECRET = "quorate-e2e-upgrade"
 REPO = Path(__file__).resolve().parents[2]
+RELEASES = REPO / "releases"
+
+
+def release_source(tag: str, where: Path) -> Path:
+    """The ``src`` directory of release ``tag``, unpacked from the archive the repository keeps of it.
+
+    A clone made for CI may have neither the tags nor the history behind them, so each release's source is kept
+    in ``releases/`` (``scripts/release-archive.sh``); its checksum is checked before it runs.
+    """
+    version = tag.removeprefix("v")
+    archive = RELEASES / f"quorate-{version}-src.tar.gz"
+    if not archive.exists():
+        pytest.fail(f"no {archive.relative_to(REPO)}: run scripts/release-archive.sh {tag}", pytrace=False)
+    sums = dict(reversed(line.split()) for line in (RELEASES / "SHA256SUMS").read_text().splitlines() if line)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert sums.get(archive.name) == digest, f"{archive.name}: checksum {digest} is not the one in SHA256SUMS"
+    subprocess.run(["tar", "-x", "-z", "-f", str(archive), "-C", str(where)], check=True, timeout=60)
+    return where / f"quorate-{version}" / "src"
 
 
 @pytest.fixture
 def previous_release(tmp_path: Path) -> Path:
-    """The previous release's ``src`` directory, from its tag."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS, "src"], capture_output=True, timeout=60)
-    if archive.returncode != 0:
-        pytest.fail(
-            f"the upgrade test needs the tag {PREVIOUS} in this clone ({archive.stderr.decode().strip()}): "
-            "git fetch --tags",
-            pytrace=False,
-        )
-    where = tmp_path / PREVIOUS
-    where.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True, timeout=60)
-    return where / "src"
+    """The source of the release before the one that changed the wire protocol."""
+    return release_source(WIRE_CHANGE_FROM, tmp_path)
 
 
 def run_with(src: Path | None, module: str) -> list[str]:
@@ -159,3 +174,72 @@ def test_the_documented_upgrade_from_the_previous_release_keeps_the_cluster_and_
     tb.stop_daemon(M, timeout=30)
     tb.start_daemon(M)
     wait_for("melchior back with this release", probe(tb, lambda: running(tb, M, None, 3, B)), timeout=60)
+
+
+def mounted_on(tb: Testbed) -> list[str]:
+    """The nodes where the shared LUN's file system is mounted, as their kernels say (not quorated)."""
+    return [n for n in tb.nodes if tb.exec(n, ["findmnt", "-n", MOUNTPOINT], timeout=10).returncode == 0]
+
+
+def test_a_rolling_upgrade_from_the_previous_release_keeps_quorum_and_one_owner_all_along(
+    testbed: Any,
+    lun: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The previous release speaks this one's wire protocol: nodes are upgraded one at a time in a live cluster.
+
+    Each node in turn: stopped (a clean leave), started with this release, and back in one view with the nodes
+    still on the previous release. The cluster stays quorate throughout, nobody is fenced, and the shared file
+    system is never mounted on two nodes (each node's kernel is asked, every poll).
+    """
+    old = release_source(PREVIOUS, tmp_path)
+    init = write_service_files(tmp_path, period=2)
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(article.testbed_conf(lun, init, fence_secret=SECRET, qdisk=False, timings=Timings(token_ms=3000)))
+    tb: Testbed = testbed(conf, start_daemons=False)
+    start_power_switch(tb, secret=SECRET)
+    for node in tb.nodes:
+        tb.start_daemon(node, command=run_with(old, "quorate.node.daemon"))
+    wait_for(
+        f"{PREVIOUS}: three members, service:test started on balthasar",
+        probe(tb, lambda: running(tb, B, old, 3, B)),
+        timeout=90,
+    )
+    on: dict[str, Path | None] = {node: old for node in tb.nodes}
+    twice: list[list[str]] = []
+
+    def one_owner_then(check: Any) -> Any:
+        def watched() -> Any:
+            where = mounted_on(tb)
+            if len(where) > 1:
+                twice.append(where)
+            return check()
+
+        return probe(tb, watched)
+
+    for node in (M, C, B):
+        tb.stop_daemon(node, timeout=30)
+        survivor = next(n for n in tb.nodes if n != node)
+        wait_for(
+            f"{survivor} quorate with two members while {node} is upgraded",
+            one_owner_then(lambda s=survivor: running(tb, s, on[s], 2, None)),
+            timeout=60,
+        )
+        tb.start_daemon(node)
+        on[node] = None
+        for asked in tb.nodes:
+            wait_for(
+                f"{asked} ({'this release' if on[asked] is None else PREVIOUS}) sees three members with "
+                f"{node} upgraded, service:test started",
+                one_owner_then(lambda a=asked: running(tb, a, on[a], 3, None) and started_somewhere(tb, a, on[a])),
+                timeout=60,
+            )
+    assert not twice, f"the shared file system was mounted on two nodes at once: {twice}"
+    assert all(tb.is_powered(node) for node in tb.nodes), "a rolling upgrade must fence nobody"
+    assert not [n for n in tb.nodes if "fencing" in tb.daemon_log(n)], "nobody may even be scheduled for fencing"
+    assert len(mounted_on(tb)) == 1
+
+
+def started_somewhere(tb: Testbed, node: str, src: Path | None) -> bool:
+    doc = status(tb, node, src)
+    return doc is not None and any(s["name"] == "test" and s["state"] == "started" for s in doc["services"])
