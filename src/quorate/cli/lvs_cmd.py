@@ -23,6 +23,11 @@ STATS = ("conns", "in_packets", "out_packets", "in_bytes", "out_bytes")
 HEAD = f"{'Prot LocalAddress:Port':<33} {'Conns':>8} {'InPkts':>8} {'OutPkts':>8} {'InBytes':>8} {'OutBytes':>8}"
 
 
+
+def _where(address: object, port: object) -> str:
+    """``address:port`` as ipvsadm prints it: an IPv6 address in brackets."""
+    return f"[{address}]:{port}" if ":" in str(address) else f"{address}:{port}"
+
 def large(value: int) -> str:
     """ipvsadm's short form: exact below 100000, then K, M, G, T."""
     for unit in ("", "K", "M", "G"):
@@ -40,13 +45,13 @@ def render(node: str, tables: list[dict[str, Any]]) -> str:
     for table in tables:
         rows = table["realservers"]
         total = {k: sum(int(r[k]) for r in rows) for k in STATS}
-        label = f"{str(table['protocol']).upper():<4} {table['address']}:{table['port']} {table['scheduler']}"
+        label = f"{str(table['protocol']).upper():<4} {_where(table['address'], table['port'])} {table['scheduler']}"
         if table["persistence"]:
             label += f" persistent {table['persistence']}"
         lines.append(f"{label:<33} {_stats(total)}  ({table['name']}, check {table['check']})")
         for row in rows:
             health = "up" if row["healthy"] else f"DOWN ({row['reason']})" if row["reason"] else "DOWN"
-            where = f"{row['address']}:{row['port']}"
+            where = _where(row["address"], row["port"])
             lines.append(f"  -> {where:<28} {_stats(row)} {row['weight']:>6} {health}")
         if table.get("error"):
             lines.append(f"  ! {table['error']}")
@@ -123,7 +128,7 @@ def lvs(as_json: bool) -> None:
     else:
         click.echo(f"{node} directs no virtual service")
     for entry in others:
-        where = f"{entry['name']} ({entry['address']}:{entry['port']}, service {entry['service']})"
+        where = f"{entry['name']} ({_where(entry['address'], entry['port'])}, service {entry['service']})"
         if entry["director"]:
             click.echo(f"{where}: directed by {entry['director']}; run quorate lvs there")
         else:

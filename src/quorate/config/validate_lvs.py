@@ -3,14 +3,14 @@
 Theory of operation: an ``lvs`` resource balances one virtual address and port over real servers; the node that
 runs its service is the director and carries the address (an ``<ip>`` next to it). Mistakes here only show when
 traffic flows, long after the configuration was pushed, so everything that can be known from the file alone is
-refused at load time, located at the element and attribute: addresses that are not IPv4 (the data plane is an
-``ip`` nftables table), ports outside 1-65535, a scheduler or check quorate does not implement, a script check
-without an absolute script, a TCP or HTTP check on a UDP service (it would always fail), counts that are not
-whole numbers, a virtual service with no real server or whose weights are all 0 (it could send nothing
-anywhere), one real server listed twice, two virtual services on the same address, port and protocol, a
-``realserver`` outside an ``lvs``, and a virtual address that is one of the nodes' own literal addresses (a
-clusternode or altname written as an address): the director would rewrite the
-cluster's own traffic. Names are not resolved (validation does no I/O).
+refused at load time, located at the element and attribute: addresses that are neither IPv4 nor IPv6, a real
+server whose family differs from its virtual address's (NAT does not translate between IPv4 and IPv6), ports
+outside 1-65535, a scheduler or check quorate does not implement, a script check without an absolute script, a
+TCP or HTTP check on a UDP service (it would always fail), counts that are not whole numbers, a virtual service
+with no real server or whose weights are all 0 (it could send nothing anywhere), one real server listed twice,
+two virtual services on the same address, port and protocol, a ``realserver`` outside an ``lvs``, and a virtual
+address that is one of the nodes' own literal addresses (a clusternode or altname written as an address): the
+director would rewrite the cluster's own traffic. Names are not resolved (validation does no I/O).
 
 The vocabularies (`SCHEDULERS`, `CHECKS`, `PROTOCOLS`) live here so the agent and the checks agree. Pure.
 """
@@ -46,7 +46,7 @@ def check_lvs(root: etree._Element, problems: Problems) -> None:
         if element.get("ref") is None:
             _check_virtual(element, own, services, problems)
         if element.get("ref") is not None or not _in_resources(element):
-            _check_rows(element, problems)
+            _check_rows(element, _quiet_address(_definition(rm, element)), problems)
     for row in rm.iter("realserver"):
         parent = row.getparent()
         if parent is None or parent.tag != "lvs":
@@ -56,38 +56,66 @@ def check_lvs(root: etree._Element, problems: Problems) -> None:
             _port(row, problems)
 
 
+def _definition(rm: etree._Element, element: etree._Element) -> etree._Element | None:
+    """Where the virtual service's own attributes are: the element, or the ``<resources>`` entry it refers to."""
+    ref = element.get("ref")
+    if ref is None:
+        return element
+    for defined in build.children(build.child(rm, "resources"), "lvs"):
+        if defined.get("name") == ref:
+            return defined
+    return None
+
+
 def _in_resources(element: etree._Element) -> bool:
     parent = element.getparent()
     return parent is not None and parent.tag == "resources"
 
 
-def _node_addresses(root: etree._Element) -> dict[ipaddress.IPv4Address, str]:
-    """The nodes' names and altnames that are written as IPv4 addresses."""
-    found: dict[ipaddress.IPv4Address, str] = {}
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _node_addresses(root: etree._Element) -> dict[Address, str]:
+    """The nodes' names and altnames that are written as addresses."""
+    found: dict[Address, str] = {}
     for node in build.children(build.child(root, "clusternodes"), "clusternode"):
         name = node.get("name", "")
         for text in [name, *(a.get("name", "") for a in build.children(node, "altname"))]:
             try:
-                found[ipaddress.IPv4Address(text.strip(XML_SPACE))] = name
+                found[ipaddress.ip_address(text.strip(XML_SPACE))] = name
             except ValueError:
                 continue
     return found
 
 
-def _address(element: etree._Element, problems: Problems) -> ipaddress.IPv4Address | None:
+def _address(element: etree._Element, problems: Problems) -> Address | None:
     value = element.get("address")
     if value is None or not value.strip(XML_SPACE):
         return None  # reported as a missing required attribute
     try:
-        return ipaddress.IPv4Address(value.strip(XML_SPACE))
+        return ipaddress.ip_address(value.strip(XML_SPACE))
     except ValueError:
         problems.error(
             element,
-            f"{value!r} is not an IPv4 address",
+            f"{value!r} is not an IP address",
             attribute="address",
-            hint="write a.b.c.d without a prefix (the load balancer handles IPv4 only)",
+            hint="write an IPv4 (a.b.c.d) or IPv6 (2001:db8::10) address without a prefix",
         )
         return None
+
+
+def _quiet_address(element: etree._Element | None) -> Address | None:
+    """The element's address when it is one (errors are reported where the element itself is checked)."""
+    try:
+        return ipaddress.ip_address((element.get("address") or "").strip(XML_SPACE)) if element is not None else None
+    except ValueError:
+        return None
+
+
+def _label(address: str, port: str) -> str:
+    if not port:
+        return address
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def _port(element: etree._Element, problems: Problems) -> int | None:
@@ -103,7 +131,7 @@ def _port(element: etree._Element, problems: Problems) -> int | None:
 
 def _check_virtual(
     element: etree._Element,
-    own: dict[ipaddress.IPv4Address, str],
+    own: dict[Address, str],
     services: dict[tuple[str, int, str], etree._Element],
     problems: Problems,
 ) -> None:
@@ -170,8 +198,8 @@ def _check_virtual(
             services[key] = element
 
 
-def _check_rows(element: etree._Element, problems: Problems) -> None:
-    """The real servers of one place where a virtual service is used."""
+def _check_rows(element: etree._Element, virtual: Address | None, problems: Problems) -> None:
+    """The real servers of one place where a virtual service is used (``virtual``: its address, when valid)."""
     rows = [c for c in element if is_element(c) and c.tag == "realserver"]
     if not rows:
         problems.error(element, "the virtual service has no <realserver>", hint='add <realserver address="..."/>')
@@ -181,11 +209,20 @@ def _check_rows(element: etree._Element, problems: Problems) -> None:
     for row in rows:
         weight = (row.get("weight") or "1").strip(XML_SPACE)
         weights.append(int(weight) if weight.isdigit() else 1)
-        key = ((row.get("address") or "").strip(XML_SPACE), (row.get("port") or "").strip(XML_SPACE))
+        address = _quiet_address(row)
+        if virtual is not None and address is not None and address.version != virtual.version:
+            problems.error(
+                row,
+                f"real server {address} is IPv{address.version} and the virtual address {virtual} IPv{virtual.version}",
+                attribute="address",
+                hint="NAT does not translate between IPv4 and IPv6: use real servers of the virtual address's family",
+            )
+        text = str(address) if address is not None else (row.get("address") or "").strip(XML_SPACE)
+        key = (text, (row.get("port") or "").strip(XML_SPACE))
         if key in seen:
             problems.error(
                 row,
-                f"real server {key[0]}{':' + key[1] if key[1] else ''} is already listed at line {line_of(seen[key])}",
+                f"real server {_label(*key)} is already listed at line {line_of(seen[key])}",
                 attribute="address",
                 hint="list each real server once; use weight to send it more",
             )

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
 from res_helpers import config_of
 from test_res_ip import in_netns, ip, netns  # noqa: F401  (the fixture)
 
 from quorate.config.rgtree import Node
 from quorate.resources import build_trees
 from quorate.resources.agents import AgentContext
-from quorate.resources.agents.lvs import Director, LvsAgent, RealServerAgent, live_tables
+from quorate.resources.agents.lvs import Director, LvsAgent, RealServerAgent, enable_forwarding, live_tables
 
 VIP = "192.0.2.160"
 PORT = 8081
@@ -138,3 +140,13 @@ def test_a_reconfiguration_adds_and_removes_real_servers_of_the_running_director
     assert seen["both"] == ["192.0.2.1", "192.0.2.2"]
     assert seen["drop"].ok and seen["drop"].message == f"realserver 192.0.2.1:{PORT} removed from web"
     assert seen["left"] == {"192.0.2.2"} and seen["servers"] == [f"192.0.2.2:{PORT}"]
+
+
+@pytest.mark.parametrize(("family", "said"), [("ip", "IPv4"), ("ip6", "IPv6")])
+def test_forwarding_of_the_virtual_address_family_is_turned_on_once(family: str, said: str, tmp_path: Path) -> None:
+    switch = tmp_path / "forwarding"
+    switch.write_text("0\n")
+    assert enable_forwarding(family, str(switch)) == f"{said} forwarding turned on"
+    assert switch.read_text() == "1\n"
+    assert enable_forwarding(family, str(switch)) == "forwarding on"
+    assert enable_forwarding(family, str(tmp_path / "absent" / "x")).startswith(f"could not enable {said} forwarding")

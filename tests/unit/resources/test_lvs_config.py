@@ -84,7 +84,8 @@ def test_a_udp_service_is_checked_by_a_script() -> None:
         ('protocol="udp"', GOOD_ROWS, "lvs[1][@check]", "check='tcp' opens TCP connections"),
         ('persistence="-1"', GOOD_ROWS, "lvs[1][@persistence]", "not a whole number"),
         ('expect="ok"', GOOD_ROWS, "lvs[1][@expect]", "not an HTTP status"),
-        ("", '<realserver address="192.168.0.301"/>', "lvs[1]/realserver[1][@address]", "is not an IPv4"),
+        ("", '<realserver address="192.168.0.301"/>', "lvs[1]/realserver[1][@address]", "is not an IP address"),
+        ("", '<realserver address="fd00:5a::201"/>', "lvs[1]/realserver[1][@address]", "is IPv6 and the virtual"),
         ("", '<realserver address="192.168.0.201" port="70000"/>', "lvs[1]/realserver[1][@port]", "'70000' is not"),
         ("", '<realserver address="192.168.0.201" port="0"/>', "lvs[1]/realserver[1][@port]", "'0' is not a port"),
         (
@@ -128,3 +129,47 @@ def test_two_virtual_services_on_one_address_and_port_collide() -> None:
 def test_a_realserver_outside_an_lvs_is_refused() -> None:
     found = errors(conf(extra='      <realserver address="192.168.0.9"/>\n'))
     assert any("service[1]/realserver[1]" in e and "belongs inside an <lvs>" in e for e in found), found
+
+
+V6 = """
+        <realserver address="fd00:5a::201" port="80" weight="2"/>
+        <realserver address="fd00:5a:0::202"/>
+"""
+
+
+def v6_conf(rows: str = V6) -> str:
+    return (
+        conf(rows=rows)
+        .replace('<ip address="192.168.0.160/24"/>', '<ip address="fd00:5a::160/64"/>')
+        .replace('address="192.168.0.160"', 'address="fd00:5a::160"')
+    )
+
+
+def test_an_ipv6_virtual_service_over_ipv6_real_servers_loads() -> None:
+    tree = build_trees(parse_config(v6_conf()))["lb"]
+    lvs = tree.find("lvs", "web")
+    assert lvs is not None and lvs.get("address") == "fd00:5a::160"
+    assert [c.get("address") for c in lvs.children] == ["fd00:5a::201", "fd00:5a:0::202"]
+
+
+def test_ipv6_real_servers_are_compared_as_addresses_and_families_are_not_mixed() -> None:
+    twice = V6 + '        <realserver address="FD00:5A::202"/>\n'
+    found = errors(v6_conf(twice))
+    assert any("lvs[1]/realserver[3][@address]" in e and "real server fd00:5a::202 is already listed" in e
+               for e in found), found
+    found = errors(v6_conf(V6 + '        <realserver address="192.168.0.203"/>\n'))
+    assert any("lvs[1]/realserver[3][@address]" in e and "192.168.0.203 is IPv4 and the virtual address fd00:5a::160"
+               " IPv6" in e for e in found), found
+
+
+def test_a_referenced_virtual_service_checks_its_rows_against_the_defined_address() -> None:
+    text = (
+        HEAD
+        + '    <resources><lvs name="web" address="fd00:5a::160" port="80"/></resources>\n'
+        + '    <service name="lb">\n      <lvs ref="web"><realserver address="192.168.0.201"/></lvs>\n'
+        + "    </service>\n"
+        + TAIL
+    )
+    found = errors(text)
+    assert any("realserver[1][@address]" in e and "is IPv4 and the virtual address fd00:5a::160 IPv6" in e
+               for e in found), found

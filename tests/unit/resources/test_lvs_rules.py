@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -239,3 +240,34 @@ def test_an_endless_first_line_is_a_failed_check_not_an_error() -> None:
             return await check(vs(check="http", servers=(server,)), server)
 
     assert asyncio.run(scenario()) == "unusable answer (ValueError)"
+
+
+V6 = VirtualService(
+    name="web6",
+    address="fd00:5a::160",
+    port=80,
+    servers=(RealServer("fd00:5a::201", 80, 2), RealServer("fd00:5a::202", 8080, 1)),
+    scheduler="wrr",
+)
+
+
+def test_an_ipv6_virtual_service_gets_an_ip6_table_with_ip6_matches_only() -> None:
+    text = ruleset(V6, V6.servers, fresh=True)
+    assert "table ip6 quorate_lvs_web6 {" in text and "delete table ip6 quorate_lvs_web6" in text
+    assert "ip6 daddr fd00:5a::160 tcp dport 80 dnat ip6 addr . port to numgen inc mod 3 map" in text
+    assert "0 : fd00:5a::201 . 80, 1 : fd00:5a::202 . 8080, 2 : fd00:5a::201 . 80" in text
+    assert "ct original ip6 daddr fd00:5a::160" in text
+    assert 'counter name "rs_fd00_5a__201_80_conns"' in text
+    assert " ip daddr" not in text and "table ip " not in text and "jhash ip " not in text
+    assert removal(V6) == "table ip6 quorate_lvs_web6\ndelete table ip6 quorate_lvs_web6\n"
+    assert V6.label == "[fd00:5a::160]:80" and V6.servers[0].label == "[fd00:5a::201]:80"
+    hashed = ruleset(VirtualService("h", "fd00:5a::161", 80, V6.servers, persistence=300), V6.servers, fresh=False)
+    assert "jhash ip6 saddr mod 2 seed 0x51" in hashed
+
+
+@pytest.mark.parametrize("service", [vs(), vs(scheduler="sh"), V6], ids=["ipv4-rr", "ipv4-sh", "ipv6-wrr"])
+def test_the_kernel_nftables_accepts_the_rules_as_written(service: VirtualService) -> None:
+    # `nft --check` parses and evaluates the whole transaction against this kernel without applying it.
+    for text in (ruleset(service, service.servers, fresh=True), ruleset(service, service.servers[:1], fresh=False)):
+        done = subprocess.run(["nft", "--check", "-f", "-"], input=text, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, f"nft refused:\n{done.stderr}\n{text}"

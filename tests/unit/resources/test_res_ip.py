@@ -175,3 +175,36 @@ def test_sleeptime_pauses_after_removal(netns: str) -> None:
     began = time.monotonic()
     assert run_in(netns, lambda: agent.stop(node, ctx())).ok
     assert 1.0 <= time.monotonic() - began < 5
+
+
+def test_an_ipv6_address_is_announced_by_unsolicited_neighbour_advertisements(netns: str) -> None:
+    agent = IpAgent()
+    node = ip_node("2001:db8::70")
+    mac = json.loads(ip("-n", netns, "-j", "link", "show", "dev", "veth0"))[0]["address"]
+
+    def start_and_listen() -> tuple[Any, list[bytes]]:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86DD)) as sniff:
+            sniff.bind(("veth1", 0))
+            sniff.settimeout(0.5)
+            outcome = asyncio.run(agent.start(node, ctx()))
+            frames = []
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and len(frames) < 2:
+                try:
+                    frame = sniff.recv(256)
+                except TimeoutError:
+                    continue
+                if frame[20] == 58 and frame[54] == 136:  # ICMPv6, neighbour advertisement
+                    frames.append(frame)
+        return outcome, frames
+
+    started, frames = in_netns(netns, start_and_listen)
+    assert started.message == "2001:db8::70/64 added to veth0; unsolicited neighbour advertisement sent on veth0"
+    assert len(frames) == 2, frames
+    for frame in frames:
+        assert frame[:6] == bytes.fromhex("333300000001")  # all-nodes multicast
+        assert frame[21] == 255, "hop limit 255, or receivers must drop it"
+        assert frame[58] & 0x20 and not frame[58] & 0xC0, "override set, router and solicited clear"
+        assert frame[62:78] == socket.inet_pton(socket.AF_INET6, "2001:db8::70")
+        assert frame[78:80] == b"\x02\x01" and frame[80:86] == bytes.fromhex(mac.replace(":", ""))
+    assert run_in(netns, lambda: agent.stop(node, ctx())).ok

@@ -7,8 +7,11 @@ Theory of operation: the agent reads the interfaces of this node's network names
   in ``address`` (``10.0.0.50/24``) or else that network's. With ``monitor_link`` (default on) an interface
   without carrier refuses the address. After ``ip addr add`` the agent announces the new owner: IPv4 gets two
   gratuitous ARP requests (sender = target = the address, to the broadcast MAC) sent on a raw packet socket,
-  so switches and peers update their tables at once; IPv6 addresses are added with ``nodad`` (no unsolicited
-  neighbour advertisement is sent; the first packet out teaches the peers).
+  so switches and peers update their tables at once; IPv6 addresses are added with ``nodad`` (the address is
+  already ours: duplicate detection would only delay it) and announced by two unsolicited neighbour
+  advertisements (RFC 4861 7.2.6: to all nodes, override flag, the interface's MAC as target link-layer
+  address), without which peers keep sending to the previous owner's MAC until their neighbour entry expires
+  (tens of seconds).
 * **stop**: remove the address if present, then wait ``sleeptime`` seconds (default 10, ip.sh's pause that
   lets NFS lock daemons drain). Stopping an absent address is a success, with no pause.
 * **status**: depth 0: present, and the link has carrier if ``monitor_link``; depth 10: it also answers a
@@ -105,6 +108,34 @@ def gratuitous_arp(link: Link, address: ipaddress.IPv4Address, count: int = 2) -
     return f"gratuitous ARP sent on {link.name}"
 
 
+ALL_NODES = "ff02::1"
+NEIGHBOUR_ADVERTISEMENT = 136
+OVERRIDE = 0x20000000
+
+
+def neighbour_advertisement(target: ipaddress.IPv6Address, mac: str) -> bytes:
+    """An unsolicited NA for ``target`` at ``mac``; the checksum is left to the kernel (raw ICMPv6 sockets)."""
+    option = struct.pack("!BB", 2, 1) + bytes.fromhex(mac.replace(":", ""))  # target link-layer address
+    return struct.pack("!BBHI", NEIGHBOUR_ADVERTISEMENT, 0, 0, OVERRIDE) + target.packed + option
+
+
+def unsolicited_na(link: Link, address: ipaddress.IPv6Address, count: int = 2) -> str:
+    """Tell the link's neighbours that ``address`` is now at this interface; returns a note for the log."""
+    if not link.arp:
+        return f"no neighbour advertisement on {link.name} (no link-layer address)"
+    packet = neighbour_advertisement(address, link.mac)
+    try:
+        index = socket.if_nametoindex(link.name)
+        with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)  # receivers drop NAs with less
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+            for _ in range(count):
+                sock.sendto(packet, (ALL_NODES, 0, 0, index))
+    except OSError as exc:
+        return f"neighbour advertisement on {link.name} failed: {exc.strerror}"
+    return f"unsolicited neighbour advertisement sent on {link.name}"
+
+
 class IpAgent(Agent):
     type = "ip"
 
@@ -178,7 +209,8 @@ class IpAgent(Agent):
             return failure(
                 OCF_ERR_GENERIC, f"adding {address.ip}/{prefix} to {link.name} failed: {summary(result.stderr)}"
             )
-        note = gratuitous_arp(link, address.ip) if isinstance(address.ip, ipaddress.IPv4Address) else "IPv6: no NA sent"
+        ip = address.ip
+        note = gratuitous_arp(link, ip) if isinstance(ip, ipaddress.IPv4Address) else unsolicited_na(link, ip)
         return success(f"{address.ip}/{prefix} added to {link.name}; {note}")
 
     async def _stop(self, res: Node, ctx: AgentContext) -> AgentOutcome:

@@ -7,8 +7,10 @@ service and held by one node at a time. The data plane is an nftables table buil
 even where ``/proc/net/ip_vs`` exists; the start message and ``quorate lvs`` say which plane runs.
 
 * **start**: checks every real server once (concurrently, each bounded by ``timeout``); those that pass start
-  in rotation, the others out. Turns on IPv4 forwarding in this network namespace (the director routes to the
-  real servers; it stays on after stop, as other users of the namespace may rely on it), installs the table in
+  in rotation, the others out. Turns on IPv4 forwarding (IPv6 forwarding, ``net.ipv6.conf.all.forwarding``, for
+  an IPv6 virtual service: the kernel then ignores router advertisements on interfaces whose ``accept_ra`` is not
+  2, so a director should have static IPv6 addresses and routes) in this network namespace (the director routes to
+  the real servers; it stays on after stop, as other users of the namespace may rely on it), installs the table in
   one ``nft -f`` transaction, and launches the director's health-check task on the node's event loop.
 * the **task** checks every server every ``interval`` seconds (`quorate.resources.agents.lvs_checks`) and feeds
   the rise/fall hysteresis; each move is logged as a decision with its reason, and any move rewrites the rules
@@ -62,7 +64,7 @@ from quorate.system.process import run_agent
 log = logging.getLogger("quorated")
 
 IPVS_PROC = "/proc/net/ip_vs"
-FORWARDING = "/proc/sys/net/ipv4/ip_forward"
+FORWARDING = {"ip": "/proc/sys/net/ipv4/ip_forward", "ip6": "/proc/sys/net/ipv6/conf/all/forwarding"}
 NFT_TIMEOUT = 10.0
 
 
@@ -84,8 +86,10 @@ async def nft(text: str, timeout: float = NFT_TIMEOUT) -> str | None:
     return None
 
 
-def enable_forwarding(path: str = FORWARDING) -> str:
-    """A note for the start message: forwarding was on, or was turned on."""
+def enable_forwarding(family: str = "ip", path: str | None = None) -> str:
+    """A note for the start message: forwarding of ``family`` (nftables' ``ip`` or ``ip6``) was on, or was turned on."""
+    version = "IPv6" if family == "ip6" else "IPv4"
+    path = path or FORWARDING[family]
     try:
         with open(path) as handle:
             if handle.read().strip() == "1":
@@ -93,8 +97,8 @@ def enable_forwarding(path: str = FORWARDING) -> str:
         with open(path, "w") as handle:
             handle.write("1\n")
     except OSError as exc:
-        return f"could not enable IPv4 forwarding: {exc.strerror}"
-    return "IPv4 forwarding turned on"
+        return f"could not enable {version} forwarding: {exc.strerror}"
+    return f"{version} forwarding turned on"
 
 
 @dataclass
@@ -171,7 +175,7 @@ class Director:
 
     async def table(self) -> dict[str, Any]:
         """The live table for `quorate lvs`: configuration, rotation and counters."""
-        result = await run_agent(["nft", "-j", "list", "counters", "table", "ip", self.vs.table], timeout=5.0)
+        result = await run_agent(["nft", "-j", "list", "counters", "table", self.vs.family, self.vs.table], timeout=5.0)
         traffic = parse_counters(self.vs, result.stdout if result.ok else "")
         rows = []
         for server in self.vs.servers:
@@ -230,7 +234,7 @@ class LvsAgent(Agent):
         old = self.directors.pop(vs.name, None)
         if old is not None:
             await old.stop()
-        forwarding = enable_forwarding()
+        forwarding = enable_forwarding(vs.family)
         director = Director(vs, Hysteresis(vs, {}), plane())
         first = await director.round()
         director.health = Hysteresis(vs, first)
@@ -269,7 +273,7 @@ class LvsAgent(Agent):
             vs = virtual_service(res)
         except LvsConfigError as exc:
             return failure(OCF_ERR_CONFIGURED, str(exc))
-        result = await run(["nft", "list", "table", "ip", vs.table], timeout=ctx.remaining())
+        result = await run(["nft", "list", "table", vs.family, vs.table], timeout=ctx.remaining())
         broken = from_result(result, "nft list table")
         if broken is not None:
             return broken

@@ -2,7 +2,8 @@
 and the set of real servers that are healthy right now.
 
 Theory of operation: this machine's kernels may lack ``ip_vs``, and every kernel quorate runs on has nftables,
-so the director balances with netfilter NAT. ``table ip quorate_lvs_<name>`` holds:
+so the director balances with netfilter NAT. ``table ip quorate_lvs_<name>`` (``ip6`` for an IPv6 virtual address:
+its real servers are of the same family, as NAT does not translate between the two) holds:
 
 * ``prerouting`` (nat): a packet for the virtual address and port opening a connection is DNATed to one real
   server chosen by ``numgen inc mod N`` (round robin) or ``jhash ip saddr mod N`` (source hash: scheduler
@@ -53,7 +54,7 @@ class RealServer:
 
     @property
     def label(self) -> str:
-        return f"{self.address}:{self.port}"
+        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +80,13 @@ class VirtualService:
         return table_name(self.name)
 
     @property
+    def family(self) -> str:
+        """The nftables family of the table and of the address matches: ``ip`` or ``ip6``."""
+        return "ip6" if ":" in self.address else "ip"
+
+    @property
     def label(self) -> str:
-        return f"{self.address}:{self.port}"
+        return f"[{self.address}]:{self.port}" if self.family == "ip6" else f"{self.address}:{self.port}"
 
     @property
     def hashed(self) -> bool:
@@ -168,11 +174,11 @@ def rotation(vs: VirtualService, healthy: Iterable[RealServer]) -> list[RealServ
 
 def counter_prefix(server: RealServer) -> str:
     """Counters are named after the real server, so that adding or removing another one renames nothing."""
-    return f"rs_{server.address.replace('.', '_')}_{server.port}"
+    return f"rs_{server.address.replace('.', '_').replace(':', '_')}_{server.port}"
 
 
 def _declarations(vs: VirtualService) -> list[str]:
-    lines = [f"table ip {vs.table} {{"]
+    lines = [f"table {vs.family} {vs.table} {{"]
     for server in vs.servers:
         prefix = counter_prefix(server)
         lines += [f"\tcounter {prefix}_{kind} {{ }}" for kind in ("conns", "in", "out")]
@@ -192,38 +198,41 @@ def _declarations(vs: VirtualService) -> list[str]:
 
 def _dnat(vs: VirtualService, members: list[RealServer]) -> str:
     entries = ", ".join(f"{i} : {s.address} . {s.port}" for i, s in enumerate(members))
-    chooser = f"jhash ip saddr mod {len(members)} seed 0x51" if vs.hashed else f"numgen inc mod {len(members)}"
-    return f"ip daddr {vs.address} {vs.protocol} dport {vs.port} dnat ip addr . port to {chooser} map {{ {entries} }}"
+    ip = vs.family
+    chooser = f"jhash {ip} saddr mod {len(members)} seed 0x51" if vs.hashed else f"numgen inc mod {len(members)}"
+    match = f"{ip} daddr {vs.address} {vs.protocol} dport {vs.port}"
+    return f"{match} dnat {ip} addr . port to {chooser} map {{ {entries} }}"
 
 
 def ruleset(vs: VirtualService, healthy: Iterable[RealServer], *, fresh: bool) -> str:
     """The ``nft -f`` input installing ``vs`` with ``healthy`` in rotation: ``fresh`` replaces the whole table
     (a start), otherwise only its rules are replaced and the counters kept (a health change)."""
     members = rotation(vs, healthy)
-    lines = [f"table ip {vs.table}", f"delete table ip {vs.table}"] if fresh else []
+    ip, table = vs.family, f"{vs.family} {vs.table}"
+    lines = [f"table {table}", f"delete table {table}"] if fresh else []
     lines += _declarations(vs)
-    lines.append(f"flush table ip {vs.table}")
-    lines.append(f"table ip {vs.table} {{")
+    lines.append(f"flush table {table}")
+    lines.append(f"table {table} {{")
     if members:
         dnat = _dnat(vs, members)
         lines += ["\tchain prerouting {", f"\t\t{dnat}", "\t}", "\tchain output_nat {", f"\t\t{dnat}", "\t}"]
     # Connections this virtual service translated (another one may balance over the same real servers).
     ours = (
-        f"ct status dnat meta l4proto {vs.protocol} ct original ip daddr {vs.address} ct original proto-dst {vs.port}"
+        f"ct status dnat meta l4proto {vs.protocol} ct original {ip} daddr {vs.address} ct original proto-dst {vs.port}"
     )
     lines.append("\tchain postrouting {")
     for server in vs.servers:
-        lines.append(f"\t\t{ours} ip daddr {server.address} {vs.protocol} dport {server.port} masquerade")
+        lines.append(f"\t\t{ours} {ip} daddr {server.address} {vs.protocol} dport {server.port} masquerade")
     lines.append("\t}")
     lines.append("\tchain count_to {")
     for server in vs.servers:
         prefix = counter_prefix(server)
-        to = f"ip daddr {server.address} {vs.protocol} dport {server.port}"
+        to = f"{ip} daddr {server.address} {vs.protocol} dport {server.port}"
         lines.append(f'\t\tct state new {to} counter name "{prefix}_conns"')
         lines.append(f'\t\t{to} counter name "{prefix}_in"')
     lines += ["\t}", "\tchain count_back {"]
     for server in vs.servers:
-        back = f"ip saddr {server.address} {vs.protocol} sport {server.port}"
+        back = f"{ip} saddr {server.address} {vs.protocol} sport {server.port}"
         lines.append(f'\t\t{back} counter name "{counter_prefix(server)}_out"')
     lines.append("\t}")
     # Each packet is counted once: towards a real server in forward or input, back from it in forward or output.
@@ -236,7 +245,7 @@ def ruleset(vs: VirtualService, healthy: Iterable[RealServer], *, fresh: bool) -
 
 def removal(vs: VirtualService) -> str:
     """``nft -f`` input deleting the table, whether or not it exists."""
-    return f"table ip {vs.table}\ndelete table ip {vs.table}\n"
+    return f"table {vs.family} {vs.table}\ndelete table {vs.family} {vs.table}\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +258,7 @@ class Traffic:
 
 
 def parse_counters(vs: VirtualService, text: str) -> dict[RealServer, Traffic]:
-    """``nft -j list counters table ip <table>`` output → traffic per real server (zeros when absent)."""
+    """``nft -j list counters table ip|ip6 <table>`` output → traffic per real server (zeros when absent)."""
     data: dict[str, Any] = json.loads(text or "{}")
     values: dict[str, tuple[int, int]] = {}
     for item in data.get("nftables", []):
