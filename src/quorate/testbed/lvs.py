@@ -8,6 +8,10 @@ it, ``web`` (port 80, round robin, HTTP checks) and ``weighted`` (port 8080, wei
 checks), both over the three nodes' port 80. Whichever node runs the service is the director; fencing goes
 through ``fence_netns`` and the testbed's power switch like the other end-to-end clusters.
 
+With ``ipv6=True`` the same farm runs over IPv6 (hosts start with IPv6 off: `enable_ipv6` turns it on and gives
+each node `node_address6`): one virtual service ``web6`` on `VIP6` port 80, round robin with HTTP checks, over the
+nodes' IPv6 addresses, each Apache listening on both of its node's addresses.
+
 The client side runs in a client host's namespace as ``python -m quorate.testbed.lvs``: ``burst`` sends N
 sequential GETs and prints one JSON list of outcomes; ``rate`` counts the GETs answered per second by a few
 threads; ``probe`` sends one GET every ``period`` seconds until
@@ -36,6 +40,7 @@ from quorate.testbed.testbed import Testbed
 B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
 NODES = (B, C, M)
 VIP = "192.168.0.160"
+VIP6 = "fd00:5a::160"
 WEB_PORT = 80
 WEIGHTED_PORT = 8080
 WEIGHTS = {B: 2, C: 1, M: 1}
@@ -49,7 +54,38 @@ def node_address(nodeid: int) -> str:
     return f"192.168.0.{200 + nodeid}"
 
 
-def cluster_conf(*, fence_secret: str, token_ms: int) -> str:
+def node_address6(nodeid: int) -> str:
+    return f"fd00:5a::{200 + nodeid}"
+
+
+def enable_ipv6(tb: Testbed) -> None:
+    """IPv6 on every node, each with its `node_address6`."""
+    for nodeid, node in enumerate(NODES, start=1):
+        netns.enable_ipv6(tb.netns(node), node_address6(nodeid))
+
+
+def _virtual_services(ipv6: bool, check: str) -> str:
+    if ipv6:
+        rows = "\n".join(f'        <realserver address="{node_address6(i)}" port="80"/>' for i in (1, 2, 3))
+        return f"""      <ip address="{VIP6}/64" monitor_link="1" sleeptime="0"/>
+      <lvs name="web6" address="{VIP6}" port="{WEB_PORT}" scheduler="rr" check="http" path="/" expect="200" {check}>
+{rows}
+      </lvs>"""
+    web = "\n".join(f'        <realserver address="{node_address(i)}" port="80"/>' for i in (1, 2, 3))
+    weighted = "\n".join(
+        f'        <realserver address="{node_address(i)}" port="80" weight="{WEIGHTS[n]}"/>'
+        for i, n in enumerate(NODES, start=1)
+    )
+    return f"""      <ip address="{VIP}/24" monitor_link="1" sleeptime="0"/>
+      <lvs name="web" address="{VIP}" port="{WEB_PORT}" scheduler="rr" check="http" path="/" expect="200" {check}>
+{web}
+      </lvs>
+      <lvs name="weighted" address="{VIP}" port="{WEIGHTED_PORT}" scheduler="wrr" check="tcp" {check}>
+{weighted}
+      </lvs>"""
+
+
+def cluster_conf(*, fence_secret: str, token_ms: int, ipv6: bool = False) -> str:
     nodes = "\n".join(
         f'    <clusternode name="{name}" votes="1" nodeid="{nodeid}">\n'
         '      <fence><method name="power"><device name="switch"/></method></fence>\n'
@@ -57,11 +93,6 @@ def cluster_conf(*, fence_secret: str, token_ms: int) -> str:
         for nodeid, name in enumerate(NODES, start=1)
     )
     check = f'interval="{INTERVAL}" timeout="{TIMEOUT}" rise="{RISE}" fall="{FALL}"'
-    web = "\n".join(f'        <realserver address="{node_address(i)}" port="80"/>' for i in (1, 2, 3))
-    weighted = "\n".join(
-        f'        <realserver address="{node_address(i)}" port="80" weight="{WEIGHTS[n]}"/>'
-        for i, n in enumerate(NODES, start=1)
-    )
     return f"""<?xml version="1.0"?>
 <cluster name="magi" config_version="1">
   <totem token="{token_ms}"/>
@@ -74,13 +105,7 @@ def cluster_conf(*, fence_secret: str, token_ms: int) -> str:
   <fence_daemon clean_start="0" post_fail_delay="0" post_join_delay="3"/>
   <rm>
     <service name="lvs" autostart="1" recovery="relocate">
-      <ip address="{VIP}/24" monitor_link="1" sleeptime="0"/>
-      <lvs name="web" address="{VIP}" port="{WEB_PORT}" scheduler="rr" check="http" path="/" expect="200" {check}>
-{web}
-      </lvs>
-      <lvs name="weighted" address="{VIP}" port="{WEIGHTED_PORT}" scheduler="wrr" check="tcp" {check}>
-{weighted}
-      </lvs>
+{_virtual_services(ipv6, check)}
     </service>
   </rm>
 </cluster>
@@ -91,12 +116,13 @@ def short(node: str) -> str:
     return node.split(".")[0]
 
 
-def httpd_conf(root: Path, address: str) -> str:
+def httpd_conf(root: Path, address: str, address6: str | None = None) -> str:
     modules = "\n".join(f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so" for m in APACHE_MODULES)
     return f"""# A real server of the testbed's load-balanced farm: this node's own address only.
 ServerRoot "{root}"
 ServerName {address}
 Listen {address}:80
+{f"Listen [{address6}]:80" if address6 else ""}
 PidFile {root}/httpd.pid
 DefaultRuntimeDir {root}
 Mutex file:{root} default
@@ -122,6 +148,7 @@ class Farm:
     """The nodes' Apache servers: one directory each (readable by www-data), one process each while running."""
 
     tb: Testbed
+    ipv6: bool = False
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="quorate-lvs-")))
     running: dict[str, subprocess.Popen[Any]] = field(default_factory=dict)
 
@@ -131,7 +158,8 @@ class Farm:
             root = self.base / short(node)
             (root / "htdocs").mkdir(parents=True)
             (root / "htdocs" / "index.html").write_text(short(node) + "\n")
-            (root / "httpd.conf").write_text(httpd_conf(root, node_address(nodeid)))
+            six = node_address6(nodeid) if self.ipv6 else None
+            (root / "httpd.conf").write_text(httpd_conf(root, node_address(nodeid), six))
             for path in (root, root / "htdocs", root / "htdocs" / "index.html", root / "httpd.conf"):
                 path.chmod(0o755 if path.is_dir() else 0o644)
 
@@ -161,18 +189,20 @@ class Farm:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def holders(tb: Testbed) -> list[str]:
+def holders(tb: Testbed, vip: str = VIP) -> list[str]:
     """The powered nodes carrying the virtual address now."""
     found = []
     for node in tb.nodes:
-        if any(entry.split("/")[0] == VIP for entry in netns.addresses(tb.netns(node))):
+        if any(entry.split("/")[0] == vip for entry in netns.addresses(tb.netns(node), version=6 if ":" in vip else 4)):
             found.append(node)
     return found
 
 
-def burst(tb: Testbed, client: str, port: int, count: int, timeout: float = 120.0) -> list[dict[str, Any]]:
+def burst(
+    tb: Testbed, client: str, port: int, count: int, timeout: float = 120.0, vip: str = VIP
+) -> list[dict[str, Any]]:
     """``count`` sequential GETs from ``client`` to the virtual address and ``port``."""
-    argv = [PYTHON, "-m", "quorate.testbed.lvs", "burst", VIP, str(port), str(count)]
+    argv = [PYTHON, "-m", "quorate.testbed.lvs", "burst", vip, str(port), str(count)]
     done = tb.client_exec(client, argv, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"burst from {client} failed: {done.stderr.strip()}")

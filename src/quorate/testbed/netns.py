@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from quorate.testbed.conf import SUBNET_BITS, TestbedError
 
 NETNS_DIR = "/run/netns"
+IPV6_DIR = "/run/quorate-testbed-ipv6"  # per host turned to IPv6: its own address, kept across a power loss
 BRIDGE = "br0"
 NODE_IF = "eth0"
 MULTICAST_NET = "224.0.0.0/4"
@@ -71,6 +72,25 @@ def _sysctl(ns: str, *settings: str) -> None:
 
 def _quiet_ipv6(ns: str) -> None:
     _sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+
+
+def enable_ipv6(ns: str, address: str, prefix: int = 64) -> None:
+    """Turn IPv6 on in a host (hosts start with it off) and give its LAN interface ``address``/``prefix``
+    (``nodad``: testbed addresses are unique by construction, and duplicate detection would delay them)."""
+    _sysctl(ns, "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
+            f"net.ipv6.conf.{NODE_IF}.disable_ipv6=0")  # fmt: skip
+    run(["ip", "-n", ns, "-6", "addr", "add", f"{address}/{prefix}", "dev", NODE_IF, "nodad"])
+    os.makedirs(IPV6_DIR, exist_ok=True)
+    with open(os.path.join(IPV6_DIR, ns), "w") as record:
+        record.write(address + "\n")
+
+
+def _own_ipv6(ns: str) -> str | None:
+    try:
+        with open(os.path.join(IPV6_DIR, ns)) as record:
+            return record.read().strip()
+    except FileNotFoundError:
+        return None
 
 
 def create_switch(ns: str) -> None:
@@ -126,9 +146,9 @@ def forget_neighbour(ns: str, address: str) -> None:
     run(["ip", "-n", ns, "neigh", "flush", "to", address, "dev", NODE_IF], check=False)
 
 
-def addresses(ns: str, ifname: str = NODE_IF) -> list[str]:
-    """The IPv4 addresses on a host's interface, as ``a.b.c.d/len``."""
-    out = run(["ip", "-n", ns, "-j", "-4", "addr", "show", "dev", ifname], check=False)
+def addresses(ns: str, ifname: str = NODE_IF, version: int = 4) -> list[str]:
+    """The IPv4 (or IPv6) addresses on a host's interface, as ``address/len``."""
+    out = run(["ip", "-n", ns, "-j", f"-{version}", "addr", "show", "dev", ifname], check=False)
     found = []
     for link in json.loads(out or "[]"):
         found += [f"{info['local']}/{info['prefixlen']}" for info in link.get("addr_info", []) if "local" in info]
@@ -147,9 +167,14 @@ def neighbours(ns: str) -> list[tuple[str, str | None, str]]:
 
 
 def reset_to_boot(ns: str, address: str, ifname: str = NODE_IF) -> None:
-    """Leave only the host's configured address on its interface and forget its neighbours (power lost)."""
-    for entry in addresses(ns, ifname):
-        if ipaddress.ip_interface(entry).ip != ipaddress.ip_address(address):
+    """Leave only the host's configured addresses on its interface and forget its neighbours (power lost)."""
+    own = [ipaddress.ip_address(address)]
+    six = _own_ipv6(ns)
+    if six is not None:
+        own.append(ipaddress.ip_address(six))
+    for entry in addresses(ns, ifname) + (addresses(ns, ifname, version=6) if six else []):
+        ip = ipaddress.ip_interface(entry).ip
+        if ip not in own and not ip.is_link_local:
             run(["ip", "-n", ns, "addr", "del", entry, "dev", ifname], check=False)
     run(["ip", "-n", ns, "neigh", "flush", "dev", ifname], check=False)
 
@@ -163,3 +188,7 @@ def delete_netns(ns: str) -> None:
     """Remove a namespace name; the kernel frees it (and its veths) once nothing uses it."""
     if ns in list_netns():
         run(["ip", "netns", "delete", ns], check=False)
+    try:
+        os.unlink(os.path.join(IPV6_DIR, ns))
+    except FileNotFoundError:
+        pass

@@ -271,3 +271,28 @@ def test_the_kernel_nftables_accepts_the_rules_as_written(service: VirtualServic
     for text in (ruleset(service, service.servers, fresh=True), ruleset(service, service.servers[:1], fresh=False)):
         done = subprocess.run(["nft", "--check", "-f", "-"], input=text, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, f"nft refused:\n{done.stderr}\n{text}"
+
+
+def test_http_check_names_an_ipv6_server_in_brackets_with_its_port() -> None:
+    # Apache answers 400 to a Host header holding a bare IPv6 literal: every IPv6 real server would look down.
+    async def scenario() -> tuple[str | None, bytes]:
+        seen: list[bytes] = []
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(b"HTTP/1.0 200 OK\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "::1", 0)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            return await check_http(RealServer("::1", port), "/health", 200, 2.0), seen[0]
+        finally:
+            server.close()
+
+    failed, request = asyncio.run(scenario())
+    assert failed is None
+    lines = request.decode().split("\r\n")
+    assert lines[0] == "GET /health HTTP/1.0"
+    assert any(line.startswith("Host: [::1]:") for line in lines), lines

@@ -58,12 +58,17 @@ def _said(exc: OSError) -> str:
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
+def _host(server: RealServer) -> str:
+    """The Host header (RFC 9110 7.2): an IPv6 literal in brackets (servers refuse it bare, HTTP 400), and the port
+    unless it is HTTP's own."""
+    host = f"[{server.address}]" if ":" in server.address else server.address
+    return host if server.port == 80 else f"{host}:{server.port}"
+
+
 async def _http(server: RealServer, path: str, expect: int) -> str | None:
     reader, writer = await asyncio.open_connection(server.address, server.port)
     try:
-        writer.write(
-            f"GET {path} HTTP/1.0\r\nHost: {server.address}\r\nUser-Agent: quorate-lvs-check\r\n\r\n".encode()
-        )
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {_host(server)}\r\nUser-Agent: quorate-lvs-check\r\n\r\n".encode())
         await writer.drain()
         line = await reader.readline()
     finally:
