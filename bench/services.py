@@ -64,6 +64,28 @@ def _kill_owner(tb: Testbed, owner: str, heir: str, survivors: list[str], key: s
     tb.kill(owner, signal.SIGKILL)
     started = wait_log(tb, survivors, started_on(heir), killed, token_ms / 1000 + 60)
     results.add(token_ms, key, (started - killed) * 1000)
+    steps = failover_steps(tb, survivors, owner, heir, killed)
+    for step, took in steps.items():
+        results.add(token_ms, step, took)
+
+
+def failover_steps(tb: Testbed, survivors: list[str], victim: str, heir: str, since: float) -> dict[str, float]:
+    """The critical path after detection, in ms per step, from the earliest stamp of each line on the survivors."""
+    name = re.escape(victim)
+    marks = [
+        ("detected", rf"lost contact with {name}"),
+        ("view", rf"view \d+ installed with .*; failed: \{{.*{name}"),
+        ("fence_run", rf"fencing {name}: "),
+        ("fenced", rf"fence of {name} confirmed"),
+        ("decided", rf"service:test: starting on {re.escape(heir)}"),
+        ("started", started_on(heir)),
+    ]
+    at = {mark: wait_log(tb, survivors, pattern, since, 10) for mark, pattern in marks}
+    keys = ("step_view", "step_fence_decision", "step_fence_agent", "step_placement", "step_agent_start")
+    order = list(at)
+    steps = {key: (at[order[i + 1]] - at[order[i]]) * 1000 for i, key in enumerate(keys)}
+    steps["after_detection"] = (at["started"] - at["detected"]) * 1000
+    return steps
 
 
 def failover_owner_not_coordinator(tb: Testbed, results: Results, token_ms: int) -> None:
