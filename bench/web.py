@@ -27,10 +27,7 @@ from pathlib import Path
 from bench import services
 from bench.common import BenchError, wait
 from quorate.testbed import Testbed, missing_prerequisites
-from quorate.testbed.power import start_power_switch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from test_e2e_web_console import (
+from quorate.testbed.browser import (
     ROW,
     WEB_PORT,
     attribute,
@@ -41,6 +38,7 @@ from test_e2e_web_console import (
     log_in,
     until,
 )
+from quorate.testbed.power import start_power_switch
 
 B, C = services.B, services.C
 TARGET_S = 1.0
