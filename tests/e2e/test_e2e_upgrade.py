@@ -189,8 +189,9 @@ def test_a_rolling_upgrade_from_the_previous_release_keeps_quorum_and_one_owner_
     """The previous release speaks this one's wire protocol: nodes are upgraded one at a time in a live cluster.
 
     Each node in turn: stopped (a clean leave), started with this release, and back in one view with the nodes
-    still on the previous release. The cluster stays quorate throughout, nobody is fenced, and the shared file
-    system is never mounted on two nodes (each node's kernel is asked, every poll).
+    still on the previous release; then the service is relocated once, asked with `clusvcadm -r` on a node of
+    the other release than the target's. The cluster stays quorate throughout, nobody is fenced, and the shared
+    file system is never mounted on two nodes (each node's kernel is asked, every poll).
     """
     old = release_source(PREVIOUS, tmp_path)
     init = write_service_files(tmp_path, period=2)
@@ -207,6 +208,7 @@ def test_a_rolling_upgrade_from_the_previous_release_keeps_quorum_and_one_owner_
     )
     on: dict[str, Path | None] = {node: old for node in tb.nodes}
     twice: list[list[str]] = []
+    relocations: list[tuple[str, str]] = []
 
     def one_owner_then(check: Any) -> Any:
         def watched() -> Any:
@@ -234,10 +236,29 @@ def test_a_rolling_upgrade_from_the_previous_release_keeps_quorum_and_one_owner_
                 one_owner_then(lambda a=asked: running(tb, a, on[a], 3, None) and started_somewhere(tb, a, on[a])),
                 timeout=60,
             )
+        # One relocation per step, asked from a node of the other release than the target where there is one.
+        owner = owner_of(tb, node, None)
+        target = node if owner != node else next(n for n in tb.nodes if n != node)
+        asker = next((n for n in tb.nodes if on[n] is not on[target]), target)
+        moved = tb.exec(asker, [*run_with(on[asker], "quorate.cli.clusvcadm"), "-r", "test", "-m", target], timeout=60)
+        assert moved.returncode == 0, f"clusvcadm -r on {asker} to {target}: {moved.stdout}{moved.stderr}"
+        for asked in tb.nodes:
+            wait_for(
+                f"{asked} sees service:test relocated to {target}",
+                one_owner_then(lambda a=asked, t=target: running(tb, a, on[a], 3, t)),
+                timeout=60,
+            )
+        relocations.append((asker, target))
     assert not twice, f"the shared file system was mounted on two nodes at once: {twice}"
+    assert len(relocations) == 3, relocations
     assert all(tb.is_powered(node) for node in tb.nodes), "a rolling upgrade must fence nobody"
     assert not [n for n in tb.nodes if "fencing" in tb.daemon_log(n)], "nobody may even be scheduled for fencing"
     assert len(mounted_on(tb)) == 1
+
+
+def owner_of(tb: Testbed, node: str, src: Path | None) -> str | None:
+    doc = status(tb, node, src)
+    return next((s["owner"] for s in doc["services"] if s["name"] == "test"), None) if doc else None
 
 
 def started_somewhere(tb: Testbed, node: str, src: Path | None) -> bool:
