@@ -29,15 +29,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig, ClusterNode
 from quorate.config.to_core import node_settings
 from quorate.core.config_dist import Activate, Adopt, Discard, Stage
 from quorate.core.effects import Log, PersistGeneration, PersistRejoin, Send
+from quorate.core.events import KINDS, Event, log_text
 from quorate.core.fencing import CancelFence, RunFence
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockReleased
 from quorate.core.membership import State
-from quorate.core.messages import encode
+from quorate.core.messages import Heartbeat, encode
 from quorate.core.node_core import NodeCore
 from quorate.core.node_io import (
     AckFence,
@@ -76,6 +79,9 @@ from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.executor import Executor
 from quorate.node.fence_runner import FenceRunner
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
+from quorate.node.journal import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, JOURNAL_NAME, Journal
+from quorate.node.journal_peers import Filters, TimelineExchange
+from quorate.node.journal_timeline import format_json, format_text
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.lock_sessions import LockSessions
 from quorate.node.sdnotify import Notifier
@@ -106,6 +112,8 @@ class Daemon:
         key_path: Path = Path(DEFAULT_KEY_PATH),
         state_dir: Path = DEFAULT_STATE_DIR,
         socket_path: Path = DEFAULT_SOCKET,
+        journal: tuple[int, float] = (DEFAULT_MAX_BYTES, DEFAULT_MAX_AGE),
+        clock_warn_above: float = 1.0,
     ) -> None:
         self.config = config
         self.local = find_local_node(config, node)
@@ -131,6 +139,15 @@ class Daemon:
         self._disk_ready = asyncio.Event()
         self._terminating = False
         self._exit_code = 0
+        # Decision events: the journal (written off the loop), the last few for `quorate status`, counters
+        # by kind and outcome for the metrics, and the exchange that answers `quorate timeline`.
+        self.journal = Journal(state_dir / JOURNAL_NAME, max_bytes=journal[0], max_age=journal[1],
+                               log=self._log_from_thread)  # fmt: skip
+        self.recent_events: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
+        self.event_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.clock_warn_above = clock_warn_above
+        self.timeline: TimelineExchange | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def undecodable(self) -> int:
@@ -140,6 +157,7 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        self._loop = loop
         now = loop.time()
         self.started_at = now
         epoch = self.store.new_boot()
@@ -168,6 +186,15 @@ class Daemon:
             now=now,
             highest_seq=self.store.state.highest_seq,
             rejoin=(self.store.state.rejoin_expected, frozenset(self.store.state.rejoin_awaiting)),
+        )
+        self.core.clock.warn_above = self.clock_warn_above
+        self.journal.start()
+        self.timeline = TimelineExchange(
+            self.journal,
+            local_name=self.local.name,
+            send=lambda to, message: self.transport.send(to, encode(message)) if self.transport else None,
+            name_of=self.core.node_name,
+            offset_of=self._clock_offset,
         )
         _, protocol = await loop.create_datagram_endpoint(
             lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
@@ -211,6 +238,8 @@ class Daemon:
             protocol.transport and protocol.transport.close()
             if self.witness_link is not None:
                 self.witness_link.close()
+            self.flush_events()
+            await asyncio.to_thread(self.journal.close)
         return self._exit_code
 
     async def _stop_disk(self) -> None:
@@ -254,7 +283,7 @@ class Daemon:
         return asyncio.get_running_loop().time()
 
     def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
-        self.core.receive(payload, sender, self.now())
+        self.core.receive(payload, sender, self.now(), wall=time.time())
         self.flush()
 
     async def _open_witness_link(self) -> None:
@@ -368,7 +397,37 @@ class Daemon:
                 return await self._service_request(request)
             case protocol.Why(name=name, raw=raw):
                 return answer_why(self.core, self.config, name, now, raw=raw)
+            case protocol.Timeline():
+                return await self._timeline(request)
         return text(False, error=f"unknown command {type(request).__name__}", code="invalid")
+
+    async def _timeline(self, request: protocol.Timeline) -> protocol.Answer:
+        """`quorate timeline`: this node's journal and every other member's, merged on this node's clock."""
+        node = ""
+        if request.node:
+            found = self._requested_node(request.node)
+            if isinstance(found, str):
+                return protocol.Answer(False, error=found, code="invalid")
+            node = found.name
+        if request.kind and request.kind not in KINDS:
+            return protocol.Answer(False, error=f"unknown kind {request.kind!r} (kinds: {', '.join(KINDS)})",
+                                   code="invalid")  # fmt: skip
+        if request.service and request.service.removeprefix("service:") not in self.core.services.specs:
+            names = ", ".join(sorted(self.core.services.specs)) or "none configured"
+            return protocol.Answer(False, error=f"unknown service {request.service!r} (services: {names})",
+                                   code="invalid")  # fmt: skip
+        assert self.timeline is not None
+        self.flush_events()
+        filters = Filters(float(request.since), float(request.until), (request.service or "").removeprefix("service:"),
+                          node, request.kind or "")  # fmt: skip
+        peers = sorted(self.core.membership.members - {self.local.nodeid})
+        merged = await self.timeline.gather(filters, peers, max(0.05, min(request.wait_ms / 1000, 30.0)))
+        text = format_json(merged) if request.json else format_text(merged, utc=request.utc)
+        return protocol.Answer(True, text=text)
+
+    def _clock_offset(self, peer: int) -> float | None:
+        est = self.core.clock.offset(peer)
+        return None if est is None else est.offset
 
     async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:
         """`ccs_tool update FILE` / `quorate config push FILE`, typed on this node: checked here first."""
@@ -413,6 +472,7 @@ class Daemon:
                     self._carry_out(self._backlog.popleft())
         finally:
             self._flushing = False
+        self.flush_events()
         if self.notifier.address:  # outside systemd nobody reads it: not worth a string per datagram
             self.notifier.status(self.core.status_line())
         self._arm_timer()
@@ -420,7 +480,10 @@ class Daemon:
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Send):
             if self.transport is not None:
-                self.transport.send(effect.to, encode(effect.message))
+                message = effect.message
+                if isinstance(message, Heartbeat):  # stamped as it leaves, for the clock offsets (E-4)
+                    message = self.core.clock.stamp(message, time.time())
+                self.transport.send(effect.to, encode(message))
         elif isinstance(effect, Log):
             self.log_line(effect.text, effect.level)
         elif isinstance(effect, StartService | StopService | CheckService):
@@ -450,6 +513,44 @@ class Daemon:
                 self.witness_link.send(effect.host, effect.port, effect.payload)
             else:  # a witness added by a new configuration: its socket opens now, the next request goes out
                 asyncio.get_running_loop().create_task(self._open_witness_link())
+
+    def flush_events(self) -> None:
+        """The node core's decision events: stamped with the wall clock, logged, journaled, counted; and the
+        members' timeline messages, to the exchange."""
+        events = self.core.take_events()
+        if events:
+            offset = time.time() - self.now()
+            for event in events:
+                self._record_event(event, offset)
+        inbox = self.core.timeline_inbox
+        if inbox and self.timeline is not None:
+            self.core.timeline_inbox = []
+            for sender, message in inbox:
+                self.timeline.receive(sender, message)
+
+    def _record_event(self, event: Event, wall_offset: float) -> None:
+        record = event.record(self.core.node_name(event.node))
+        record = msgspec.structs.replace(record, at=event.at + wall_offset)
+        log.info("%s", log_text(record))
+        self.journal.append(record)
+        self.event_counts[(event.kind, event.outcome)] += 1
+        self.recent_events.append(
+            {"at": record.at, "view": record.view, "kind": record.kind, "subject": record.subject,
+             "outcome": record.outcome, "reason": record.reason}
+        )  # fmt: skip
+
+    def _log_from_thread(self, text: str, level: str) -> None:
+        """A line from the journal's writer thread, logged on the event loop's thread."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            self.log_line(text, level)
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(self.log_line, text, level)
+        else:
+            log.log(logging.WARNING if level in ("warning", "error") else logging.INFO, text)
 
     def _activated(self, cfg: ClusterConfig) -> None:
         """A new cluster.conf is live: the shell's own copies (addresses, known senders, trees) follow it."""
@@ -550,6 +651,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-n", "--node", help="this node's name or id (default: found from host name or addresses)")
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="default %(default)s")
     parser.add_argument("--socket", default=str(DEFAULT_SOCKET), help="control socket (default %(default)s)")
+    parser.add_argument("--journal-max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20, metavar="MB",
+                        help="decision journal size bound (default %(default)g)")  # fmt: skip
+    parser.add_argument("--journal-max-days", type=float, default=DEFAULT_MAX_AGE / 86400, metavar="DAYS",
+                        help="decision journal age bound (default %(default)g)")  # fmt: skip
+    parser.add_argument("--clock-skew-warning", type=float, default=1.0, metavar="SECONDS",
+                        help="warn when a peer's wall clock is off by more than this, seconds (default %(default)g)")
     return parser.parse_args(argv)
 
 
@@ -566,6 +673,8 @@ def main(argv: list[str] | None = None) -> int:
             key_path=Path(args.key),
             state_dir=Path(args.state_dir),
             socket_path=Path(args.socket),
+            journal=(int(args.journal_max_mb * 2**20), args.journal_max_days * 86400),
+            clock_warn_above=args.clock_skew_warning,
         )
     except ConfigError as exc:
         for line in str(exc).splitlines():
