@@ -171,6 +171,7 @@ class StatusDoc(msgspec.Struct):
     clock_offsets: list[ClockOffsetEntry] = []
     clock_warn_above: float = 1.0
     events: list[EventEntry] = []
+    event_counts: dict[str, int] = {}  # "kind/outcome": decisions since the daemon started
     journal: dict[str, Any] | None = None
 
 
@@ -293,6 +294,7 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
         ],
         clock_warn_above=node.clock.warn_above,
         events=list(getattr(daemon, "recent_events", ())),
+        event_counts={f"{k}/{o}": n for (k, o), n in sorted(getattr(daemon, "event_counts", {}).items())},
         journal=_journal(daemon),
     )
 
