@@ -45,6 +45,7 @@ class ServiceFacts:
     reason: str
     then: str = ""  # what follows the stop in flight (relocate, restart...)
     held: bool = False  # kept stopped until the next membership change or an enable
+    target: int = 0  # where the start that follows should go (0: the best node)
 
 
 class DecisionEvents:
@@ -71,14 +72,7 @@ class DecisionEvents:
 
     def view_installed(self, now: float, view: ViewInstalled) -> None:
         self.view = view.view.seq
-        members = ", ".join(self.name(n) for n in sorted(view.members)) or "none"
-        parts = [f"Q-1: members {members}"]
-        for word, nodes in (("joined", view.joined), ("left cleanly", view.left), ("failed", view.failed)):
-            if nodes:
-                parts.append(f"{word} {', '.join(self.name(n) for n in sorted(nodes))}")
-        verdict = "quorate" if view.quorate else "not quorate"
-        reason = f"{'; '.join(parts)}; {verdict}: {view.reason}"
-        self._add(now, Kind.VIEW, f"view {view.view.seq}", "installed", reason)
+        self._add(now, Kind.VIEW, f"view {view.view.seq}", "installed", f"Q-1: {view.reason}")
 
     def view_refused(self, now: float, seq: int, reason: str) -> None:
         self._add(now, Kind.VIEW, f"view {seq}", "refused", reason)
@@ -90,6 +84,9 @@ class DecisionEvents:
         self._add(now, Kind.QUORUM, "cluster", "lost", f"Q-12: evicted: {reason}")
 
     def fence_run(self, now: float, nodeid: int, reason: str, attempt: int) -> None:
+        if nodeid not in self._victims:  # scheduled and run in one instant: the schedule comes first
+            self._victims |= {nodeid}
+            self._add(now, Kind.FENCE, self.name(nodeid), "scheduled", f"F-13: {reason}")
         self._add(now, Kind.FENCE, self.name(nodeid), "run", f"F-20: attempt {attempt}: {reason}")
 
     def fence_done(self, now: float, nodeid: int, *, ok: bool, method: str, detail: str, duration: float) -> None:
@@ -138,10 +135,12 @@ class DecisionEvents:
         """Compare the cores' state after an input with the previous one: what changed is an event.
         ``services``: the coordinator's records, or None when they cannot have changed since the last call."""
         if self._votes is not None and votes != self._votes:
-            total, expected, quorum = votes
-            self._add(now, Kind.VOTES, "cluster", "changed",
-                      f"Q-3: total votes {self._votes[0]} -> {total}, expected {self._votes[1]} -> {expected}, "
-                      f"quorum {self._votes[2]} -> {quorum}")  # fmt: skip
+            moved = [
+                f"{word} {old} -> {new}"
+                for word, old, new in zip(("total votes", "expected votes", "quorum"), self._votes, votes, strict=True)
+                if old != new
+            ]
+            self._add(now, Kind.VOTES, "cluster", "changed", f"Q-3: {', '.join(moved)}")
         self._votes = votes
         self._settle_qdisk(now, qdisk)
         new = frozenset(victims) - self._victims
@@ -181,10 +180,15 @@ class DecisionEvents:
             note = f"; previously on {self.name(taking_over)}" if taking_over and taking_over != after.owner else ""
             self._add(now, Kind.SERVICE, name, "placed", f"{rule}: {after.reason}{note}")
         elif after.state is St.STOPPING and before.state is not St.STOPPING and after.owner:
-            follow = {"relocate": ("relocated", "R-56"), "restart": ("restarted", "R-53")}.get(after.then)
-            if follow is not None:
-                where = self.name(after.owner)
-                self._add(now, Kind.SERVICE, name, follow[0], f"{follow[1]}: stopping it on {where}: {after.reason}")
+            where = self.name(after.owner)
+            if after.then == "relocate":
+                to = f"on {self.name(after.target)}" if after.target else "on the best other node"
+                why = after.reason if after.reason.startswith(("status check", "relocating")) else "requested"
+                self._add(now, Kind.SERVICE, name, "relocated",
+                          f"R-56: stopping it on {where}, then starting it {to} ({why})")  # fmt: skip
+            elif after.then == "restart":
+                self._add(now, Kind.SERVICE, name, "restarted",
+                          f"R-53: stopping it on {where}, then starting it there again ({after.reason})")  # fmt: skip
         elif after.state is St.FAILED and before.state is not St.FAILED:
             self._add(now, Kind.SERVICE, name, "failed", f"R-11: {after.reason}")
         elif after.state is St.STOPPED and after.owner == 0 and after.held and not before.held:
@@ -194,6 +198,7 @@ class DecisionEvents:
         self._events.append(Event(now, self.local_id, self.view, kind.value, subject, outcome, reason))
 
 
-def service_facts(records: Iterable[tuple[str, St, int, int, int, str, str, bool]]) -> dict[str, ServiceFacts]:
-    """The facts `settle` compares, from (name, state, owner, last owner, restarts, reason, then, held) rows."""
+def service_facts(records: Iterable[tuple[str, St, int, int, int, str, str, bool, int]]) -> dict[str, ServiceFacts]:
+    """The facts `settle` compares, from (name, state, owner, last owner, restarts, reason, then, held, target)
+    rows."""
     return {row[0]: ServiceFacts(*row[1:]) for row in records}

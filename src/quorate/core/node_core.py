@@ -652,8 +652,10 @@ class NodeCore:
         facts = None
         if self._services_moved and self.services.acting:
             rows = self.services.records.values()
-            facts = service_facts((r.name, r.state, r.owner, r.last_owner, r.restarts, r.reason, r.then.value, r.held)
-                                  for r in rows)  # fmt: skip
+            facts = service_facts(
+                (r.name, r.state, r.owner, r.last_owner, r.restarts, r.reason, r.then.value, r.held, r.target)
+                for r in rows
+            )
         self._services_moved = False
         role = self.fencing.role
         self.events.settle(
