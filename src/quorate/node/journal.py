@@ -178,7 +178,7 @@ class Journal:
             if self._since_prune >= PRUNE_EVERY:
                 self._since_prune = 0
                 self.prune(now)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # corrupt, full, unwritable: never the writer thread's end
             self.counters.dropped += len(batch)
             self._fault(exc, now)
 
@@ -231,7 +231,7 @@ class Journal:
         size = db.execute("PRAGMA page_size").fetchone()[0]
         return int((pages - free) * size)
 
-    def _fault(self, exc: sqlite3.Error, now: float) -> None:
+    def _fault(self, exc: sqlite3.Error | OSError, now: float) -> None:
         """A journal that cannot be written: logged once, counted, moved aside; a new file starts later."""
         self.counters.errors += 1
         self._failed_at = now
