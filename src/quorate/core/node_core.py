@@ -388,7 +388,7 @@ class NodeCore:
                 view_change = True
                 effect = self._checked_view(now, effect)
                 self.events.view_installed(now, effect)
-                for gone in effect.joined | effect.left | effect.failed:
+                for gone in effect.left | effect.failed:  # its next run may have another clock
                     self.clock.forget(gone)
                 coordinator = m.is_coordinator
                 self.fencing.on_view(now, effect, m.stamps(), coordinator=coordinator)
