@@ -77,13 +77,12 @@ def merge(
 
 def format_text(timeline: Timeline, *, utc: bool = False) -> str:
     out = []
-    width = max((len(",".join(_short(n) for n in line.nodes)) for line in timeline.lines), default=4)
-    for line in timeline.lines:
+    labels = [",".join(_short(n) for n in line.nodes) for line in timeline.lines]
+    width = max((len(label) for label in labels), default=4)
+    stamp = _Stamps(utc)
+    for line, nodes in zip(timeline.lines, labels, strict=True):
         e = line.event
-        nodes = ",".join(_short(n) for n in line.nodes)
-        out.append(
-            f"{_stamp(line.at, utc)}  {nodes:<{width}}  {e.kind} {e.subject} {e.outcome} (view {e.view}): {e.reason}"
-        )
+        out.append(f"{stamp(line.at)}  {nodes:<{width}}  {e.kind} {e.subject} {e.outcome} (view {e.view}): {e.reason}")
     if not timeline.lines:
         out.append("no events in this window")
     for name in timeline.missing:
@@ -121,6 +120,23 @@ def format_json(timeline: Timeline) -> str:
 
 def _short(name: str) -> str:
     return name.split(".")[0]
+
+
+class _Stamps:
+    """Date and time to the millisecond; the date and time to the second is formatted once per second (a busy
+    timeline has many events in each)."""
+
+    def __init__(self, utc: bool) -> None:
+        self.utc = utc
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, at: float) -> str:
+        second = int(at)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at) if self.utc else time.localtime(at))
+        return f"{self._prefix}.{int((at - second) * 1000):03d}"
 
 
 def _stamp(at: float, utc: bool) -> str:
