@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from quorate.core.events import EventRecord
 
 SAME_WITHIN = 2.0
+# The kinds every member reports for itself (the others are reported once, by the node that decided).
+SHARED_KINDS = frozenset(("view", "quorum", "votes", "qdisk", "config"))
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One merged line: the corrected time, the event, and every node that reported it."""
 
@@ -58,21 +60,28 @@ def merge(
     for name, events in answers.items():
         offset = offsets.get(name) or 0.0
         corrected.extend((event.at - offset, event) for event in events)
-    corrected.sort(key=lambda pair: (pair[0], pair[1].node))
+    corrected.sort(key=_order)
     lines: list[Line] = []
     recent: dict[tuple[str, str, str, str, int], Line] = {}
     for at, event in corrected:
-        key = (event.kind, event.subject, event.outcome, event.reason, event.view)
-        same = recent.get(key)
-        if same is not None and at - same.at <= SAME_WITHIN and event.node not in same.nodes:
-            same.nodes.append(event.node)
-            continue
-        line = Line(at, event, [event.node])
-        recent[key] = line
+        if event.kind in SHARED_KINDS:
+            key = (event.kind, event.subject, event.outcome, event.reason, event.view)
+            same = recent.get(key)
+            if same is not None and at - same.at <= SAME_WITHIN and event.node not in same.nodes:
+                same.nodes.append(event.node)
+                continue
+            line = Line(at, event, [event.node])
+            recent[key] = line
+        else:
+            line = Line(at, event, [event.node])
         lines.append(line)
     applied = {name: float(o) for name, o in offsets.items() if o is not None and name in answers}
     unknown = sorted(name for name in answers if offsets.get(name, 0.0) is None)
     return Timeline(lines, sorted(missing), unknown, applied, sorted(truncated))
+
+
+def _order(pair: tuple[float, EventRecord]) -> tuple[float, str]:
+    return pair[0], pair[1].node
 
 
 def format_text(timeline: Timeline, *, utc: bool = False) -> str:
