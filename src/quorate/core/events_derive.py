@@ -62,6 +62,8 @@ class DecisionEvents:
         self._victims: frozenset[int] = frozenset()
         self._services: dict[str, ServiceFacts] = {}
         self._acting = False
+        self._staging: dict[int, int] = {}  # transaction -> version being checked here
+        self._staged: dict[int, int] = {}  # transaction -> version staged here
 
     def take(self) -> list[Event]:
         events = list(self._events)
@@ -114,6 +116,24 @@ class DecisionEvents:
             action = "start" if outcome == "start_failed" else "stop"
             rule = "R-54" if action == "start" else "R-11"
             self._add(now, Kind.SERVICE, service, "failed", f"{rule}: {action} on {here} failed: {detail}")
+
+    def config_stage(self, tx: int, version: int) -> None:
+        """The coordinator asked this node to stage ``version`` for ``tx``: the event waits for the check."""
+        self._staging[tx] = version
+
+    def config_staged(self, now: float, tx: int, *, ok: bool, error: str) -> None:
+        """This node's check of a file it was asked to stage: staged, or refused (which aborts the push)."""
+        version = self._staging.pop(tx, 0)
+        if ok:
+            self._staged[tx] = version
+            while len(self._staged) > 16:  # transactions nobody discarded (committed ones): the oldest go
+                self._staged.pop(next(iter(self._staged)))
+            self.config(now, "staged", version, f"checked and written aside for transaction {tx}")
+        else:
+            self.config(now, "aborted", version, f"transaction {tx}: this node refused the file: {error}")
+
+    def config_discarded(self, now: float, tx: int, why: str) -> None:
+        self.config(now, "aborted", self._staged.pop(tx, 0), f"transaction {tx}: {why}")
 
     def config(self, now: float, outcome: str, version: int, why: str) -> None:
         rule = {"staged": "C-40", "activated": "C-45", "aborted": "C-41"}[outcome]

@@ -295,6 +295,7 @@ class NodeCore:
         elif isinstance(event, DiskOpened | DiskRead | DiskWritten | HeuristicDone):
             self.disk.report(now, event, self.membership.members, self.membership.quorum.quorate)
         elif isinstance(event, ConfigStaged):
+            self.events.config_staged(now, event.tx, ok=event.ok, error=event.error)
             self.config_dist.staged_result(now, event.tx, event.digest, event.ok, event.error)
         elif isinstance(event, AdoptRefused):
             self.config_dist.adopt_refused(event.version, event.digest, event.error)
@@ -545,11 +546,11 @@ class NodeCore:
                 self.requests.push_done(effect)
             elif isinstance(effect, Send | Log | Stage | Activate | Adopt | Discard):
                 if isinstance(effect, Stage):
-                    self.events.config(now, "staged", effect.version, f"staged for transaction {effect.tx}")
+                    self.events.config_stage(effect.tx, effect.version)
                 elif isinstance(effect, Activate):
                     self.events.config(now, "activated", effect.version, effect.why)
                 elif isinstance(effect, Discard):
-                    self.events.config(now, "aborted", 0, f"transaction {effect.tx}: {effect.why}")
+                    self.events.config_discarded(now, effect.tx, effect.why)
                 self._effects.append(effect)
         return bool(effects)
 

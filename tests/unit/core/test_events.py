@@ -6,6 +6,7 @@ Driven through the whole-stack simulator, so the events come from the same `Node
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -120,3 +121,28 @@ def test_undrained_events_stay_bounded() -> None:
     taken = events.take()
     assert len(taken) == PENDING_LIMIT and taken[-1].at == PENDING_LIMIT + 9
     assert events.take() == []
+
+
+def test_a_push_is_staged_and_activated_everywhere_and_a_refused_one_aborted() -> None:
+    from quorate.core.membership import MembershipConfig, NodeSpec
+    from quorate.sim.config_sim import ConfigSim, make_file
+
+    specs = tuple(NodeSpec(i, f"node{i}", 1) for i in range(1, 4))
+    sim = ConfigSim(MembershipConfig(nodes=specs, expected_votes=3, token=1.0), random.Random(1))
+    for n in sim.nodes:
+        sim.start(n)
+    sim.run_until(5.0)
+    for host in sim.world.hosts.values():
+        host.core.take_events()
+    sim.schedule(5.0, "push 2", lambda c: c.push(2, make_file(2)))
+    sim.schedule(8.0, "push 3, which node3 cannot use", lambda c: c.push(1, make_file(3, refuse=3)))
+    sim.run_until(12.0)
+    events = sorted((e for h in sim.world.hosts.values() for e in h.core.take_events()), key=lambda e: e.at)
+    assert all(e.kind == "config" for e in events)
+    by_version = {v: sorted((e.node, e.outcome) for e in events if e.subject == f"version {v}") for v in (2, 3)}
+    assert by_version[2] == [(1, "activated"), (1, "staged"), (2, "activated"), (2, "staged"), (3, "activated"),
+                             (3, "staged")]  # fmt: skip
+    assert by_version[3] == [(1, "aborted"), (1, "staged"), (2, "aborted"), (2, "staged"), (3, "aborted")]
+    refusal = next(e for e in events if e.node == 3 and e.outcome == "aborted")
+    expected = r"C-41: transaction \d+: this node refused the file: node 3 cannot use this file"
+    assert re.fullmatch(expected, refusal.reason), refusal.reason
