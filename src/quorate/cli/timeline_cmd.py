@@ -33,6 +33,7 @@ USAGE = """Usage: quorate timeline [--since WHEN] [--until WHEN] [--service NAME
   --wait SECONDS    how long to wait for the other members' answers (default 1)
 """
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WAIT = 8.0  # the control client gives up after 10 s
 OPTIONS = ("--since", "--until", "--service", "--node", "--kind", "--wait")
 
 
@@ -95,8 +96,8 @@ def parse_args(argv: list[str], now: float) -> dict[str, object]:
         wait = float(values.get("wait", "1"))
     except ValueError:
         raise UsageError(f"--wait takes seconds, not {values['wait']!r}") from None
-    if not 0 < wait <= 30:
-        raise UsageError("--wait must be more than 0 and at most 30 seconds")
+    if not 0 < wait <= MAX_WAIT:
+        raise UsageError(f"--wait must be more than 0 and at most {MAX_WAIT:g} seconds")
     args: dict[str, object] = {"since": int(since), "until": int(until + 0.999) if until else 0}
     args["wait_ms"] = int(wait * 1000)
     for name in ("service", "node", "kind"):

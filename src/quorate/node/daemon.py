@@ -421,7 +421,7 @@ class Daemon:
         filters = Filters(float(request.since), float(request.until), (request.service or "").removeprefix("service:"),
                           node, request.kind or "")  # fmt: skip
         peers = sorted(self.core.membership.members - {self.local.nodeid})
-        merged = await self.timeline.gather(filters, peers, max(0.05, min(request.wait_ms / 1000, 30.0)))
+        merged = await self.timeline.gather(filters, peers, max(0.05, min(request.wait_ms / 1000, 8.0)))
         text = format_json(merged) if request.json else format_text(merged, utc=request.utc)
         return protocol.Answer(True, text=text)
 
@@ -547,10 +547,14 @@ class Daemon:
             loop = None
         if loop is not None:
             self.log_line(text, level)
-        elif self._loop is not None:
-            self._loop.call_soon_threadsafe(self.log_line, text, level)
-        else:
-            log.log(logging.WARNING if level in ("warning", "error") else logging.INFO, text)
+            return
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self.log_line, text, level)
+                return
+            except RuntimeError:  # the loop has closed (the journal's last batch at exit)
+                pass
+        log.log(logging.WARNING if level in ("warning", "error") else logging.INFO, text)
 
     def _activated(self, cfg: ClusterConfig) -> None:
         """A new cluster.conf is live: the shell's own copies (addresses, known senders, trees) follow it."""
