@@ -146,3 +146,18 @@ def test_a_push_is_staged_and_activated_everywhere_and_a_refused_one_aborted() -
     refusal = next(e for e in events if e.node == 3 and e.outcome == "aborted")
     expected = r"C-41: transaction \d+: this node refused the file: node 3 cannot use this file"
     assert re.fullmatch(expected, refusal.reason), refusal.reason
+
+
+def test_a_refused_proposal_is_a_view_refused_event_with_the_reason_sent() -> None:
+    from quorate.core.messages import Accept, Propose, ViewId
+    from quorate.core.node_core import NodeCore
+    from quorate.sim.stack import stack_settings
+
+    core = NodeCore(stack_settings(3, {}).settings(2, b""), boot=5, now=0.0)
+    core.take_events()
+    core.deliver(Propose(ViewId(7, 3), (2, 3)), 3, 0.5)  # casper is not the lowest id of {casper, melchior}
+    refused = [e for e in core.take_events() if e.kind == "view" and e.outcome == "refused"]
+    sent = [s.message for s in core.take_effects() if isinstance(getattr(s, "message", None), Accept)]
+    assert len(refused) == 1 and len(sent) == 1 and not sent[0].ok
+    assert (refused[0].node, refused[0].subject, refused[0].at) == (2, "view 7", 0.5)
+    assert refused[0].reason == f"Q-1: {sent[0].reason}"
