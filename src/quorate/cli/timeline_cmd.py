@@ -33,6 +33,7 @@ USAGE = """Usage: quorate timeline [--since WHEN] [--until WHEN] [--service NAME
   --wait SECONDS    how long to wait for the other members' answers (default 1)
 """
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+KINDS = ("view", "quorum", "votes", "qdisk", "fence", "service", "config")  # quorate.core.events.KINDS
 MAX_WAIT = 8.0  # the control client gives up after 10 s
 OPTIONS = ("--since", "--until", "--service", "--node", "--kind", "--wait")
 
@@ -100,6 +101,8 @@ def parse_args(argv: list[str], now: float) -> dict[str, object]:
         raise UsageError(f"--wait must be more than 0 and at most {MAX_WAIT:g} seconds")
     args: dict[str, object] = {"since": int(since), "until": int(until + 0.999) if until else 0}
     args["wait_ms"] = int(wait * 1000)
+    if values.get("kind") and values["kind"] not in KINDS:
+        raise UsageError(f"--kind takes one of {', '.join(KINDS)}, not {values['kind']!r}")
     for name in ("service", "node", "kind"):
         if values.get(name):
             args[name] = values[name]

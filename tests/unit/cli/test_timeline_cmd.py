@@ -48,6 +48,7 @@ def test_defaults_to_the_last_hour_and_passes_the_filters() -> None:
         (["--wait", "soon"], "--wait takes seconds"),
         (["--colour"], "no such option: --colour"),
         (["--since"], "option --since requires a value"),
+        (["--kind", "weather"], "--kind takes one of view, quorum, votes, qdisk, fence, service, config"),
     ],
 )
 def test_bad_usage_is_refused(argv: list[str], message: str) -> None:
@@ -66,3 +67,10 @@ def test_no_daemon_exits_1_with_one_line(capsys: pytest.CaptureFixture[str], mon
     monkeypatch.setenv("QUORATE_SOCKET", f"{tmp_path}/absent.sock")
     assert run([]) == 1
     assert capsys.readouterr().err.startswith("Could not connect to CMAN: quorated is not running")
+
+
+def test_the_kinds_offered_are_the_events_kinds() -> None:
+    from quorate.cli.timeline_cmd import KINDS
+    from quorate.core.events import KINDS as EVENT_KINDS
+
+    assert KINDS == EVENT_KINDS
