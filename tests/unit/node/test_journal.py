@@ -158,3 +158,47 @@ def test_readers_see_whole_batches_while_the_writer_writes(tmp_path: Path, clock
     journal.close()
     assert not errors and seen and min(seen) >= 1
     assert len(read_events(path)[0]) == 3001
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from quorate.core.events import EventRecord
+from quorate.node.journal import Journal
+journal = Journal(Path(sys.argv[1]))
+journal.start()
+i = 0
+while True:
+    journal.append(EventRecord(float(i), "casper", 1, "service", "test", "placed", "R-40: " + "x" * 100))
+    i += 1
+    if i % 500 == 0:
+        print(i, flush=True)
+        time.sleep(0.001)
+"""
+
+
+def test_a_daemon_killed_while_writing_leaves_a_sound_journal(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "journal.sqlite"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None
+        for _ in range(20):  # 10 000 events queued: batches are being committed
+            writer.stdout.readline()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rows = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    db.close()
+    events, _ = read_events(path, limit=100_000)
+    assert len(events) == rows > 0
+    assert [e.at for e in events] == [float(i) for i in range(rows)]  # whole batches, in order, no gap
+    journal, logged = _journal(path, Clock(float(rows)))  # the events are recent for this clock: none pruned
+    journal.append(_event(1e9))
+    journal.close()
+    assert logged == [] and len(read_events(path, limit=100_000)[0]) == rows + 1
