@@ -191,6 +191,8 @@ def test_a_daemon_killed_while_writing_leaves_a_sound_journal(tmp_path: Path) ->
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait(10)
+        if writer.stdout is not None:
+            writer.stdout.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = db.execute("SELECT count(*) FROM events").fetchone()[0]
