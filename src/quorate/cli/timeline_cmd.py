@@ -120,10 +120,13 @@ def run(argv: list[str]) -> int:
     except UsageError as exc:
         sys.stderr.write(USAGE + f"\nError: {exc}\n")
         return 2
-    from quorate.cli import fastclient
-    from quorate.cli.entry import why_not_running
+    import os
 
-    code: int = fastclient.answer("timeline", prog="quorate timeline", not_running=why_not_running(), **args)
+    from quorate.cli import fastclient
+
+    where = os.environ.get("QUORATE_SOCKET", fastclient.DEFAULT_SOCKET)
+    not_running = f"Could not connect to CMAN: quorated is not running (no answer on {where})"  # as `quorate why`
+    code: int = fastclient.answer("timeline", prog="quorate timeline", not_running=not_running, **args)
     return code
 
 

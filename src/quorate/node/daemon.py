@@ -29,14 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from quorate.config import ConfigError, load_config
 from quorate.config.model import ClusterConfig, ClusterNode
 from quorate.config.to_core import node_settings
 from quorate.core.config_dist import Activate, Adopt, Discard, Stage
 from quorate.core.effects import Log, PersistGeneration, PersistRejoin, Send
-from quorate.core.events import KINDS, Event, log_text
 from quorate.core.fencing import CancelFence, RunFence
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockReleased
 from quorate.core.membership import State
@@ -79,9 +76,8 @@ from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.executor import Executor
 from quorate.node.fence_runner import FenceRunner
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
-from quorate.node.journal import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, JOURNAL_NAME, Journal
-from quorate.node.journal_peers import Filters, TimelineExchange
-from quorate.node.journal_timeline import format_json, format_text
+from quorate.node.journal import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
+from quorate.node.journal_events import DecisionLog
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.lock_sessions import LockSessions
 from quorate.node.sdnotify import Notifier
@@ -139,15 +135,9 @@ class Daemon:
         self._disk_ready = asyncio.Event()
         self._terminating = False
         self._exit_code = 0
-        # Decision events: the journal (written off the loop), the last few for `quorate status`, counters
-        # by kind and outcome for the metrics, and the exchange that answers `quorate timeline`.
-        self.journal = Journal(state_dir / JOURNAL_NAME, max_bytes=journal[0], max_age=journal[1],
-                               log=self._log_from_thread)  # fmt: skip
-        self.recent_events: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
-        self.event_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        # Decision events: logged, journaled, counted; `quorate timeline` (E-1..E-4).
+        self.decisions = DecisionLog(state_dir, bounds=journal, log_line=self.log_line, logger=log)
         self.clock_warn_above = clock_warn_above
-        self.timeline: TimelineExchange | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def undecodable(self) -> int:
@@ -157,7 +147,6 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        self._loop = loop
         now = loop.time()
         self.started_at = now
         epoch = self.store.new_boot()
@@ -188,14 +177,7 @@ class Daemon:
             rejoin=(self.store.state.rejoin_expected, frozenset(self.store.state.rejoin_awaiting)),
         )
         self.core.clock.warn_above = self.clock_warn_above
-        self.journal.start()
-        self.timeline = TimelineExchange(
-            self.journal,
-            local_name=self.local.name,
-            send=lambda to, message: self.transport.send(to, encode(message)) if self.transport else None,
-            name_of=self.core.node_name,
-            offset_of=self._clock_offset,
-        )
+        self.decisions.start(self.core, self.local.name, self._send_datagram)
         _, protocol = await loop.create_datagram_endpoint(
             lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
             sock=sock,
@@ -238,8 +220,8 @@ class Daemon:
             protocol.transport and protocol.transport.close()
             if self.witness_link is not None:
                 self.witness_link.close()
-            self.flush_events()
-            await asyncio.to_thread(self.journal.close)
+            self.decisions.flush(self.core, self.now())
+            await self.decisions.close()
         return self._exit_code
 
     async def _stop_disk(self) -> None:
@@ -285,6 +267,10 @@ class Daemon:
     def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
         self.core.receive(payload, sender, self.now(), wall=time.time())
         self.flush()
+
+    def _send_datagram(self, to: tuple[int, ...], payload: bytes) -> None:
+        if self.transport is not None:
+            self.transport.send(to, payload)
 
     async def _open_witness_link(self) -> None:
         """The witness's socket: an ephemeral UDP port on this node's cluster address."""
@@ -398,36 +384,10 @@ class Daemon:
             case protocol.Why(name=name, raw=raw):
                 return answer_why(self.core, self.config, name, now, raw=raw)
             case protocol.Timeline():
-                return await self._timeline(request)
+                self.decisions.flush(self.core, now)
+                return await self.decisions.answer(request, config=self.config, core=self.core,
+                                                   local_id=self.local.nodeid)  # fmt: skip
         return text(False, error=f"unknown command {type(request).__name__}", code="invalid")
-
-    async def _timeline(self, request: protocol.Timeline) -> protocol.Answer:
-        """`quorate timeline`: this node's journal and every other member's, merged on this node's clock."""
-        node = ""
-        if request.node:
-            found = self._requested_node(request.node)
-            if isinstance(found, str):
-                return protocol.Answer(False, error=found, code="invalid")
-            node = found.name
-        if request.kind and request.kind not in KINDS:
-            return protocol.Answer(False, error=f"unknown kind {request.kind!r} (kinds: {', '.join(KINDS)})",
-                                   code="invalid")  # fmt: skip
-        if request.service and request.service.removeprefix("service:") not in self.core.services.specs:
-            names = ", ".join(sorted(self.core.services.specs)) or "none configured"
-            return protocol.Answer(False, error=f"unknown service {request.service!r} (services: {names})",
-                                   code="invalid")  # fmt: skip
-        assert self.timeline is not None
-        self.flush_events()
-        filters = Filters(float(request.since), float(request.until), (request.service or "").removeprefix("service:"),
-                          node, request.kind or "")  # fmt: skip
-        peers = sorted(self.core.membership.members - {self.local.nodeid})
-        merged = await self.timeline.gather(filters, peers, max(0.05, min(request.wait_ms / 1000, 8.0)))
-        text = format_json(merged) if request.json else format_text(merged, utc=request.utc)
-        return protocol.Answer(True, text=text)
-
-    def _clock_offset(self, peer: int) -> float | None:
-        est = self.core.clock.offset(peer)
-        return None if est is None else est.offset
 
     async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:
         """`ccs_tool update FILE` / `quorate config push FILE`, typed on this node: checked here first."""
@@ -472,7 +432,7 @@ class Daemon:
                     self._carry_out(self._backlog.popleft())
         finally:
             self._flushing = False
-        self.flush_events()
+        self.decisions.flush(self.core, self.now())
         if self.notifier.address:  # outside systemd nobody reads it: not worth a string per datagram
             self.notifier.status(self.core.status_line())
         self._arm_timer()
@@ -513,48 +473,6 @@ class Daemon:
                 self.witness_link.send(effect.host, effect.port, effect.payload)
             else:  # a witness added by a new configuration: its socket opens now, the next request goes out
                 asyncio.get_running_loop().create_task(self._open_witness_link())
-
-    def flush_events(self) -> None:
-        """The node core's decision events: stamped with the wall clock, logged, journaled, counted; and the
-        members' timeline messages, to the exchange."""
-        events = self.core.take_events()
-        if events:
-            offset = time.time() - self.now()
-            for event in events:
-                self._record_event(event, offset)
-        inbox = self.core.timeline_inbox
-        if inbox and self.timeline is not None:
-            self.core.timeline_inbox = []
-            for sender, message in inbox:
-                self.timeline.receive(sender, message)
-
-    def _record_event(self, event: Event, wall_offset: float) -> None:
-        record = event.record(self.core.node_name(event.node))
-        record = msgspec.structs.replace(record, at=event.at + wall_offset)
-        log.info("%s", log_text(record))
-        self.journal.append(record)
-        self.event_counts[(event.kind, event.outcome)] += 1
-        self.recent_events.append(
-            {"at": record.at, "view": record.view, "kind": record.kind, "subject": record.subject,
-             "outcome": record.outcome, "reason": record.reason}
-        )  # fmt: skip
-
-    def _log_from_thread(self, text: str, level: str) -> None:
-        """A line from the journal's writer thread, logged on the event loop's thread."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:
-            self.log_line(text, level)
-            return
-        if self._loop is not None:
-            try:
-                self._loop.call_soon_threadsafe(self.log_line, text, level)
-                return
-            except RuntimeError:  # the loop has closed (the journal's last batch at exit)
-                pass
-        log.log(logging.WARNING if level in ("warning", "error") else logging.INFO, text)
 
     def _activated(self, cfg: ClusterConfig) -> None:
         """A new cluster.conf is live: the shell's own copies (addresses, known senders, trees) follow it."""

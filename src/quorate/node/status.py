@@ -218,6 +218,7 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
         )
     codec = daemon.codec
     names = {n.nodeid: n.name for n in cfg.nodes}
+    decisions = getattr(daemon, "decisions", None)  # the daemon's `journal_events.DecisionLog`
     return StatusDoc(
         version=__version__,
         protocol_version=CMAN_PROTOCOL_VERSION,
@@ -293,17 +294,18 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
             for peer, est in node.clock.offsets().items()
         ],
         clock_warn_above=node.clock.warn_above,
-        events=list(getattr(daemon, "recent_events", ())),
-        event_counts={f"{k}/{o}": n for (k, o), n in sorted(getattr(daemon, "event_counts", {}).items())},
+        events=list(decisions.recent) if decisions is not None else [],
+        event_counts={f"{k}/{o}": n for (k, o), n in sorted(decisions.counts.items())} if decisions else {},
         journal=_journal(daemon),
     )
 
 
 def _journal(daemon: Daemon) -> dict[str, Any] | None:
     """The decision journal's file and counters (written, dropped, errors), if the daemon keeps one."""
-    journal = getattr(daemon, "journal", None)
-    if journal is None:
+    decisions = getattr(daemon, "decisions", None)
+    if decisions is None:
         return None
+    journal = decisions.journal
     counters = journal.counters
     return {"path": str(journal.path), "written": counters.written, "dropped": counters.dropped,
             "errors": counters.errors, "moved_aside": counters.moved_aside}  # fmt: skip
