@@ -119,3 +119,14 @@ def test_stamped_heartbeats_decode_on_the_previous_release_and_back() -> None:
     assert (old.number, old.config_digest, old.stale) == (3, "digest", ())
     new = decode(msgspec.msgpack.encode(old))
     assert isinstance(new, Heartbeat) and new.wall == 0.0 and new.echo == ()
+
+
+def test_stamps_add_about_twenty_bytes_per_peer() -> None:
+    peers = range(2, 33)  # the largest cluster the scale bench runs: 32 nodes
+    skew = ClockSkew(1)
+    for peer in peers:
+        skew.heard(peer, msgspec.structs.replace(_heartbeat(), wall=1_800_000_000.123456), 1_800_000_000.654321)
+    plain = Heartbeat(7, 1, 1, tuple(peers), NO_VIEW, tuple(peers), NO_VIEW, 32, 1, "digest")
+    stamped = skew.stamp(plain, 1_800_000_001.0)
+    assert len(stamped.echo) == 31
+    assert len(encode(stamped)) - len(encode(plain)) <= 9 + 1 + 31 * 20
