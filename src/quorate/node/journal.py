@@ -292,7 +292,7 @@ def read_events(
     query = (
         "SELECT at, node, view, kind, subject, outcome, reason FROM events WHERE "
         + " AND ".join(clauses)
-        + " ORDER BY at DESC, id DESC LIMIT ?"
+        + " ORDER BY at DESC LIMIT ?"  # walks the index backwards: equal times come newest row first
     )
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)

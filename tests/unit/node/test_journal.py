@@ -61,6 +61,18 @@ def test_events_come_back_in_time_order_with_the_filters(tmp_path: Path, clock: 
     assert mode == "wal"
 
 
+def test_decisions_of_one_instant_keep_their_order(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal, _ = _journal(path, clock)
+    for outcome in ("scheduled", "run", "confirmed"):  # a fence decided, run and confirmed in one instant
+        journal.append(_event(5.0, kind="fence", subject="casper", outcome=outcome, reason="F-20"))
+        assert journal.wait_written()  # separate batches too
+    journal.append(_event(4.0))
+    journal.close()
+    assert [e.outcome for e in read_events(path)[0]] == ["placed", "scheduled", "run", "confirmed"]
+    assert [e.outcome for e in read_events(path, limit=2)[0]] == ["run", "confirmed"]
+
+
 def test_a_missing_journal_reads_as_empty(tmp_path: Path) -> None:
     assert read_events(tmp_path / "none.sqlite") == ([], False)
 
