@@ -91,9 +91,17 @@ class DecisionEvents:
             self._add(now, Kind.FENCE, self.name(nodeid), "scheduled", f"F-13: {reason}")
         self._add(now, Kind.FENCE, self.name(nodeid), "run", f"F-20: attempt {attempt}: {reason}")
 
-    def fence_done(self, now: float, nodeid: int, *, ok: bool, method: str, detail: str, duration: float) -> None:
-        """A fence run this node carried out ended (success is recorded once confirmed: `fence_confirmed`)."""
-        if not ok:
+    def fence_done(
+        self, now: float, nodeid: int, *, ok: bool, method: str, detail: str, duration: float, victim: bool = True
+    ) -> None:
+        """A fence run this node carried out ended. A victim's success is told once confirmed (`fence_confirmed`);
+        a node fenced on an administrator's request (`fence_node`, not a victim) is confirmed here."""
+        if ok and not victim:
+            self._add(now, Kind.FENCE, self.name(nodeid), "confirmed", f"F-40: fence_node: {method}: {detail}")
+        elif not ok and not victim:
+            reason = f"F-40: fence_node: {method or 'every method'} failed after {duration:.1f} s: {detail}"
+            self._add(now, Kind.FENCE, self.name(nodeid), "failed", reason)
+        elif not ok:
             reason = f"F-21: {method or 'every method'} failed after {duration:.1f} s: {detail}; will retry"
             self._add(now, Kind.FENCE, self.name(nodeid), "failed", reason)
 
@@ -120,6 +128,8 @@ class DecisionEvents:
     def config_stage(self, tx: int, version: int) -> None:
         """The coordinator asked this node to stage ``version`` for ``tx``: the event waits for the check."""
         self._staging[tx] = version
+        while len(self._staging) > 16:  # a check the shell never answered: the oldest go
+            self._staging.pop(next(iter(self._staging)))
 
     def config_staged(self, now: float, tx: int, *, ok: bool, error: str) -> None:
         """This node's check of a file it was asked to stage: staged, or refused (which aborts the push)."""

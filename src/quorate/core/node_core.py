@@ -285,7 +285,7 @@ class NodeCore:
                 self.services.executor_report(now, event.service, 0, "status_failed", event.detail)
         elif isinstance(event, FenceDone):
             self.events.fence_done(now, event.nodeid, ok=event.ok, method=event.method, detail=event.detail,
-                                   duration=event.duration)  # fmt: skip
+                                   duration=event.duration, victim=event.nodeid in self.fencing.victims)  # fmt: skip
             self.fencing.fence_result(
                 now, event.nodeid, ok=event.ok, method=event.method, detail=event.detail, duration=event.duration
             )

@@ -161,3 +161,34 @@ def test_a_refused_proposal_is_a_view_refused_event_with_the_reason_sent() -> No
     assert len(refused) == 1 and len(sent) == 1 and not sent[0].ok
     assert (refused[0].node, refused[0].subject, refused[0].at) == (2, "view 7", 0.5)
     assert refused[0].reason == f"Q-1: {sent[0].reason}"
+
+
+def test_fence_node_typed_by_an_administrator_is_confirmed_by_the_node_that_ran_it() -> None:
+    from quorate.core.node_core import NodeCore
+    from quorate.core.node_io import FenceDone, FenceNow, FenceOnce
+    from quorate.sim.stack import stack_settings
+
+    core = NodeCore(stack_settings(3, {}).settings(1, b""), boot=5, now=0.0)
+    core.take_events()
+    core.request(FenceNow(3), 1.0)
+    [once] = [e for e in core.take_effects() if isinstance(e, FenceOnce)]
+    core.report(FenceDone(3, False, "single", "no answer from the switch", 2.0, rid=once.rid), 3.0)
+    core.request(FenceNow(3), 4.0)
+    [again] = [e for e in core.take_effects() if isinstance(e, FenceOnce)]
+    core.report(FenceDone(3, True, "single", "Powered OFF", 0.3, rid=again.rid), 4.5)
+    fences = [(e.at, e.subject, e.outcome, e.reason) for e in core.take_events() if e.kind == "fence"]
+    failed = "F-40: fence_node: single failed after 2.0 s: no answer from the switch"
+    assert fences == [
+        (3.0, "melchior.localdomain", "failed", failed),
+        (4.5, "melchior.localdomain", "confirmed", "F-40: fence_node: single: Powered OFF"),
+    ]
+
+
+def test_a_failed_run_against_a_victim_says_it_will_be_retried() -> None:
+    from quorate.core.events_derive import DecisionEvents
+
+    events = DecisionEvents(1, {3: "melchior.localdomain"}.__getitem__)
+    events.fence_done(7.0, 3, ok=False, method="single", detail="timed out", duration=20.0)
+    events.fence_done(8.0, 3, ok=True, method="single", detail="off", duration=0.3)  # told when confirmed
+    [failed] = events.take()
+    assert failed.reason == "F-21: single failed after 20.0 s: timed out; will retry"
