@@ -236,6 +236,8 @@ def test_a_rolling_upgrade_from_the_previous_release_keeps_quorum_and_one_owner_
                 one_owner_then(lambda a=asked: running(tb, a, on[a], 3, None) and started_somewhere(tb, a, on[a])),
                 timeout=60,
             )
+        if node == M:  # the first one upgraded, in a view with two nodes of the previous release
+            mixed_timeline(tb, old)
         # One relocation per step, asked from a node of the other release than the target where there is one.
         owner = owner_of(tb, node, None)
         target = node if owner != node else next(n for n in tb.nodes if n != node)
@@ -259,6 +261,25 @@ def test_a_rolling_upgrade_from_the_previous_release_keeps_quorum_and_one_owner_
 def owner_of(tb: Testbed, node: str, src: Path | None) -> str | None:
     doc = status(tb, node, src)
     return next((s["owner"] for s in doc["services"] if s["name"] == "test"), None) if doc else None
+
+
+def mixed_timeline(tb: Testbed, old_src: Path) -> None:
+    """`quorate timeline` on the upgraded node: the previous release does not know its messages, drops them as
+    undecodable (its counter grows, nothing else changes) and is named as not answering; its heartbeats carry no
+    clock stamps, so no offset is measured for it."""
+    pids = tb.daemon_pid(C), tb.daemon_pid(B)
+    before = {n: (status(tb, n, old_src) or {}).get("transport", {}).get("undecodable", 0) for n in (B, C)}
+    done = tb.exec(M, [*run_with(None, "quorate.cli.main"), "timeline", "--json", "--wait", "0.5"], timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["missing"] == [B, C]
+    assert any(M in e["nodes"] for e in doc["events"]), "the upgraded node's own events are there"
+    for node in (B, C):
+        after = status(tb, node, old_src)
+        assert after is not None and after["quorate"] and after["transport"]["undecodable"] > before[node]
+    assert (tb.daemon_pid(C), tb.daemon_pid(B)) == pids
+    offsets = (status(tb, M, None) or {}).get("clock_offsets")
+    assert offsets == [], offsets
 
 
 def started_somewhere(tb: Testbed, node: str, src: Path | None) -> bool:

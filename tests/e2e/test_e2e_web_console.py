@@ -153,6 +153,18 @@ def test_console_in_a_browser_logs_in_relocates_and_shows_a_failover_live(testbe
         assert attribute(driver, f'#nodes tr[data-node="{C}"]', "data-state") == "offline"
         assert same_page(driver), "the overview reloaded"
         screenshot(driver, "failover")
+
+        driver.find_element("id", "timeline-link").click()
+        until(driver, "the timeline page", lambda d: d.find_elements("id", "timeline"), 20)
+        driver.get(f"{base}/timeline?service=test")
+        rows = [r.text for r in driver.find_elements("css selector", "#timeline tbody tr")]
+        kinds = [(r.get_attribute("data-kind"), r.get_attribute("data-outcome"))
+                 for r in driver.find_elements("css selector", "#timeline tbody tr")]  # fmt: skip
+        relocated = kinds.index(("service", "relocated"))
+        confirmed = kinds.index(("fence", "confirmed"), relocated)
+        assert ("service", "placed") in kinds[confirmed:], rows
+        assert any("R-32" in row for row in rows[confirmed:]), rows
+        screenshot(driver, "timeline")
     audit = web.log.read_text()
     assert f"user={web.user} from=192.168.0.100 action=login result=refused: wrong user name or password" in audit
     assert f'user={web.user} from=192.168.0.100 action=relocate target=service:test -> {C} result="Success' in audit

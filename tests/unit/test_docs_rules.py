@@ -2,7 +2,7 @@
 that are not in the repository.
 
 Why: code, tests and the README explain themselves by citing rules (``R-92``, ``S4``...). A citation helps a reader
-only if the repository defines it: docs/rules.md defines the C-, Q-, D-, F-, R-, L-, V-, T- and W- rules and
+only if the repository defines it: docs/rules.md defines the C-, Q-, D-, F-, R-, L-, V-, T-, W- and E- rules and
 docs/design.md the safety rules S1..S6. A reference to notes kept elsewhere (their file names, their section
 numbers, issue numbers) sends the reader nowhere, so it fails too, wherever it appears, naming the file and line.
 
@@ -35,13 +35,13 @@ SKIPPED_PATHS = {"tests/fixtures", "tests/golden", "tests/unit/test_docs_rules.p
 DEFINING = ("docs/rules.md", "docs/design.md")
 ALLOW_LIST = "docs/citations-to-fix.txt"
 
-RULE = re.compile(r"\b[CQDFRLVTW]-[0-9]+\b|\bS[1-6]\b")
+RULE = re.compile(r"\b[CQDFRLVTWE]-[0-9]+\b|\bS[1-6]\b")
 # "F-24..F-27", "Q-2 to Q-6", "S1..S6": every number in between is cited too.
-RANGE = re.compile(r"\b(?P<p>[CQDFRLVTW]-|S)(?P<a>[0-9]+)\s*(?:\.\.|to)\s*(?:(?P=p))?(?P<b>[0-9]+)\b")
+RANGE = re.compile(r"\b(?P<p>[CQDFRLVTWE]-|S)(?P<a>[0-9]+)\s*(?:\.\.|to)\s*(?:(?P=p))?(?P<b>[0-9]+)\b")
 # A definition: a bold label at the start of a line (optionally a list item), or a heading.
 DEFINITION = re.compile(
-    r"^(?:(?:[0-9]+\.|[-*])\s+)?\*\*(?P<bold>[CQDFRLVTW]-[0-9]+|S[1-6])\*\*"
-    r"|^#{1,6}\s+(?P<head>[CQDFRLVTW]-[0-9]+|S[1-6])\b"
+    r"^(?:(?:[0-9]+\.|[-*])\s+)?\*\*(?P<bold>[CQDFRLVTWE]-[0-9]+|S[1-6])\*\*"
+    r"|^#{1,6}\s+(?P<head>[CQDFRLVTWE]-[0-9]+|S[1-6])\b"
 )
 ELSEWHERE = "notes that are not in the repository"
 EXTERNAL = (
@@ -208,7 +208,7 @@ def test_the_design_defines_the_six_safety_rules_and_the_rules_page_the_rest() -
     defined = definitions()
     in_design = {rule for rule, places in defined.items() if any(p.startswith("docs/design.md:") for p in places)}
     assert in_design == {f"S{n}" for n in range(1, 7)}
-    assert {rule[0] for rule in set(defined) - in_design} == set("CQDFRLVTW")
+    assert {rule[0] for rule in set(defined) - in_design} == set("CQDFRLVTWE")
 
 
 def test_nothing_new_cites_notes_outside_the_repository() -> None:

@@ -1,7 +1,7 @@
-"""The `quorate` command's entry point: `quorate status` and `quorate why`, the questions asked over and over
-while something is wrong, are answered without loading click (which alone costs them 0.1-0.2 s of start-up on a
-busy node); every other command line, and these two with any other option, goes to the click command line in
-`quorate.cli.main`, which prints the same things.
+"""The `quorate` command's entry point: `quorate status`, `quorate why` and `quorate timeline`, the questions
+asked over and over while something is wrong, are answered without loading click (which alone costs them
+0.1-0.2 s of start-up on a busy node); every other command line, and the first two with any other option, goes
+to the click command line in `quorate.cli.main`, which prints the same things.
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ def run() -> None:
     args = sys.argv[1:]
     if args[:1] == ["status"] and args[1:] in ([], ["--json"]):
         sys.exit(_status(as_json=args[1:] == ["--json"]))
+    if args[:1] == ["timeline"]:
+        from quorate.cli.timeline_cmd import run as timeline
+
+        sys.exit(timeline(args[1:]))
     if args[:1] == ["why"] and len(args) <= 2 and not any(a.startswith("-") for a in args[1:]):
         sys.exit(_why(args[1] if len(args) == 2 else None))
     from quorate.cli.main import main

@@ -34,6 +34,7 @@ class LazyGroup(click.Group):
         "web": ("quorate.web.command", "web"),
         "witness": ("quorate.witness.cli", "witness"),
         "why": ("quorate.cli.why_cmd", "why"),
+        "timeline": ("quorate.cli.timeline_cmd", "timeline"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

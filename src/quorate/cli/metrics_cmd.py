@@ -147,7 +147,43 @@ def families(s: dict[str, Any] | None) -> list[Metric]:
             gauge("quorate_qdisk_score", "This node's heuristic score.", float(qdisk["score"]))
         if qdisk.get("master") is not None:
             gauge("quorate_qdisk_master", "Node id of the quorum disk's master (0: none).", int(qdisk["master"] or 0))
+    out += _decision_families(s)
     return out
+
+
+def _decision_families(s: dict[str, Any]) -> list[Metric]:
+    """Decision events by kind and outcome, the journal's counters, and each peer's clock offset (E-1..E-4)."""
+    events = CounterMetricFamily(
+        "quorate_decision_events", "Decisions this node made since it started, by kind and outcome.",
+        labels=["kind", "outcome"],
+    )  # fmt: skip
+    for key, count in sorted((s.get("event_counts") or {}).items()):
+        kind, _, outcome = key.partition("/")
+        events.add_metric([kind, outcome], count)
+    out: list[Metric] = [events]
+    journal = s.get("journal")
+    if journal:
+        for field, text in (
+            ("written", "Decision events written to the journal."),
+            ("dropped", "Decision events the journal could not keep (queue full, or the file failing)."),
+            ("errors", "Times the journal file failed (corrupt, disk full) and was moved aside."),
+        ):
+            family = CounterMetricFamily(f"quorate_journal_events_{field}" if field != "errors" else
+                                         "quorate_journal_errors", text)  # fmt: skip
+            family.add_metric([], journal.get(field, 0))
+            out.append(family)
+    offset = GaugeMetricFamily(
+        "quorate_peer_clock_offset_seconds", "The peer's wall clock minus this node's, from heartbeat round trips.",
+        labels=["peer"],
+    )  # fmt: skip
+    delay = GaugeMetricFamily(
+        "quorate_peer_clock_round_trip_seconds", "Round trip of the sample the clock offset comes from.",
+        labels=["peer"],
+    )  # fmt: skip
+    for entry in s.get("clock_offsets") or []:
+        offset.add_metric([entry["name"]], entry["offset"])
+        delay.add_metric([entry["name"]], entry["delay"])
+    return [*out, offset, delay]
 
 
 class StatusCollector(Collector):

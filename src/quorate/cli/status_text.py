@@ -7,6 +7,7 @@ loading click: `quorate status` is typed in loops while something is wrong, and 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
@@ -47,6 +48,20 @@ def render_status(s: dict[str, Any]) -> str:
             f"Witness: {w['host']}:{w['port']} ({w['algorithm']}, lease {w['lease']:g} s), {w['state']}, "
             f"{w['votes']} votes{left}; last answer: {w['last_reason']}"
         )
+    offsets = s.get("clock_offsets") or []
+    if offsets:
+        limit = s.get("clock_warn_above", 1.0)
+        shown = [
+            f"{o['name']} {o['offset']:+.3f} s" + (" (above the warning threshold)" if abs(o["offset"]) > limit else "")
+            for o in offsets
+        ]
+        lines.append("Clock offsets: " + ", ".join(shown))
     if s.get("log"):
         lines += ["", "Recent decisions:", *[f"  {entry}" for entry in s["log"][-8:]]]
+    events = s.get("events") or []
+    if events:
+        lines += ["", "Recent events (quorate timeline for the whole cluster):"]
+        for e in events[-5:]:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e["at"]))
+            lines.append(f"  {stamp} {e['kind']} {e['subject']} {e['outcome']}: {e['reason']}")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from typing import Final
 import msgspec
 
 from quorate.core.config_messages import ConfigMessage
+from quorate.core.events import EventRecord
 from quorate.core.lock_messages import LockMessage
 from quorate.core.service_vocabulary import Action, AdminOp, Answer, Outcome, St
 
@@ -57,6 +58,10 @@ class Heartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):
     config_digest: str
     flags: int = 0
     stale: tuple[int, ...] = ()  # nodes whose current run this (quorate) node refuses: they must reset
+    # Clock offsets (`clock_skew`): the sender's wall-clock send time, and for each peer (id, that peer's last
+    # heartbeat's send time, when it arrived here). Trailing and defaulted: an older release ignores them.
+    wall: float = 0.0
+    echo: tuple[tuple[int, float, float], ...] = ()
 
 
 class Propose(msgspec.Struct, frozen=True, array_like=True, tag="pr"):
@@ -250,6 +255,33 @@ class SvcReply(msgspec.Struct, frozen=True, array_like=True, tag="sy"):
     owner: int = 0
 
 
+class TimelineQuery(msgspec.Struct, frozen=True, array_like=True, tag="tq"):
+    """`quorate timeline` typed on a member asks every other member for its journal's events in [since, until]
+    (wall-clock seconds on the asking node; the receiver widens the window by its own measured offset), matching
+    the filters (empty: any). A release without timelines drops the message as undecodable."""
+
+    req: int
+    since: float
+    until: float
+    service: str = ""
+    node: str = ""
+    kind: str = ""
+
+
+class TimelineChunk(msgspec.Struct, frozen=True, array_like=True, tag="tc"):
+    """One part of a member's answer to a `TimelineQuery`; ``last`` marks the final part (``total``: how many
+    events the answer holds, so the asker knows whether a part was lost)."""
+
+    req: int
+    part: int
+    last: bool
+    total: int
+    events: tuple[EventRecord, ...] = ()
+    truncated: bool = False
+
+
+TIMELINE_MESSAGES = (TimelineQuery, TimelineChunk)
+
 Message = (
     Heartbeat
     | Propose
@@ -267,6 +299,8 @@ Message = (
     | SvcInventory
     | SvcRequest
     | SvcReply
+    | TimelineQuery
+    | TimelineChunk
     | LockMessage
     | ConfigMessage
 )

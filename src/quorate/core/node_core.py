@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from quorate.core import node_requests
+from quorate.core.clock_skew import ClockSkew
 from quorate.core.config_dist import Activate, Adopt, ConfigDistribution, Discard, PushDone, Stage
 from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
 from quorate.core.effects import (
@@ -55,12 +56,16 @@ from quorate.core.effects import (
     Send,
     ViewInstalled,
 )
+from quorate.core.events import Event
+from quorate.core.events_derive import DecisionEvents, service_facts
 from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, RunFence
 from quorate.core.local_services import LocalServices
 from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, LockReleased
 from quorate.core.membership import Membership
 from quorate.core.messages import (
+    TIMELINE_MESSAGES,
+    Accept,
     FenceAck,
     FenceNotice,
     FenceStatus,
@@ -169,26 +174,40 @@ class NodeCore:
         self.watchers: list[Callable[[float, object], None]] = []
         self._ticked = -float("inf")  # the time of the last `handle_timer`
         self._effects: list[Effect] = []
+        # Decision events and clock offsets (`events_derive`, `clock_skew`): reported, never decided on.
+        self.events = DecisionEvents(self.local_id, self.node_name)
+        self.clock = ClockSkew(self.local_id)
+        self.timeline_inbox: list[tuple[int, Message]] = []
+        self._services_moved = True
         self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
         self.membership.set_dirty(now, self.local.dirty)
         self._process(now)
 
     # ------------------------------------------------------------------------------------------ inputs
 
-    def receive(self, payload: bytes, sender: int, now: float) -> None:
-        """An authenticated datagram's plaintext from configured node ``sender``; undecodable ones are counted."""
+    def receive(self, payload: bytes, sender: int, now: float, *, wall: float | None = None) -> None:
+        """An authenticated datagram's plaintext from configured node ``sender``; undecodable ones are counted.
+        ``wall``: the wall-clock time it arrived, for the clock offsets (the shell's; simulators leave it out)."""
         try:
             message = decode(payload)
         except MalformedMessage:
             self.undecodable += 1
             return
-        self.deliver(message, sender, now)
+        self.deliver(message, sender, now, wall=wall)
 
-    def deliver(self, message: Message, sender: int, now: float) -> None:
+    def deliver(self, message: Message, sender: int, now: float, *, wall: float | None = None) -> None:
         """A decoded message from ``sender`` (the simulators skip the encoding)."""
         if self.halted is not None:
             return  # self-fencing: this node takes no further part, it only finishes its stops
         members = self.membership.members
+        if isinstance(message, Heartbeat) and wall is not None:
+            warning = self.clock.heard(sender, message, wall)
+            if warning is not None:
+                self._log(warning.replace(f"node {sender}", self.node_name(sender), 1), "warning")
+        if isinstance(message, TIMELINE_MESSAGES):
+            if sender in members:  # answered by the shell, which holds the journal
+                self.timeline_inbox.append((sender, message))
+            return
         if isinstance(message, CONFIG_MESSAGES):
             self.config_dist.receive(now, sender, message)
         elif isinstance(message, LOCK_MESSAGES):
@@ -265,6 +284,8 @@ class NodeCore:
                 self._log(f"status check of service:{event.service} failed: {event.detail}", "warning")
                 self.services.executor_report(now, event.service, 0, "status_failed", event.detail)
         elif isinstance(event, FenceDone):
+            self.events.fence_done(now, event.nodeid, ok=event.ok, method=event.method, detail=event.detail,
+                                   duration=event.duration, victim=event.nodeid in self.fencing.victims)  # fmt: skip
             self.fencing.fence_result(
                 now, event.nodeid, ok=event.ok, method=event.method, detail=event.detail, duration=event.duration
             )
@@ -274,6 +295,7 @@ class NodeCore:
         elif isinstance(event, DiskOpened | DiskRead | DiskWritten | HeuristicDone):
             self.disk.report(now, event, self.membership.members, self.membership.quorum.quorate)
         elif isinstance(event, ConfigStaged):
+            self.events.config_staged(now, event.tx, ok=event.ok, error=event.error)
             self.config_dist.staged_result(now, event.tx, event.digest, event.ok, event.error)
         elif isinstance(event, AdoptRefused):
             self.config_dist.adopt_refused(event.version, event.digest, event.error)
@@ -345,6 +367,7 @@ class NodeCore:
             busy |= self._route_config(now)
             busy |= self._route_local(now)
             if not busy:
+                self._settle_events(now)
                 return
         self._log("effects kept causing effects for 100 rounds: stopped routing until the next input", "error")
 
@@ -358,10 +381,16 @@ class NodeCore:
         view_change = False
         for effect in effects:
             if isinstance(effect, Send | PersistGeneration | PersistRejoin | Log):
+                if isinstance(effect, Send) and isinstance(effect.message, Accept) and not effect.message.ok:
+                    refusal = effect.message
+                    self.events.view_refused(now, refusal.view.seq, f"Q-1: {refusal.reason or refusal.code}")
                 self._effects.append(effect)
             elif isinstance(effect, ViewInstalled):
                 view_change = True
                 effect = self._checked_view(now, effect)
+                self.events.view_installed(now, effect)
+                for gone in effect.left | effect.failed:  # its next run may have another clock
+                    self.clock.forget(gone)
                 coordinator = m.is_coordinator
                 self.fencing.on_view(now, effect, m.stamps(), coordinator=coordinator)
                 self.services.on_view(now, effect, coordinator=coordinator)
@@ -370,6 +399,7 @@ class NodeCore:
                 continue  # overtaken in this same instant (the disk's votes did not hold for the new view)
             elif isinstance(effect, QuorumChanged):
                 view_change = True
+                self.events.quorum(now, quorate=effect.quorate, reason=effect.reason)
                 self._log(
                     "quorum regained, resuming activity" if effect.quorate else "quorum lost, blocking activity",
                     "info" if effect.quorate else "warning",
@@ -390,6 +420,7 @@ class NodeCore:
                 self._self_fence(now, effect.reason)
             elif isinstance(effect, Evicted):
                 view_change = True
+                self.events.evicted(now, effect.reason)
                 self.fencing.on_quorum(now, quorate=False, coordinator=False)
                 self.locks.drop_all(now, effect.reason)
                 self._emergency_stop(now, effect.reason)
@@ -462,17 +493,24 @@ class NodeCore:
         effects = self.fencing.take_effects()
         for effect in effects:
             if isinstance(effect, FenceConfirmed):
+                record = effect.record
+                self.events.fence_confirmed(
+                    now, record.nodeid, method=record.method, by=record.by, detail=record.detail
+                )
                 for watch in self.watchers:
                     watch(now, effect)
                 self.membership.bar_until_restart(effect.record.nodeid, effect.record.boot)
                 self.services.tick(now)
                 self.locks.tick(now)
             elif isinstance(effect, RunFence | CancelFence | Send | Log):
+                if isinstance(effect, RunFence) and (victim := self.fencing.victims.get(effect.nodeid)):
+                    self.events.fence_run(now, effect.nodeid, victim.reason, victim.attempts + 1)
                 self._effects.append(effect)
         return bool(effects)
 
     def _route_services(self, now: float) -> bool:
         effects = self.services.take_effects()
+        self._services_moved |= bool(effects)
         for effect in effects:
             if isinstance(effect, StartLocal) and self.local.leaving:
                 # Refused as a failed start: the coordinator places the service on another node.
@@ -507,6 +545,12 @@ class NodeCore:
             if isinstance(effect, PushDone):
                 self.requests.push_done(effect)
             elif isinstance(effect, Send | Log | Stage | Activate | Adopt | Discard):
+                if isinstance(effect, Stage):
+                    self.events.config_stage(effect.tx, effect.version)
+                elif isinstance(effect, Activate):
+                    self.events.config(now, "activated", effect.version, effect.why)
+                elif isinstance(effect, Discard):
+                    self.events.config_discarded(now, effect.tx, effect.why)
                 self._effects.append(effect)
         return bool(effects)
 
@@ -518,6 +562,8 @@ class NodeCore:
     # -------------------------------------------------------------------------------------- decisions
 
     def _service_done(self, now: float, report: ServiceDone) -> None:
+        if report.cmd:  # a commanded start or stop (not the start-up stops, nor the emergency ones)
+            self.events.service_done(now, report.service, report.outcome.value, report.detail)
         forward = self.local.done(report, self.services.specs)
         self.membership.set_dirty(now, self.local.dirty)  # the initial stops may all be done now
         self.requests.services_changed(now)
@@ -599,6 +645,33 @@ class NodeCore:
 
     def _log(self, text: str, level: str = "info") -> None:
         self._effects.append(Log(text, level))
+
+    def _settle_events(self, now: float) -> None:
+        """What changed in the cores' state during this input, as decision events (`events_derive`)."""
+        q, disk = self.membership.quorum, self.qdisk
+        master = disk.core.master if disk is not None and disk.core is not None else None
+        facts = None
+        if self._services_moved and self.services.acting:
+            rows = self.services.records.values()
+            facts = service_facts(
+                (r.name, r.state, r.owner, r.last_owner, r.restarts, r.reason, r.then.value, r.held, r.target)
+                for r in rows
+            )
+        self._services_moved = False
+        role = self.fencing.role
+        self.events.settle(
+            now,
+            votes=(q.total_votes, q.expected_votes, q.quorum),
+            qdisk=(master, self.membership.qdisk_votes),
+            victims={n: v.reason for n, v in self.fencing.victims.items()},
+            fencing=role.coordinator and role.quorate,
+            services=facts,
+            acting=self.services.acting,
+        )
+
+    def take_events(self) -> list[Event]:
+        """The decision events since the last call (the shell stamps, logs, journals and counts them)."""
+        return self.events.take()
 
     # ------------------------------------------------------------------------------------------ helpers
 

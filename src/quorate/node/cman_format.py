@@ -50,7 +50,20 @@ def format_status(s: dict[str, Any]) -> str:
         f"Multicast addresses: {' '.join(s['multicast_addresses'])}",
         f"Node addresses: {' '.join(s['node_addresses'])}",
     ]
+    skew = _clock_skew(s)
+    if skew:
+        lines.append(skew)
     return "\n".join(lines) + "\n"
+
+
+def _clock_skew(s: dict[str, Any]) -> str:
+    """One extra line, last, only while some peer's wall clock is off by more than the warning threshold (E-4):
+    a healthy cluster prints the article's layout unchanged."""
+    limit = s.get("clock_warn_above", 1.0)
+    off = [o for o in s.get("clock_offsets") or [] if abs(o["offset"]) > limit]
+    if not off:
+        return ""
+    return "Clock skew: " + ", ".join(f"{o['name']} {o['offset']:+.3f} s" for o in off)
 
 
 def _when(stamp: float | None) -> str:

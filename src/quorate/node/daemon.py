@@ -37,7 +37,7 @@ from quorate.core.effects import Log, PersistGeneration, PersistRejoin, Send
 from quorate.core.fencing import CancelFence, RunFence
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockReleased
 from quorate.core.membership import State
-from quorate.core.messages import encode
+from quorate.core.messages import Heartbeat, encode
 from quorate.core.node_core import NodeCore
 from quorate.core.node_io import (
     AckFence,
@@ -76,6 +76,8 @@ from quorate.node.control import DEFAULT_SOCKET, ControlError, ControlServer
 from quorate.node.executor import Executor
 from quorate.node.fence_runner import FenceRunner
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
+from quorate.node.journal import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
+from quorate.node.journal_events import DecisionLog
 from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
 from quorate.node.lock_sessions import LockSessions
 from quorate.node.sdnotify import Notifier
@@ -106,6 +108,8 @@ class Daemon:
         key_path: Path = Path(DEFAULT_KEY_PATH),
         state_dir: Path = DEFAULT_STATE_DIR,
         socket_path: Path = DEFAULT_SOCKET,
+        journal: tuple[int, float] = (DEFAULT_MAX_BYTES, DEFAULT_MAX_AGE),
+        clock_warn_above: float = 1.0,
     ) -> None:
         self.config = config
         self.local = find_local_node(config, node)
@@ -131,6 +135,9 @@ class Daemon:
         self._disk_ready = asyncio.Event()
         self._terminating = False
         self._exit_code = 0
+        # Decision events: logged, journaled, counted; `quorate timeline` (E-1..E-4).
+        self.decisions = DecisionLog(state_dir, bounds=journal, log_line=self.log_line, logger=log)
+        self.clock_warn_above = clock_warn_above
 
     @property
     def undecodable(self) -> int:
@@ -169,6 +176,8 @@ class Daemon:
             highest_seq=self.store.state.highest_seq,
             rejoin=(self.store.state.rejoin_expected, frozenset(self.store.state.rejoin_awaiting)),
         )
+        self.core.clock.warn_above = self.clock_warn_above
+        self.decisions.start(self.core, self.local.name, self._send_datagram)
         _, protocol = await loop.create_datagram_endpoint(
             lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
             sock=sock,
@@ -211,6 +220,8 @@ class Daemon:
             protocol.transport and protocol.transport.close()
             if self.witness_link is not None:
                 self.witness_link.close()
+            self.decisions.flush(self.core, self.now())
+            await self.decisions.close()
         return self._exit_code
 
     async def _stop_disk(self) -> None:
@@ -254,8 +265,12 @@ class Daemon:
         return asyncio.get_running_loop().time()
 
     def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
-        self.core.receive(payload, sender, self.now())
+        self.core.receive(payload, sender, self.now(), wall=time.time())
         self.flush()
+
+    def _send_datagram(self, to: tuple[int, ...], payload: bytes) -> None:
+        if self.transport is not None:
+            self.transport.send(to, payload)
 
     async def _open_witness_link(self) -> None:
         """The witness's socket: an ephemeral UDP port on this node's cluster address."""
@@ -368,6 +383,10 @@ class Daemon:
                 return await self._service_request(request)
             case protocol.Why(name=name, raw=raw):
                 return answer_why(self.core, self.config, name, now, raw=raw)
+            case protocol.Timeline():
+                self.decisions.flush(self.core, now)
+                return await self.decisions.answer(request, config=self.config, core=self.core,
+                                                   local_id=self.local.nodeid)  # fmt: skip
         return text(False, error=f"unknown command {type(request).__name__}", code="invalid")
 
     async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:
@@ -413,6 +432,7 @@ class Daemon:
                     self._carry_out(self._backlog.popleft())
         finally:
             self._flushing = False
+        self.decisions.flush(self.core, self.now())
         if self.notifier.address:  # outside systemd nobody reads it: not worth a string per datagram
             self.notifier.status(self.core.status_line())
         self._arm_timer()
@@ -420,7 +440,10 @@ class Daemon:
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Send):
             if self.transport is not None:
-                self.transport.send(effect.to, encode(effect.message))
+                message = effect.message
+                if isinstance(message, Heartbeat):  # stamped as it leaves, for the clock offsets (E-4)
+                    message = self.core.clock.stamp(message, time.time())
+                self.transport.send(effect.to, encode(message))
         elif isinstance(effect, Log):
             self.log_line(effect.text, effect.level)
         elif isinstance(effect, StartService | StopService | CheckService):
@@ -550,6 +573,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-n", "--node", help="this node's name or id (default: found from host name or addresses)")
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="default %(default)s")
     parser.add_argument("--socket", default=str(DEFAULT_SOCKET), help="control socket (default %(default)s)")
+    parser.add_argument("--journal-max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20, metavar="MB",
+                        help="decision journal size bound (default %(default)g)")  # fmt: skip
+    parser.add_argument("--journal-max-days", type=float, default=DEFAULT_MAX_AGE / 86400, metavar="DAYS",
+                        help="decision journal age bound (default %(default)g)")  # fmt: skip
+    parser.add_argument("--clock-skew-warning", type=float, default=1.0, metavar="SECONDS",
+                        help="warn when a peer's wall clock is off by more than this, seconds (default %(default)g)")
     return parser.parse_args(argv)
 
 
@@ -566,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
             key_path=Path(args.key),
             state_dir=Path(args.state_dir),
             socket_path=Path(args.socket),
+            journal=(int(args.journal_max_mb * 2**20), args.journal_max_days * 86400),
+            clock_warn_above=args.clock_skew_warning,
         )
     except ConfigError as exc:
         for line in str(exc).splitlines():

@@ -123,6 +123,20 @@ class Why(Req, tag="why"):
     name: str | None = None
 
 
+class Timeline(Req, tag="timeline"):
+    """`quorate timeline`: every member's decision events in [since, until] (wall-clock seconds, 0: open), merged;
+    ``wait_ms``: how long to wait for the other members' answers."""
+
+    since: int = 0
+    until: int = 0
+    service: str | None = None
+    node: str | None = None
+    kind: str | None = None
+    json: bool = False
+    utc: bool = False
+    wait_ms: int = 1000
+
+
 Request = (
     Status
     | CmanStatus
@@ -144,6 +158,7 @@ Request = (
     | LvmRefresh
     | Lvs
     | Why
+    | Timeline
 )
 
 SESSIONS = ("lock_session", "locks", "lvm_refresh")  # commands whose handler keeps the connection

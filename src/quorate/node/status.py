@@ -99,6 +99,27 @@ class ConfigMismatch(msgspec.Struct):
     config_digest: str
 
 
+class ClockOffsetEntry(msgspec.Struct):
+    """A peer's wall clock minus this node's, from heartbeat round trips (`quorate.core.clock_skew`)."""
+
+    nodeid: int
+    name: str
+    offset: float
+    delay: float
+    samples: int
+
+
+class EventEntry(msgspec.Struct):
+    """One recent decision event of this node (wall-clock ``at``)."""
+
+    at: float
+    view: int
+    kind: str
+    subject: str
+    outcome: str
+    reason: str
+
+
 class StatusDoc(msgspec.Struct):
     """Everything a status command shows, for this node and as this node sees the cluster."""
 
@@ -147,6 +168,11 @@ class StatusDoc(msgspec.Struct):
     started: float | None
     log: list[str]
     witness: dict[str, Any] | None = None
+    clock_offsets: list[ClockOffsetEntry] = []
+    clock_warn_above: float = 1.0
+    events: list[EventEntry] = []
+    event_counts: dict[str, int] = {}  # "kind/outcome": decisions since the daemon started
+    journal: dict[str, Any] | None = None
 
 
 def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
@@ -192,6 +218,7 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
         )
     codec = daemon.codec
     names = {n.nodeid: n.name for n in cfg.nodes}
+    decisions = getattr(daemon, "decisions", None)  # the daemon's `journal_events.DecisionLog`
     return StatusDoc(
         version=__version__,
         protocol_version=CMAN_PROTOCOL_VERSION,
@@ -260,7 +287,28 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
         started=wall(daemon.started_at),
         log=list(daemon.recent_log),
         witness=_witness(daemon, now),
+        clock_offsets=[
+            ClockOffsetEntry(
+                peer, names.get(peer, f"node {peer}"), round(est.offset, 6), round(est.delay, 6), est.samples
+            )
+            for peer, est in node.clock.offsets().items()
+        ],
+        clock_warn_above=node.clock.warn_above,
+        events=list(decisions.recent) if decisions is not None else [],
+        event_counts={f"{k}/{o}": n for (k, o), n in sorted(decisions.counts.items())} if decisions else {},
+        journal=_journal(daemon),
     )
+
+
+def _journal(daemon: Daemon) -> dict[str, Any] | None:
+    """The decision journal's file and counters (written, dropped, errors), if the daemon keeps one."""
+    decisions = getattr(daemon, "decisions", None)
+    if decisions is None:
+        return None
+    journal = decisions.journal
+    counters = journal.counters
+    return {"path": str(journal.path), "written": counters.written, "dropped": counters.dropped,
+            "errors": counters.errors, "moved_aside": counters.moved_aside}  # fmt: skip
 
 def _witness(daemon: Daemon, now: float) -> dict[str, Any] | None:
     """The quorum witness as `quorate status --json` shows it: state, algorithm, lease, and the link's figures."""

@@ -57,6 +57,7 @@ class Settings:
     secure_cookies: bool = True  # False only for unit tests, whose in-process test server speaks plain HTTP
     poll_period: float = 0.5
     clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # the timeline's window (`timeline_page`)
     sessions: SessionStore = field(default_factory=SessionStore)
     throttle: Throttle = field(default_factory=Throttle)
 
@@ -353,6 +354,28 @@ async def _fence_target(request: web.Request) -> tuple[dict[str, Any], dict[str,
         return refuse(request, 409, "Nothing to acknowledge", str(exc))
 
 
+async def timeline_page(request: web.Request) -> web.StreamResponse:
+    """Every member's decisions of the last hours (``?hours=N``, 1 to 168; ``?service=NAME``), as the daemon
+    merges them for `quorate timeline`."""
+    session = _session(request)
+    assert session is not None
+    service = request.query.get("service") or None
+    try:
+        hours = int(request.query.get("hours", "1"))
+    except ValueError:
+        hours = 0
+    if not 1 <= hours <= 168:
+        return refuse(request, 400, "Bad window", "hours must be a whole number from 1 to 168.")
+    since = int(request.app[SETTINGS].wall() - hours * 3600)
+    try:
+        doc = await asyncio.to_thread(request.app[LINK].timeline, since, service)
+    except Unreachable as exc:
+        return refuse(request, 503, "quorated is not answering", str(exc))
+    except Refused as exc:
+        return refuse(request, 404, "No such timeline", str(exc))
+    return html(views.timeline_page(doc, service=service, hours=hours, user=session.user, csrf=session.csrf))
+
+
 async def fence_confirm(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     assert session is not None
@@ -406,6 +429,7 @@ def build_app(link: Link, settings: Settings) -> web.Application:
     app.router.add_get("/events", events)
     app.router.add_get("/service/{name}", service_page)
     app.router.add_post("/service/{name}", service_action)
+    app.router.add_get("/timeline", timeline_page)
     app.router.add_get("/fence/{node}", fence_confirm)
     app.router.add_post("/fence/{node}", fence_ack)
     app.router.add_static("/static/", STATIC, follow_symlinks=False)

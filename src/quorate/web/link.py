@@ -1,7 +1,8 @@
 """The console's only way into the cluster: quorated's control socket, as clustat and clusvcadm use it.
 
 Theory of operation: `DaemonLink` wraps `quorate.cli.client` (blocking, one short exchange per request) behind
-the three things the console does: read the status document, run a clusvcadm operation, acknowledge a fence.
+the things the console does: read the status document, run a clusvcadm operation, acknowledge a fence, read
+the cluster's timeline.
 The web server calls it in worker threads so that a slow daemon never stalls other pages. The service pages
 also show what the status document does not carry (failover domains, resource trees, fence methods): those come
 from the cluster.conf the daemon says it runs (``config_file``), parsed with `quorate.config` and cached while
@@ -10,6 +11,7 @@ the file's modification time stays the same.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +31,8 @@ class Link(Protocol):
     def fence_ack(self, node: str) -> dict[str, Any]: ...
 
     def config(self, path: str | None) -> ClusterConfig | None: ...
+
+    def timeline(self, since: int, service: str | None) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -74,6 +78,12 @@ class DaemonLink:
 
     def fence_ack(self, node: str) -> dict[str, Any]:
         return self._request("fence_ack", node=node)
+
+    def timeline(self, since: int, service: str | None) -> dict[str, Any]:
+        """`quorate timeline --json` since ``since`` (wall-clock seconds), for one service or all."""
+        answer = self._request("timeline", since=since, service=service, json=True)
+        doc: dict[str, Any] = json.loads(answer.get("text") or "{}")
+        return doc
 
     def config(self, path: str | None) -> ClusterConfig | None:
         """The parsed cluster.conf at ``path`` (None when unknown or unreadable: pages then show less)."""

@@ -10,6 +10,7 @@ session.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from quorate.config import ClusterConfig, Resource
 from quorate.web.fragments import e, fence_methods, sections
@@ -57,6 +58,7 @@ def overview_page(status: dict[str, Any] | None, config: ClusterConfig | None, l
         '<section><h2>Nodes</h2><div id="nodes">' + live.get("nodes", "") + "</div></section>"
         '<section><h2>Fencing</h2><div id="fencing">' + live.get("fencing", "") + "</div></section>"
         '<section><h2>Services</h2><div id="services">' + live.get("services", "") + "</div></section>"
+        '<p><a href="/timeline" id="timeline-link">What every member decided in the last hour (timeline)</a></p>'
     )
     name = status["cluster_name"] if status else "cluster"
     return layout(f"Cluster {name}", body, user=user, csrf=csrf, live=True)
@@ -139,6 +141,7 @@ def service_page(svc: dict[str, Any], status: dict[str, Any], config: ClusterCon
         f"<section><h2>Actions</h2>{enable} {relocate} {button('restart', 'Restart')} "
         f"{button('disable', 'Disable')} {button('freeze', 'Freeze')} {button('unfreeze', 'Unfreeze')}</section>"
         f"<section><h2>Configuration</h2>{_service_config(config, name)}</section>"
+        f'<p><a href="/timeline?service={e(quote(name))}" id="service-timeline">What happened to it (timeline)</a></p>'
     )
     return layout(f"service:{name}", body, user=user, csrf=csrf, live=True)
 
@@ -162,3 +165,25 @@ def fence_confirm_page(victim: dict[str, Any], config: ClusterConfig | None, *, 
 def message_page(title: str, message: str, *, user: str | None = None, csrf: str = "", link: str = "/") -> str:
     body = f'<p class="message" id="message">{e(message)}</p><p><a href="{e(link)}">Back</a></p>'
     return layout(title, body, user=user, csrf=csrf)
+
+
+def timeline_page(doc: dict[str, Any], *, service: str | None, hours: int, user: str, csrf: str) -> str:
+    """`quorate timeline` for the last ``hours``: every member's decisions, merged, newest last (E-3)."""
+    rows = "".join(
+        f'<tr data-kind="{e(ev["kind"])}" data-outcome="{e(ev["outcome"])}"><td>{e(ev["time"])}</td>'
+        f'<td>{e(", ".join(n.split(".")[0] for n in ev["nodes"]))}</td><td>{e(ev["kind"])}</td>'
+        f'<td>{e(ev["subject"])}</td><td>{e(ev["outcome"])}</td><td>{e(ev["reason"])}</td></tr>'
+        for ev in doc.get("events", [])
+    )
+    table = (
+        '<table id="timeline"><thead><tr><th>Time (UTC)</th><th>Node</th><th>Kind</th><th>Subject</th>'
+        f"<th>Outcome</th><th>Why</th></tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else '<p id="timeline-empty">No decisions in this window.</p>'
+    )
+    notes = "".join(
+        f'<p class="hint missing">{e(name)} did not answer in time: its decisions are missing.</p>'
+        for name in doc.get("missing", [])
+    )
+    scope = f"service {service}" if service else "the whole cluster"
+    return layout(f"Timeline of {scope}, last {hours} h", table + notes, user=user, csrf=csrf)

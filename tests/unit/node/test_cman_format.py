@@ -117,3 +117,13 @@ def test_clustat_layout_and_xml() -> None:
     group = root.find("groups/group")
     assert group is not None and group.get("name") == "service:test" and group.get("state") == "110"
     assert [n.get("nodeid") for n in root.iter("node")] == ["0x00000001", "0x00000002", "0x00000003"]
+
+
+def test_clock_skew_line_only_while_a_peer_is_off_by_more_than_the_threshold() -> None:
+    near = {"nodeid": 2, "name": "casper.localdomain", "offset": 0.004, "delay": 0.0003, "samples": 8}
+    far = {"nodeid": 3, "name": "melchior.localdomain", "offset": 5.0123, "delay": 0.0004, "samples": 8}
+    calm = format_status(article_status(clock_offsets=[near], clock_warn_above=1.0))
+    assert calm == (GOLDEN / "cman_tool_status.txt").read_text()  # the article's layout, unchanged
+    skewed = format_status(article_status(clock_offsets=[near, far], clock_warn_above=1.0))
+    assert skewed == calm + "Clock skew: melchior.localdomain +5.012 s\n"
+    assert format_status(article_status(clock_offsets=[near, far], clock_warn_above=10.0)) == calm

@@ -32,6 +32,7 @@ class FakeLink:
         self.down = False
         self.refusal: str | None = None
         self._config = load_config(ARTICLE)
+        self.timeline_doc: dict[str, Any] = {"events": [], "missing": [], "offsets": {}}
 
     def status(self) -> dict[str, Any]:
         if self.down:
@@ -54,6 +55,12 @@ class FakeLink:
 
     def config(self, path: str | None) -> ClusterConfig | None:
         return self._config if path else None
+
+    def timeline(self, since: int, service: str | None) -> dict[str, Any]:
+        self.requests.append(("timeline", since, service))
+        if self.refusal:
+            raise Refused(self.refusal)
+        return copy.deepcopy(self.timeline_doc)
 
 
 class Clock:

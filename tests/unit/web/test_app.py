@@ -296,3 +296,39 @@ def test_values_from_the_cluster_are_escaped(console: Console) -> None:
         assert "<script>alert" not in page
 
     run(console, scenario)
+
+
+def test_the_timeline_page_shows_every_members_decisions_escaped_and_names_the_missing(console: Console) -> None:
+    console.settings.wall = lambda: 1_800_000_000.0
+    console.link.timeline_doc = {
+        "events": [
+            {"at": 1.0, "time": "2027-01-15 07:59:00.100", "nodes": [B], "view": 4, "kind": "service",
+             "subject": "test", "outcome": "relocated", "reason": "R-56: stopping it on <balthasar>"},
+            {"at": 2.0, "time": "2027-01-15 07:59:05.300", "nodes": [B, C], "view": 5, "kind": "view",
+             "subject": "view 5", "outcome": "installed", "reason": "Q-1: view 5 installed"},
+        ],
+        "missing": ["melchior.localdomain"],
+        "offsets": {},
+    }  # fmt: skip
+
+    async def scenario(client: Any) -> None:
+        await log_in(client)
+        assert '<a href="/timeline" id="timeline-link">' in await (await client.get("/")).text()
+        service = await (await client.get("/service/test")).text()
+        assert '<a href="/timeline?service=test" id="service-timeline">' in service
+        page = await (await client.get("/timeline?service=test&hours=2")).text()
+        assert "<h1>Timeline of service test, last 2 h</h1>" in page
+        assert ('<tr data-kind="service" data-outcome="relocated"><td>2027-01-15 07:59:00.100</td><td>balthasar</td>'
+                "<td>service</td><td>test</td><td>relocated</td><td>R-56: stopping it on &lt;balthasar&gt;</td></tr>"
+                ) in page  # fmt: skip
+        assert "<td>balthasar, casper</td><td>view</td>" in page
+        assert "melchior.localdomain did not answer in time" in page
+        bad = await client.get("/timeline?hours=0")
+        assert bad.status == 400 and "hours must be a whole number from 1 to 168" in await bad.text()
+        console.link.refusal = "unknown service 'nosuch' (services: test)"
+        refused = await client.get("/timeline?service=nosuch")
+        assert refused.status == 404 and "unknown service &#x27;nosuch&#x27; (services: test)" in await refused.text()
+
+    run(console, scenario)
+    assert console.link.requests[:2] == [("timeline", 1_800_000_000 - 7200, "test"), ("timeline", 1_800_000_000 - 3600,
+                                                                                       "nosuch")]  # fmt: skip

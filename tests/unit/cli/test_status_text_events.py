@@ -1,0 +1,49 @@
+"""`quorate status` text: the peers' clock offsets and the node's last decision events (E-1, E-4)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from quorate.cli.status_text import render_status
+
+
+def _status(**extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "cluster_name": "magi", "cluster_id": 1571, "config_version": 3, "node_name": "balthasar.localdomain",
+        "node_id": 1, "state": "Cluster-Member", "generation": 4, "coordinator": 1, "quorate": True,
+        "total_votes": 3, "expected_votes": 3, "quorum": 2, "reason": "quorate: 3 votes, quorum 2", "nodes": [],
+        "transport": {"accepted": 10, "sent": 10, "dropped": {}, "undecodable": 0},
+    }  # fmt: skip
+    doc.update(extra)
+    return doc
+
+
+def test_offsets_are_listed_and_the_ones_above_the_threshold_marked() -> None:
+    offsets = [
+        {"nodeid": 2, "name": "casper.localdomain", "offset": 5.0031, "delay": 0.0004, "samples": 8},
+        {"nodeid": 3, "name": "melchior.localdomain", "offset": -0.0002, "delay": 0.0003, "samples": 8},
+    ]
+    text = render_status(_status(clock_offsets=offsets, clock_warn_above=1.0))
+    assert ("Clock offsets: casper.localdomain +5.003 s (above the warning threshold), "
+            "melchior.localdomain -0.000 s") in text.splitlines()  # fmt: skip
+
+
+def test_the_last_five_events_with_their_time() -> None:
+    at = time.mktime((2026, 12, 3, 19, 9, 38, 0, 0, -1))
+    events = [
+        {"at": at + i, "view": 4, "kind": "fence", "subject": "melchior.localdomain", "outcome": "run",
+         "reason": f"F-20: attempt {i + 1}: left the view without leaving cleanly"}
+        for i in range(7)
+    ]  # fmt: skip
+    lines = render_status(_status(events=events)).splitlines()
+    start = lines.index("Recent events (quorate timeline for the whole cluster):")
+    assert lines[start + 1:] == [
+        f"  19:09:{40 + i} fence melchior.localdomain run: F-20: attempt {i + 3}: left the view without leaving cleanly"
+        for i in range(5)
+    ]
+
+
+def test_no_offsets_and_no_events_add_nothing() -> None:
+    text = render_status(_status())
+    assert "Clock offsets" not in text and "Recent events" not in text
