@@ -31,8 +31,8 @@ from quorate.config import build, derive
 from quorate.config.derive import XML_SPACE
 from quorate.config.names import check_lvm_names, check_names
 from quorate.config.problems import Problems, is_element
-from quorate.config.validate_rm import MAX_SUGGEST_CHOICES, check_rm, listing
 from quorate.config.validate_policies import check_policies
+from quorate.config.validate_rm import MAX_SUGGEST_CHOICES, check_rm, listing
 from quorate.config.witness import check_witness
 
 # Boolean attributes and whether they also take yes/no (rgmanager) or only numbers (atoi, spec C-1).
