@@ -61,6 +61,7 @@ from quorate.core.messages import (
     ViewId,
 )
 from quorate.core.quorum import QuorumResult, QuorumTracker
+from quorate.core.quorum_policies import Reference
 
 __all__ = [
     "TRANSITIONS",
@@ -178,6 +179,11 @@ class Membership:
     @property
     def qdisk_votes(self) -> int:
         return self._votes.qdisk_votes
+
+    @property
+    def reference(self) -> Reference:
+        """The nodes this node judges views against under a quorum policy (`quorum_policies`)."""
+        return self._votes.reference
 
     @property
     def my_expected(self) -> int:

@@ -36,6 +36,8 @@ class QuorumResult:
     quorum: int
     quorate: bool
     reason: str
+    #: what a quorum policy (last man standing, auto_tie_breaker) decided, when one did
+    policy: str = ""
 
 
 def compute_quorum(expected: int, total: int) -> int:
@@ -103,19 +105,21 @@ class QuorumTracker:
                 "not quorate: wait_for_all is set and not every node has been seen together yet",
             )
         if verdict is not None and verdict.tie_broken and reference is not None and expected <= reference.total:
-            return QuorumResult(expected, total, quorum, True, f"quorate by {verdict.reason}: {total} votes")
+            reason = f"quorate by {verdict.reason}: {total} votes"
+            return QuorumResult(expected, total, quorum, True, reason, verdict.reason)
         if total >= quorum and verdict is not None and not verdict.allowed:
-            return QuorumResult(expected, total, quorum, False, f"not quorate: {verdict.reason}")
+            reason = f"not quorate: {verdict.reason}"
+            return QuorumResult(expected, total, quorum, False, reason, "last man standing: " + verdict.reason)
         if total >= quorum:
             lms = ""
             if self.policies.last_man_standing and reference is not None and reference.nodes != self.all_node_ids:
-                lms = f" (last man standing: expected votes lowered to the {reference.total} of nodes "
-                lms += f"{sorted(reference.nodes)})"
-            return QuorumResult(expected, total, quorum, True, f"quorate: {total} votes{disk}, quorum {quorum}{lms}")
-        tie = f"; {verdict.reason}" if verdict is not None and "auto_tie_breaker" in verdict.reason else ""
-        return QuorumResult(
-            expected, total, quorum, False, f"not quorate: {total} votes{disk}, quorum needs {quorum}{tie}"
-        )
+                lms = f"last man standing: expected votes lowered to the {reference.total} of nodes "
+                lms += f"{sorted(reference.nodes)}"
+            reason = f"quorate: {total} votes{disk}, quorum {quorum}" + (f" ({lms})" if lms else "")
+            return QuorumResult(expected, total, quorum, True, reason, lms)
+        tie = verdict.reason if verdict is not None and "auto_tie_breaker" in verdict.reason else ""
+        reason = f"not quorate: {total} votes{disk}, quorum needs {quorum}" + (f"; {tie}" if tie else "")
+        return QuorumResult(expected, total, quorum, False, reason, tie)
 
     @staticmethod
     def check_expected(new_expected: int, total: int) -> str | None:

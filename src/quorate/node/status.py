@@ -147,6 +147,7 @@ class StatusDoc(msgspec.Struct):
     started: float | None
     log: list[str]
     witness: dict[str, Any] | None = None
+    quorum_policies: dict[str, Any] | None = None
 
 
 def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
@@ -168,6 +169,7 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
     flags = []
     if cfg.two_node:
         flags.append("2node")
+    flags.extend(cfg.quorum_policies.flags())
     subsystems = node.subsystems
     in_fence_domain = member and "fenced" in subsystems and st.quorum.quorate
     if st.dirty or in_fence_domain:  # cman's Q-11: any subsystem holding state, the fence domain included
@@ -260,7 +262,27 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
         started=wall(daemon.started_at),
         log=list(daemon.recent_log),
         witness=_witness(daemon, now),
+        quorum_policies=_policies(daemon),
     )
+
+
+def _policies(daemon: Daemon) -> dict[str, Any] | None:
+    """votequorum's policies when one is on: the settings and the reference the node judges views against."""
+    policies = daemon.config.quorum_policies
+    if not policies.active:
+        return None
+    reference = daemon.core.membership.reference
+    return {
+        "last_man_standing": policies.last_man_standing,
+        "last_man_standing_window_ms": round(policies.lms_window * 1000),
+        "auto_tie_breaker": policies.auto_tie_breaker,
+        "auto_tie_breaker_node": policies.describe_tie_breaker(),
+        "reference_nodes": sorted(reference.nodes),
+        "reference_votes": reference.total,
+        "reference_committed": reference.committed,
+        "decided_by": daemon.core.membership.quorum.policy or None,
+    }
+
 
 def _witness(daemon: Daemon, now: float) -> dict[str, Any] | None:
     """The quorum witness as `quorate status --json` shows it: state, algorithm, lease, and the link's figures."""
