@@ -381,7 +381,8 @@ class Membership:
             raise AssertionError(f"node {state.local_id} is a member of a view that does not contain it")
         if state.quorum.quorate:
             votes = sum(state.votes_of(state.members).values()) + self._votes.qdisk_votes
-            if votes < state.quorum.quorum:
+            tie_broken = state.quorum.policy.startswith("auto_tie_breaker")  # an exact half, Q-14
+            if votes < state.quorum.quorum and not tie_broken:
                 raise AssertionError(
                     f"node {state.local_id} calls itself quorate with {votes} votes < quorum {state.quorum.quorum}"
                 )

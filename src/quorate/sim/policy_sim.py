@@ -58,6 +58,10 @@ class PolicySim(StackSim):
 
         self.world.model = TemplateModel(template)
 
+    def check(self) -> None:
+        super().check()
+        self.world.check_views()  # each core's own invariants too (a tie-broken quorum below the bar included)
+
     def quorate_hosts(self) -> list[int]:
         return sorted(h.nodeid for h in self.world.live() if h.core is not None and h.core.quorate)
 
