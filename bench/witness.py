@@ -10,6 +10,9 @@
    real ciphertexts sealed by the nodes' codecs. The figure is the process CPU per request and what that makes at
    the real request rate, as a share of one core. The UDP system calls are not included.
 
+``--compare`` also measures the split with the witness's earlier rule (the winning half waited one asking
+interval for the other to report), for the before/after figures.
+
 Prints figures; asserts nothing.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from quorate.core.messages import ViewId
 from quorate.core.witness_protocol import Algorithm, WitnessAsk, encode
+from quorate.core.witness_server import ClusterArbiter
 from quorate.node.wire import WireCodec
 from quorate.node.witness_link import WITNESS_NODEID, witness_key
 from quorate.sim.witness_sim import WitnessSim
@@ -55,6 +59,11 @@ def decision(seed: int) -> tuple[float, float]:
         if fenced is None and sim.world.switch.cuts:
             fenced = sim.world.switch.cuts[0][0] - cut
     return quorate_again or float("nan"), fenced or float("nan")
+
+
+def earlier_rule(req: WitnessAsk, members: frozenset[int], holder: frozenset[int]) -> str:
+    """The rule before the tie-breaker's half kept the vote at once: only a strict majority of the holder."""
+    return "a majority" if 2 * len(members & holder) > len(holder) else ""
 
 
 def witness_cpu(clusters: int, seconds: float) -> tuple[float, int]:
@@ -93,13 +102,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--compare", action="store_true", help="also measure the split with the earlier rule")
     args = parser.parse_args()
-    results = [decision(seed) for seed in range(args.runs)]
-    for label, values in (("quorate again", [r[0] for r in results]), ("loser fenced", [r[1] for r in results])):
-        print(
-            f"split of 2 nodes (token 1 s, lease 4 s) -> {label:<13} median {statistics.median(values) * 1000:6.0f} ms"
-            f" ({min(values) * 1000:.0f}-{max(values) * 1000:.0f}, n={len(values)}, simulated time)"
-        )
+    current = ClusterArbiter.__dict__["_keeps"]
+    rules = [("", current)]
+    if args.compare:
+        rules.insert(0, ("earlier rule: ", staticmethod(earlier_rule)))
+    for name, rule in rules:
+        setattr(ClusterArbiter, "_keeps", rule)  # noqa: B010 (the bench swaps the rule under measure)
+        results = [decision(seed) for seed in range(args.runs)]
+        for label, values in (("quorate again", [r[0] for r in results]), ("loser fenced", [r[1] for r in results])):
+            print(
+                f"{name}split of 2 nodes (token 1 s, lease 4 s) -> {label:<13} median "
+                f"{statistics.median(values) * 1000:6.0f} ms ({min(values) * 1000:.0f}-{max(values) * 1000:.0f}, "
+                f"n={len(values)}, simulated time)"
+            )
+    setattr(ClusterArbiter, "_keeps", current)  # noqa: B010
     per_request, count = witness_cpu(args.clusters, args.seconds)
     rate = args.clusters * 3 / (LEASE / 5)
     print(

@@ -41,6 +41,7 @@ from quorate.config.model import (
 )
 from quorate.config.problems import Problem, line_of
 from quorate.config.rgcatalogue import ROOT_TYPES, SPECIAL_ATTRIBUTES, TYPES, primary_of, type_spec
+from quorate.core.quorum_policies import DEFAULT_LMS_WINDOW, QuorumPolicies
 
 _INT = re.compile(r"[ \t\r\n]*([+-]?[0-9]+)[ \t\r\n]*")  # XML whitespace only, as the schema reads it
 DEFAULT_PORT = 5405
@@ -444,6 +445,19 @@ def witness(element: etree._Element, node_count: int) -> Witness:
     )
 
 
+def quorum_policies(cman: etree._Element | None) -> QuorumPolicies:
+    """`<cman>`'s votequorum policies (checked by `validate_policies`)."""
+    window = get_int(cman, "last_man_standing_window")
+    words = (cman.get("auto_tie_breaker_node", "lowest") if cman is not None else "lowest").split()
+    tie: str | tuple[int, ...] = words[0] if words in (["lowest"], ["highest"]) else tuple(int(w) for w in words)
+    return QuorumPolicies(
+        last_man_standing=get_bool(cman, "last_man_standing", False),
+        lms_window=window / 1000.0 if window else DEFAULT_LMS_WINDOW,
+        auto_tie_breaker=get_bool(cman, "auto_tie_breaker", False),
+        tie_breaker=tie or "lowest",
+    )
+
+
 def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tuple[Problem, ...]) -> ClusterConfig:
     cman = child(root, "cman")
     totem = child(root, "totem")
@@ -470,6 +484,7 @@ def build_config(root: etree._Element, *, data: bytes, source: str, warnings: tu
         expected_votes_explicit=expected_explicit,
         two_node=get_bool(cman, "two_node", False),
         wait_for_all=get_bool(cman, "wait_for_all", False),
+        quorum_policies=quorum_policies(cman),
         keyfile=(cman.get("keyfile") or None) if cman is not None else None,
         token_ms=token,
         join_ms=join or DEFAULT_JOIN_MS,

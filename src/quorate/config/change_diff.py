@@ -26,6 +26,7 @@ from quorate.config.change_model import (
     ServiceChange,
     Value,
     VotesChange,
+    WitnessChange,
 )
 from quorate.config.model import ClusterConfig, ClusterNode, FenceDeviceRef, FenceMethod, Quorumd, Service
 from quorate.config.rgdelta import ADDED, REMOVED, ServiceDelta, delta
@@ -55,21 +56,33 @@ def _methods(methods: Sequence[FenceMethod]) -> str | None:
 
 
 def _qdisk_votes(config: ClusterConfig) -> int:
-    return config.quorumd.votes if config.quorumd is not None else 0
+    """The quorum device's votes: the quorum disk's, or the witness's (W-4)."""
+    if config.quorumd is not None:
+        return config.quorumd.votes
+    return config.witness.votes if config.witness is not None else 0
+
+
+def _expected(config: ClusterConfig) -> int:
+    """Expected votes as the nodes compute them: with a witness, the nodes' votes plus its own (W-5)."""
+    if config.witness is None:
+        return config.expected_votes
+    explicit = 0 if config.two_node else (config.expected_votes_explicit or 0)
+    return max(explicit, config.total_node_votes + config.witness.votes)
 
 
 def quorum_all_up(config: ClusterConfig) -> int:
-    """The quorum cman computes when every configured node is up and the quorum disk's votes are held:
-    1 with two_node (Q-5), else a strict majority of the larger of expected and total votes (Q-3)."""
-    if config.two_node and len(config.nodes) <= 2:
+    """The quorum cman computes when every configured node is up and the quorum device's votes are held:
+    1 with two_node (Q-5; not with a witness, W-5), else a strict majority of the larger of expected and total
+    votes (Q-3)."""
+    if config.two_node and config.witness is None and len(config.nodes) <= 2:
         return 1
-    return compute_quorum(config.expected_votes, config.total_node_votes + _qdisk_votes(config))
+    return compute_quorum(_expected(config), config.total_node_votes + _qdisk_votes(config))
 
 
 def _votes(old: ClusterConfig, new: ClusterConfig) -> VotesChange:
     return VotesChange(
-        expected_before=old.expected_votes,
-        expected_after=new.expected_votes,
+        expected_before=_expected(old),
+        expected_after=_expected(new),
         expected_explicit_before=old.expected_votes_explicit is not None,
         expected_explicit_after=new.expected_votes_explicit is not None,
         node_votes_before=old.total_node_votes,
@@ -179,6 +192,30 @@ def quorumd_change(old: Quorumd | None, new: Quorumd | None) -> QuorumdChange | 
         return None
     restart = tuple(f.name for f in fields if f.name not in QDISK_DYNAMIC)
     return QuorumdChange("changed", fields, restart)
+
+
+def _policy_fields(old: ClusterConfig, new: ClusterConfig) -> list[tuple[str, Value, Value]]:
+    """votequorum's policies (Q-13..Q-15), applied live by `Membership.reconfigure`."""
+    p_old, p_new = old.quorum_policies, new.quorum_policies
+    return [
+        ("last_man_standing", p_old.last_man_standing, p_new.last_man_standing),
+        ("last_man_standing_window_ms", round(p_old.lms_window * 1000), round(p_new.lms_window * 1000)),
+        ("auto_tie_breaker", p_old.auto_tie_breaker, p_new.auto_tie_breaker),
+        ("auto_tie_breaker_node", p_old.describe_tie_breaker(), p_new.describe_tie_breaker()),
+    ]
+
+
+def witness_change(old: ClusterConfig, new: ClusterConfig) -> WitnessChange | None:
+    """What changes in the quorum witness's settings; None when nothing does (its line number is no setting)."""
+    w_old, w_new = old.witness, new.witness
+    if w_old is None and w_new is None:
+        return None
+    if w_old is None or w_new is None:
+        flips = old.two_node and new.two_node
+        return WitnessChange("added" if w_old is None else "removed", two_node_flips=flips)
+    names = [f.name for f in dataclasses.fields(w_new) if f.name != "line"]
+    fields = _fields((name, getattr(w_old, name), getattr(w_new, name)) for name in names)
+    return WitnessChange("changed", fields) if fields else None
 
 
 # --- resource manager ------------------------------------------------------------------------------------
@@ -331,6 +368,7 @@ def plan_change(old: ClusterConfig, new: ClusterConfig) -> ConfigChange:
                 ("keyfile", old.keyfile, new.keyfile),
                 ("two_node", old.two_node, new.two_node),
                 ("wait_for_all", old.wait_for_all, new.wait_for_all),
+                *_policy_fields(old, new),
                 ("quorum_dev_poll_ms", old.quorum_dev_poll_ms, new.quorum_dev_poll_ms),
             ]
         ),
@@ -346,6 +384,7 @@ def plan_change(old: ClusterConfig, new: ClusterConfig) -> ConfigChange:
             (f.name, getattr(fd_old, f.name), getattr(fd_new, f.name)) for f in dataclasses.fields(fd_new)
         ),
         quorumd=quorumd_change(old.quorumd, new.quorumd),
+        witness=witness_change(old, new),
         domains=_domains(old, new),
         services=_services(old, new),
         rm=_fields([("status_poll_interval", old.rm.status_poll_interval, new.rm.status_poll_interval)]),

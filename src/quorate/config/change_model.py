@@ -86,6 +86,18 @@ class QuorumdChange:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessChange:
+    """The quorum witness added, removed or changed. Every kind is applied live: each node restarts its witness
+    link with the new settings, giving the witness's vote back and asking for it again (W-2). ``two_node_flips``:
+    with ``two_node="1"`` a witness added or removed switches the quorum rule between "the witness breaks ties"
+    and two_node's quorum of 1 (W-5)."""
+
+    kind: str
+    fields: tuple[Field, ...] = ()
+    two_node_flips: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class DomainChange:
     """A failover domain added, removed or changed; ``services`` are those it places (re-evaluated)."""
 
@@ -136,6 +148,7 @@ class ConfigChange:
     domains: tuple[DomainChange, ...]
     services: tuple[ServiceChange, ...]
     rm: tuple[Field, ...] = ()
+    witness: WitnessChange | None = None
 
     @property
     def empty(self) -> bool:
@@ -148,6 +161,7 @@ class ConfigChange:
             or self.fence_devices
             or self.fence_daemon
             or self.quorumd
+            or self.witness
             or self.domains
             or self.services
             or self.rm

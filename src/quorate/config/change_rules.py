@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from quorate.config.change_diff import _multicast, quorumd_change
+from quorate.config.change_diff import _multicast, quorumd_change, witness_change
 from quorate.config.change_model import show
 from quorate.config.model import ClusterConfig
 from quorate.config.problems import Problem, Severity
@@ -41,7 +41,9 @@ def check_successor(
       neither activate it (it does not find itself) nor be fenced by it. Stop the node first
       (``cman_tool leave remove``), then push the file without it.
 
-    Warnings: quorum disk settings that qdiskd reads only at start (C-45) restart the disk service inside
+    Warnings: a witness removed or changed is applied live, but each node gives its vote back first (W-2), so a
+    node whose quorum rests on that vote (a lone survivor, a half after a split) is inquorate until it is granted
+    again. Quorum disk settings that qdiskd reads only at start (C-45) restart the disk service inside
     each quorated (at its next start instead where the partition's quorum rests on the disk's votes). Totem
     timings are *not* refused: quorate applies a new token at once (C-45), where cman needed a restart.
     """
@@ -84,6 +86,17 @@ def check_successor(
                     attribute=attribute,
                     path=path,
                 )
+    p_run, p_new = running.quorum_policies, candidate.quorum_policies
+    if p_run.auto_tie_breaker and p_new.auto_tie_breaker and p_run.tie_breaker != p_new.tie_breaker:
+        add(
+            "error",
+            f"auto_tie_breaker_node cannot change while the cluster runs ({p_run.describe_tie_breaker()} -> "
+            f"{p_new.describe_tie_breaker()}): nodes activate the file one after the other, and the two halves of "
+            "a split during the switch could each hold their own tie-breaker",
+            'set auto_tie_breaker="0" in one push and the new node with auto_tie_breaker="1" in the next',
+            attribute="auto_tie_breaker_node",
+            path="/cluster/cman",
+        )
     candidate_names = {n.name for n in candidate.nodes}
     for name in dict.fromkeys(members):
         if name not in candidate_names:
@@ -101,5 +114,16 @@ def check_successor(
             "every node (its votes are given back and granted again)",
             "where the nodes' own votes are below quorum, this waits for the next quorated start instead",
             path="/cluster/quorumd",
+        )
+    witness = witness_change(running, candidate)
+    if witness is not None and witness.kind != "added":
+        what = "removed" if witness.kind == "removed" else "changed"
+        add(
+            "warning",
+            f"quorum witness {what}: every node gives its vote back"
+            + (" and asks for it again with the new settings" if witness.kind == "changed" else "")
+            + "; a node whose quorum rests on the witness's vote is inquorate meanwhile",
+            "push it while every node is up: the nodes' own votes then keep the quorum",
+            path="/cluster/witness",
         )
     return problems

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from quorate.config.change_model import ConfigChange, Field, ServiceChange
+from quorate.config.change_model import ConfigChange, Field, ServiceChange, WitnessChange
 
 
 def _joined(fields: Iterable[Field]) -> str:
@@ -45,6 +45,8 @@ def _describe(change: ConfigChange) -> Iterable[str]:
         details = f": {_joined(q.fields)}" if q.fields else ""
         restart = f" (restarts the disk service: {', '.join(q.restart_fields)})" if q.restart_fields else ""
         yield f"quorum disk: {q.kind}{details}{restart}"
+    if change.witness is not None:
+        yield _describe_witness(change.witness)
     for domain in change.domains:
         details = f": {_joined(domain.fields)}" if domain.fields else ""
         services = f" (places {', '.join(domain.services)})" if domain.services else ""
@@ -53,6 +55,23 @@ def _describe(change: ConfigChange) -> Iterable[str]:
         yield f"rm: {item}"
     for service in change.services:
         yield _describe_service(service)
+
+
+def _describe_witness(w: WitnessChange) -> str:
+    if w.kind == "added":
+        text = "witness: added, applied live: every node asks it for its vote"
+        if w.two_node_flips:
+            text += "; two_node now yields to it (only the half holding its vote stays quorate)"
+        return text
+    if w.kind == "removed":
+        text = "witness: removed, applied live: every node gives its vote back and counts the nodes' votes alone"
+        if w.two_node_flips:
+            text += "; two_node applies again (each half quorate, the fence race decides)"
+        return text
+    return (
+        f"witness: {_joined(w.fields)}, applied live: each node restarts its witness link with the new settings "
+        "(its vote is given back and asked for again)"
+    )
 
 
 def _describe_service(service: ServiceChange) -> str:

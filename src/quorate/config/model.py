@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from quorate.config.problems import Problem
 from quorate.config.rgcatalogue import primary_of, rg_name
+from quorate.core.quorum_policies import QuorumPolicies
 
 Attrs = tuple[tuple[str, str], ...]
 
@@ -322,6 +323,8 @@ class ClusterConfig:
     line: int = 0
     # The quorum witness (a quorate extension); never together with quorumd.
     witness: Witness | None = None
+    # votequorum's last_man_standing and auto_tie_breaker, from <cman>.
+    quorum_policies: QuorumPolicies = field(default_factory=QuorumPolicies)
 
     @property
     def total_node_votes(self) -> int:

@@ -50,6 +50,7 @@ def membership_config(cfg: ClusterConfig) -> MembershipConfig:
         wait_for_all=cfg.wait_for_all,
         config_version=cfg.config_version,
         config_digest=cfg.digest[:16],
+        policies=cfg.quorum_policies,
     )
 
 

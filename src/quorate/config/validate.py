@@ -31,12 +31,13 @@ from quorate.config import build, derive
 from quorate.config.derive import XML_SPACE
 from quorate.config.names import check_lvm_names, check_names
 from quorate.config.problems import Problems, is_element
+from quorate.config.validate_policies import check_policies
 from quorate.config.validate_rm import MAX_SUGGEST_CHOICES, check_rm, listing
 from quorate.config.witness import check_witness
 
 # Boolean attributes and whether they also take yes/no (rgmanager) or only numbers (atoi, spec C-1).
 BOOLEANS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "cman": (("two_node", "wait_for_all"), False),
+    "cman": (("two_node", "wait_for_all", "last_man_standing", "auto_tie_breaker"), False),
     "quorumd": (("reboot", "allow_kill", "master_wins", "paranoid", "io_timeout", "stop_cman"), False),
     "fence_daemon": (("clean_start", "skip_undefined"), False),
     "failoverdomain": (("ordered", "restricted", "nofailback"), True),
@@ -61,6 +62,7 @@ def check_semantics(root: etree._Element, problems: Problems) -> None:
     _check_totem(root, problems)
     _check_quorumd(root, problems)
     check_witness(root, problems)
+    check_policies(root, problems)
     check_rm(root, problems)
 
 

@@ -294,14 +294,17 @@ def explain_quorum(
         "absent": [n.name for n in absent],
         "reason": q.reason,
         "view": status.view.seq,
+        "policy": q.policy,
     }
+    policy = f"; {q.policy}" if q.policy else ""
     votes = "vote" if q.total_votes == 1 else "votes"
     if q.quorate:
         sentence = (
             f"quorate: {q.total_votes} {votes} of {q.expected_votes} expected, quorum {q.quorum} ({', '.join(parts)})"
+            f"{policy}"
         )
         return Explanation("quorum", sentence, facts)
-    sentence = f"not quorate: {q.total_votes} {votes}, quorum needs {q.quorum}"
+    sentence = f"not quorate: {q.total_votes} {votes}, quorum needs {q.quorum}{policy}"
     if absent:
         heard = [n for n in absent if n.last_heard_age is not None]
         names = _join([n.name.split(".", 1)[0] for n in absent])

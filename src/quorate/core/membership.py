@@ -61,6 +61,7 @@ from quorate.core.messages import (
     ViewId,
 )
 from quorate.core.quorum import QuorumResult, QuorumTracker
+from quorate.core.quorum_policies import Reference
 
 __all__ = [
     "TRANSITIONS",
@@ -93,6 +94,7 @@ class Membership:
             two_node=config.two_node,
             wait_for_all=config.wait_for_all,
             all_node_ids=frozenset(n.nodeid for n in config.nodes),
+            policies=config.policies,
         )
         outside = tracker.evaluate(member_votes={}, expected=config.expected_votes, qdisk_votes=0)
         self._state = state = MembershipState(
@@ -179,6 +181,11 @@ class Membership:
         return self._votes.qdisk_votes
 
     @property
+    def reference(self) -> Reference:
+        """The nodes this node judges views against under a quorum policy (`quorum_policies`)."""
+        return self._votes.reference
+
+    @property
     def my_expected(self) -> int:
         return self._votes.my_expected
 
@@ -234,13 +241,19 @@ class Membership:
         """Let time pass: the shell calls this at (or after) `next_deadline()`."""
         self._evaluate(now)
 
-    def set_qdisk_votes(self, now: float, votes: int, *, resized: bool = False) -> None:
+    def lms_tick(self, now: float, *, fencing_pending: bool) -> None:
+        """Last man standing's clock (Q-13): `fencing_pending` while any lost node still waits to be fenced."""
+        if self._state.state is not State.LEFT:
+            self._votes.lms_tick(now, fencing_pending=fencing_pending)
+            self._evaluate(now)
+
+    def set_qdisk_votes(self, now: float, votes: int, *, resized: bool = False, device: str = "quorum disk") -> None:
         """The quorum-disk layer grants (votes > 0) or withdraws (0) the disk's votes for this node.
 
         ``resized``: the grant is the first at a new ``<quorumd votes>`` from a pushed configuration, which Q-3
         recomputes with decrease allowed (otherwise fewer disk votes would leave the quorum where the old, larger
         number had put it, and the last node standing would no longer be quorate with the disk)."""
-        self._votes.set_qdisk_votes(now, votes, resized=resized)
+        self._votes.set_qdisk_votes(now, votes, resized=resized, device=device)
         self._evaluate(now)
 
     def reconfigure(self, now: float, config: MembershipConfig) -> None:
@@ -368,7 +381,8 @@ class Membership:
             raise AssertionError(f"node {state.local_id} is a member of a view that does not contain it")
         if state.quorum.quorate:
             votes = sum(state.votes_of(state.members).values()) + self._votes.qdisk_votes
-            if votes < state.quorum.quorum:
+            tie_broken = state.quorum.policy.startswith("auto_tie_breaker")  # an exact half, Q-14
+            if votes < state.quorum.quorum and not tie_broken:
                 raise AssertionError(
                     f"node {state.local_id} calls itself quorate with {votes} votes < quorum {state.quorum.quorum}"
                 )

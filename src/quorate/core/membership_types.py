@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from quorate.core.messages import NO_VIEW, RefusalCode, ViewId
 from quorate.core.quorum import QuorumResult
+from quorate.core.quorum_policies import QuorumPolicies
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class MembershipConfig:
     wait_for_all: bool = False
     config_version: int = 0
     config_digest: str = ""
+    policies: QuorumPolicies = field(default_factory=QuorumPolicies)
 
     @property
     def heartbeat_interval(self) -> float:

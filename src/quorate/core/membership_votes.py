@@ -19,6 +19,12 @@ fed and when a recomputation may lower the quorum:
   pair is persisted so that a restart does not forget it.
 * *Quorum disk.* Its votes are a local fact fed in by the quorum-disk layer; losing them to a fault never
   lowers the quorum.
+* *Policies* (`quorum_policies`, Q-13..Q-15). The node's reference set goes into every evaluation. Last man
+  standing shrinks it from the tick (`lms_tick`) once a quorate view has been stable for the window and nothing
+  is left to fence, by lowering the expected votes this node announces to the view's votes; the shrink is
+  committed when every member announces it. A view holding the whole reference and more goes back to every
+  configured node. An administrator's lowering (`expected -e`, a leave with remove) and a new configuration
+  set the reference to the nodes the new count is made of.
 * *Flips.* Losing quorum reports it and starts a new incarnation (the node will rejoin claiming nothing);
   regaining it reports it.
 """
@@ -32,6 +38,7 @@ from quorate.core.membership_state import MembershipState
 from quorate.core.membership_types import MembershipConfig, MembershipError, Peer
 from quorate.core.messages import SetExpected
 from quorate.core.quorum import QuorumTracker
+from quorate.core.quorum_policies import Reference
 
 
 class Votes:
@@ -51,6 +58,8 @@ class Votes:
         self.my_expected = state.config.expected_votes
         self.rejoin_expected, self.rejoin_awaiting = rejoin
         self.qdisk_votes = 0
+        self.device = "the quorum disk"
+        self.reference = self._full_reference()
         self._allow_decrease = False
         self._decrease_when_gone: set[int] = set()  # left with remove: quorum may drop once they are out of a view
         self._last_clean: frozenset[int] = frozenset()
@@ -81,13 +90,26 @@ class Votes:
         removed = self._decrease_when_gone & clean
         self._decrease_when_gone -= removed | members
         self._last_clean = frozenset(clean)
+        ref = self.reference
+        if self._tracker.policies.last_man_standing and members > ref.nodes:
+            # Nodes came back to a view holding the whole reference: judge against every node again.
+            self.reference = self._full_reference()
+            if self.my_expected < self._state.config.expected_votes:
+                self.my_expected = self._state.config.expected_votes
+                self._state.log(
+                    f"last man standing: {self._state.names(members - ref.nodes)} back, expected votes "
+                    f"{self.my_expected} again"
+                )
         self._state.quorum = self._tracker.evaluate(
             member_votes=self._state.votes_of(members),
             expected=self.expected(),
             qdisk_votes=self.qdisk_votes,
             allow_decrease=self._allow_decrease or bool(removed),
+            reference=self.reference,
+            device=self.device,
         )
         self._allow_decrease = False
+        self._commit_reference()
         if self.rejoin_expected and self._state.quorum.quorate and self.rejoin_awaiting <= members:
             self._set_rejoin(0, frozenset())
             self._state.log(
@@ -116,8 +138,53 @@ class Votes:
             expected=self.expected(),
             qdisk_votes=self.qdisk_votes,
             allow_decrease=self._allow_decrease,
+            reference=self.reference,
+            device=self.device,
         )
         self._allow_decrease = False
+        if self._commit_reference():
+            self._recompute_silently()
+
+    # ------------------------------------------------------------- last man standing
+
+    def lms_tick(self, now: float, *, fencing_pending: bool) -> None:
+        """Time passes: shrink the reference to the view once it has been stable, quorate and fenced for the
+        window (Q-13)."""
+        state = self._state
+        members = state.members
+        if not self.reference.lms_due(
+            self._tracker.policies, now, members, quorate=state.quorum.quorate, fencing_pending=fencing_pending
+        ):
+            return
+        votes = sum(state.votes_of(members).values())
+        self.reference = Reference(members, state.votes_of(members), committed=False, watching=members, since=now)
+        state.log(
+            f"last man standing: the view {state.names(members)} has been stable for "
+            f"{self._tracker.policies.lms_window:g} s; announcing {votes} expected votes"
+        )
+        self.my_expected = min(self.my_expected, votes)
+        self._allow_decrease = True
+        self.recompute(now, f"last man standing lowered expected votes to {votes}")
+        self._send_heartbeat(now)
+
+    def _commit_reference(self) -> bool:
+        """A prepared reference is committed once every member of it, in one view, announces its votes."""
+        ref = self.reference
+        if ref.committed or self._state.members != ref.nodes or self.expected() > ref.total:
+            return False
+        ref.committed = True
+        self._allow_decrease = True
+        self._state.log(f"last man standing: every member announces {ref.total} expected votes")
+        return True
+
+    def _full_reference(self) -> Reference:
+        config = self._state.config
+        return Reference(frozenset(n.nodeid for n in config.nodes), {n.nodeid: n.votes for n in config.nodes})
+
+    def _rebase(self, nodes: frozenset[int]) -> None:
+        """An administrator set the count: judge against the nodes it is made of."""
+        if self._tracker.policies.active and nodes:
+            self.reference = Reference(nodes, self._state.votes_of(nodes))
 
     def quorum_flip(self, was_quorate: bool) -> None:
         """Report a change of verdict since `was_quorate`."""
@@ -131,13 +198,14 @@ class Votes:
 
     # ------------------------------------------------------------- local orders
 
-    def set_qdisk_votes(self, now: float, votes: int, *, resized: bool) -> None:
-        """The quorum disk's votes for this node; `resized`: first grant at a new `<quorumd votes>` (decrease
-        allowed)."""
+    def set_qdisk_votes(self, now: float, votes: int, *, resized: bool, device: str = "quorum disk") -> None:
+        """The quorum disk's (or the witness's, `device`) votes for this node; `resized`: first grant at a new
+        `<quorumd votes>` (decrease allowed)."""
+        self.device = "the " + device
         if votes != self.qdisk_votes or resized:
             self.qdisk_votes = votes
             self._allow_decrease = self._allow_decrease or resized
-            self.recompute(now, "quorum disk votes now " + str(votes))
+            self.recompute(now, f"{device} votes now {votes}")
 
     def set_expected(self, now: float, expected: int) -> None:
         """`cman_tool expected -e N` on a member: checked (Q-6), applied here, then sent to the other members."""
@@ -146,6 +214,7 @@ class Votes:
             raise MembershipError(error)
         if self.rejoin_expected:  # the administrator decides the count now, this node's leave included
             self._set_rejoin(0, frozenset())
+        self._rebase(self._state.members)
         self._apply_expected(now, expected, f"expected votes lowered to {expected} by the administrator")
         others = self._state.members - {self._state.local_id}
         self._state.send_many(others, SetExpected(expected))
@@ -163,7 +232,9 @@ class Votes:
         """A new configuration is active: its expected votes and two_node, recomputed with decrease allowed."""
         self.my_expected = config.expected_votes
         self._tracker.two_node = config.two_node
+        self._tracker.policies = config.policies
         self._tracker.all_node_ids = frozenset(n.nodeid for n in config.nodes)
+        self.reference = self._full_reference()
         self._allow_decrease = True
         self.recompute(now, f"configuration version {config.config_version} activated")
 
@@ -180,6 +251,7 @@ class Votes:
 
     def on_set_expected(self, now: float, peer: Peer, msg: SetExpected) -> None:
         if peer.spec.nodeid in self._state.members:
+            self._rebase(self._state.members)
             self._apply_expected(now, msg.expected, f"expected votes lowered to {msg.expected} by {peer.spec.name}")
 
     def peer_left(self, now: float, peer: Peer, *, remove: bool) -> None:
@@ -189,6 +261,7 @@ class Votes:
         nodeid = peer.spec.nodeid
         if remove and (nodeid in state.members or nodeid in self._last_clean):
             remaining = sum(state.config.spec(m).votes for m in state.members - {nodeid})
+            self._rebase(state.members - {nodeid})
             self._apply_expected(now, max(remaining, 1), f"{peer.spec.name} left with remove")
             if nodeid in state.members:
                 self._decrease_when_gone.add(nodeid)

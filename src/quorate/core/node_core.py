@@ -240,6 +240,8 @@ class NodeCore:
         if self.witness is not None:
             self.witness.tick(now)
         self.fencing.tick(now)
+        if self.settings.membership.policies.last_man_standing:
+            self.membership.lms_tick(now, fencing_pending=bool(self.fencing.pending()))
         self.services.tick(now)
         self.locks.tick(now)
         self.config_dist.tick(now)
@@ -476,7 +478,7 @@ class NodeCore:
         effects.sort(key=lambda e: 0 if isinstance(e, WitnessVotes) and e.votes == 0 else 1)
         for effect in effects:
             if isinstance(effect, WitnessVotes):
-                self.membership.set_qdisk_votes(now, effect.votes)
+                self.membership.set_qdisk_votes(now, effect.votes, device="witness")
             elif isinstance(effect, SendToWitness | Log):
                 self._effects.append(effect)
         return bool(effects)

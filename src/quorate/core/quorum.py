@@ -13,6 +13,9 @@ Theory of operation:
 * ``two_node``: with at most two members, quorum is 1 (both halves of a split are quorate; fencing decides).
 * ``wait_for_all`` (a votequorum idea, optional): a node is not quorate until it has once been in a view
   with every configured node, so a cold-started half cannot form a quorate cluster on its own.
+* votequorum's ``last_man_standing`` and ``auto_tie_breaker`` (`quorum_policies`): the caller passes the node's
+  reference set; a view must also hold a majority of it, and an exact half of it with the tie-breaker node is
+  quorate even below the quorum.
 
 This module does not know about views or messages; `membership` feeds it numbers.
 """
@@ -20,6 +23,8 @@ This module does not know about views or messages; `membership` feeds it numbers
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from quorate.core.quorum_policies import QuorumPolicies, Reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,8 @@ class QuorumResult:
     quorum: int
     quorate: bool
     reason: str
+    #: what a quorum policy (last man standing, auto_tie_breaker) decided, when one did
+    policy: str = ""
 
 
 def compute_quorum(expected: int, total: int) -> int:
@@ -45,7 +52,15 @@ class QuorumTracker:
     and E is the maximum over the view's members, so a joining node with a higher value raises it again.
     """
 
-    def __init__(self, *, two_node: bool, wait_for_all: bool, all_node_ids: frozenset[int]) -> None:
+    def __init__(
+        self,
+        *,
+        two_node: bool,
+        wait_for_all: bool,
+        all_node_ids: frozenset[int],
+        policies: QuorumPolicies | None = None,
+    ) -> None:
+        self.policies = policies or QuorumPolicies()
         self.two_node = two_node
         self.wait_for_all = wait_for_all
         self.all_node_ids = all_node_ids
@@ -59,8 +74,13 @@ class QuorumTracker:
         expected: int,
         qdisk_votes: int,
         allow_decrease: bool = False,
+        reference: Reference | None = None,
+        device: str = "the quorum disk",
     ) -> QuorumResult:
-        """Compute T, quorum and the verdict for the current view, updating the quorum floor."""
+        """Compute T, quorum and the verdict for the current view, updating the quorum floor.
+
+        `reference`: the node's reference set when a policy is on (`quorum_policies`); `device`: what lends the
+        extra votes, for the reason."""
         if not member_votes:
             return QuorumResult(expected, 0, self._floor, False, "not quorate: not a member of any view")
         total = sum(member_votes.values()) + qdisk_votes
@@ -72,7 +92,10 @@ class QuorumTracker:
             computed = compute_quorum(expected, total)
             quorum = computed if allow_decrease or self._floor == 0 else max(self._floor, computed)
         self._floor = quorum
-        disk = f" (including {qdisk_votes} from the quorum disk)" if qdisk_votes else ""
+        disk = f" (including {qdisk_votes} from {device})" if qdisk_votes else ""
+        verdict = None
+        if self.policies.active and reference is not None:
+            verdict = reference.judge(self.policies, set(member_votes))
         if not self._seen_all:
             return QuorumResult(
                 expected,
@@ -81,9 +104,22 @@ class QuorumTracker:
                 False,
                 "not quorate: wait_for_all is set and not every node has been seen together yet",
             )
+        if verdict is not None and verdict.tie_broken and reference is not None and expected <= reference.total:
+            reason = f"quorate by {verdict.reason}: {total} votes"
+            return QuorumResult(expected, total, quorum, True, reason, verdict.reason)
+        if total >= quorum and verdict is not None and not verdict.allowed:
+            reason = f"not quorate: {verdict.reason}"
+            return QuorumResult(expected, total, quorum, False, reason, "last man standing: " + verdict.reason)
         if total >= quorum:
-            return QuorumResult(expected, total, quorum, True, f"quorate: {total} votes{disk}, quorum {quorum}")
-        return QuorumResult(expected, total, quorum, False, f"not quorate: {total} votes{disk}, quorum needs {quorum}")
+            lms = ""
+            if self.policies.last_man_standing and reference is not None and reference.nodes != self.all_node_ids:
+                lms = f"last man standing: expected votes lowered to the {reference.total} of nodes "
+                lms += f"{sorted(reference.nodes)}"
+            reason = f"quorate: {total} votes{disk}, quorum {quorum}" + (f" ({lms})" if lms else "")
+            return QuorumResult(expected, total, quorum, True, reason, lms)
+        tie = verdict.reason if verdict is not None and "auto_tie_breaker" in verdict.reason else ""
+        reason = f"not quorate: {total} votes{disk}, quorum needs {quorum}" + (f"; {tie}" if tie else "")
+        return QuorumResult(expected, total, quorum, False, reason, tie)
 
     @staticmethod
     def check_expected(new_expected: int, total: int) -> str | None:

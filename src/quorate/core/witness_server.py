@@ -21,7 +21,10 @@ A request is granted when
 |                                     | algorithm chooses among the partitions heard within a lease (`choose`)    |
 | some                                | its members contain every member of theirs (renewal, or nodes joined)     |
 | some                                | its members share a node with each grant and hold a strict majority of    |
-|                                     | the grants' members (the larger part of the holder after it split)        |
+|                                     | the grants' members, or exactly half with their tie-breaker node (the     |
+|                                     | part of the holder that keeps the vote after it split)                    |
+| none, this request acknowledges     | the same test against the grant it acknowledges, so that the winning half |
+| its own grant                       | of a split never waits for the ``settle`` interval                        |
 
 The ``settle`` wait (one asking interval) gives every side of a fresh split the time to report before the
 algorithm compares them, so that a tie is broken by the rule and not by who noticed first. A report is
@@ -79,6 +82,7 @@ class ClusterArbiter:
     last_reason: str = ""
 
     learn: float = 0.0  # refuse everything for this long after the start (0: one max_lease)
+    _acknowledged: _Grant | None = None  # the grant the request being decided acknowledged
 
     @property
     def learning_until(self) -> float:
@@ -98,8 +102,10 @@ class ClusterArbiter:
         self.reports[req.node] = _Report(req.view, members, now, since, lease)
         self._expire(now)
         own = self.grants.get(req.node)
+        self._acknowledged = None
         if own is not None and (not req.holding or not members >= own.members):
             del self.grants[req.node]  # acknowledged: this node stopped counting it before it asked
+            self._acknowledged = own
         granted, reason = self._decide(req, members, now)
         if granted:
             self.grants[req.node] = _Grant(req.view, members, now + lease)
@@ -115,14 +121,22 @@ class ClusterArbiter:
             return False, f"node {req.node} is not a member of the view it names"
         if now < self.learning_until:
             return False, f"witness started {now - self.started:.1f} s ago: learning partitions for one lease"
-        if self.grants:
-            holder = frozenset().union(*(g.members for g in self.grants.values()))
-            if members >= holder:
-                return True, "your partition holds the vote"
-            shares = all(members & g.members for g in self.grants.values())
-            if shares and 2 * len(members & holder) > len(holder):
-                return True, f"a majority of the nodes {sorted(holder)} that held the vote"
-            return False, f"the vote is held by the partition of nodes {sorted(holder)}"
+        running = list(self.grants.values())
+        if running and members >= frozenset().union(*(g.members for g in running)):
+            return True, "your partition holds the vote"
+        acknowledged = self._acknowledged  # the grant this very request acknowledged, if it did
+        basis = running + ([acknowledged] if acknowledged is not None else [])
+        if basis:
+            # The holder just split (this request may be the acknowledgement of its own grant): its larger part,
+            # or the half holding the tie-breaker, keeps the vote at once. Sharing a node with every running
+            # grant is what keeps W-1; the other half, disjoint from this grant, is refused from now on.
+            holder = frozenset().union(*(g.members for g in basis))
+            shares = all(members & g.members for g in running)
+            keeps = self._keeps(req, members, holder)
+            if shares and keeps:
+                return True, keeps
+            if running:
+                return False, f"the vote is held by the partition of nodes {sorted(holder)}"
         settle = req.lease / 5
         if now - self.reports[req.node].since < settle:
             return False, "waiting one interval for every partition to report"
@@ -132,6 +146,27 @@ class ClusterArbiter:
         if winner is None:
             return False, why
         return False, f"{why}: the vote goes to the partition of nodes {sorted(winner.members)}"
+
+    @staticmethod
+    def _keeps(req: WitnessAsk, members: frozenset[int], holder: frozenset[int]) -> str:
+        """Why `members` keep the vote of the partition `holder` that split, or "" when they do not: a strict
+        majority of it, or exactly half with its tie-breaker node (ffsplit: and half of all nodes)."""
+        part = members & holder
+        if 2 * len(part) > len(holder):
+            return f"a majority of the nodes {sorted(holder)} that held the vote"
+        if 2 * len(part) < len(holder):
+            return ""
+        if req.algorithm is Algorithm.FFSPLIT and 2 * len(members) < req.node_count:
+            return ""
+        if req.tie_breaker == "lowest":
+            node = min(holder)
+        elif req.tie_breaker == "highest":
+            node = max(holder)
+        else:
+            node = int(req.tie_breaker)
+        if node in part:
+            return f"half of the nodes {sorted(holder)} that held the vote, with tie-breaker node {node}"
+        return ""
 
     def partitions(self, now: float) -> list[Partition]:
         """The partitions heard from within a lease, one per view, without the reports a member contradicted."""

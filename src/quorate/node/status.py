@@ -173,6 +173,7 @@ class StatusDoc(msgspec.Struct):
     events: list[EventEntry] = []
     event_counts: dict[str, int] = {}  # "kind/outcome": decisions since the daemon started
     journal: dict[str, Any] | None = None
+    quorum_policies: dict[str, Any] | None = None
 
 
 def build_status(daemon: Daemon, now: float) -> dict[str, Any]:
@@ -194,6 +195,7 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
     flags = []
     if cfg.two_node:
         flags.append("2node")
+    flags.extend(cfg.quorum_policies.flags())
     subsystems = node.subsystems
     in_fence_domain = member and "fenced" in subsystems and st.quorum.quorate
     if st.dirty or in_fence_domain:  # cman's Q-11: any subsystem holding state, the fence domain included
@@ -297,6 +299,7 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
         events=list(decisions.recent) if decisions is not None else [],
         event_counts={f"{k}/{o}": n for (k, o), n in sorted(decisions.counts.items())} if decisions else {},
         journal=_journal(daemon),
+        quorum_policies=_policies(daemon),
     )
 
 
@@ -309,6 +312,25 @@ def _journal(daemon: Daemon) -> dict[str, Any] | None:
     counters = journal.counters
     return {"path": str(journal.path), "written": counters.written, "dropped": counters.dropped,
             "errors": counters.errors, "moved_aside": counters.moved_aside}  # fmt: skip
+
+
+def _policies(daemon: Daemon) -> dict[str, Any] | None:
+    """votequorum's policies when one is on: the settings and the reference the node judges views against."""
+    policies = daemon.config.quorum_policies
+    if not policies.active:
+        return None
+    reference = daemon.core.membership.reference
+    return {
+        "last_man_standing": policies.last_man_standing,
+        "last_man_standing_window_ms": round(policies.lms_window * 1000),
+        "auto_tie_breaker": policies.auto_tie_breaker,
+        "auto_tie_breaker_node": policies.describe_tie_breaker(),
+        "reference_nodes": sorted(reference.nodes),
+        "reference_votes": reference.total,
+        "reference_committed": reference.committed,
+        "decided_by": daemon.core.membership.quorum.policy or None,
+    }
+
 
 def _witness(daemon: Daemon, now: float) -> dict[str, Any] | None:
     """The quorum witness as `quorate status --json` shows it: state, algorithm, lease, and the link's figures."""

@@ -242,3 +242,14 @@ def test_unknown_node_lists_the_valid_ones() -> None:
     status = membership((1,), QuorumResult(3, 1, 2, False, ""))
     with pytest.raises(UnknownName, match=r"nodes: balthasar\.localdomain, casper\.localdomain, melchior"):
         explain_node(status, fencing_now(), 9)
+
+
+def test_a_policy_that_decided_quorum_is_named() -> None:
+    tie = "auto_tie_breaker: exactly half of 2 votes, with tie-breaker node 1"
+    status = membership((1,), QuorumResult(2, 1, 2, True, f"quorate by {tie}: 1 votes", tie))
+    result = explain_quorum(status, qdisk_votes=0)
+    assert result.sentence.endswith(f"(balthasar 1, quorum disk 0); {tie}")
+    assert result.facts["policy"] == tie
+    refused = "last man standing: 1 of the 3 votes of nodes [1, 2, 3] are present"
+    status = membership((1, 4, 5), QuorumResult(5, 3, 3, False, "not quorate", refused))
+    assert explain_quorum(status).sentence.startswith(f"not quorate: 3 votes, quorum needs 3; {refused}")

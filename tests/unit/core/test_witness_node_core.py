@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from quorate.core.effects import Log
 from quorate.core.fencing import FencingConfig
 from quorate.core.membership import MembershipConfig, NodeSpec
 from quorate.core.node_core import NodeCore
@@ -98,3 +99,13 @@ def test_a_configuration_without_the_witness_takes_its_votes_back() -> None:
     assert core.witness is None and core.membership.qdisk_votes == 0 and not core.quorate
     core.witness_answer(grant(sent[-1]), 10.03)  # nothing listens any more
     assert not core.quorate
+
+
+def test_the_log_says_witness_votes_not_quorum_disk_votes() -> None:
+    core = NodeCore(settings(), boot=3, now=0.0)
+    sent = run_alone(core, 10.0)
+    core.witness_answer(grant(sent[-1]), 10.01)
+    lines = [e.text for e in core.take_effects() if isinstance(e, Log)]
+    assert any("witness votes now 1" in line and "1 from the witness" in line for line in lines), lines
+    assert not any("quorum disk" in line for line in lines), lines
+    assert "1 from the witness" in core.membership.quorum.reason

@@ -116,11 +116,32 @@ def test_a_split_in_two_halves_goes_to_the_tie_breaker_and_never_to_both() -> No
     assert granted(s, asks(1, 2, 3, (1, 2)), 6.0) and granted(s, asks(2, 2, 3, (1, 2)), 6.0)
     # the link between them breaks: each forms a view alone and acknowledges at once
     assert not granted(s, asks(2, 3, 5, (2,)), 10.0)  # node 1's grant for {1, 2} still runs
-    assert not granted(s, asks(1, 3, 4, (1,)), 10.0)  # both partitions must report for one interval first
-    assert not granted(s, asks(2, 4, 5, (2,)), 11.1)  # lowest: the vote goes to node 1's side
+    # node 1 holds the tie-breaker (lowest) of the pair that held the vote: its half keeps it at once, without
+    # waiting an interval for the other half to report (the other half could not win the tie)
+    assert granted(s, asks(1, 3, 4, (1,)), 10.0)
+    assert not granted(s, asks(2, 4, 5, (2,)), 11.1)  # lowest: the vote stays on node 1's side
     assert granted(s, asks(1, 4, 4, (1,)), 11.2)
     assert not granted(s, asks(2, 5, 5, (2,)), 12.0)
     assert s.clusters[("alpha", 7)].holder(12.0) == {1}
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_the_tie_breakers_half_keeps_the_vote_whichever_half_asks_first(first: int) -> None:
+    s = server((3, (1, 2)))
+    assert granted(s, asks(1, 2, 3, (1, 2)), 6.0) and granted(s, asks(2, 2, 3, (1, 2)), 6.0)
+    order = (1, 2) if first == 1 else (2, 1)
+    answers = {node: granted(s, asks(node, 3, 3 + node, (node,)), 10.0 + 0.01 * i) for i, node in enumerate(order)}
+    assert answers == {1: True, 2: False}, "node 1 (lowest of the holder) keeps it, whenever node 2 acknowledges"
+    assert s.clusters[("alpha", 7)].holder(10.5) == {1}
+
+
+def test_a_half_without_the_tie_breaker_loses_to_the_other() -> None:
+    s = server((3, (1, 2)))
+    for node in (1, 2):
+        assert granted(s, asks(node, 2, 3, (1, 2), tie="highest"), 6.0)
+    assert not granted(s, asks(1, 3, 4, (1,), tie="highest"), 10.0)  # node 2 is the tie-breaker now
+    assert granted(s, asks(2, 3, 5, (2,), tie="highest"), 10.01)
+    assert not granted(s, asks(1, 4, 4, (1,), tie="highest"), 11.0)
 
 
 def test_the_vote_moves_only_after_the_holder_acknowledged_or_its_lease_ran_out() -> None:
