@@ -42,6 +42,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+import msgspec
+
 from quorate.core import node_requests
 from quorate.core.config_dist import Activate, Adopt, ConfigDistribution, Discard, PushDone, Stage
 from quorate.core.config_messages import CfgAbort, CfgChunk, CfgCommit, CfgFetch, CfgResult, CfgStaged
@@ -55,12 +57,16 @@ from quorate.core.effects import (
     Send,
     ViewInstalled,
 )
+from quorate.core.features import KEY_ROTATION, SUPPORTED, FeatureTable, Unreadable
 from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, RunFence
+from quorate.core.key_rotation import KeyRotation, KeyWritten
+from quorate.core.key_rotation_effects import KeyEffect
 from quorate.core.local_services import LocalServices
 from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, LockReleased
 from quorate.core.membership import Membership
 from quorate.core.messages import (
+    KEY_MESSAGES,
     FenceAck,
     FenceNotice,
     FenceStatus,
@@ -131,13 +137,21 @@ class NodeCore:
         now: float,
         highest_seq: int = 0,
         rejoin: tuple[int, frozenset[int]] = (0, frozenset()),
+        key: bytes = b"",
+        features: frozenset[str] = SUPPORTED,
     ) -> None:
         """``boot``: this run's epoch (unique per start of the node, persisted by the shell); ``highest_seq`` and
-        ``rejoin``: what the previous runs persisted (`PersistGeneration`, `PersistRejoin`)."""
+        ``rejoin``: what the previous runs persisted (`PersistGeneration`, `PersistRejoin`); ``key``: the cluster
+        key the wire uses now (for key rotation); ``features``: what this node advertises (a simulator may
+        play an older release with fewer)."""
         self.settings = settings
         self.local_id = settings.local_id
         self.boot = boot
         self.undecodable = 0
+        self.unreadable = Unreadable(settings.names)
+        self.features = FeatureTable(self.local_id, features)
+        self.keys = KeyRotation(self.local_id, key, settings.names)
+        self.key_effects: list[KeyEffect] = []  # for the shell's key files and wire codec (`take_key_effects`)
         self.membership = Membership(
             settings.membership, self.local_id, boot=boot, now=now, highest_seq=highest_seq, rejoin=rejoin
         )
@@ -179,8 +193,11 @@ class NodeCore:
         """An authenticated datagram's plaintext from configured node ``sender``; undecodable ones are counted."""
         try:
             message = decode(payload)
-        except MalformedMessage:
+        except MalformedMessage as exc:
             self.undecodable += 1
+            said = self.unreadable.note(sender, str(exc))
+            if said is not None:
+                self._effects.append(said)
             return
         self.deliver(message, sender, now)
 
@@ -189,7 +206,9 @@ class NodeCore:
         if self.halted is not None:
             return  # self-fencing: this node takes no further part, it only finishes its stops
         members = self.membership.members
-        if isinstance(message, CONFIG_MESSAGES):
+        if isinstance(message, KEY_MESSAGES):
+            self.keys.receive(now, sender, message)
+        elif isinstance(message, CONFIG_MESSAGES):
             self.config_dist.receive(now, sender, message)
         elif isinstance(message, LOCK_MESSAGES):
             if sender in members:
@@ -201,6 +220,8 @@ class NodeCore:
             if sender in members:
                 self.services.receive(now, sender, message)
         else:
+            if isinstance(message, Heartbeat):
+                self.features.heard(sender, message.boot, message.features)
             self.membership.receive(now, sender, message)
             if isinstance(message, Heartbeat):
                 self.config_dist.heard(now, sender, message, self.membership.members)
@@ -224,6 +245,7 @@ class NodeCore:
         self.services.tick(now)
         self.locks.tick(now)
         self.config_dist.tick(now)
+        self.keys.tick(now)
         if self.qdisk is not None:
             self.qdisk.tick(now, self.membership.members, self.membership.quorum.quorate)
         self.requests.tick(now)
@@ -301,6 +323,7 @@ class NodeCore:
             self.locks.next_deadline(),
             self.config_dist.next_deadline(),
             self.requests.next_deadline(),
+            self.keys.next_deadline(),
             self.qdisk.next_deadline() if self.qdisk is not None else None,
             self.witness.next_deadline() if self.witness is not None else None,
             self._next_status if self.local.running else None,
@@ -343,6 +366,7 @@ class NodeCore:
             busy |= self._route_services(now)
             busy |= self._route_locks(now)
             busy |= self._route_config(now)
+            busy |= self._route_keys(now)
             busy |= self._route_local(now)
             if not busy:
                 return
@@ -357,7 +381,10 @@ class NodeCore:
                     watch(now, effect)
         view_change = False
         for effect in effects:
-            if isinstance(effect, Send | PersistGeneration | PersistRejoin | Log):
+            if isinstance(effect, Send) and isinstance(effect.message, Heartbeat):
+                advertised = tuple(sorted(self.features.local))
+                self._effects.append(Send(effect.to, msgspec.structs.replace(effect.message, features=advertised)))
+            elif isinstance(effect, Send | PersistGeneration | PersistRejoin | Log):
                 self._effects.append(effect)
             elif isinstance(effect, ViewInstalled):
                 view_change = True
@@ -398,6 +425,7 @@ class NodeCore:
             if self.qdisk is not None:
                 self.qdisk.membership_changed(now, m.members, m.quorum.quorate)
             self.config_dist.on_view(now, m.members, m.view.coord, m.quorum.quorate)
+            self.keys.on_view(now, m.view.seq, m.members, quorate=m.quorum.quorate)
             self.requests.view_changed(now)
         return bool(effects)
 
@@ -509,6 +537,47 @@ class NodeCore:
             elif isinstance(effect, Send | Log | Stage | Activate | Adopt | Discard):
                 self._effects.append(effect)
         return bool(effects)
+
+    def _route_keys(self, now: float) -> bool:
+        effects = self.keys.take_effects()
+        for effect in effects:
+            if isinstance(effect, Send | Log):
+                self._effects.append(effect)
+            else:
+                self.key_effects.append(effect)
+        return bool(effects)
+
+    # -------------------------------------------------------------------------------------- key rotation
+
+    def rotate_key(self, key: bytes, grace: int, now: float) -> str | None:
+        """``quorate key rotate`` here, with a fresh random ``key`` from the shell: None, or why it is refused."""
+        m = self.membership
+        refusal = self.features.refusal(KEY_ROTATION, m.members, self.settings.names)
+        answer = self.keys.rotate(now, key, grace, quorate=m.quorum.quorate, refusal=refusal)
+        self._process(now)
+        return answer
+
+    def fetch_key(self, nonce: int, now: float) -> None:
+        """``quorate key fetch`` here: ask every configured node for the key (answered by a `FetchDone`)."""
+        self.keys.fetch(now, nonce, self.settings.names)
+        self._process(now)
+
+    def key_written(self, report: KeyWritten, now: float) -> None:
+        self.keys.written(now, report)
+        self._process(now)
+
+    def retired_datagram(self, payload: bytes, sender: int, now: float) -> None:
+        """A datagram from ``sender`` that only the retired key opens: a key fetch at most."""
+        try:
+            message = decode(payload)
+        except MalformedMessage:
+            return
+        self.keys.fetch_request(now, sender, message)
+        self._process(now)
+
+    def take_key_effects(self) -> list[KeyEffect]:
+        effects, self.key_effects = self.key_effects, []
+        return effects
 
     def _route_local(self, now: float) -> bool:
         effects = self.local.take() + self.requests.take()
