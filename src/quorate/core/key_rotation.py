@@ -147,11 +147,22 @@ class KeyRotation:
         """A view was installed (or quorum changed): drivers only act in a quorate view, so that a node cut off
         alone never finishes a rotation the others gave up."""
         old_driver = self._driver(self.current) if self.current is not None else None
+        joined = members - self.members
         self.view_seq, self.members, self.quorate = seq, members, quorate
         rot = self.current
         if rot is None or rot.phase not in (Phase.STAGING, Phase.SWITCHING):
             self._drive(now)
             return
+        for confirmed in rot.confirmed.values():  # a node back in the view may be a new run: it confirms again
+            confirmed -= joined
+        if rot.phase is Phase.SWITCHING and members == {self.local_id} and not quorate:
+            # Alone and sending with a key that the nodes which restarted meanwhile may not have: back to the
+            # old key (still accepting both), so that they hear this node, and the rotation resumes with them.
+            rot.phase = Phase.STAGING
+            self._effects.append(UseKeys(rot.old, (rot.old, rot.key), self.retired))
+            self._log(
+                f"key rotation {rot.rid.seq}: alone in the view: sending with the old key until the others are back"
+            )
         driver = self._driver(rot)
         if driver != self.local_id and rot.staged_here:
             offer = KeyOffer(rot.rid, rot.key, rot.grace, sending=rot.phase is Phase.SWITCHING)
@@ -308,7 +319,7 @@ class KeyRotation:
             self._effects.append(Send((sender,), KeyAck(rot.rid, KeyStep.SENDING)))
         elif go.step is KeyStep.FINISH and rot.phase is Phase.SWITCHING:
             self._finish(now, rot)
-        elif go.step is KeyStep.FINISH and rot.phase is Phase.DONE:
+        elif rot.phase is Phase.DONE:  # a repeat, or a driver that took over late: we are past both steps
             self._effects.append(Send((sender,), KeyAck(rot.rid, KeyStep.INSTALLED)))
 
     def _switch(self, rot: _Rotation) -> None:
@@ -369,7 +380,9 @@ class KeyRotation:
     # ------------------------------------------------------------------------------------- the driver
 
     def _driver(self, rot: _Rotation) -> int:
-        return rot.rid.by if rot.rid.by in self.members else min(self.members)
+        if rot.rid.by in self.members or not self.members:
+            return rot.rid.by
+        return min(self.members)
 
     def _driving(self, rot: _Rotation) -> bool:
         """Whether a driver still has something to do for ``rot``."""
@@ -411,6 +424,10 @@ class KeyRotation:
         staged = rot.confirmed[KeyStep.STAGED]
         sending = rot.confirmed[KeyStep.SENDING]
         installed = rot.confirmed[KeyStep.INSTALLED]
+        if rot.staged_here:  # a driver that took over confirmed its own steps to the previous driver only
+            staged.add(self.local_id)
+        if rot.phase in (Phase.SWITCHING, Phase.DONE) and rot.staged_here:
+            sending.add(self.local_id)
         if rot.phase is Phase.STAGING and self.members <= staged and rot.staged_here:
             self._switch(rot)
             sending.add(self.local_id)
