@@ -71,7 +71,7 @@ STAGE_TIMEOUT = 30.0
 LINGER = 5.0
 DEFAULT_GRACE = 24 * 3600
 MIN_KEY_BYTES = 32
-FETCH_TIMEOUT = 10.0
+FETCH_TIMEOUT = 8.0  # within the command line's 10 s wait for an answer
 
 
 class Phase(enum.Enum):
