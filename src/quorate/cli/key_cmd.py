@@ -50,7 +50,13 @@ def rotate(grace: str) -> None:
 
 
 def render(doc: dict[str, object]) -> str:
-    lines = [f"Key file: {doc.get('key_file')} (from {doc.get('source')})", f"Phase: {doc.get('phase')}"]
+    advertised = doc.get("view_features")
+    features = ", ".join(str(f) for f in advertised) if isinstance(advertised, list) and advertised else "none"
+    lines = [
+        f"Key file: {doc.get('key_file')} (from {doc.get('source')})",
+        f"Features every member supports: {features}",
+        f"Phase: {doc.get('phase')}",
+    ]
     if "rotation" in doc:
         lines.append(f"Rotation: {doc['rotation']} (started by {doc.get('started_by')}, driven by {doc.get('driver')})")
     nodes = doc.get("nodes")

@@ -553,6 +553,9 @@ class NodeCore:
         """``quorate key rotate`` here, with a fresh random ``key`` from the shell: None, or why it is refused."""
         m = self.membership
         refusal = self.features.refusal(KEY_ROTATION, m.members, self.settings.names)
+        if self.settings.witness is not None:  # it authenticates this cluster with its own copy of the key
+            refusal = ("the quorum witness holds a copy of the cluster key and would refuse the new one: stop the "
+                       "cluster, install a new key on every node and on the witness, then start it")  # fmt: skip
         answer = self.keys.rotate(now, key, grace, quorate=m.quorum.quorate, refusal=refusal)
         self._process(now)
         return answer

@@ -411,7 +411,12 @@ class Daemon:
                     return text(False, error=refusal, code="refused")
                 return text(True, text="key rotation started: 'quorate key status' follows it\n")
             case protocol.KeyStatus():
-                doc = self.core.keys.status(now) | {"key_file": str(self.key_path), "source": self.key_source}
+                members = self.core.membership.members
+                doc = self.core.keys.status(now) | {
+                    "key_file": str(self.key_path),
+                    "source": self.key_source,
+                    "view_features": sorted(self.core.features.common(members)),
+                }
                 return text(True, text=json.dumps(doc))
             case protocol.KeyFetchReq():
                 return await self._key_fetch()
