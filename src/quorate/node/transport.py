@@ -137,7 +137,8 @@ class Transport(asyncio.DatagramProtocol):
                     "file to it")  # fmt: skip
         else:
             text = (f"datagrams from node id {nodeid} ({address}) do not authenticate with this node's cluster key: "
-                    "if the key was rotated while one of the two was down, run 'quorate key fetch' on that node "
+                    "if the key was rotated while one of the two was down, run 'quorate key fetch' on the one that was "
+                    "down "
                     "(within the grace period) or copy the key file from a member")  # fmt: skip
         log.warning("%s (said once; counted as %s)", text, reason)
 
