@@ -183,8 +183,9 @@ class KeyRotation:
             self._abort_received(now, sender, message)
         elif isinstance(message, KeyGrant):
             self._granted(now, sender, message)
-        elif isinstance(message, KeyFetch) and sender in self.members:
-            pass  # a member speaks with the current key: it needs nothing
+        elif isinstance(message, KeyFetch) and sender not in self.members:
+            # During the linger the old key still opens cluster traffic, so a fetch arrives here, not as retired.
+            self.fetch_request(now, sender, message)
         self._drive(now)
 
     def fetch_request(self, now: float, sender: int, message: object) -> None:
@@ -337,6 +338,7 @@ class KeyRotation:
         self.retired_until = now + LINGER + rot.grace
         self._linger_until = now + LINGER
         self.last_outcome = f"rotation {rot.rid.seq} completed"
+        self._effects.append(UseKeys(rot.key, (rot.key, rot.old), self.retired))  # fetches are answered at once
         self._effects.append(InstallKey(rot.rid, rot.key))
         self._log(f"key rotation {rot.rid.seq}: the new cluster key is installed; the old one is retired")
 

@@ -448,7 +448,7 @@ class Daemon:
         elif isinstance(effect, UseKeys):
             self.codec.use_keys(effect.send, effect.accept, effect.retired)
         elif isinstance(effect, SendRetired):
-            if self.transport is not None:
+            if self.transport is not None and self.codec.has_retired:
                 self.transport.send(effect.to, encode(effect.message), retired=True)
         elif isinstance(effect, FetchDone):
             future = self.key_fetches.pop(effect.nonce, None)

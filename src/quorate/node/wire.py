@@ -180,6 +180,10 @@ class WireCodec:
         """The key datagrams are sealed with now."""
         return self._key
 
+    @property
+    def has_retired(self) -> bool:
+        return self._retired_aead is not None
+
     def use_keys(self, send: bytes, accept: Iterable[bytes], retired: bytes | None = None) -> None:
         """Seal with ``send``, open with any of ``accept`` (tried in order), and with ``retired`` key fetches."""
         keys = tuple(dict.fromkeys(bytes(k) for k in accept))

@@ -178,3 +178,20 @@ def test_a_fetch_nobody_answers_says_what_to_do() -> None:
     late.tick(deadline)
     done = [e for e in late.take_effects() if isinstance(e, FetchDone)]
     assert done and not done[0].ok and "copy the key file from a member" in done[0].text
+
+
+def test_a_fetch_that_arrives_during_the_linger_is_answered_too() -> None:
+    member = node(2)
+    rid = RotationId(5, 1)
+    member.receive(0.0, 1, KeyOffer(rid, NEW, 100))
+    stage_written(member, rid)
+    member.receive(0.1, 1, KeyGo(rid, KeyStep.SWITCH))
+    member.receive(0.2, 1, KeyGo(rid, KeyStep.FINISH))
+    effects = member.take_effects()
+    assert UseKeys(NEW, (NEW, OLD), OLD) in effects  # the codec can seal an answer with the old key already
+    member.on_view(0.3, 6, frozenset({1, 2}), quorate=True)
+    member.take_effects()
+    member.receive(0.5, 3, KeyFetch(9))  # the old key still opens cluster traffic: it comes the ordinary way
+    assert [e for e in member.take_effects() if isinstance(e, SendRetired)] == [
+        SendRetired((3,), KeyGrant(9, rid, NEW))
+    ]
