@@ -31,8 +31,12 @@ passes between the cores stays inside, routed by `_route`:
 | services    | FenceForService             | fencing (self: self-fence, nobody else would fence this node) |
 | fencing     | FenceConfirmed              | membership bars that run; services and locks re-evaluate      |
 | executor    | ServicesRunning             | membership (dirty), services (inventory)                      |
+| membership  | ViewInstalled, QuorumChanged| key rotation (who must confirm each step; who drives)         |
+| key rotation| key files, codec keys       | the shell, through ``take_key_effects`` (not `node_io.Effect`)|
 
 Routing repeats until no core has anything left (bounded: effects may cause effects, never a spin).
+Every heartbeat membership sends leaves with this node's optional features (`quorate.core.features`), and every
+heartbeat received records the sender's, so a feature is used only when every member of the view has it.
 What this module deliberately does not know: sockets, files, agents and clocks (the shell's), and the text
 layouts of the command lines.
 """
