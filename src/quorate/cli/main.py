@@ -25,6 +25,7 @@ class LazyGroup(click.Group):
         "config": ("quorate.cli.config_cmd", "config"),
         "simulate": ("quorate.cli.simulate", "simulate"),
         "firewall": ("quorate.cli.firewall", "firewall"),
+        "key": ("quorate.cli.key_cmd", "key"),
         "testbed": ("quorate.cli.testbed_cmd", "testbed"),
         "lock": ("quorate.cli.lock_cmd", "lock"),
         "locks": ("quorate.cli.lock_cmd", "locks"),

@@ -30,10 +30,14 @@ def check_successor(
     * another cluster name: the file belongs to another cluster (members reject such nodes, C-44);
     * a ``config_version`` that is not strictly higher (C-40): versions are how nodes tell which file is
       current, so an equal version with other content would leave two "current" files in the cluster;
-    * a changed cluster id, explicit multicast address, port or key file: these decide who can talk to whom.
+    * a changed cluster id, explicit multicast address or port: these decide who can talk to whom.
       Members activate a new file one after the other, never at the same instant, so during the switch the
       cluster would be cut in two groups that cannot hear each other, and each would evict (and fence) the
       other. cman also needs a full restart for these (C-45). Change them by stopping the whole cluster;
+    * a changed ``<cman keyfile>``: each quorated reads its key file once, at start, so a new path would only
+      take effect node by node as they restart, with whatever that file holds. The key itself changes without a
+      restart (``quorate key rotate`` rewrites the current file on every node); moving the file is the restart
+      case: copy the key to the new path on every node, then restart the whole cluster with the new file;
     * a changed ``two_node``: it changes the quorum rule itself (Q-5), and the original requires a full
       restart to cross the two-node boundary (C-45);
     * removing a node that is a member now (``members``: the names of the current view, given by the
@@ -73,7 +77,6 @@ def check_successor(
         ("cluster_id", "the cluster id", running.cluster_id, candidate.cluster_id, "/cluster/cman"),
         ("addr", "the multicast address", _multicast(running), _multicast(candidate), "/cluster/cman/multicast"),
         ("port", "the cluster port", running.port, candidate.port, "/cluster/cman"),
-        ("keyfile", "the key file", running.keyfile, candidate.keyfile, "/cluster/cman"),
         ("two_node", "two_node", running.two_node, candidate.two_node, "/cluster/cman"),
     ]
     if candidate.name == running.name:
@@ -95,6 +98,16 @@ def check_successor(
             "a split during the switch could each hold their own tie-breaker",
             'set auto_tie_breaker="0" in one push and the new node with auto_tie_breaker="1" in the next',
             attribute="auto_tie_breaker_node",
+            path="/cluster/cman",
+        )
+    if candidate.name == running.name and running.keyfile != candidate.keyfile:
+        add(
+            "error",
+            f"the key file cannot change while the cluster runs ({show(running.keyfile)} -> "
+            f"{show(candidate.keyfile)}): each quorated reads it once, at start",
+            "to change the key itself, run 'quorate key rotate' (no restart; the current file is rewritten on every "
+            "node); to move the file, copy the key to the new path on every node, then restart the whole cluster",
+            attribute="keyfile",
             path="/cluster/cman",
         )
     candidate_names = {n.name for n in candidate.nodes}

@@ -62,6 +62,8 @@ class Heartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):
     # heartbeat's send time, when it arrived here). Trailing and defaulted: an older release ignores them.
     wall: float = 0.0
     echo: tuple[tuple[int, float, float], ...] = ()
+    # Optional features the sender implements (`quorate.core.features`); last, so 0.2.0 decoders ignore it.
+    features: tuple[str, ...] = ()
 
 
 class Propose(msgspec.Struct, frozen=True, array_like=True, tag="pr"):
@@ -282,6 +284,76 @@ class TimelineChunk(msgspec.Struct, frozen=True, array_like=True, tag="tc"):
 
 TIMELINE_MESSAGES = (TimelineQuery, TimelineChunk)
 
+
+class RotationId(msgspec.Struct, frozen=True, array_like=True, order=True):
+    """Names one key rotation: (sequence, node where it was started); a higher one supersedes a lower one."""
+
+    seq: int
+    by: int
+
+
+class KeyStep(enum.Enum):
+    """A step of a key rotation: what a member confirms (staged, sending, installed) or is told (switch,
+    finish)."""
+
+    STAGED = "staged"  # the new key is written next to the key file: the member accepts it
+    SENDING = "sending"  # the member seals its datagrams with the new key
+    INSTALLED = "installed"  # the key file holds the new key; the old one is retired
+    SWITCH = "switch"  # driver to members: send with the new key
+    FINISH = "finish"  # driver to members: install the new key and retire the old one
+
+
+class KeyOffer(msgspec.Struct, frozen=True, array_like=True, tag="ko"):
+    """The driver of a rotation hands the new key to a member (the datagram is sealed with the current key).
+    A member forwards it to a new driver when the old one left; ``sending`` says the forwarder already seals
+    with the new key (the rotation may then only go forward)."""
+
+    rotation: RotationId
+    key: bytes
+    grace: int
+    sending: bool = False
+
+
+class KeyAck(msgspec.Struct, frozen=True, array_like=True, tag="kk"):
+    """A member confirms a step of the rotation to its driver, or says why it could not (``ok`` False)."""
+
+    rotation: RotationId
+    step: KeyStep
+    ok: bool = True
+    detail: str = ""
+
+
+class KeyGo(msgspec.Struct, frozen=True, array_like=True, tag="kg"):
+    """The driver tells the members to take the next step (switch or finish)."""
+
+    rotation: RotationId
+    step: KeyStep
+
+
+class KeyAbort(msgspec.Struct, frozen=True, array_like=True, tag="ka"):
+    """The driver gives the rotation up before anyone sends with the new key: the staged copies go."""
+
+    rotation: RotationId
+    reason: str
+
+
+class KeyFetch(msgspec.Struct, frozen=True, array_like=True, tag="kq"):
+    """A node that missed a rotation asks for the new key, sealed with the key it still has (the old one)."""
+
+    nonce: int
+
+
+class KeyGrant(msgspec.Struct, frozen=True, array_like=True, tag="kr"):
+    """A member's answer to a fetch, sealed with the retired key the asker holds."""
+
+    nonce: int
+    rotation: RotationId
+    key: bytes
+
+
+KEY_MESSAGES: Final = (KeyOffer, KeyAck, KeyGo, KeyAbort, KeyFetch, KeyGrant)
+
+
 Message = (
     Heartbeat
     | Propose
@@ -303,6 +375,12 @@ Message = (
     | TimelineChunk
     | LockMessage
     | ConfigMessage
+    | KeyOffer
+    | KeyAck
+    | KeyGo
+    | KeyAbort
+    | KeyFetch
+    | KeyGrant
 )
 
 _encoder: Final = msgspec.msgpack.Encoder()

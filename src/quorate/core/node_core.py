@@ -31,8 +31,12 @@ passes between the cores stays inside, routed by `_route`:
 | services    | FenceForService             | fencing (self: self-fence, nobody else would fence this node) |
 | fencing     | FenceConfirmed              | membership bars that run; services and locks re-evaluate      |
 | executor    | ServicesRunning             | membership (dirty), services (inventory)                      |
+| membership  | ViewInstalled, QuorumChanged| key rotation (who must confirm each step; who drives)         |
+| key rotation| key files, codec keys       | the shell, through ``take_key_effects`` (not `node_io.Effect`)|
 
 Routing repeats until no core has anything left (bounded: effects may cause effects, never a spin).
+Every heartbeat membership sends leaves with this node's optional features (`quorate.core.features`), and every
+heartbeat received records the sender's, so a feature is used only when every member of the view has it.
 What this module deliberately does not know: sockets, files, agents and clocks (the shell's), and the text
 layouts of the command lines.
 """
@@ -41,6 +45,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+
+import msgspec
 
 from quorate.core import node_requests
 from quorate.core.clock_skew import ClockSkew
@@ -58,12 +64,16 @@ from quorate.core.effects import (
 )
 from quorate.core.events import Event
 from quorate.core.events_derive import DecisionEvents, service_facts
+from quorate.core.features import KEY_ROTATION, SUPPORTED, FeatureTable, Unreadable
 from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, RunFence
+from quorate.core.key_rotation import KeyRotation, KeyWritten
+from quorate.core.key_rotation_effects import KeyEffect
 from quorate.core.local_services import LocalServices
 from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, LockReleased
 from quorate.core.membership import Membership
 from quorate.core.messages import (
+    KEY_MESSAGES,
     TIMELINE_MESSAGES,
     Accept,
     FenceAck,
@@ -136,13 +146,21 @@ class NodeCore:
         now: float,
         highest_seq: int = 0,
         rejoin: tuple[int, frozenset[int]] = (0, frozenset()),
+        key: bytes = b"",
+        features: frozenset[str] = SUPPORTED,
     ) -> None:
         """``boot``: this run's epoch (unique per start of the node, persisted by the shell); ``highest_seq`` and
-        ``rejoin``: what the previous runs persisted (`PersistGeneration`, `PersistRejoin`)."""
+        ``rejoin``: what the previous runs persisted (`PersistGeneration`, `PersistRejoin`); ``key``: the cluster
+        key the wire uses now (for key rotation); ``features``: what this node advertises (a simulator may
+        play an older release with fewer)."""
         self.settings = settings
         self.local_id = settings.local_id
         self.boot = boot
         self.undecodable = 0
+        self.unreadable = Unreadable(settings.names)
+        self.features = FeatureTable(self.local_id, features)
+        self.keys = KeyRotation(self.local_id, key, settings.names)
+        self.key_effects: list[KeyEffect] = []  # for the shell's key files and wire codec (`take_key_effects`)
         self.membership = Membership(
             settings.membership, self.local_id, boot=boot, now=now, highest_seq=highest_seq, rejoin=rejoin
         )
@@ -190,8 +208,11 @@ class NodeCore:
         ``wall``: the wall-clock time it arrived, for the clock offsets (the shell's; simulators leave it out)."""
         try:
             message = decode(payload)
-        except MalformedMessage:
+        except MalformedMessage as exc:
             self.undecodable += 1
+            said = self.unreadable.note(sender, str(exc))
+            if said is not None:
+                self._effects.append(said)
             return
         self.deliver(message, sender, now, wall=wall)
 
@@ -208,7 +229,9 @@ class NodeCore:
             if sender in members:  # answered by the shell, which holds the journal
                 self.timeline_inbox.append((sender, message))
             return
-        if isinstance(message, CONFIG_MESSAGES):
+        if isinstance(message, KEY_MESSAGES):
+            self.keys.receive(now, sender, message)
+        elif isinstance(message, CONFIG_MESSAGES):
             self.config_dist.receive(now, sender, message)
         elif isinstance(message, LOCK_MESSAGES):
             if sender in members:
@@ -220,6 +243,8 @@ class NodeCore:
             if sender in members:
                 self.services.receive(now, sender, message)
         else:
+            if isinstance(message, Heartbeat):
+                self.features.heard(sender, message.boot, message.features)
             self.membership.receive(now, sender, message)
             if isinstance(message, Heartbeat):
                 self.config_dist.heard(now, sender, message, self.membership.members)
@@ -245,6 +270,7 @@ class NodeCore:
         self.services.tick(now)
         self.locks.tick(now)
         self.config_dist.tick(now)
+        self.keys.tick(now)
         if self.qdisk is not None:
             self.qdisk.tick(now, self.membership.members, self.membership.quorum.quorate)
         self.requests.tick(now)
@@ -325,6 +351,7 @@ class NodeCore:
             self.locks.next_deadline(),
             self.config_dist.next_deadline(),
             self.requests.next_deadline(),
+            self.keys.next_deadline(),
             self.qdisk.next_deadline() if self.qdisk is not None else None,
             self.witness.next_deadline() if self.witness is not None else None,
             self._next_status if self.local.running else None,
@@ -367,6 +394,7 @@ class NodeCore:
             busy |= self._route_services(now)
             busy |= self._route_locks(now)
             busy |= self._route_config(now)
+            busy |= self._route_keys(now)
             busy |= self._route_local(now)
             if not busy:
                 self._settle_events(now)
@@ -382,7 +410,10 @@ class NodeCore:
                     watch(now, effect)
         view_change = False
         for effect in effects:
-            if isinstance(effect, Send | PersistGeneration | PersistRejoin | Log):
+            if isinstance(effect, Send) and isinstance(effect.message, Heartbeat):
+                advertised = tuple(sorted(self.features.local))
+                self._effects.append(Send(effect.to, msgspec.structs.replace(effect.message, features=advertised)))
+            elif isinstance(effect, Send | PersistGeneration | PersistRejoin | Log):
                 if isinstance(effect, Send) and isinstance(effect.message, Accept) and not effect.message.ok:
                     refusal = effect.message
                     self.events.view_refused(now, refusal.view.seq, f"Q-1: {refusal.reason or refusal.code}")
@@ -431,6 +462,7 @@ class NodeCore:
             if self.qdisk is not None:
                 self.qdisk.membership_changed(now, m.members, m.quorum.quorate)
             self.config_dist.on_view(now, m.members, m.view.coord, m.quorum.quorate)
+            self.keys.on_view(now, m.view.seq, m.members, quorate=m.quorum.quorate)
             self.requests.view_changed(now)
         return bool(effects)
 
@@ -555,6 +587,50 @@ class NodeCore:
                     self.events.config_discarded(now, effect.tx, effect.why)
                 self._effects.append(effect)
         return bool(effects)
+
+    def _route_keys(self, now: float) -> bool:
+        effects = self.keys.take_effects()
+        for effect in effects:
+            if isinstance(effect, Send | Log):
+                self._effects.append(effect)
+            else:
+                self.key_effects.append(effect)
+        return bool(effects)
+
+    # -------------------------------------------------------------------------------------- key rotation
+
+    def rotate_key(self, key: bytes, grace: int, now: float) -> str | None:
+        """``quorate key rotate`` here, with a fresh random ``key`` from the shell: None, or why it is refused."""
+        m = self.membership
+        refusal = self.features.refusal(KEY_ROTATION, m.members, self.settings.names)
+        if self.settings.witness is not None:  # it authenticates this cluster with its own copy of the key
+            refusal = ("the quorum witness holds a copy of the cluster key and would refuse the new one: stop the "
+                       "cluster, install a new key on every node and on the witness, then start it")  # fmt: skip
+        answer = self.keys.rotate(now, key, grace, quorate=m.quorum.quorate, refusal=refusal)
+        self._process(now)
+        return answer
+
+    def fetch_key(self, nonce: int, now: float) -> None:
+        """``quorate key fetch`` here: ask every configured node for the key (answered by a `FetchDone`)."""
+        self.keys.fetch(now, nonce, self.settings.names)
+        self._process(now)
+
+    def key_written(self, report: KeyWritten, now: float) -> None:
+        self.keys.written(now, report)
+        self._process(now)
+
+    def retired_datagram(self, payload: bytes, sender: int, now: float) -> None:
+        """A datagram from ``sender`` that only the retired key opens: a key fetch at most."""
+        try:
+            message = decode(payload)
+        except MalformedMessage:
+            return
+        self.keys.fetch_request(now, sender, message)
+        self._process(now)
+
+    def take_key_effects(self) -> list[KeyEffect]:
+        effects, self.key_effects = self.key_effects, []
+        return effects
 
     def _route_local(self, now: float) -> bool:
         effects = self.local.take() + self.requests.take()

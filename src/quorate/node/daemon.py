@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import logging
 import os
 import shutil
@@ -35,9 +36,19 @@ from quorate.config.to_core import node_settings
 from quorate.core.config_dist import Activate, Adopt, Discard, Stage
 from quorate.core.effects import Log, PersistGeneration, PersistRejoin, Send
 from quorate.core.fencing import CancelFence, RunFence
+from quorate.core.key_rotation import (
+    DiscardKey,
+    FetchDone,
+    InstallKey,
+    KeyWritten,
+    SendRetired,
+    StageKey,
+    UseKeys,
+)
+from quorate.core.key_rotation_effects import KeyEffect
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockReleased
 from quorate.core.membership import State
-from quorate.core.messages import Heartbeat, encode
+from quorate.core.messages import Heartbeat, KeyStep, encode
 from quorate.core.node_core import NodeCore
 from quorate.core.node_io import (
     AckFence,
@@ -78,7 +89,14 @@ from quorate.node.fence_runner import FenceRunner
 from quorate.node.identity import IdentityError, find_local_node, peer_addresses
 from quorate.node.journal import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
 from quorate.node.journal_events import DecisionLog
-from quorate.node.keys import DEFAULT_KEY_PATH, KeyFileError, load_key
+from quorate.node.keys import (
+    KeyFileError,
+    choose_key_path,
+    discard_staged,
+    install_key,
+    load_key,
+    stage_key,
+)
 from quorate.node.lock_sessions import LockSessions
 from quorate.node.sdnotify import Notifier
 from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status, status_doc
@@ -105,7 +123,7 @@ class Daemon:
         config: ClusterConfig,
         *,
         node: str | None = None,
-        key_path: Path = Path(DEFAULT_KEY_PATH),
+        key_path: Path | None = None,
         state_dir: Path = DEFAULT_STATE_DIR,
         socket_path: Path = DEFAULT_SOCKET,
         journal: tuple[int, float] = (DEFAULT_MAX_BYTES, DEFAULT_MAX_AGE),
@@ -113,7 +131,11 @@ class Daemon:
     ) -> None:
         self.config = config
         self.local = find_local_node(config, node)
-        self.key = load_key(key_path)
+        self.key_path, self.key_source = choose_key_path(str(key_path) if key_path else None, config.keyfile)
+        try:
+            self.key = load_key(self.key_path)
+        except KeyFileError as exc:
+            raise KeyFileError(f"{exc} (key file chosen by {self.key_source})") from None
         self.store = StateStore(state_dir)
         self.store.load()
         self.socket_path = socket_path
@@ -128,7 +150,8 @@ class Daemon:
         self.started_at = 0.0
         self.notifier = Notifier()
         self.replies: dict[int, asyncio.Future[Reply]] = {}
-        self._backlog: collections.deque[Effect] = collections.deque()
+        self._backlog: collections.deque[Effect | KeyEffect] = collections.deque()
+        self.key_fetches: dict[int, asyncio.Future[FetchDone]] = {}
         self._flushing = False
         self._timer: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()
@@ -175,11 +198,19 @@ class Daemon:
             now=now,
             highest_seq=self.store.state.highest_seq,
             rejoin=(self.store.state.rejoin_expected, frozenset(self.store.state.rejoin_awaiting)),
+            key=self.key,
         )
         self.core.clock.warn_above = self.clock_warn_above
         self.decisions.start(self.core, self.local.name, self._send_datagram)
         _, protocol = await loop.create_datagram_endpoint(
-            lambda: Transport(self.codec, self.addresses, self.config.port, self._on_datagram, self.multicast),
+            lambda: Transport(
+                self.codec,
+                self.addresses,
+                self.config.port,
+                self._on_datagram,
+                self.multicast,
+                deliver_retired=self._on_retired,
+            ),
             sock=sock,
         )
         self.transport = protocol
@@ -198,7 +229,8 @@ class Daemon:
         self.log_line(
             f"node {self.local.name} (id {self.local.nodeid}) starting in cluster {self.config.name} "
             f"(id {self.config.cluster_id}), config version {self.config.config_version}, "
-            f"{'multicast ' + self.multicast if self.multicast else 'unicast'} on UDP port {self.config.port}"
+            f"{'multicast ' + self.multicast if self.multicast else 'unicast'} on UDP port {self.config.port}, "
+            f"cluster key from {self.key_path} ({self.key_source})"
         )
         self.flush()
         if self.core.qdisk is not None:  # qdiskd started before cman: READY once the disk is open (or failed)
@@ -271,6 +303,10 @@ class Daemon:
     def _send_datagram(self, to: tuple[int, ...], payload: bytes) -> None:
         if self.transport is not None:
             self.transport.send(to, payload)
+
+    def _on_retired(self, sender: int, epoch: int, payload: bytes) -> None:
+        self.core.retired_datagram(payload, sender, self.now())
+        self.flush()
 
     async def _open_witness_link(self) -> None:
         """The witness's socket: an ephemeral UDP port on this node's cluster address."""
@@ -387,7 +423,56 @@ class Daemon:
                 self.decisions.flush(self.core, now)
                 return await self.decisions.answer(request, config=self.config, core=self.core,
                                                    local_id=self.local.nodeid)  # fmt: skip
+            case protocol.KeyRotate(grace=grace):
+                refusal = self.core.rotate_key(os.urandom(64), max(0, grace), now)
+                self.flush()
+                if refusal is not None:
+                    return text(False, error=refusal, code="refused")
+                return text(True, text="key rotation started: 'quorate key status' follows it\n")
+            case protocol.KeyStatus():
+                members = self.core.membership.members
+                doc = self.core.keys.status(now) | {
+                    "key_file": str(self.key_path),
+                    "source": self.key_source,
+                    "view_features": sorted(self.core.features.common(members)),
+                }
+                return text(True, text=json.dumps(doc))
+            case protocol.KeyFetchReq():
+                return await self._key_fetch()
         return text(False, error=f"unknown command {type(request).__name__}", code="invalid")
+
+    async def _key_fetch(self) -> protocol.Answer:
+        nonce = int.from_bytes(os.urandom(4), "big")
+        future: asyncio.Future[FetchDone] = asyncio.get_running_loop().create_future()
+        self.key_fetches[nonce] = future
+        self.core.fetch_key(nonce, self.now())
+        self.flush()
+        done = await future
+        return protocol.Answer(done.ok, error=None if done.ok else done.text, text=done.text + "\n")
+
+    def _carry_out_key(self, effect: KeyEffect) -> None:
+        """Key files and the wire codec's keys, as the key rotation core asks; outcomes go back to it."""
+        if isinstance(effect, StageKey | InstallKey):
+            step = KeyStep.STAGED if isinstance(effect, StageKey) else KeyStep.INSTALLED
+            try:
+                (stage_key if isinstance(effect, StageKey) else install_key)(self.key_path, effect.key)
+                report = KeyWritten(effect.rotation, step, True)
+            except OSError as exc:
+                report = KeyWritten(effect.rotation, step, False, f"{self.key_path}: {exc.strerror or exc}")
+            if isinstance(effect, InstallKey) and report.ok:
+                self.key = effect.key
+            self.core.key_written(report, self.now())
+        elif isinstance(effect, DiscardKey):
+            discard_staged(self.key_path)
+        elif isinstance(effect, UseKeys):
+            self.codec.use_keys(effect.send, effect.accept, effect.retired)
+        elif isinstance(effect, SendRetired):
+            if self.transport is not None and self.codec.has_retired:
+                self.transport.send(effect.to, encode(effect.message), retired=True)
+        elif isinstance(effect, FetchDone):
+            future = self.key_fetches.pop(effect.nonce, None)
+            if future is not None and not future.done():
+                future.set_result(effect)
 
     async def _config_push(self, data: bytes, dry_run: bool) -> protocol.Answer:
         """`ccs_tool update FILE` / `quorate config push FILE`, typed on this node: checked here first."""
@@ -426,6 +511,7 @@ class Daemon:
         try:
             for _ in range(MAX_FLUSH_ROUNDS):  # carriers may report at once; bounded, never a spin
                 self._backlog.extend(self.core.take_effects())
+                self._backlog.extend(self.core.take_key_effects())
                 if not self._backlog:
                     break
                 while self._backlog:
@@ -437,8 +523,10 @@ class Daemon:
             self.notifier.status(self.core.status_line())
         self._arm_timer()
 
-    def _carry_out(self, effect: Effect) -> None:
-        if isinstance(effect, Send):
+    def _carry_out(self, effect: Effect | KeyEffect) -> None:
+        if isinstance(effect, StageKey | InstallKey | DiscardKey | UseKeys | SendRetired | FetchDone):
+            self._carry_out_key(effect)
+        elif isinstance(effect, Send):
             if self.transport is not None:
                 message = effect.message
                 if isinstance(message, Heartbeat):  # stamped as it leaves, for the clock offsets (E-4)
@@ -569,7 +657,10 @@ def _setup_logging() -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="quorated", description="quorate cluster daemon (runs in the foreground)")
     parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="cluster.conf (default %(default)s)")
-    parser.add_argument("-k", "--key", default=DEFAULT_KEY_PATH, help="cluster key (default %(default)s)")
+    parser.add_argument(
+        "-k", "--key", default=None,
+        help="cluster key (default: <cman keyfile> in cluster.conf, else /etc/cluster/quorate.key)",
+    )  # fmt: skip
     parser.add_argument("-n", "--node", help="this node's name or id (default: found from host name or addresses)")
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="default %(default)s")
     parser.add_argument("--socket", default=str(DEFAULT_SOCKET), help="control socket (default %(default)s)")
@@ -592,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
         daemon = Daemon(
             config,
             node=args.node,
-            key_path=Path(args.key),
+            key_path=Path(args.key) if args.key else None,
             state_dir=Path(args.state_dir),
             socket_path=Path(args.socket),
             journal=(int(args.journal_max_mb * 2**20), args.journal_max_days * 86400),

@@ -110,3 +110,39 @@ def _read_at_most(fd: int, limit: int) -> bytes:
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def staged_path(path: str | os.PathLike[str]) -> Path:
+    """Where a rotation stages the new key: next to the key file, so that installing it is one rename."""
+    target = Path(path)
+    return target.with_name(target.name + ".new")
+
+
+def stage_key(path: str | os.PathLike[str], key: bytes) -> Path:
+    """Write a rotation's new key next to the key file (atomically, mode 0600); the key file is untouched."""
+    staged = staged_path(path)
+    write_atomically(staged, key, mode=0o600)
+    return staged
+
+
+def install_key(path: str | os.PathLike[str], key: bytes) -> None:
+    """Replace the key file with ``key`` atomically (the file holds the old key or the new one, never a mix),
+    then remove the staged copy."""
+    write_atomically(Path(path), key, mode=0o600)
+    discard_staged(path)
+
+
+def discard_staged(path: str | os.PathLike[str]) -> None:
+    try:
+        staged_path(path).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def choose_key_path(explicit: str | None, keyfile: str | None) -> tuple[Path, str]:
+    """The key file the daemon reads, and why: ``--key`` when given, else ``<cman keyfile>``, else the default."""
+    if explicit:
+        return Path(explicit), "--key"
+    if keyfile:
+        return Path(keyfile), "<cman keyfile> in cluster.conf"
+    return DEFAULT_KEY_PATH, "the default"

@@ -137,6 +137,20 @@ class Timeline(Req, tag="timeline"):
     wait_ms: int = 1000
 
 
+class KeyRotate(Req, tag="key_rotate"):
+    """`quorate key rotate`: a new random key, distributed to every member under the current one."""
+
+    grace: int = 86400
+
+
+class KeyStatus(Req, tag="key_status"):
+    """`quorate key status`: the rotation's phase, per node as this node knows it (JSON in ``text``)."""
+
+
+class KeyFetchReq(Req, tag="key_fetch"):
+    """`quorate key fetch`: obtain the key of a rotation this node missed, from a member."""
+
+
 Request = (
     Status
     | CmanStatus
@@ -159,6 +173,9 @@ Request = (
     | Lvs
     | Why
     | Timeline
+    | KeyRotate
+    | KeyStatus
+    | KeyFetchReq
 )
 
 SESSIONS = ("lock_session", "locks", "lvm_refresh")  # commands whose handler keeps the connection

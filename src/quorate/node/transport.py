@@ -5,6 +5,10 @@ are sealed once (`wire.WireCodec`) and sent either to each destination's address
 every network, including clouds without multicast) or, when cluster.conf sets `<multicast addr>` and the
 message goes to every peer, once to the group. Incoming datagrams are authenticated before anything looks at
 their body; what fails is counted by reason and dropped, and nothing a peer sends can raise out of here.
+
+A configured node whose datagrams do not authenticate is said in the log once per node and reason (a node that
+missed a key rotation is the usual cause, and the sentence says what to do); datagrams that only the retired key
+opens go to `deliver_retired` (key fetches), never to the node core as cluster traffic.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from quorate.node.wire import VERSION as WIRE_VERSION
-from quorate.node.wire import Dropped, WireCodec
+from quorate.node.wire import Dropped, RetiredKeyDatagram, WireCodec
 
 log = logging.getLogger("quorated")
 
@@ -36,6 +40,7 @@ class Transport(asyncio.DatagramProtocol):
         port: int,
         deliver: Callable[[int, int, bytes], None],
         multicast: str | None = None,
+        deliver_retired: Callable[[int, int, bytes], None] | None = None,
     ) -> None:
         self.codec = codec
         self.addresses = addresses
@@ -46,6 +51,8 @@ class Transport(asyncio.DatagramProtocol):
         self.send_errors: Counter[str] = Counter()
         self.transport: asyncio.DatagramTransport | None = None
         self.versions_said: set[tuple[str, int]] = set()
+        self.deliver_retired = deliver_retired
+        self.refusals_said: set[tuple[int, str]] = set()
 
     @staticmethod
     def open_socket(local_address: str, port: int, multicast: str | None) -> socket.socket:
@@ -90,9 +97,16 @@ class Transport(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             sender, epoch, payload = self.codec.open(data)
+        except RetiredKeyDatagram as exc:
+            self._say_refusal_once(exc.sender, exc.reason, addr[0])
+            if self.deliver_retired is not None:
+                self.deliver_retired(exc.sender, exc.epoch, exc.payload)
+            return
         except Dropped as exc:
             if exc.reason == "bad_version":
                 self._say_version_once(data, addr[0])
+            elif exc.reason == "auth_failed" and len(data) >= 12:
+                self._say_refusal_once(int.from_bytes(data[6:10], "big"), exc.reason, addr[0])
             return  # counted by the codec, by reason
         self.deliver(sender, epoch, payload)
 
@@ -111,16 +125,33 @@ class Transport(asyncio.DatagramProtocol):
             ",".join(names), address, data[2], WIRE_VERSION,
         )  # fmt: skip
 
+    def _say_refusal_once(self, nodeid: int, reason: str, address: str) -> None:
+        """Once per configured node and reason (an unauthenticated header names the node: only a configured node
+        sending from its own address is named, so a forger cannot fill the log)."""
+        if self.addresses.get(nodeid) != address or (nodeid, reason) in self.refusals_said:
+            return
+        self.refusals_said.add((nodeid, reason))
+        if reason == "retired_key":
+            text = (f"node id {nodeid} ({address}) still uses the cluster key that a rotation retired: it was down "
+                    "during the rotation; run 'quorate key fetch' on it (within the grace period) or copy the key "
+                    "file to it")  # fmt: skip
+        else:
+            text = (f"datagrams from node id {nodeid} ({address}) do not authenticate with this node's cluster key: "
+                    "if the key was rotated while one of the two was down, run 'quorate key fetch' on the one that was "
+                    "down "
+                    "(within the grace period) or copy the key file from a member")  # fmt: skip
+        log.warning("%s (said once; counted as %s)", text, reason)
+
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a node whose daemon is down: expected, counted, harmless.
         self.send_errors[type(exc).__name__] += 1
 
     # sending ----------------------------------------------------------------------------------------
 
-    def send(self, to: tuple[int, ...], payload: bytes) -> None:
+    def send(self, to: tuple[int, ...], payload: bytes, *, retired: bool = False) -> None:
         if self.transport is None or not to:
             return
-        datagram = self.codec.seal(payload)
+        datagram = self.codec.seal(payload, retired=retired)
         peers = set(self.addresses) - {self.codec.local_nodeid}
         if self.multicast and len(to) > 1 and set(to) >= peers:
             self._sendto(datagram, self.multicast)

@@ -26,10 +26,18 @@ analysis (sizes, timing, who talks to whom and the node ids are visible), denial
 dropping packets, and anything a holder of the key does: every node holds the same key, so a compromised
 node can impersonate any other. The replay state lives in memory: a receiver that restarts accepts, once,
 recorded datagrams from its peers' current epochs; the membership protocol tolerates such duplicates.
+
+Key rotation (`quorate.core.key_rotation`) gives the codec up to two keys to open with (the current one is tried
+first, so the steady state costs one decryption) and one to seal with; the header does not say which key sealed
+a datagram, trying both is what lets a node that still seals with the old key and one that already seals with the
+new key hear each other. A *retired* key opens datagrams too, but they are never delivered as cluster traffic:
+`open` raises `RetiredKeyDatagram` carrying the payload, which the shell only hands to the key-fetch handler.
+A subkey per (key, sender, epoch) means sealing with another key in the same epoch never reuses a nonce.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterable
@@ -70,6 +78,7 @@ DROP_REASONS: Final = (
     "auth_failed",
     "replay",
     "stale_epoch",
+    "retired_key",
 )
 
 
@@ -79,6 +88,16 @@ class Dropped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RetiredKeyDatagram(Dropped):
+    """An authentic datagram sealed with the retired key: counted as a drop; only a key fetch may use it."""
+
+    def __init__(self, sender: int, epoch: int, payload: bytes) -> None:
+        super().__init__("retired_key")
+        self.sender = sender
+        self.epoch = epoch
+        self.payload = payload
 
 
 def derive_subkey(key: bytes, cluster_id: int, sender: int, epoch: int) -> bytes:
@@ -132,8 +151,11 @@ class WireCodec:
         self.epoch = epoch
         self._known: frozenset[int] = frozenset(known_senders)
         self._seal_aead = ChaCha20Poly1305(derive_subkey(self._key, cluster_id, local_nodeid, epoch))
+        self._accept: tuple[bytes, ...] = (self._key,)
+        self._retired: bytes | None = None
+        self._retired_aead: ChaCha20Poly1305 | None = None
         self._counter = 0
-        self._aeads: OrderedDict[tuple[int, int], ChaCha20Poly1305] = OrderedDict()
+        self._aeads: OrderedDict[tuple[bytes, int, int], ChaCha20Poly1305] = OrderedDict()
         self._peers: dict[int, _Peer] = {}
         self.drops: Counter[str] = Counter()
         self.accepted = 0
@@ -150,11 +172,41 @@ class WireCodec:
         datagrams must still be refused. It is a few integers per node id ever configured.
         """
         self._known = frozenset(ids)
-        for cached in [k for k in self._aeads if k[0] not in self._known]:
+        for cached in [k for k in self._aeads if k[1] not in self._known]:
             del self._aeads[cached]
 
-    def seal(self, payload: bytes) -> bytes:
-        """Encrypt ``payload`` into one datagram, consuming the next counter of this epoch."""
+    @property
+    def key(self) -> bytes:
+        """The key datagrams are sealed with now."""
+        return self._key
+
+    @property
+    def has_retired(self) -> bool:
+        return self._retired_aead is not None
+
+    def use_keys(self, send: bytes, accept: Iterable[bytes], retired: bytes | None = None) -> None:
+        """Seal with ``send``, open with any of ``accept`` (tried in order), and with ``retired`` key fetches."""
+        keys = tuple(dict.fromkeys(bytes(k) for k in accept))
+        for key in (send, *keys, *([retired] if retired else [])):
+            if len(key) < MIN_KEY_BYTES:
+                raise ValueError(f"cluster key too short: {len(key)} bytes, at least {MIN_KEY_BYTES} needed")
+        if bytes(send) != self._key:
+            self._key = bytes(send)
+            self._seal_aead = ChaCha20Poly1305(derive_subkey(self._key, self.cluster_id, self.local_nodeid, self.epoch))
+        self._accept = keys
+        self._retired = bytes(retired) if retired else None
+        self._retired_aead = None
+        if self._retired is not None:
+            self._retired_aead = ChaCha20Poly1305(
+                derive_subkey(self._retired, self.cluster_id, self.local_nodeid, self.epoch)
+            )
+        tags = {_tag(k) for k in (*keys, *([self._retired] if self._retired else []))}
+        for cached in [k for k in self._aeads if k[0] not in tags]:
+            del self._aeads[cached]
+
+    def seal(self, payload: bytes, *, retired: bool = False) -> bytes:
+        """Encrypt ``payload`` into one datagram, consuming the next counter of this epoch (with the retired key:
+        the answer to a key fetch, which only the retired key's holder can open)."""
         if len(payload) > MAX_PAYLOAD:
             raise ValueError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte datagram budget")
         if self._counter >= _U64_MAX:  # unreachable in practice (2**64 datagrams), but never wrap a nonce
@@ -162,7 +214,12 @@ class WireCodec:
         self._counter += 1
         counter = self._counter
         header = HEADER.pack(MAGIC, VERSION, 0, self.cluster_id, self.local_nodeid, self.epoch, counter)
-        return header + self._seal_aead.encrypt(_NONCE.pack(counter), payload, header)
+        aead = self._seal_aead
+        if retired:
+            if self._retired_aead is None:
+                raise ValueError("no retired key to seal with")
+            aead = self._retired_aead
+        return header + aead.encrypt(_NONCE.pack(counter), payload, header)
 
     def open(self, datagram: bytes) -> tuple[int, int, bytes]:
         """Return (sender, epoch, payload) of an authentic, fresh datagram, or raise Dropped.
@@ -187,23 +244,31 @@ class WireCodec:
         if sender not in self._known:
             return self._drop("unknown_sender")
 
-        slot = (sender, epoch)
-        aead = self._aeads.get(slot)
-        fresh_key = aead is None
-        if aead is None:
-            aead = ChaCha20Poly1305(derive_subkey(self._key, cluster_id, sender, epoch))
         view = memoryview(datagram)
-        try:
-            payload = aead.decrypt(_NONCE.pack(counter), view[HEADER_SIZE:], view[:HEADER_SIZE])
-        except InvalidTag:
+        nonce = _NONCE.pack(counter)
+        payload: bytes | None = None
+        retired = False
+        for key in (*self._accept, *([self._retired] if self._retired else [])):
+            slot = (_tag(key), sender, epoch)
+            aead = self._aeads.get(slot)
+            fresh_key = aead is None
+            if aead is None:
+                aead = ChaCha20Poly1305(derive_subkey(key, cluster_id, sender, epoch))
+            try:
+                payload = aead.decrypt(nonce, view[HEADER_SIZE:], view[:HEADER_SIZE])
+            except InvalidTag:
+                continue
+            retired = key is self._retired
+            # Authentic from here on. Cache the subkey only now, so forged epochs cannot flush the cache.
+            if fresh_key:
+                self._aeads[slot] = aead
+                if len(self._aeads) > SUBKEY_CACHE:
+                    self._aeads.popitem(last=False)
+            else:
+                self._aeads.move_to_end(slot)
+            break
+        if payload is None:
             return self._drop("auth_failed")
-        # Authentic from here on. Cache the subkey only now, so forged epochs cannot flush the cache.
-        if fresh_key:
-            self._aeads[slot] = aead
-            if len(self._aeads) > SUBKEY_CACHE:
-                self._aeads.popitem(last=False)
-        else:
-            self._aeads.move_to_end(slot)
 
         peer = self._peers.get(sender)
         if peer is None or epoch > peer.epoch:
@@ -223,6 +288,9 @@ class WireCodec:
             state.seen |= bit
         if state is not peer:
             self._peers[sender] = state
+        if retired:
+            self.drops["retired_key"] += 1
+            raise RetiredKeyDatagram(sender, epoch, payload)
         self.accepted += 1
         return sender, epoch, payload
 
@@ -230,3 +298,16 @@ class WireCodec:
         """Count and raise; typed as returning so that callers can write ``return self._drop(...)``."""
         self.drops[reason] += 1
         raise Dropped(reason)
+
+
+_TAGS: dict[bytes, bytes] = {}
+
+
+def _tag(key: bytes) -> bytes:
+    """A short digest naming a key in the subkey cache (the cache must not mix two keys' subkeys)."""
+    tag = _TAGS.get(key)
+    if tag is None:
+        if len(_TAGS) > 16:
+            _TAGS.clear()
+        tag = _TAGS[key] = hashlib.blake2s(key, digest_size=8).digest()
+    return tag
