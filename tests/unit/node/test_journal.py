@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import threading
 from pathlib import Path
 
@@ -189,6 +190,18 @@ while True:
 """
 
 
+def _committed(path: Path) -> bool:
+    """Some batch is committed: the kill then lands while later batches are being written."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return bool(db.execute("SELECT count(*) FROM events").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+
+
 def test_a_daemon_killed_while_writing_leaves_a_sound_journal(tmp_path: Path) -> None:
     import signal
     import subprocess
@@ -200,6 +213,9 @@ def test_a_daemon_killed_while_writing_leaves_a_sound_journal(tmp_path: Path) ->
         assert writer.stdout is not None
         for _ in range(20):  # 10 000 events queued: batches are being committed
             writer.stdout.readline()
+        deadline = time.monotonic() + 60  # a loaded machine may not have run the writer thread yet
+        while time.monotonic() < deadline and not _committed(path):
+            time.sleep(0.05)
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait(10)
