@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 import threading
+import time
 from pathlib import Path
 
 import pytest
