@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(iproute2 nftables util-linux e2fsprogs procps iputils-ping psmisc openipmi ipmitool fence-agents resource-agents lvm2 kmod xfsprogs
-    apache2 mariadb-server chromium chromium-driver)
+    apache2 mariadb-server chromium chromium-driver faketime)
 # Daemons the cluster starts through its application agents: never started by their packages, never at boot.
 CLUSTER_DAEMONS=(apache2 apache-htcacheclean mariadb)
 missing=()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -25,6 +26,10 @@ from quorate.testbed.testbed import Testbed
 
 FAIL_START = "/run/chaos-fail-start"
 FAIL_STOP = "/run/chaos-fail-stop"
+HANG_STATUS = "/run/chaos-hang-status"
+FENCE_MODE = "fence-mode"  # in the work directory, on the machine: read by every node's fence_chaos
+#: the script's status check: every few seconds, killed (a failure) when it takes longer than its timeout
+STATUS_INTERVAL, STATUS_TIMEOUT = 3, 2
 PIDFILE = "/var/run/chaos-test.pid"
 SECRET = "quorate-chaos"
 
@@ -53,6 +58,7 @@ case $1 in
         echo $! > $PIDFILE
         ;;
     status)
+        if [ -e {HANG_STATUS} ]; then sleep 900; fi
         ps -edf | grep $PROG | grep -v grep
         exit $?
         ;;
@@ -78,12 +84,37 @@ def write_conf(workdir: Path, device: str, *, token_ms: int, period: float, vers
         device, init, fence_secret=SECRET, qdisk=False, timings=article.Timings(token_ms=token_ms)
     )
     text = text.replace('force_unmount="1"', 'force_unmount="0"')
+    text = _two_fence_methods(text, workdir / FENCE_MODE)
+    text = re.sub(
+        r'(<script\s+name="test_svc"\s+file="[^"]*")/>',
+        rf'\1 __enforce_timeouts="1">\n          <action name="status" depth="*" interval="{STATUS_INTERVAL}" '
+        rf'timeout="{STATUS_TIMEOUT}"/>\n        </script>',
+        text,
+    )
     if version is not None:
         text = text.replace('config_version="3"', f'config_version="{version}"', 1)
     name = "cluster.conf" if version is None else f"cluster-{version}.conf"
     conf = workdir / name
     conf.write_text(text)
     return conf
+
+
+def _two_fence_methods(text: str, mode_file: Path) -> str:
+    """Every node fenced by two methods, ``first`` then ``second``, each one ``fence_chaos`` device in front of
+    the power switch (the file ``mode_file`` tells them to forward, fail or hang)."""
+    methods = (
+        '<method name="first">\n           <device name="chaos-first"/>\n         </method>\n'
+        '         <method name="second">\n           <device name="chaos-second"/>\n         </method>'
+    )
+    text = re.sub(r'<method\s+name="single">\s*<device\s+name="switch"/>\s*</method>', methods, text)
+    switch = re.search(r'<fencedevice\s+name="switch"\s+agent="fence_netns"\s([^/]*)/>', text)
+    assert switch is not None, "the article's fence device is missing"
+    devices = "\n    ".join(
+        f'<fencedevice name="chaos-{m}" agent="fence_chaos" {switch[1].strip()} chaos_method="{m}" '
+        f'mode_file="{mode_file}"/>'
+        for m in ("first", "second")
+    )
+    return text.replace(switch[0], devices)
 
 
 @contextlib.contextmanager
