@@ -28,6 +28,8 @@ from pathlib import Path
 
 from quorate.testbed import article, chaos_checks, procs
 from quorate.testbed.chaos_bed import FAIL_START, FAIL_STOP, write_conf
+from quorate.testbed.chaos_faults import ACTIONS as MORE_ACTIONS
+from quorate.testbed.chaos_faults import Faults
 from quorate.testbed.chaos_plan import Plan, Step
 from quorate.testbed.chaos_report import RoundResult
 from quorate.testbed.conf import TestbedError
@@ -89,6 +91,8 @@ class Chaos:
         self.version = chaos_checks.config_version(conf.read_bytes()) or 0
         self.device = _device_of(conf)
         self.token_ms = _token_of(conf)
+        self.service = SERVICE
+        self.faults = Faults(self)
 
     # ------------------------------------------------------------- observing
     def status(self, node: str) -> dict[str, object] | None:
@@ -209,12 +213,15 @@ class Chaos:
             self.log(f"    config push version {self.version}: exit {done.returncode} {done.stdout.strip()}")
             if done.returncode != 0:
                 self.version -= 1  # refused everywhere: nothing may be lost
+        elif step.action in MORE_ACTIONS:
+            self.faults.do(step)
         else:
             raise ValueError(f"unknown chaos action {step.action!r}")
 
     def undo(self) -> None:
         """Put the machines right, as an operator would; the cluster must do the rest by itself."""
         tb = self.tb
+        self.faults.undo()
         tb.heal()
         for node in tb.nodes:
             if tb.is_powered(node):
@@ -232,6 +239,7 @@ class Chaos:
         began = time.time()
         self.log(f"{plan.scenario} round {plan.round} (seed {plan.seed}):")
         violations: list[str] = []
+        self.faults.start_round(began)
         with PowerWatch(self.tb.prefix) as watch:
             cut_at = None
             for step in plan.steps:
@@ -245,6 +253,7 @@ class Chaos:
             faults_end, undone_at = time.time(), time.monotonic()
             self.undo()
             recovery = self.wait_recovered(since=undone_at)
+        violations += self.faults.notes
         if recovery is None:
             violations.append(f"not recovered within {self.bound:g} s of the end of the faults")
         writes = [w for w in self.writes() if w.time >= began - 3 * self.period]
