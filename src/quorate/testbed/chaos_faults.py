@@ -7,7 +7,8 @@ own undo (heal, power on, start daemons), so a round always ends on the bed it b
 * ``loss``: a share of what a node receives is dropped at random (nftables ``numgen``, `faults.loss_script`);
 * ``fence_mode``: the word in the work directory's mode file that every node's ``fence_chaos`` reads (fail,
   hang, first-fails, or nothing: forward to the power switch);
-* ``hang_status``: the service's init script blocks in ``status`` on a node (its timeout is enforced);
+* ``hang_status``: the service's init script blocks in ``status`` on a node (its timeout is enforced), until
+  ``clear_status``;
 * ``relocate_async`` then ``power_off_coordinator``: ``clusvcadm -r`` runs in the background while the node
   that coordinates the cluster loses power;
 * ``clock_daemon`` then ``clock_jump``: a node's daemon runs under libfaketime with a timestamp file the
@@ -48,7 +49,8 @@ FULL_SIZE = "64k"
 SAVED_STATE = "/run/chaos-state.json"
 
 ACTIONS = (
-    "loss", "fence_mode", "hang_status", "relocate_async", "power_off_coordinator", "clock_daemon", "clock_jump",
+    "loss", "fence_mode", "hang_status", "clear_status", "relocate_async", "power_off_coordinator", "clock_daemon",
+    "clock_jump",
     "disk_full", "disk_free", "restart_other", "second_daemon", "wrong_key", "stop_daemon", "start_daemon",
     "expect_log", "expect_no_fence", "expect_full_said", "expect_persisted", "expect_wrong_key",
 )  # fmt: skip
@@ -122,6 +124,9 @@ class Faults:
         node = self._name(index)
         self.chaos.tb.exec(node, ["touch", HANG_STATUS], timeout=10)
         self._later(f"the hanging status on {node}", lambda: self._run_if_powered(node, ["rm", "-f", HANG_STATUS]))
+
+    def _clear_status(self, index: object) -> None:
+        self._run_if_powered(self._name(index), ["rm", "-f", HANG_STATUS])
 
     def _relocate_async(self, index: object) -> None:
         target = self._name(index)
@@ -290,11 +295,19 @@ class Faults:
         self.notes += chaos_checks.wrong_key_violations(node, alone, grew, started)
 
     # --------------------------------------------------------------- evidence
-    def _expect_log(self, text: object, index: object = None) -> None:
+    def _expect_log(self, text: object, index: object = None, wait: object = 0.0) -> None:
+        """A daemon must log ``text`` (``{node}``: the node of ``index``) during the round, within ``wait`` s."""
         marker = str(text).format(node=self._name(index) if index is not None else "")
-        logs = [self.chaos.tb.daemon_log(n) for n in self.chaos.tb.nodes]
-        if not any(chaos_checks.log_times(log, marker, self.began) for log in logs):
-            self.notes.append(f"no daemon logged {marker!r} during the round")
+        deadline = time.monotonic() + float(wait)  # type: ignore[arg-type]
+        while True:
+            logs = [self.chaos.tb.daemon_log(n) for n in self.chaos.tb.nodes]
+            if any(chaos_checks.log_times(log, marker, self.began) for log in logs):
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        waited = f" within {float(wait):g} s" if wait else ""  # type: ignore[arg-type]
+        self.notes.append(f"no daemon logged {marker!r} during the round{waited}")
 
     def _expect_no_fence(self) -> None:
         logs = {n: self.chaos.tb.daemon_log(n) for n in self.chaos.tb.nodes}

@@ -45,6 +45,7 @@ class Plan:
 
 
 LOSS_PERCENT = 30
+FENCE_RETRY_WAIT = 30.0  # seconds for a fence to be confirmed once the agent works again (it retries every 3 s)
 
 Builder = Callable[[random.Random, int], tuple[list[Step], tuple[int, ...]]]
 
@@ -131,25 +132,31 @@ def _loss(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
     return [Step("loss", (rng.randrange(n), LOSS_PERCENT), _hold(rng, 18, 22)), Step("heal")], ()
 
 
-def _fence_trouble(mode: str, hold: tuple[float, float], evidence: str) -> Builder:
-    """The service's owner (the first node) fails, its fence runs into ``mode``; ``evidence`` must be logged."""
+def _fence_trouble(mode: str, hold: tuple[float, float], trouble: str, wait: float) -> Builder:
+    """The service's owner (the first node) fails and its fence runs into ``mode``: ``trouble`` must be logged
+    (within ``wait`` seconds) before fencing is let work again, and then the fence must be confirmed."""
 
     def build(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
         return [
             Step("fence_mode", (mode,)),
             Step("kill", (0,), _hold(rng, *hold)),
-            Step("expect_log", (evidence, 0)),
-            Step("fence_mode", ("",), 2),
+            Step("expect_log", (trouble, 0, wait)),
+            Step("fence_mode", ("",)),
+            Step("expect_log", ("fence of {node} confirmed", 0, FENCE_RETRY_WAIT)),
         ], ()
 
     return build
 
 
 def _status_hangs(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+    # rgmanager fails back only when a better node joins: once the script works again the operator moves the
+    # service home, which is what the recovery check waits for.
     return [
-        Step("hang_status", (0,), _hold(rng, 12, 16)),
-        Step("expect_log", ("service:test status failed on {node}", 0)),
-        Step("expect_log", ("service:test started on", None)),
+        Step("hang_status", (0,)),
+        Step("expect_log", ("service:test: status check failed on {node}", 0, 15)),
+        Step("expect_log", ("service:test started on", None, 15), _hold(rng, 2, 5)),
+        Step("clear_status", (0,)),
+        Step("relocate", (0,)),
     ], ()
 
 
@@ -222,15 +229,15 @@ SCENARIOS: dict[str, tuple[str, Builder]] = {
     "loss-30": ("a node drops 30 % of what it receives, at random, for about 20 s", _loss),
     "fence-fails": (
         "the owner fails and every fence method fails for a while: nothing is taken over until one succeeds",
-        _fence_trouble("fail", (12, 16), "fence of {node} failed"),
+        _fence_trouble("fail", (12, 16), "fence of {node} failed", 10),
     ),
     "fence-hangs": (
         "the owner fails and the fence agent hangs past its timeout, then fencing works again",
-        _fence_trouble("hang", (FENCE_AGENT_TIMEOUT + 3, FENCE_AGENT_TIMEOUT + 6), "fence of {node} failed"),
+        _fence_trouble("hang", (1, 3), "fence of {node} failed", FENCE_AGENT_TIMEOUT + 30),
     ),
     "fence-second-method": (
         "the owner fails and only its second fence method works",
-        _fence_trouble("first-fails", (8, 10), "fence {node}: method second, device chaos-second (fence_chaos): ok"),
+        _fence_trouble("first-fails", (1, 3), "fence {node}: method second, device chaos-second (fence_chaos): ok", 30),
     ),
     "status-hangs": ("the service's status check blocks on its owner: a failure, the service recovers", _status_hangs),
     "push-during-restart": ("a new configuration pushed while a node's daemon restarts", _push_during_restart),
