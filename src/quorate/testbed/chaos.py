@@ -92,6 +92,7 @@ class Chaos:
         self.device = _device_of(conf)
         self.token_ms = _token_of(conf)
         self.service = SERVICE
+        self.qdisk = "<quorumd" in conf.read_text()
         self.faults = Faults(self)
 
     # ------------------------------------------------------------- observing
@@ -208,7 +209,7 @@ class Chaos:
         elif step.action == "push_config":
             self.version += 1
             pushed = write_conf(self.conf.parent, self.device, token_ms=self.token_ms, period=self.period,
-                                version=self.version)  # fmt: skip
+                                version=self.version, qdisk=self.qdisk)  # fmt: skip
             done = tb.exec(self._name(args[0]), [*QUORATE, "config", "push", str(pushed)], timeout=120)
             self.log(f"    config push version {self.version}: exit {done.returncode} {done.stdout.strip()}")
             if done.returncode != 0:

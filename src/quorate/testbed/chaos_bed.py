@@ -20,7 +20,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from quorate.testbed import article, luns
+from quorate.testbed import article, chaos_qdisk, luns
 from quorate.testbed.power import start_power_switch
 from quorate.testbed.testbed import Testbed
 
@@ -72,8 +72,11 @@ exit 0
 """
 
 
-def write_conf(workdir: Path, device: str, *, token_ms: int, period: float, version: int | None = None) -> Path:
-    """The adapted cluster.conf in ``workdir`` (with ``version`` as config_version when given)."""
+def write_conf(
+    workdir: Path, device: str, *, token_ms: int, period: float, version: int | None = None, qdisk: bool = False
+) -> Path:
+    """The adapted cluster.conf in ``workdir`` (with ``version`` as config_version when given, and the quorum
+    disk of `chaos_qdisk` when ``qdisk``)."""
     prog = workdir / "test_cluster.sh"
     prog.write_text(program(period))
     prog.chmod(0o755)
@@ -91,6 +94,8 @@ def write_conf(workdir: Path, device: str, *, token_ms: int, period: float, vers
         rf'timeout="{STATUS_TIMEOUT}"/>\n        </script>',
         text,
     )
+    if qdisk:
+        text = chaos_qdisk.with_quorum_disk(text)
     if version is not None:
         text = text.replace('config_version="3"', f'config_version="{version}"', 1)
     name = "cluster.conf" if version is None else f"cluster-{version}.conf"
@@ -134,13 +139,21 @@ def shared_lun(workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def article_cluster(workdir: Path, *, prefix: str, token_ms: int, period: float) -> Iterator[tuple[Testbed, Path]]:
-    """The testbed with its power switch running; the daemons are started, nothing is waited for."""
+def article_cluster(
+    workdir: Path, *, prefix: str, token_ms: int, period: float, qdisk: bool = False
+) -> Iterator[tuple[Testbed, Path]]:
+    """The testbed with its power switch running (and with ``qdisk`` the quorum disk of `chaos_qdisk`); the
+    daemons are started, nothing is waited for."""
     workdir.mkdir(parents=True, exist_ok=True)
-    with shared_lun(workdir) as device:
-        conf = write_conf(workdir, device, token_ms=token_ms, period=period)
-        tb = Testbed.up(conf, prefix=prefix)
+    with shared_lun(workdir) as device, contextlib.ExitStack() as stack:
+        qdisks = stack.enter_context(chaos_qdisk.quorum_disk(workdir, len(article.NODES))) if qdisk else []
+        conf = write_conf(workdir, device, token_ms=token_ms, period=period, qdisk=qdisk)
+        tb = Testbed.up(conf, prefix=prefix, start_daemons=not qdisk)
         try:
+            if qdisk:
+                chaos_qdisk.link_devices([tb.node_dir(n) for n in tb.nodes], qdisks)
+                for node in tb.nodes:
+                    tb.start_daemon(node)
             start_power_switch(tb, secret=SECRET)
             yield tb, conf
         finally:

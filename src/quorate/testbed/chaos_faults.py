@@ -17,7 +17,9 @@ own undo (heal, power on, start daemons), so a round always ends on the bed it b
   state file) filled up, then emptied; ``restart_other`` makes the node persist a new view generation;
 * ``second_daemon``: a second quorated started on a node whose daemon runs;
 * ``wrong_key``: a node's daemon restarted with a key the others do not share;
-* ``stop_daemon``/``start_daemon``: a node's daemon stopped (clean leave) and started.
+* ``stop_daemon``/``start_daemon``: a node's daemon stopped (clean leave) and started;
+* ``qdisk_lost`` (one node, or every node for index -1), ``qdisk_readonly``, ``qdisk_frozen``: a node's path
+  to the quorum disk breaks (`chaos_qdisk` says how).
 
 Some faults are only meaningful if the cluster then behaves in a given way that the shared disk cannot show
 (a second daemon refused, a full disk reported, datagrams dropped and counted). The ``expect_*`` actions look
@@ -35,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from quorate.testbed import chaos_checks
+from quorate.testbed import chaos_checks, chaos_qdisk
 from quorate.testbed.chaos_bed import FENCE_MODE, HANG_STATUS
 from quorate.testbed.chaos_plan import Step
 from quorate.testbed.conf import TestbedError
@@ -52,6 +54,7 @@ ACTIONS = (
     "loss", "fence_mode", "hang_status", "clear_status", "relocate_async", "power_off_coordinator", "clock_daemon",
     "clock_jump",
     "disk_full", "disk_free", "restart_other", "second_daemon", "wrong_key", "stop_daemon", "start_daemon",
+    "qdisk_lost", "qdisk_readonly", "qdisk_frozen",
     "expect_log", "expect_no_fence", "expect_full_said", "expect_persisted", "expect_wrong_key",
 )  # fmt: skip
 
@@ -294,6 +297,31 @@ class Faults:
         started = [t for log in logs for t in chaos_checks.log_times(log, f"started on {node}", self.began)]
         self.notes += chaos_checks.wrong_key_violations(node, alone, grew, started)
 
+    # --------------------------------------------------------------- quorum disk
+    def _qdisk_nodes(self, index: object) -> list[str]:
+        return list(self.chaos.tb.nodes) if int(index) < 0 else [self._name(index)]  # type: ignore[call-overload]
+
+    def _qdisk_fault(self, index: object, what: str, fault: Callable[[str, str], None]) -> None:
+        for node in self._qdisk_nodes(index):
+            device = chaos_qdisk.device_of(self.chaos.tb.node_dir(node))
+            fault(node, device)
+            self._later(f"the {what} quorum disk of {node}", _restorer(device))
+
+    def _qdisk_lost(self, index: object) -> None:
+        self._qdisk_fault(index, "lost", lambda _node, device: chaos_qdisk.lose(device))
+
+    def _qdisk_readonly(self, index: object) -> None:
+        self._qdisk_fault(index, "read-only", lambda _node, device: chaos_qdisk.make_read_only(device))
+
+    def _qdisk_frozen(self, index: object) -> None:
+        def freeze(node: str, device: str) -> None:
+            pid = self.chaos.tb.daemon_pid(node)
+            if pid is None:
+                raise TestbedError(f"no daemon runs on {node}")
+            chaos_qdisk.freeze(device, [pid])
+
+        self._qdisk_fault(index, "frozen", freeze)
+
     # --------------------------------------------------------------- evidence
     def _expect_log(self, text: object, index: object = None, wait: object = 0.0) -> None:
         """A daemon must log ``text`` (``{node}``: the node of ``index``) during the round, within ``wait`` s."""
@@ -312,6 +340,10 @@ class Faults:
     def _expect_no_fence(self) -> None:
         logs = {n: self.chaos.tb.daemon_log(n) for n in self.chaos.tb.nodes}
         self.notes += chaos_checks.quiet_violations(logs, self.began)
+
+
+def _restorer(device: str) -> Callable[[], None]:
+    return lambda: chaos_qdisk.restore(device)
 
 
 def _write_key(path: Path, key: bytes) -> None:

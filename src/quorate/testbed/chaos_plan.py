@@ -213,6 +213,14 @@ def _wrong_key(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]
             Step("expect_no_fence")], ()  # fmt: skip
 
 
+def _qdisk_fault(action: str, everyone: bool = False) -> Builder:
+    def build(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
+        victim = -1 if everyone else rng.randrange(n)
+        return [Step(action, (victim,), _hold(rng, 12, 16))], ()
+
+    return build
+
+
 SCENARIOS: dict[str, tuple[str, Builder]] = {
     "power-off": ("a node loses power, comes back", _power_off),
     "kill-daemon": ("the daemon is SIGKILLed, the node stays up", _kill_daemon),
@@ -247,7 +255,13 @@ SCENARIOS: dict[str, tuple[str, Builder]] = {
     "state-dir-full": ("a node's state directory fills up, then is freed: it runs on, persists again", _state_dir_full),
     "started-twice": ("a second quorated started on a node: refused, the first runs on", _started_twice),
     "wrong-key": ("a node restarted with the wrong key: dropped by the others, alone and not quorate", _wrong_key),
+    "qdisk-lost-one": ("one node loses its path to the quorum disk", _qdisk_fault("qdisk_lost")),
+    "qdisk-lost-all": ("every node loses the quorum disk", _qdisk_fault("qdisk_lost", everyone=True)),
+    "qdisk-read-only": ("one node's path to the quorum disk turns read-only", _qdisk_fault("qdisk_readonly")),
+    "qdisk-frozen": ("one node's transfers to the quorum disk stall for seconds each", _qdisk_fault("qdisk_frozen")),
 }
+#: the scenarios run on a cluster with a quorum disk (a second testbed, so the others keep their arithmetic)
+QDISK_SCENARIOS = ("qdisk-lost-one", "qdisk-lost-all", "qdisk-read-only", "qdisk-frozen")
 
 
 def plan(scenario: str, seed: int, round_number: int, nodes: int) -> Plan:
