@@ -8,6 +8,7 @@ by writing one word into a file on the machine, named by the device's ``mode_fil
 * ``fail``: every run exits 1 at once, saying so, without touching the switch;
 * ``hang``: every run sleeps until the caller's deadline kills it (the agent prints nothing and never exits);
 * ``first-fails``: runs of the device whose ``chaos_method`` option is ``first`` fail, the others forward;
+* ``first-hangs``: runs of that device hang, the others forward;
 * anything else, a missing or empty file: the run is forwarded to ``fence_netns`` unchanged.
 
 The two options of its own (``mode_file``, ``chaos_method``) are taken out before the rest of the input
@@ -27,7 +28,7 @@ from pathlib import Path
 from quorate.agents.fence_netns import EXIT_FAIL, EXIT_OK, Param, metadata_xml
 
 OWN_OPTIONS = ("mode_file", "chaos_method")
-MODES = ("fail", "hang", "first-fails")
+FIRST_ONLY = {"first-fails": "fail", "first-hangs": "hang"}
 FORWARD_TO = [sys.executable, "-m", "quorate.agents.fence_netns"]
 
 
@@ -57,8 +58,8 @@ def decide(mode: str, method: str) -> str:
     """What one run does: "fail", "hang" or "forward"."""
     if mode in ("fail", "hang"):
         return mode
-    if mode == "first-fails" and method == "first":
-        return "fail"
+    if mode in FIRST_ONLY and method == "first":
+        return FIRST_ONLY[mode]
     return "forward"
 
 

@@ -45,6 +45,7 @@ class Plan:
 
 
 LOSS_PERCENT = 30
+FIRST_FAILED = "fence {node}: method first, device chaos-first (fence_chaos): failed"
 FENCE_RETRY_WAIT = 30.0  # seconds for a fence to be confirmed once the agent works again (it retries every 3 s)
 
 Builder = Callable[[random.Random, int], tuple[list[Step], tuple[int, ...]]]
@@ -240,8 +241,8 @@ SCENARIOS: dict[str, tuple[str, Builder]] = {
         _fence_trouble("fail", (12, 16), "fence of {node} failed", 10),
     ),
     "fence-hangs": (
-        "the owner fails and the fence agent hangs past its timeout, then fencing works again",
-        _fence_trouble("hang", (1, 3), "fence of {node} failed", FENCE_AGENT_TIMEOUT + 30),
+        "the owner fails and its first fence agent hangs past its deadline: the second method fences",
+        _fence_trouble("first-hangs", (1, 3), FIRST_FAILED, FENCE_AGENT_TIMEOUT + 30),
     ),
     "fence-second-method": (
         "the owner fails and only its second fence method works",

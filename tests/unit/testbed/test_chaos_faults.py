@@ -43,13 +43,13 @@ def test_loss_drops_thirty_percent_on_one_node_for_about_twenty_seconds() -> Non
 
 
 def test_fence_scenarios_fail_the_owner_wait_for_the_trouble_then_for_the_fence() -> None:
-    for name, mode in (("fence-fails", "fail"), ("fence-hangs", "hang"), ("fence-second-method", "first-fails")):
+    for name, mode in (("fence-fails", "fail"), ("fence-hangs", "first-hangs"), ("fence-second-method", "first-fails")):
         steps = plan(name, 2, 1, 3).steps
         assert [s.action for s in steps] == ["fence_mode", "kill", "expect_log", "fence_mode", "expect_log"], name
         assert steps[0].args == (mode,) and steps[1].args == (0,) and steps[3].args == ("",)
         assert steps[-1].args[0] == "fence of {node} confirmed"
     failed = plan("fence-hangs", 2, 1, 3).steps[2]
-    assert failed.args[0] == "fence of {node} failed"
+    assert failed.args[0] == "fence {node}: method first, device chaos-first (fence_chaos): failed"
     assert failed.args[2] > FENCE_AGENT_TIMEOUT  # the agent must outlive its deadline before fencing may work again
 
 
@@ -116,7 +116,11 @@ def test_the_agent_fails_hangs_or_forwards_as_its_mode_file_says(tmp_path: Path)
 
     with pytest.raises(Killed):
         fence_chaos.run(options, errors.append, forward, sleep=sleep)
-    assert len(forwarded) == 2
+    mode.write_text("first-hangs")
+    with pytest.raises(Killed):
+        fence_chaos.run(options, errors.append, forward, sleep=sleep)
+    assert fence_chaos.run({**options, "chaos_method": "second"}, errors.append, forward) == 0
+    assert len(forwarded) == 3
 
 
 def test_the_agent_reads_fence_agent_input_keeping_what_it_does_not_know() -> None:
