@@ -109,12 +109,15 @@ class Chaos:
         return parsed
 
     def recovered(self) -> bool:
-        """One quorate view of every node, the service started on the first node, one configuration version."""
+        """One quorate view of every node, the service started on the first node, one configuration version (and
+        on a cluster with a quorum disk, every node counting its vote)."""
         everyone = sorted(self.tb.nodes)
         versions = set()
         for node in self.tb.nodes:
             s = self.status(node)
             if s is None or not s["quorate"]:
+                return False
+            if self.qdisk and not s["qdisk_votes"]:  # the quorum disk's master elected and its vote counted
                 return False
             names = {n["nodeid"]: n["name"] for n in s["nodes"]}  # type: ignore[attr-defined]
             if sorted(names[m] for m in s["members"]) != everyone:  # type: ignore[attr-defined]

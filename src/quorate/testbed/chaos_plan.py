@@ -215,9 +215,22 @@ def _wrong_key(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]
 
 
 def _qdisk_fault(action: str, everyone: bool = False) -> Builder:
+    """One node's path to the quorum disk breaks: the master must see it dead on disk and have it fenced. When
+    every node loses the disk nobody can be declared dead on it: no fence, the nodes' own votes keep quorum."""
+
     def build(rng: random.Random, n: int) -> tuple[list[Step], tuple[int, ...]]:
-        victim = -1 if everyone else rng.randrange(n)
-        return [Step(action, (victim,), _hold(rng, 12, 16))], ()
+        if everyone:
+            return [
+                Step("qdisk_lost", (-1,)),
+                Step("expect_log", ("the last disk read or write failed", None, 10), _hold(rng, 8, 12)),
+                Step("expect_no_fence"),
+            ], ()
+        victim = rng.randrange(n)
+        return [
+            Step(action, (victim,)),
+            Step("expect_log", ("{node} will be fenced: node", victim, 30)),
+            Step("expect_log", ("fence of {node} confirmed", victim, 30), 2),
+        ], ()
 
     return build
 
