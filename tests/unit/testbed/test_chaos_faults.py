@@ -161,3 +161,27 @@ def test_a_node_with_the_wrong_key_is_alone_dropped_and_starts_nothing() -> None
     assert checks.wrong_key_violations(B, True, {C: 14}, []) == []
     found = checks.wrong_key_violations(B, False, {C: 0}, [checks._stamp("2026-03-01 12:00:01")])
     assert len(found) == 3 and f"{C} counted no dropped datagram" in found[1]
+
+
+# ------------------------------------------------------------------------------------------- quorum disk
+
+
+def test_the_quorum_disk_bed_gives_the_disk_one_vote_at_each_nodes_own_path(tmp_path: Path) -> None:
+    from quorate.testbed.chaos_plan import QDISK_SCENARIOS
+    from quorate.testbed.chaos_qdisk import LINK
+
+    text = write_conf(tmp_path, "/dev/loop7", token_ms=1000, period=1.0, qdisk=True).read_text()
+    assert text.count("<quorumd") == 1 and f'votes="1" device="{LINK}"' in text and "label=" not in text
+    assert 'expected_votes="4"' in text
+    assert "<quorumd" not in write_conf(tmp_path, "/dev/loop7", token_ms=1000, period=1.0).read_text()
+    assert set(QDISK_SCENARIOS) <= set(SCENARIOS)
+
+
+def test_a_disk_lost_by_one_node_must_get_it_fenced_and_by_all_must_fence_nobody() -> None:
+    one = plan("qdisk-lost-one", 3, 1, 3).steps
+    assert one[0].action == "qdisk_lost" and one[0].args[0] in (0, 1, 2)
+    assert [s.args[0] for s in one[1:]] == ["{node} will be fenced: node", "fence of {node} confirmed"]
+    every = plan("qdisk-lost-all", 3, 1, 3).steps
+    assert every[0].args == (-1,) and every[-1].action == "expect_no_fence"
+    for name, action in (("qdisk-read-only", "qdisk_readonly"), ("qdisk-frozen", "qdisk_frozen")):
+        assert plan(name, 3, 1, 3).steps[0].action == action
