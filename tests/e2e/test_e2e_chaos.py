@@ -1,4 +1,4 @@
-"""`quorate chaos` on a real testbed: a short seeded run of three scenarios, one round each.
+"""`quorate chaos` on a real testbed: a short seeded run of five scenarios, one round each.
 
 The command builds its own testbed (the article's cluster on a loop LUN), so this test only needs the
 machine the testbed needs; without root it fails through ``require_root`` like every end-to-end test. What
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from quorate.testbed.support import unique_prefix
 
-SCENARIOS = ("kill-daemon", "partition-2-1", "stop-fails")
+SCENARIOS = ("kill-daemon", "partition-2-1", "stop-fails", "fence-second-method", "started-twice")
 
 
 def test_a_seeded_chaos_run_recovers_every_round_and_keeps_every_invariant(
@@ -37,7 +37,9 @@ def test_a_seeded_chaos_run_recovers_every_round_and_keeps_every_invariant(
     assert [row.split(" | ")[0][2:] for row in rows] == list(SCENARIOS)
     for row in rows:
         assert re.fullmatch(r"\| \S+ \| 1 \| [\d.]+ s \| [\d.]+ s \| [\d.]+ s \| 1 \| 0 \|", row), row
-    # kill-daemon and stop-fails each fence a node: the power switch really cut it.
-    assert out.count("lost power:") >= 2, out
+    # kill-daemon, stop-fails and fence-second-method each fence a node: the power switch really cut it, the last
+    # one through the second fence method once the first one's agent failed.
+    assert out.count("lost power:") >= 3, out
+    assert "second quorated on" in out and "exit 100" in out
     assert "VIOLATION" not in out
     print(f"chaos run of {len(SCENARIOS)} scenarios: {took:.0f} s")

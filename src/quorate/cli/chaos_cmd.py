@@ -76,6 +76,22 @@ def chaos(
 def _run(
     names: list[str], rounds: int, seed: int, token_ms: int, bound: float, prefix: str, logs_dir: Path | None
 ) -> list[RoundResult]:
+    from quorate.testbed.chaos_plan import QDISK_SCENARIOS
+
+    results: list[RoundResult] = []
+    plain = [n for n in names if n not in QDISK_SCENARIOS]
+    with_disk = [n for n in names if n in QDISK_SCENARIOS]
+    for group, qdisk in ((plain, False), (with_disk, True)):
+        if group:
+            results += _run_on_bed(group, rounds, seed, token_ms, bound, prefix, logs_dir, qdisk=qdisk)
+    return results
+
+
+def _run_on_bed(
+    names: list[str], rounds: int, seed: int, token_ms: int, bound: float, prefix: str, logs_dir: Path | None,
+    *, qdisk: bool,
+) -> list[RoundResult]:  # fmt: skip
+    """The rounds of ``names`` on one fresh testbed (with a quorum disk when ``qdisk``)."""
     from quorate.testbed.chaos import Chaos
     from quorate.testbed.chaos_bed import article_cluster
     from quorate.testbed.chaos_plan import plan
@@ -83,9 +99,11 @@ def _run(
     period = 1.0
     results: list[RoundResult] = []
     tmp = tempfile.TemporaryDirectory(prefix="quorate-chaos-")
-    with tmp, article_cluster(Path(tmp.name), prefix=prefix, token_ms=token_ms, period=period) as (tb, conf):
+    bed = article_cluster(Path(tmp.name), prefix=prefix, token_ms=token_ms, period=period, qdisk=qdisk)
+    with tmp, bed as (tb, conf):
         runner = Chaos(tb, conf, period=period, bound=bound, log=lambda line: click.echo(line), logs_dir=logs_dir)
-        click.echo("waiting for the cluster to form and service:test to start on its first node")
+        disk = " (with a quorum disk)" if qdisk else ""
+        click.echo(f"waiting for the cluster{disk} to form and service:test to start on its first node")
         began = time.monotonic()
         if runner.wait_recovered() is None:
             raise click.ClickException(f"the cluster did not form within {bound:g} s")

@@ -71,7 +71,7 @@ from quorate.core.key_rotation_effects import KeyEffect
 from quorate.core.local_services import LocalServices
 from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, LockReleased
-from quorate.core.membership import Membership
+from quorate.core.membership import Membership, MembershipError
 from quorate.core.messages import (
     KEY_MESSAGES,
     TIMELINE_MESSAGES,
@@ -491,6 +491,7 @@ class NodeCore:
                 self._log(f"qdisk: node {effect.nodeid} is dead on disk and already out of the view: no new fence")
             elif isinstance(effect, KillNode):
                 self._add_victim(now, effect.nodeid, effect.reason)
+                self._order_out(now, effect.nodeid)
             elif isinstance(effect, Reboot):
                 self._log(f"quorum disk self-fence: {effect.reason}", "warning")
                 self._self_fence(now, effect.reason)
@@ -666,6 +667,15 @@ class NodeCore:
         self._log(f"self-fence: {reason}", "warning")
         self.local.stop_everything(StopWhy.EMERGENCY, reason)
         self._effects.append(SelfFence(reason))
+
+    def _order_out(self, now: float, nodeid: int) -> None:
+        """A member dead on the quorum disk is also told to leave, as qdiskd had cman kill it: only the
+        coordinator fences, and a victim that is the coordinator would otherwise stay in the view (and keep its
+        services) until its disk came back; once it stops as a failure the next coordinator fences it."""
+        try:
+            self.membership.kill(now, nodeid)
+        except MembershipError as exc:
+            self._log(f"qdisk: cannot order node {nodeid} out of the view: {exc}", "warning")
 
     def _add_victim(self, now: float, nodeid: int, reason: str) -> None:
         boot, incarnation = self.membership.stamps().get(nodeid, (0, 0))

@@ -550,10 +550,8 @@ class Daemon:
             future = self.replies.pop(effect.rid, None)
             if future is not None and not future.done():
                 future.set_result(effect)
-        elif isinstance(effect, PersistGeneration):
-            self.store.save_generation(effect.seq)
-        elif isinstance(effect, PersistRejoin):
-            self.store.save_rejoin(effect.expected, effect.awaiting)
+        elif isinstance(effect, PersistGeneration | PersistRejoin):
+            self._persist(effect)
         elif isinstance(effect, SelfFence):
             self.self_fence(effect.reason)
         elif isinstance(effect, SendToWitness):
@@ -561,6 +559,19 @@ class Daemon:
                 self.witness_link.send(effect.host, effect.port, effect.payload)
             else:  # a witness added by a new configuration: its socket opens now, the next request goes out
                 asyncio.get_running_loop().create_task(self._open_witness_link())
+
+    def _persist(self, effect: PersistGeneration | PersistRejoin) -> None:
+        """Write the state; a failed write is logged once (and its end too), the daemon runs on (see store.py)."""
+        before = self.store.failure
+        if isinstance(effect, PersistGeneration):
+            self.store.save_generation(effect.seq)
+        else:
+            self.store.save_rejoin(effect.expected, effect.awaiting)
+        if self.store.failure is not None and self.store.failure != before:
+            self.log_line(f"{self.store.failure}; running on with the state in memory, writing it again at the next "
+                          "view change", "warning")  # fmt: skip
+        elif before is not None and self.store.failure is None:
+            self.log_line(f"state written again to {self.store.path}")
 
     def _activated(self, cfg: ClusterConfig) -> None:
         """A new cluster.conf is live: the shell's own copies (addresses, known senders, trees) follow it."""

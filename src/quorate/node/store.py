@@ -14,6 +14,12 @@ daemon exits with its configuration-error status. Guessing values out of a damag
 or a generation, and discarding it silently would hide the damage; the message gives the way out instead:
 move the file away, and the next start is a new run, its epoch taken from the wall clock and its view
 generations from what it hears, exactly as with a lost state directory.
+
+Only the boot epoch must be written before the daemon goes on (`new_boot` raises). A later write that fails (a
+full file system, say) does not stop a running daemon: the values in memory are still right, stopping would
+turn a full disk into a failed node, and a restart would refuse to start anyway until the epoch can be written.
+The store remembers why (`failure`, for the daemon to log), and every later save writes the whole state again
+until one succeeds.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class StateStore:
         self.directory = Path(directory)
         self.path = self.directory / "state.json"
         self.state = LocalState()
+        self.failure: str | None = None  # why the last save could not be written; None once one succeeds
 
     def load(self) -> LocalState:
         """Read the state; `StateError` (one line: the file, the fault, the way out) if it cannot be trusted."""
@@ -74,13 +81,21 @@ class StateStore:
         return epoch
 
     def save_generation(self, seq: int) -> None:
-        if seq > self.state.highest_seq:
-            self.state.highest_seq = seq
-            self._write()
+        if seq > self.state.highest_seq or self.failure is not None:
+            self.state.highest_seq = max(seq, self.state.highest_seq)
+            self._save()
 
     def save_rejoin(self, expected: int, awaiting: frozenset[int]) -> None:
         self.state.rejoin_expected, self.state.rejoin_awaiting = expected, tuple(sorted(awaiting))
-        self._write()
+        self._save()
+
+    def _save(self) -> None:
+        try:
+            self._write()
+        except OSError as exc:
+            self.failure = f"cannot write {self.path}: {exc.strerror or exc}"
+        else:
+            self.failure = None
 
     def _write(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from quorate.testbed import article, chaos_checks, procs
 from quorate.testbed.chaos_bed import FAIL_START, FAIL_STOP, write_conf
+from quorate.testbed.chaos_faults import ACTIONS as MORE_ACTIONS
+from quorate.testbed.chaos_faults import Faults
 from quorate.testbed.chaos_plan import Plan, Step
 from quorate.testbed.chaos_report import RoundResult
 from quorate.testbed.conf import TestbedError
@@ -89,6 +91,9 @@ class Chaos:
         self.version = chaos_checks.config_version(conf.read_bytes()) or 0
         self.device = _device_of(conf)
         self.token_ms = _token_of(conf)
+        self.service = SERVICE
+        self.qdisk = "<quorumd" in conf.read_text()
+        self.faults = Faults(self)
 
     # ------------------------------------------------------------- observing
     def status(self, node: str) -> dict[str, object] | None:
@@ -104,12 +109,15 @@ class Chaos:
         return parsed
 
     def recovered(self) -> bool:
-        """One quorate view of every node, the service started on the first node, one configuration version."""
+        """One quorate view of every node, the service started on the first node, one configuration version (and
+        on a cluster with a quorum disk, every node counting its vote)."""
         everyone = sorted(self.tb.nodes)
         versions = set()
         for node in self.tb.nodes:
             s = self.status(node)
             if s is None or not s["quorate"]:
+                return False
+            if self.qdisk and not s["qdisk_votes"]:  # the quorum disk's master elected and its vote counted
                 return False
             names = {n["nodeid"]: n["name"] for n in s["nodes"]}  # type: ignore[attr-defined]
             if sorted(names[m] for m in s["members"]) != everyone:  # type: ignore[attr-defined]
@@ -204,17 +212,20 @@ class Chaos:
         elif step.action == "push_config":
             self.version += 1
             pushed = write_conf(self.conf.parent, self.device, token_ms=self.token_ms, period=self.period,
-                                version=self.version)  # fmt: skip
+                                version=self.version, qdisk=self.qdisk)  # fmt: skip
             done = tb.exec(self._name(args[0]), [*QUORATE, "config", "push", str(pushed)], timeout=120)
             self.log(f"    config push version {self.version}: exit {done.returncode} {done.stdout.strip()}")
             if done.returncode != 0:
                 self.version -= 1  # refused everywhere: nothing may be lost
+        elif step.action in MORE_ACTIONS:
+            self.faults.do(step)
         else:
             raise ValueError(f"unknown chaos action {step.action!r}")
 
     def undo(self) -> None:
         """Put the machines right, as an operator would; the cluster must do the rest by itself."""
         tb = self.tb
+        self.faults.undo()
         tb.heal()
         for node in tb.nodes:
             if tb.is_powered(node):
@@ -232,6 +243,7 @@ class Chaos:
         began = time.time()
         self.log(f"{plan.scenario} round {plan.round} (seed {plan.seed}):")
         violations: list[str] = []
+        self.faults.start_round(began)
         with PowerWatch(self.tb.prefix) as watch:
             cut_at = None
             for step in plan.steps:
@@ -245,6 +257,7 @@ class Chaos:
             faults_end, undone_at = time.time(), time.monotonic()
             self.undo()
             recovery = self.wait_recovered(since=undone_at)
+        violations += self.faults.notes
         if recovery is None:
             violations.append(f"not recovered within {self.bound:g} s of the end of the faults")
         writes = [w for w in self.writes() if w.time >= began - 3 * self.period]

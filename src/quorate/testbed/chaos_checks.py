@@ -212,3 +212,68 @@ def version_violations(on_disk: Mapping[str, int | None], at_least: int) -> list
 
 def _clock(t: float) -> str:
     return datetime.fromtimestamp(t).strftime("%H:%M:%S.%f")[:-3]
+
+
+# ------------------------------------------------------------------------------ evidence of single faults
+
+
+def quiet_violations(logs: Mapping[str, str], since: float) -> list[str]:
+    """No node may have scheduled or carried out a fence since ``since`` (a fault that must evict nobody)."""
+    found = []
+    for node, log in sorted(logs.items()):
+        lines = [line for line in log.splitlines() if "fence of " in line and log_times(line, "fence of ", since)]
+        if lines:
+            found.append(f"{node} fenced during a fault that must evict nobody: {lines[0].split(': ', 1)[-1]}")
+    return found
+
+
+def full_disk_violations(node: str, running: bool, said: bool) -> list[str]:
+    """A node whose state directory is full keeps running and says why it cannot persist."""
+    found = []
+    if not running:
+        found.append(f"the daemon of {node} stopped when its state directory filled up")
+    if not said:
+        found.append(f"the daemon of {node} did not report that its state directory is full")
+    return found
+
+
+def persisted_violations(node: str, stored: int | None, generation: int | None) -> list[str]:
+    """Once space is back, the state file must hold the node's current view generation (or a later one)."""
+    if generation is None:
+        return [f"{node} did not answer after space was freed in its state directory"]
+    if stored is None or stored < generation:
+        return [
+            f"{node} did not persist its view generation {generation} once space was freed "
+            f"(the state file holds {stored if stored is not None else 'nothing readable'})"
+        ]
+    return []
+
+
+def second_daemon_violations(
+    node: str, exit_code: int | None, said: str, first_before: int | None, first_after: int | None
+) -> list[str]:
+    """A second quorated on a node must refuse to start, saying another one runs, and leave the first alone."""
+    found = []
+    if exit_code is None or exit_code == 0:
+        found.append(f"a second quorated on {node} did not refuse to start (exit {exit_code})")
+    elif "another quorated" not in said:
+        found.append(f"a second quorated on {node} refused without saying another one runs: {said[-200:]!r}")
+    if first_before is None or first_after != first_before:
+        found.append(f"the first quorated on {node} did not survive a second start ({first_before} -> {first_after})")
+    return found
+
+
+def wrong_key_violations(
+    node: str, alone: bool, dropped_since: Mapping[str, int], started: Sequence[float]
+) -> list[str]:
+    """A node with the wrong key: not quorate on its own, its datagrams dropped and counted by the others, and
+    it starts no service."""
+    found = []
+    if not alone:
+        found.append(f"{node}, with a key the others do not share, is quorate (or did not answer)")
+    deaf = sorted(n for n, grew in dropped_since.items() if grew <= 0)
+    if deaf:
+        found.append(f"{', '.join(deaf)} counted no dropped datagram from {node} and its wrong key")
+    if started:
+        found.append(f"{node} started a service with the wrong key at {_clock(started[0])}")
+    return found

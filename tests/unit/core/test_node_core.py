@@ -207,6 +207,23 @@ def test_a_killed_node_stops_its_services_and_then_takes_no_further_part() -> No
     assert (reply.rid, reply.ok, reply.code) == (rid, False, Refusal.UNAVAILABLE)
 
 
+def test_a_coordinator_dead_on_the_quorum_disk_is_ordered_out_and_fenced_by_the_next_one() -> None:
+    from quorate.core.qdisk_effects import KillNode
+
+    c = settled()  # node 1 coordinates and runs the service
+    master = c.cores[2]
+    once = [[KillNode(1, "node 1 stopped writing to the quorum disk")]]
+    master.disk.take_effects = lambda: once.pop() if once else []  # type: ignore[method-assign]
+    c.out[1] = []
+    master._process(c.now)  # what the master's quorum disk decided, routed as after a disk cycle
+    del master.disk.take_effects
+    c.pump()
+    assert any(isinstance(e, SelfFence) for e in c.out[1])  # told to leave: it stops everything as a failure
+    assert StopService("test", 0, StopWhy.EMERGENCY) in c.effects(1, StopService)
+    c.advance(2.0)
+    assert [f.nodeid for f in c.effects(2, RunFence)] == [1]  # the next coordinator fences it
+
+
 # -------------------------------------------------------------------------------------------------- requests
 
 

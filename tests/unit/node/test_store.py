@@ -83,3 +83,33 @@ def test_an_unreadable_state_path_is_a_located_refusal(tmp_path: Path) -> None:
     (tmp_path / "state.json").mkdir()
     with pytest.raises(StateError, match=r"cannot read .*state.json: Is a directory"):
         StateStore(tmp_path).load()
+
+
+def test_a_full_disk_does_not_stop_the_daemon_and_the_next_save_writes_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from quorate.node import store as store_module
+
+    store = StateStore(tmp_path)
+    store.load()
+    store.new_boot()
+    store.save_generation(4)
+    real = store_module.write_atomically
+
+    def full(*args: object, **kwargs: object) -> str:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store_module, "write_atomically", full)
+    store.save_generation(9)  # no exception: the daemon runs on
+    assert store.failure == f"cannot write {tmp_path / 'state.json'}: No space left on device"
+    assert StateStore(tmp_path).load().highest_seq == 4
+    monkeypatch.setattr(store_module, "write_atomically", real)
+    store.save_generation(9)  # the same generation again: written now, since the last write failed
+    assert store.failure is None
+    assert StateStore(tmp_path).load().highest_seq == 9
+    with pytest.raises(OSError):  # the boot epoch is still written before anything else, or the start fails
+        monkeypatch.setattr(store_module, "write_atomically", full)
+        store.new_boot()
