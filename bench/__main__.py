@@ -3,6 +3,7 @@ max next to its target.
 
     sudo .venv/bin/python -m bench [--trials 5] [--idle-seconds 60] [--json FILE] [--quick]
     sudo .venv/bin/python -m bench scale [...]      # how costs grow with nodes and services (bench/scale.py)
+    .venv/bin/python -m bench placement [...]       # the coordinator's placement cost (bench/placement.py)
 
 For each token (cman's default 10 s, and 300 ms) and each trial, a fresh three-node testbed of the article's
 cluster (service `test` on a shared ext3 LUN, fence_netns through the power switch) measures: start of the 3
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import scale
 
         return scale.main(args_given[1:])
+    if args_given[:1] == ["placement"]:  # the coordinator's placement cost, pure core: bench/placement.py
+        from bench import placement
+
+        return placement.main(args_given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--trials", type=int, default=None, help="trials per token (default 5; 1 with --quick)")

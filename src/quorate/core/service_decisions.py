@@ -30,7 +30,7 @@ off is the only safe way on. What follows a stop was written down when it was co
 from __future__ import annotations
 
 from quorate.core.messages import SvcReport
-from quorate.core.placement import BEST, GOOD, ServiceSpec, best_target, can_run, score
+from quorate.core.placement import BEST, GOOD, Placer, ServiceSpec
 from quorate.core.service_records import FenceForService, Record, ServiceLedger, holders_by_service
 from quorate.core.service_replication import publish
 from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, Outcome, St
@@ -49,10 +49,16 @@ def evaluate(ledger: ServiceLedger, now: float) -> None:
     ledger.holding = holders_by_service(ledger.inventories)
     try:
         reconcile(ledger)
+        # Who runs what is indexed once, then kept current record by record: each placement sees the ones
+        # decided before it, as if `running_map` were worked out again for each.
+        placer = ledger.placer = ledger.new_placer()
         for name in sorted(ledger.records):
-            decide(ledger, now, ledger.records[name])
+            record = ledger.records[name]
+            decide(ledger, now, record)
+            placer.moved(name, ledger.running_on(record))
     finally:
         ledger.holding = None
+        ledger.placer = None
     ledger.failback_due = False
     publish(ledger, now)
 
@@ -172,16 +178,11 @@ def decide(ledger: ServiceLedger, now: float, record: Record) -> None:
             return
         place(ledger, now, record, spec, minimum=BEST)
     elif record.state is St.STARTED and record.owner and ledger.failback_due:
-        target, _ = best_target(
-            spec,
-            online,
-            services_on=ledger.running_map(),
-            exclusive_services=ledger.exclusive(),
-            running_on=record.owner,
-        )
+        placer = _placer(ledger)
+        target, _ = placer.best_target(spec, running_on=record.owner)
         if target and target != record.owner:
-            if score(spec, target, online, running_on=record.owner) > score(
-                spec, record.owner, online, running_on=record.owner
+            if placer.score(spec, target, running_on=record.owner) > placer.score(
+                spec, record.owner, running_on=record.owner
             ):
                 record.reason = f"relocating to better node {ledger.name(target)}"
                 ledger.log(f"service:{record.name}: {record.reason}")
@@ -200,19 +201,14 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
             record.reason = why
             ledger.log(f"service:{record.name}: {why}")
         return
-    services_on = ledger.running_map()
+    placer = _placer(ledger)
     target = record.target if record.target in online and record.target not in record.excluded else 0
-    if target and can_run(spec, target, online, services_on=services_on, exclusive_services=ledger.exclusive()):
+    if target and placer.can_run(spec, target):
         target = 0
     why = "requested node"
     if not target:
-        found, why = best_target(
-            spec,
-            online,
-            exclude=frozenset(record.excluded),
-            services_on=services_on,
-            exclusive_services=ledger.exclusive(),
-            minimum=minimum if not record.excluded else GOOD,
+        found, why = placer.best_target(
+            spec, exclude=frozenset(record.excluded), minimum=minimum if not record.excluded else GOOD
         )
         if found is None:
             if record.failed_starts:
@@ -235,6 +231,11 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
     record.reason = f"starting on {ledger.name(target)} ({why})"
     ledger.log(f"service:{record.name}: {record.reason}")
     ledger.command(target, record, Action.START, then=FollowUp.NONE)
+
+
+def _placer(ledger: ServiceLedger) -> Placer:
+    """The evaluation's placer, or (for an administrator's request, between evaluations) a fresh one."""
+    return ledger.placer if ledger.placer is not None else ledger.new_placer()
 
 
 def _started(ledger: ServiceLedger, record: Record, node: int) -> None:

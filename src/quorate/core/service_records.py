@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from quorate.core.effects import Log, Send
 from quorate.core.messages import SvcCommand, SvcRecord, SvcReply, ViewId
-from quorate.core.placement import ServiceSpec
+from quorate.core.placement import Placer, ServiceSpec
 from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, St
 
 Origin = tuple[int, int]
@@ -145,6 +145,9 @@ class ServiceLedger:
         self.inventories: dict[int, dict[str, St]] = {}  # (coordinator) each member's executor, this view
         # (coordinator, during one evaluation) the inventories by service: which nodes hold it, in what state
         self.holding: dict[str, dict[int, St]] | None = None
+        # (coordinator, during one evaluation) placement over the view's members, kept current as records move
+        self.placer: Placer | None = None
+        self._exclusive: tuple[dict[str, ServiceSpec], frozenset[str]] | None = None
         self.local_running: dict[str, St] = {}  # this node's executor
         self.safely_gone = safely_gone
         self.effects: list[SvcEffect] = []
@@ -207,8 +210,20 @@ class ServiceLedger:
                 out.setdefault(record.owner, set()).add(record.name)
         return {n: frozenset(s) for n, s in out.items()}
 
+    def running_on(self, record: Record) -> int:
+        """The node the record counts as running on for placement (0: none), as `running_map` counts it."""
+        return record.owner if record.owner and record.state in RUNNING else 0
+
+    def new_placer(self) -> Placer:
+        """Placement over the view's members and the records as they are now."""
+        running = ((record.name, self.running_on(record)) for record in self.records.values())
+        return Placer(self.members, running, self.exclusive())
+
     def exclusive(self) -> frozenset[str]:
-        return frozenset(n for n, s in self.specs.items() if s.exclusive)
+        """The exclusive services (worked out again only when the configuration changes)."""
+        if self._exclusive is None or self._exclusive[0] is not self.specs:
+            self._exclusive = (self.specs, frozenset(n for n, s in self.specs.items() if s.exclusive))
+        return self._exclusive[1]
 
     def name(self, nodeid: int) -> str:
         return self.names.get(nodeid, f"node {nodeid}")

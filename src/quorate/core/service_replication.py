@@ -30,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import msgspec
-from msgspec.structs import astuple
 
 from quorate.core.effects import Send
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, SvcRecord, SvcTable
-from quorate.core.service_records import ServiceLedger
+from quorate.core.service_records import Record, ServiceLedger
 from quorate.core.service_vocabulary import St
 
 TABLE_PERIOD = 5.0
@@ -54,16 +53,30 @@ def publish(ledger: ServiceLedger, now: float) -> None:
     published: dict[str, SvcRecord] = {}
     for name, record in ledger.records.items():
         previous = ledger.published.get(name)
-        message = record.message()
-        if previous is None or astuple(message)[:-1] != astuple(previous)[:-1]:
+        if previous is None or _differs(record, previous):
             changed = True
             ledger.version_counter += 1
             record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
-            message = record.message()  # with its new version
-        published[name] = message
+            previous = record.message()  # with its new version
+        published[name] = previous
     ledger.published = published
     if changed or now >= ledger.last_table + TABLE_PERIOD:
         send_table(ledger, now)
+
+
+def _differs(record: Record, published: SvcRecord) -> bool:
+    """Whether the shared part of ``record`` (its version aside) differs from what was last published: field by
+    field, so that an unchanged record (nearly all of them, at every evaluation) costs no new message."""
+    return (
+        record.state != published.state
+        or record.owner != published.owner
+        or record.last_owner != published.last_owner
+        or record.restarts != published.restarts
+        or record.frozen != published.frozen
+        or record.touched != published.touched
+        or record.enabled != published.enabled
+        or record.reason != published.reason
+    )
 
 
 def parts(records: list[SvcRecord], budget: int) -> list[tuple[SvcRecord, ...]]:
@@ -86,7 +99,9 @@ def send_table(ledger: ServiceLedger, now: float) -> None:
     ledger.last_table = now
     others = tuple(sorted(ledger.members - {ledger.local_id}))
     if others:
-        runs = parts(table(ledger), MAX_MESSAGE_BYTES - ENVELOPE)
+        # Called right after `publish`: what it kept is the table (each record's message, version included).
+        published = ledger.published
+        runs = parts([published[name] for name in sorted(published)], MAX_MESSAGE_BYTES - ENVELOPE)
         for index, run in enumerate(runs):
             ledger.effects.append(Send(others, SvcTable(run, last=index == len(runs) - 1)))
 
