@@ -44,23 +44,61 @@ def evaluate(ledger: ServiceLedger, now: float) -> None:
     ledger.last_eval = now
     if not ready(ledger):
         return
-    # Inventories do not change while an evaluation runs (commands are effects, carried out later): index them
-    # once, so that each service looks its holders up instead of scanning every member's inventory.
-    ledger.holding = holders_by_service(ledger.inventories)
+    full = ledger.evaluate_all or ledger.adopting or ledger.failback_due or _new_runs_settle(ledger)
+    if full:
+        # Inventories do not change while an evaluation runs (commands are effects, carried out later): index
+        # them once, so that each service looks its holders up instead of scanning every member's inventory.
+        ledger.held_by = holders_by_service(ledger.inventories)
+        names: list[str] = sorted(ledger.records)
+    else:
+        names = sorted((ledger.touched | ledger.unsettled) & ledger.records.keys())
+    ledger.holding = ledger.held_by
     try:
-        reconcile(ledger)
-        # Who runs what is indexed once, then kept current record by record: each placement sees the ones
-        # decided before it, as if `running_map` were worked out again for each.
-        placer = ledger.placer = ledger.new_placer()
-        for name in sorted(ledger.records):
+        reconcile(ledger, names)
+        for name in names:
             record = ledger.records[name]
             decide(ledger, now, record)
-            placer.moved(name, ledger.running_on(record))
+            if ledger.placer is not None:
+                # Who runs what, once a placement needed it, is kept current record by record: each placement
+                # sees the ones decided before it, as if `running_map` were worked out again for each.
+                ledger.placer.moved(name, ledger.running_on(record))
+            if _at_rest(ledger, record):
+                ledger.unsettled.discard(name)
+            else:
+                ledger.unsettled.add(name)
     finally:
         ledger.holding = None
         ledger.placer = None
     ledger.failback_due = False
-    publish(ledger, now)
+    publish(ledger, now, None if full else set(names))
+    ledger.touched.clear()
+    ledger.evaluate_all = False
+
+
+def _new_runs_settle(ledger: ServiceLedger) -> bool:
+    """Whether a node that joined as a new run finished its start-up stops (then what it lacks, it does not run:
+    every record it owns is looked at again). While none does, the new runs change nothing."""
+    return any(St.STOPPING not in ledger.inventories.get(n, {}).values() for n in ledger.new_runs)
+
+
+def _at_rest(ledger: ServiceLedger, record: Record) -> bool:
+    """Whether evaluating ``record`` again would change nothing until one of its facts changes (its holders, a
+    report about it, a request, a view): with no command in flight, started on a member; disabled; or stopped
+    and either kept stopped (held, not enabled, frozen) or waiting for the executors that still hold it.
+
+    Everything else (stopped and waiting for a node, starting, stopping, failed, owned by a node outside the
+    view and waiting for its fence) is looked at by every evaluation, as all records once were."""
+    if record.cmd or record.requests:
+        return False
+    if record.state is St.STARTED:
+        return record.owner in ledger.members
+    if record.owner:
+        return False
+    if record.state is St.DISABLED:
+        return True
+    return record.state is St.STOPPED and (
+        record.held or not record.enabled or record.frozen or record.name in ledger.held_by
+    )
 
 
 def _holders(ledger: ServiceLedger, name: str) -> dict[int, St]:
@@ -70,7 +108,7 @@ def _holders(ledger: ServiceLedger, name: str) -> dict[int, St]:
     return {n: inv[name] for n, inv in ledger.inventories.items() if name in inv}
 
 
-def reconcile(ledger: ServiceLedger) -> None:
+def reconcile(ledger: ServiceLedger, names: list[str] | None = None) -> None:
     """Make the table agree with what executors report (after a coordinator change, or lost datagrams).
 
     Only facts move a record: a service an executor runs gets that owner (when the table has none, right
@@ -85,7 +123,7 @@ def reconcile(ledger: ServiceLedger) -> None:
     # no stop in progress, what it lacks it does not run. It stays a new run until then.
     new_runs = set(ledger.new_runs)
     ledger.new_runs = {n for n in new_runs if St.STOPPING in ledger.inventories.get(n, {}).values()}
-    for record in ledger.records.values():
+    for record in ledger.records.values() if names is None else (ledger.records[name] for name in names):
         holders = _holders(ledger, record.name)
         if record.cmd:
             if record.state is St.STARTING and holders.get(record.cmd_node) is St.STARTED:
@@ -234,8 +272,13 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
 
 
 def _placer(ledger: ServiceLedger) -> Placer:
-    """The evaluation's placer, or (for an administrator's request, between evaluations) a fresh one."""
-    return ledger.placer if ledger.placer is not None else ledger.new_placer()
+    """The evaluation's placer (made when its first placement needs it), or a fresh one between evaluations
+    (for an administrator's request)."""
+    if ledger.holding is None:
+        return ledger.new_placer()
+    if ledger.placer is None:
+        ledger.placer = ledger.new_placer()
+    return ledger.placer
 
 
 def _started(ledger: ServiceLedger, record: Record, node: int) -> None:
@@ -254,6 +297,7 @@ def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport)
     record = ledger.records.get(report.service)
     if record is None:
         return
+    ledger.touched.add(record.name)
     spec = ledger.specs[record.name]
     name = ledger.name(sender)
     outcome = Outcome(report.outcome)

@@ -145,6 +145,13 @@ class ServiceLedger:
         self.inventories: dict[int, dict[str, St]] = {}  # (coordinator) each member's executor, this view
         # (coordinator, during one evaluation) the inventories by service: which nodes hold it, in what state
         self.holding: dict[str, dict[int, St]] | None = None
+        # (coordinator) that index, kept current between evaluations by `set_inventory`
+        self.held_by: dict[str, dict[int, St]] = {}
+        # What the next evaluation must look at: everything (a view, a request, a new configuration...), or only
+        # the services whose facts changed (`touched`) and those not at rest (`unsettled`). See `evaluate`.
+        self.evaluate_all = True
+        self.touched: set[str] = set()
+        self.unsettled: set[str] = set()
         # (coordinator, during one evaluation) placement over the view's members, kept current as records move
         self.placer: Placer | None = None
         self._exclusive: tuple[dict[str, ServiceSpec], frozenset[str]] | None = None
@@ -165,6 +172,33 @@ class ServiceLedger:
         self.last_table = -1e18
         self.version_counter = 0
         self.published: dict[str, SvcRecord] = {}
+
+    # ------------------------------------------------------------------------------------ facts in
+
+    def set_inventory(self, node: int, inventory: dict[str, St]) -> None:
+        """``node``'s executor runs ``inventory`` now: the services whose holders changed are touched."""
+        before = self.inventories.get(node, {})
+        self.inventories[node] = inventory
+        if before == inventory:
+            return
+        for name in before.keys() | inventory.keys():
+            state = inventory.get(name)
+            if before.get(name) is state:
+                continue
+            self.touched.add(name)
+            holders = self.held_by.setdefault(name, {})
+            if state is None:
+                holders.pop(node, None)
+                if not holders:
+                    del self.held_by[name]
+            else:
+                holders[node] = state
+
+    def reset_inventories(self, inventories: dict[int, dict[str, St]]) -> None:
+        """A new set of inventories altogether (a view, a quorum loss): the next evaluation looks at everything."""
+        self.inventories = inventories
+        self.held_by = holders_by_service(inventories)
+        self.evaluate_all = True
 
     # ------------------------------------------------------------------------------------ shared acts
 

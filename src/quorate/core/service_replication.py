@@ -28,6 +28,7 @@ last part of a table, so a table costs them one inventory, as before.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 import msgspec
 
@@ -47,11 +48,20 @@ def table(ledger: ServiceLedger) -> list[SvcRecord]:
     return [ledger.records[name].message() for name in sorted(ledger.records)]
 
 
-def publish(ledger: ServiceLedger, now: float) -> None:
-    """After an evaluation: version every record that changed, and send the table if any did (or it is due)."""
+def publish(ledger: ServiceLedger, now: float, names: AbstractSet[str] | None = None) -> None:
+    """After an evaluation: version every record that changed, and send the table if any did (or it is due).
+
+    ``names`` are the only records that may have changed since the last publication (None: any of them); the
+    others are not looked at. Versions are handed out in the records' order either way."""
     changed = False
-    published: dict[str, SvcRecord] = {}
-    for name, record in ledger.records.items():
+    if names is None:
+        published: dict[str, SvcRecord] = {}
+        candidates: Iterable[str] = ledger.records
+    else:
+        published = ledger.published
+        candidates = [name for name in ledger.records if name in names] if names else ()
+    for name in candidates:
+        record = ledger.records[name]
         previous = ledger.published.get(name)
         if previous is None or _differs(record, previous):
             changed = True
@@ -123,7 +133,7 @@ def take_inventory(ledger: ServiceLedger, sender: int, inventory: SvcInventory) 
     if inventory.seq and inventory.seq <= ledger.inventory_seqs.get(sender, 0):
         return False
     ledger.inventory_seqs[sender] = inventory.seq
-    ledger.inventories[sender] = {name: St(state) for name, state in inventory.running}
+    ledger.set_inventory(sender, {name: St(state) for name, state in inventory.running})
     return True
 
 
@@ -132,6 +142,7 @@ def merge(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
     newer = [rec for rec in records if rec.name in ledger.records and rec.version > ledger.records[rec.name].version]
     if newer:
         adopt(ledger, newer)
+        ledger.evaluate_all = True
 
 
 def adopt(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
@@ -139,6 +150,9 @@ def adopt(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
     for rec in records:
         record = ledger.records.get(rec.name)
         if record is None:
+            continue
+        if record.version == rec.version and not _differs(record, rec):
+            record.cmd = 0  # the same record again (nearly all of a table, each time one is sent)
             continue
         record.state = St(rec.state) if rec.state in St._value2member_map_ else St.STOPPED
         record.owner, record.last_owner, record.restarts = rec.owner, rec.last_owner, rec.restarts

@@ -1,11 +1,13 @@
-"""The coordinator's fast placement decides exactly as the plain rules do.
+"""The coordinator's fast placement and incremental evaluation decide exactly as the plain ones do.
 
 `Placer` keeps who runs what and each domain's best online priority for a whole evaluation; `score`,
 `best_target` and `can_run` recompute everything for every question. On random clusters (domains ordered or
 not, restricted or not, nofailback or not, exclusive services, excluded nodes, running owners) both must give
-the same answers, reasons included; and whole clusters of resource managers driven through failures, rejoins
-and administrator requests must command the same starts and stops and log the same sentences whichever of the
-two they place with.
+the same answers, reasons included. And whole clusters of resource managers driven through failures, rejoins,
+failing starts and administrator requests must command the same starts and stops, log the same sentences and
+publish the same tables with the coordinator's fast path (a placer kept for the evaluation, only the records
+whose facts changed looked at again) as with the straightforward one (every record recomputed from scratch
+after every event).
 """
 
 from __future__ import annotations
@@ -122,9 +124,21 @@ class PlainPlacer:
         return score(spec, node, self.ledger.members, running_on=running_on)
 
 
+_evaluate = service_decisions.evaluate
+
+
+def evaluate_everything(ledger: ServiceLedger, now: float) -> None:
+    """The straightforward evaluation: every record, every time, whatever changed."""
+    ledger.evaluate_all = True
+    _evaluate(ledger, now)
+
+
 @contextmanager
 def plain_placement() -> Iterator[None]:
-    with mock.patch.object(service_decisions, "_placer", PlainPlacer):
+    with (
+        mock.patch.object(service_decisions, "_placer", PlainPlacer),
+        mock.patch.object(service_decisions, "evaluate", evaluate_everything),
+    ):
         yield
 
 
@@ -136,12 +150,14 @@ STEPS = st.lists(
         st.tuples(st.just("disable"), st.integers(0, 7)),
         st.tuples(st.just("enable"), st.integers(0, 7)),
         st.tuples(st.just("fail_start"), st.integers(0, 7), st.integers(1, 4)),
+        st.tuples(st.just("status_failed"), st.integers(0, 7)),
+        st.tuples(st.just("advance"), st.integers(1, 8)),
     ),
-    max_size=8,
+    max_size=10,
 )
 
 
-def _run(specs: dict[str, ServiceSpec], steps: list[tuple[int | str, ...]]) -> tuple[list[object], list[object]]:
+def _run(specs: dict[str, ServiceSpec], steps: list[tuple[int | str, ...]]) -> tuple[object, ...]:
     c = Cluster(specs, n=4)
     names = sorted(specs)
     c.form({1, 2, 3, 4})
@@ -157,9 +173,17 @@ def _run(specs: dict[str, ServiceSpec], steps: list[tuple[int | str, ...]]) -> t
             c.request(min(c.members), "relocate", names[int(step[1]) % len(names)], int(step[2]))
         elif kind in ("disable", "enable"):
             c.request(min(c.members), kind, names[int(step[1]) % len(names)])
+        elif kind == "status_failed":
+            name = names[int(step[1]) % len(names)]
+            owners = c.started_on(name)
+            if owners:
+                c.status_failed(owners[0], name)
+        elif kind == "advance":
+            c.advance(float(step[1]))
         elif kind == "fail_start":
             c.fail.add((int(step[2]), names[int(step[1]) % len(names)], service_decisions.Action.START))
-    return list(c.commands), list(c.logs)
+    tables = {i: [(r.name, r.state, r.owner, r.version, r.reason) for r in m.table()] for i, m in c.managers.items()}
+    return list(c.commands), list(c.logs), tables
 
 
 @st.composite
@@ -172,7 +196,7 @@ def node_domains(draw: st.DrawFn) -> DomainSpec | None:
                       priorities={n: (rank if ordered else 0) for rank, n in enumerate(members, start=1)})  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.tuples(node_domains(), st.integers(0, 6)), min_size=1, max_size=8),
     STEPS,
