@@ -21,7 +21,7 @@ def test_scale_run_keeps_every_invariant(scenario: str, seed: int) -> None:
         replay = (f"python -m quorate.sim.scale_sim --nodes {NODES} --services {SERVICES} --seed {seed} "
                   f"--scenario {scenario} -v")  # fmt: skip
         pytest.fail(f"{exc}\nreplay: {replay}", pytrace=False)
-    assert outcome.simulated > 20.0
+    assert outcome.simulated > 20.0 and outcome.events > 0
 
 
 def test_services_spread_over_twenty_domains_each_headed_by_a_different_node() -> None:

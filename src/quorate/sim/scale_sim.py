@@ -1,6 +1,6 @@
 """The whole stack at scale: many nodes and services, seeded faults, the stack's invariants after every event.
 
-    python -m quorate.sim.scale_sim --nodes 32 --services 1000 --seeds 0-199          # the documented sweep
+    python -m bench simscale --nodes 32 --services 1000 --seeds 0-199      # the documented sweep, with its speed
     python -m quorate.sim.scale_sim --nodes 32 --services 1000 --seed 7 --scenario crash -v   # replay one run
 
 Theory of operation
@@ -15,8 +15,9 @@ node its domain allows within a bounded settling time.
 
 Scenarios: ``crash`` (power off one to three nodes, one after another, each back later), ``partition`` (cut a
 minority off, then heal), ``failures`` (agents and fence devices fail 30% of the time while an owner crashes).
-A failing run prints its seed and the one command that replays it. The sweep prints, at its end, its speed:
-simulated seconds per second of this machine.
+A failing run prints its seed and the one command that replays it. The simulator keeps off the machine's clock
+(it runs on the core alone), so the sweep's speed (simulated seconds per second of this machine) is printed by
+its bench, `bench/simscale.py`, which runs the same seeds.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
 from dataclasses import dataclass
 
 from quorate.core.placement import DomainSpec, ServiceSpec
@@ -52,8 +52,7 @@ def scale_services(nodes: int, services: int, domains: int = DOMAINS) -> dict[st
 @dataclass
 class Outcome:
     simulated: float  # seconds of simulated time
-    wall: float  # seconds of this machine
-    events: int
+    events: int  # lines of trace
 
 
 def _all_started(sim: StackSim) -> bool:
@@ -63,7 +62,6 @@ def _all_started(sim: StackSim) -> bool:
 
 def run(seed: int, scenario: str, *, nodes: int, services: int, verbose: bool = False) -> Outcome:
     """One seeded run; raises `InvariantViolation` (with the trace's tail) when an invariant breaks."""
-    began = time.perf_counter()
     rng = random.Random(f"scale:{scenario}:{nodes}:{services}:{seed}")
     sim = StackSim(rng, nodes, scale_services(nodes, services))
     world, hosts = sim.world, sim.world.hosts
@@ -122,7 +120,13 @@ def run(seed: int, scenario: str, *, nodes: int, services: int, verbose: bool = 
     world.schedule(t + 6.0, "clusvcadm -e for what failed everywhere", enable_what_failed_everywhere)
     end = t + 20.0 + nodes / 2
     finish(sim, end, sim.check_converged, verbose=verbose)
-    return Outcome(end, time.perf_counter() - began, len(sim.trace))
+    return Outcome(end, len(sim.trace))
+
+
+def replay(nodes: int, services: int, seed: int, scenario: str) -> str:
+    """The one command that replays a run."""
+    where = f"--nodes {nodes} --services {services}"
+    return f"python -m quorate.sim.scale_sim {where} --seed {seed} --scenario {scenario} -v"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,14 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    if args.seed is not None:
-        seeds = [args.seed]
-    else:
-        lo, _, hi = args.seeds.partition("-")
-        seeds = list(range(int(lo), int(hi or lo) + 1))
+    seeds = [args.seed] if args.seed is not None else seed_range(args.seeds)
     chosen = SCENARIOS if args.scenario == "all" else (args.scenario,)
     failed = 0
-    simulated = wall = 0.0
     for scenario in chosen:
         for seed in seeds:
             try:
@@ -151,17 +150,16 @@ def main(argv: list[str] | None = None) -> int:
             except InvariantViolation as exc:
                 failed += 1
                 print(f"FAIL seed={seed} scenario={scenario}: {exc}", file=sys.stderr)
-                print(f"replay: python -m quorate.sim.scale_sim --nodes {args.nodes} --services {args.services} "
-                      f"--seed {seed} --scenario {scenario} -v", file=sys.stderr)  # fmt: skip
+                print(f"replay: {replay(args.nodes, args.services, seed, scenario)}", file=sys.stderr)
                 continue
-            simulated += outcome.simulated
-            wall += outcome.wall
-            print(f"ok seed={seed} scenario={scenario}: {outcome.simulated:.1f} s simulated in {outcome.wall:.1f} s "
-                  f"({outcome.simulated / outcome.wall:.2f} simulated s per s)", flush=True)  # fmt: skip
-    runs = len(seeds) * len(chosen)
-    speed = f"; {simulated / wall:.2f} simulated seconds per wall second" if wall else ""
-    print(f"{runs - failed} passed, {failed} failed ({args.nodes} nodes, {args.services} services{speed})")
+            print(f"ok seed={seed} scenario={scenario}: {outcome.simulated:.1f} s simulated", flush=True)
+    print(f"{len(seeds) * len(chosen) - failed} passed, {failed} failed ({args.nodes} nodes, {args.services} services)")
     return 1 if failed else 0
+
+
+def seed_range(text: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    return list(range(int(lo), int(hi or lo) + 1))
 
 
 if __name__ == "__main__":
