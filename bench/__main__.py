@@ -5,6 +5,7 @@ max next to its target.
     sudo .venv/bin/python -m bench scale [...]      # how costs grow with nodes and services (bench/scale.py)
     .venv/bin/python -m bench placement [...]       # the coordinator's placement cost (bench/placement.py)
     .venv/bin/python -m bench simscale [...]        # the whole-stack simulator at 32 nodes (bench/simscale.py)
+    sudo .venv/bin/python -m bench flood [...]      # heartbeats during a control-socket flood (bench/flood.py)
 
 For each token (cman's default 10 s, and 300 ms) and each trial, a fresh three-node testbed of the article's
 cluster (service `test` on a shared ext3 LUN, fence_netns through the power switch) measures: start of the 3
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import scale
 
         return scale.main(args_given[1:])
+    if args_given[:1] == ["flood"]:  # heartbeats during a control-socket flood: bench/flood.py
+        from bench import flood
+
+        return flood.main(args_given[1:])
     if args_given[:1] == ["simscale"]:  # the whole-stack simulator at scale, with its speed: bench/simscale.py
         from bench import simscale
 
