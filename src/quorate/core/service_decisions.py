@@ -25,6 +25,16 @@ Reports from executors move records between evaluations: a start that failed is 
 elsewhere (R-54); a failed status check follows the service's recovery policy (R-53); a failed stop makes the
 service `failed` and its node a fencing victim, because its resources may still be held and powering the node
 off is the only safe way on. What follows a stop was written down when it was commanded (`FollowUp`).
+
+Which records an evaluation looks at: all of them after a view, a request, a new configuration, a merge of
+members' tables, when failback is due or a new run finished its start-up stops. Otherwise (a report, an
+inventory, a tick: nearly every event) only the records whose facts changed since the last evaluation (a
+report about them, a holder's state in an inventory) and those not at rest (`_at_rest`: anything with a command
+in flight, stopped and looking for a node, failed, or owned by a node awaiting its fence). A record at rest is
+one the steps above would leave as it is until one of its facts changes, so skipping it decides nothing
+differently, and a report about one of M services costs O(1) records instead of M. Placement within one
+evaluation keeps who runs what up to date as it goes (`placement.Placer`) rather than working it out again for
+each service, so placing a failed node's services is linear in M.
 """
 
 from __future__ import annotations
