@@ -32,7 +32,8 @@ inventory, a tick: nearly every event) only the records whose facts changed sinc
 report about them, a holder's state in an inventory) and those not at rest (`_at_rest`: anything with a command
 in flight, stopped and looking for a node, failed, or owned by a node awaiting its fence). A record at rest is
 one the steps above would leave as it is until one of its facts changes, so skipping it decides nothing
-differently, and a report about one of M services costs O(1) records instead of M. Placement within one
+differently, and a report about one of M services has the evaluation decide about a few records instead of M
+(publishing a change still sends the whole table: `service_replication`). Placement within one
 evaluation keeps who runs what up to date as it goes (`placement.Placer`) rather than working it out again for
 each service, so placing a failed node's services is linear in M.
 """
