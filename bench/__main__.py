@@ -4,6 +4,9 @@ max next to its target.
     sudo .venv/bin/python -m bench [--trials 5] [--idle-seconds 60] [--json FILE] [--quick]
     sudo .venv/bin/python -m bench scale [...]      # how costs grow with nodes and services (bench/scale.py)
     sudo .venv/bin/python -m bench timeline [...]   # journal write cost, `quorate timeline` (bench/timeline.py)
+    .venv/bin/python -m bench placement [...]       # the coordinator's placement cost (bench/placement.py)
+    .venv/bin/python -m bench simscale [...]        # the whole-stack simulator at 32 nodes (bench/simscale.py)
+    sudo .venv/bin/python -m bench flood [...]      # heartbeats during a control-socket flood (bench/flood.py)
 
 For each token (cman's default 10 s, and 300 ms) and each trial, a fresh three-node testbed of the article's
 cluster (service `test` on a shared ext3 LUN, fence_netns through the power switch) measures: start of the 3
@@ -66,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
         from bench import timeline
 
         return timeline.main(args_given[1:])
+    if args_given[:1] == ["flood"]:  # heartbeats during a control-socket flood: bench/flood.py
+        from bench import flood
+
+        return flood.main(args_given[1:])
+    if args_given[:1] == ["simscale"]:  # the whole-stack simulator at scale, with its speed: bench/simscale.py
+        from bench import simscale
+
+        return simscale.main(args_given[1:])
+    if args_given[:1] == ["placement"]:  # the coordinator's placement cost, pure core: bench/placement.py
+        from bench import placement
+
+        return placement.main(args_given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--trials", type=int, default=None, help="trials per token (default 5; 1 with --quick)")

@@ -59,10 +59,25 @@ def listing(values: list[str], none: str) -> str:
     return shown + (f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else "")
 
 
+#: The most services quorate's coordinator is measured with (`python -m bench placement`: placing a failed
+#: node's services stays in tens of milliseconds; the whole-stack simulator sweeps 1000). Larger tables load,
+#: with a warning: they are untested, and every change sends the whole table to every member.
+SUPPORTED_SERVICES = 2000
+
+
 def check_rm(root: etree._Element, problems: Problems) -> None:
     rm = build.child(root, "rm")
     if rm is None:
         return
+    count = len(build.groups_of(rm))
+    if count > SUPPORTED_SERVICES:
+        problems.warning(
+            rm,
+            f"{count} services are defined; quorate is measured with at most {SUPPORTED_SERVICES}: the coordinator "
+            "sends the whole service table to every member after each change, so larger tables are untested and "
+            "may slow failover down",
+            hint=f"split the services over clusters of {SUPPORTED_SERVICES} services or fewer",
+        )
     node_names = [n.get("name", "") for n in build.children(build.child(root, "clusternodes"), "clusternode")]
     domains = _check_domains(rm, node_names, problems)
     defs = build.Definitions(rm)

@@ -25,12 +25,23 @@ Reports from executors move records between evaluations: a start that failed is 
 elsewhere (R-54); a failed status check follows the service's recovery policy (R-53); a failed stop makes the
 service `failed` and its node a fencing victim, because its resources may still be held and powering the node
 off is the only safe way on. What follows a stop was written down when it was commanded (`FollowUp`).
+
+Which records an evaluation looks at: all of them after a view, a request, a new configuration, a merge of
+members' tables, when failback is due or a new run finished its start-up stops. Otherwise (a report, an
+inventory, a tick: nearly every event) only the records whose facts changed since the last evaluation (a
+report about them, a holder's state in an inventory) and those not at rest (`_at_rest`: anything with a command
+in flight, stopped and looking for a node, failed, or owned by a node awaiting its fence). A record at rest is
+one the steps above would leave as it is until one of its facts changes, so skipping it decides nothing
+differently, and a report about one of M services has the evaluation decide about a few records instead of M
+(publishing a change still sends the whole table: `service_replication`). Placement within one
+evaluation keeps who runs what up to date as it goes (`placement.Placer`) rather than working it out again for
+each service, so placing a failed node's services is linear in M.
 """
 
 from __future__ import annotations
 
 from quorate.core.messages import SvcReport
-from quorate.core.placement import BEST, GOOD, ServiceSpec, best_target, can_run, score
+from quorate.core.placement import BEST, GOOD, Placer, ServiceSpec
 from quorate.core.service_records import FenceForService, Record, ServiceLedger, holders_by_service
 from quorate.core.service_replication import publish
 from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, Outcome, St
@@ -44,17 +55,61 @@ def evaluate(ledger: ServiceLedger, now: float) -> None:
     ledger.last_eval = now
     if not ready(ledger):
         return
-    # Inventories do not change while an evaluation runs (commands are effects, carried out later): index them
-    # once, so that each service looks its holders up instead of scanning every member's inventory.
-    ledger.holding = holders_by_service(ledger.inventories)
+    full = ledger.evaluate_all or ledger.adopting or ledger.failback_due or _new_runs_settle(ledger)
+    if full:
+        # Inventories do not change while an evaluation runs (commands are effects, carried out later): index
+        # them once, so that each service looks its holders up instead of scanning every member's inventory.
+        ledger.held_by = holders_by_service(ledger.inventories)
+        names: list[str] = sorted(ledger.records)
+    else:
+        names = sorted((ledger.touched | ledger.unsettled) & ledger.records.keys())
+    ledger.holding = ledger.held_by
     try:
-        reconcile(ledger)
-        for name in sorted(ledger.records):
-            decide(ledger, now, ledger.records[name])
+        reconcile(ledger, names)
+        for name in names:
+            record = ledger.records[name]
+            decide(ledger, now, record)
+            if ledger.placer is not None:
+                # Who runs what, once a placement needed it, is kept current record by record: each placement
+                # sees the ones decided before it, as if `running_map` were worked out again for each.
+                ledger.placer.moved(name, ledger.running_on(record))
+            if _at_rest(ledger, record):
+                ledger.unsettled.discard(name)
+            else:
+                ledger.unsettled.add(name)
     finally:
         ledger.holding = None
+        ledger.placer = None
     ledger.failback_due = False
-    publish(ledger, now)
+    publish(ledger, now, None if full else set(names))
+    ledger.touched.clear()
+    ledger.evaluate_all = False
+
+
+def _new_runs_settle(ledger: ServiceLedger) -> bool:
+    """Whether a node that joined as a new run finished its start-up stops (then what it lacks, it does not run:
+    every record it owns is looked at again). While none does, the new runs change nothing."""
+    return any(St.STOPPING not in ledger.inventories.get(n, {}).values() for n in ledger.new_runs)
+
+
+def _at_rest(ledger: ServiceLedger, record: Record) -> bool:
+    """Whether evaluating ``record`` again would change nothing until one of its facts changes (its holders, a
+    report about it, a request, a view): with no command in flight, started on a member; disabled; or stopped
+    and either kept stopped (held, not enabled, frozen) or waiting for the executors that still hold it.
+
+    Everything else (stopped and waiting for a node, starting, stopping, failed, owned by a node outside the
+    view and waiting for its fence) is looked at by every evaluation, as all records once were."""
+    if record.cmd or record.requests:
+        return False
+    if record.state is St.STARTED:
+        return record.owner in ledger.members
+    if record.owner:
+        return False
+    if record.state is St.DISABLED:
+        return True
+    return record.state is St.STOPPED and (
+        record.held or not record.enabled or record.frozen or record.name in ledger.held_by
+    )
 
 
 def _holders(ledger: ServiceLedger, name: str) -> dict[int, St]:
@@ -64,7 +119,7 @@ def _holders(ledger: ServiceLedger, name: str) -> dict[int, St]:
     return {n: inv[name] for n, inv in ledger.inventories.items() if name in inv}
 
 
-def reconcile(ledger: ServiceLedger) -> None:
+def reconcile(ledger: ServiceLedger, names: list[str] | None = None) -> None:
     """Make the table agree with what executors report (after a coordinator change, or lost datagrams).
 
     Only facts move a record: a service an executor runs gets that owner (when the table has none, right
@@ -79,7 +134,7 @@ def reconcile(ledger: ServiceLedger) -> None:
     # no stop in progress, what it lacks it does not run. It stays a new run until then.
     new_runs = set(ledger.new_runs)
     ledger.new_runs = {n for n in new_runs if St.STOPPING in ledger.inventories.get(n, {}).values()}
-    for record in ledger.records.values():
+    for record in ledger.records.values() if names is None else (ledger.records[name] for name in names):
         holders = _holders(ledger, record.name)
         if record.cmd:
             if record.state is St.STARTING and holders.get(record.cmd_node) is St.STARTED:
@@ -172,16 +227,11 @@ def decide(ledger: ServiceLedger, now: float, record: Record) -> None:
             return
         place(ledger, now, record, spec, minimum=BEST)
     elif record.state is St.STARTED and record.owner and ledger.failback_due:
-        target, _ = best_target(
-            spec,
-            online,
-            services_on=ledger.running_map(),
-            exclusive_services=ledger.exclusive(),
-            running_on=record.owner,
-        )
+        placer = _placer(ledger)
+        target, _ = placer.best_target(spec, running_on=record.owner)
         if target and target != record.owner:
-            if score(spec, target, online, running_on=record.owner) > score(
-                spec, record.owner, online, running_on=record.owner
+            if placer.score(spec, target, running_on=record.owner) > placer.score(
+                spec, record.owner, running_on=record.owner
             ):
                 record.reason = f"relocating to better node {ledger.name(target)}"
                 ledger.log(f"service:{record.name}: {record.reason}")
@@ -200,19 +250,14 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
             record.reason = why
             ledger.log(f"service:{record.name}: {why}")
         return
-    services_on = ledger.running_map()
+    placer = _placer(ledger)
     target = record.target if record.target in online and record.target not in record.excluded else 0
-    if target and can_run(spec, target, online, services_on=services_on, exclusive_services=ledger.exclusive()):
+    if target and placer.can_run(spec, target):
         target = 0
     why = "requested node"
     if not target:
-        found, why = best_target(
-            spec,
-            online,
-            exclude=frozenset(record.excluded),
-            services_on=services_on,
-            exclusive_services=ledger.exclusive(),
-            minimum=minimum if not record.excluded else GOOD,
+        found, why = placer.best_target(
+            spec, exclude=frozenset(record.excluded), minimum=minimum if not record.excluded else GOOD
         )
         if found is None:
             if record.failed_starts:
@@ -237,6 +282,16 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
     ledger.command(target, record, Action.START, then=FollowUp.NONE)
 
 
+def _placer(ledger: ServiceLedger) -> Placer:
+    """The evaluation's placer (made when its first placement needs it), or a fresh one between evaluations
+    (for an administrator's request)."""
+    if ledger.holding is None:
+        return ledger.new_placer()
+    if ledger.placer is None:
+        ledger.placer = ledger.new_placer()
+    return ledger.placer
+
+
 def _started(ledger: ServiceLedger, record: Record, node: int) -> None:
     """The start commanded on ``node`` succeeded."""
     name = ledger.name(node)
@@ -253,6 +308,7 @@ def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport)
     record = ledger.records.get(report.service)
     if record is None:
         return
+    ledger.touched.add(record.name)
     spec = ledger.specs[record.name]
     name = ledger.name(sender)
     outcome = Outcome(report.outcome)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from quorate.core.effects import Log, Send
 from quorate.core.messages import SvcCommand, SvcRecord, SvcReply, ViewId
-from quorate.core.placement import ServiceSpec
+from quorate.core.placement import Placer, ServiceSpec
 from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, St
 
 Origin = tuple[int, int]
@@ -145,6 +145,16 @@ class ServiceLedger:
         self.inventories: dict[int, dict[str, St]] = {}  # (coordinator) each member's executor, this view
         # (coordinator, during one evaluation) the inventories by service: which nodes hold it, in what state
         self.holding: dict[str, dict[int, St]] | None = None
+        # (coordinator) that index, kept current between evaluations by `set_inventory`
+        self.held_by: dict[str, dict[int, St]] = {}
+        # What the next evaluation must look at: everything (a view, a request, a new configuration...), or only
+        # the services whose facts changed (`touched`) and those not at rest (`unsettled`). See `evaluate`.
+        self.evaluate_all = True
+        self.touched: set[str] = set()
+        self.unsettled: set[str] = set()
+        # (coordinator, during one evaluation) placement over the view's members, kept current as records move
+        self.placer: Placer | None = None
+        self._exclusive: tuple[dict[str, ServiceSpec], frozenset[str]] | None = None
         self.local_running: dict[str, St] = {}  # this node's executor
         self.safely_gone = safely_gone
         self.effects: list[SvcEffect] = []
@@ -162,6 +172,33 @@ class ServiceLedger:
         self.last_table = -1e18
         self.version_counter = 0
         self.published: dict[str, SvcRecord] = {}
+
+    # ------------------------------------------------------------------------------------ facts in
+
+    def set_inventory(self, node: int, inventory: dict[str, St]) -> None:
+        """``node``'s executor runs ``inventory`` now: the services whose holders changed are touched."""
+        before = self.inventories.get(node, {})
+        self.inventories[node] = inventory
+        if before == inventory:
+            return
+        for name in before.keys() | inventory.keys():
+            state = inventory.get(name)
+            if before.get(name) is state:
+                continue
+            self.touched.add(name)
+            holders = self.held_by.setdefault(name, {})
+            if state is None:
+                holders.pop(node, None)
+                if not holders:
+                    del self.held_by[name]
+            else:
+                holders[node] = state
+
+    def reset_inventories(self, inventories: dict[int, dict[str, St]]) -> None:
+        """A new set of inventories altogether (a view, a quorum loss): the next evaluation looks at everything."""
+        self.inventories = inventories
+        self.held_by = holders_by_service(inventories)
+        self.evaluate_all = True
 
     # ------------------------------------------------------------------------------------ shared acts
 
@@ -207,8 +244,20 @@ class ServiceLedger:
                 out.setdefault(record.owner, set()).add(record.name)
         return {n: frozenset(s) for n, s in out.items()}
 
+    def running_on(self, record: Record) -> int:
+        """The node the record counts as running on for placement (0: none), as `running_map` counts it."""
+        return record.owner if record.owner and record.state in RUNNING else 0
+
+    def new_placer(self) -> Placer:
+        """Placement over the view's members and the records as they are now."""
+        running = ((record.name, self.running_on(record)) for record in self.records.values())
+        return Placer(self.members, running, self.exclusive())
+
     def exclusive(self) -> frozenset[str]:
-        return frozenset(n for n, s in self.specs.items() if s.exclusive)
+        """The exclusive services (worked out again only when the configuration changes)."""
+        if self._exclusive is None or self._exclusive[0] is not self.specs:
+            self._exclusive = (self.specs, frozenset(n for n, s in self.specs.items() if s.exclusive))
+        return self._exclusive[1]
 
     def name(self, nodeid: int) -> str:
         return self.names.get(nodeid, f"node {nodeid}")

@@ -28,13 +28,13 @@ last part of a table, so a table costs them one inventory, as before.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 import msgspec
-from msgspec.structs import astuple
 
 from quorate.core.effects import Send
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, SvcRecord, SvcTable
-from quorate.core.service_records import ServiceLedger
+from quorate.core.service_records import Record, ServiceLedger
 from quorate.core.service_vocabulary import St
 
 TABLE_PERIOD = 5.0
@@ -48,22 +48,45 @@ def table(ledger: ServiceLedger) -> list[SvcRecord]:
     return [ledger.records[name].message() for name in sorted(ledger.records)]
 
 
-def publish(ledger: ServiceLedger, now: float) -> None:
-    """After an evaluation: version every record that changed, and send the table if any did (or it is due)."""
+def publish(ledger: ServiceLedger, now: float, names: AbstractSet[str] | None = None) -> None:
+    """After an evaluation: version every record that changed, and send the table if any did (or it is due).
+
+    ``names`` are the only records that may have changed since the last publication (None: any of them); the
+    others are not looked at. Versions are handed out in the records' order either way."""
     changed = False
-    published: dict[str, SvcRecord] = {}
-    for name, record in ledger.records.items():
+    if names is None:
+        published: dict[str, SvcRecord] = {}
+        candidates: Iterable[str] = ledger.records
+    else:
+        published = ledger.published
+        candidates = [name for name in ledger.records if name in names] if names else ()
+    for name in candidates:
+        record = ledger.records[name]
         previous = ledger.published.get(name)
-        message = record.message()
-        if previous is None or astuple(message)[:-1] != astuple(previous)[:-1]:
+        if previous is None or _differs(record, previous):
             changed = True
             ledger.version_counter += 1
             record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
-            message = record.message()  # with its new version
-        published[name] = message
+            previous = record.message()  # with its new version
+        published[name] = previous
     ledger.published = published
     if changed or now >= ledger.last_table + TABLE_PERIOD:
         send_table(ledger, now)
+
+
+def _differs(record: Record, published: SvcRecord) -> bool:
+    """Whether the shared part of ``record`` (its version aside) differs from what was last published: field by
+    field, so that an unchanged record (nearly all of them, at every evaluation) costs no new message."""
+    return (
+        record.state != published.state
+        or record.owner != published.owner
+        or record.last_owner != published.last_owner
+        or record.restarts != published.restarts
+        or record.frozen != published.frozen
+        or record.touched != published.touched
+        or record.enabled != published.enabled
+        or record.reason != published.reason
+    )
 
 
 def parts(records: list[SvcRecord], budget: int) -> list[tuple[SvcRecord, ...]]:
@@ -86,7 +109,9 @@ def send_table(ledger: ServiceLedger, now: float) -> None:
     ledger.last_table = now
     others = tuple(sorted(ledger.members - {ledger.local_id}))
     if others:
-        runs = parts(table(ledger), MAX_MESSAGE_BYTES - ENVELOPE)
+        # Called right after `publish`: what it kept is the table (each record's message, version included).
+        published = ledger.published
+        runs = parts([published[name] for name in sorted(published)], MAX_MESSAGE_BYTES - ENVELOPE)
         for index, run in enumerate(runs):
             ledger.effects.append(Send(others, SvcTable(run, last=index == len(runs) - 1)))
 
@@ -108,7 +133,7 @@ def take_inventory(ledger: ServiceLedger, sender: int, inventory: SvcInventory) 
     if inventory.seq and inventory.seq <= ledger.inventory_seqs.get(sender, 0):
         return False
     ledger.inventory_seqs[sender] = inventory.seq
-    ledger.inventories[sender] = {name: St(state) for name, state in inventory.running}
+    ledger.set_inventory(sender, {name: St(state) for name, state in inventory.running})
     return True
 
 
@@ -117,6 +142,7 @@ def merge(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
     newer = [rec for rec in records if rec.name in ledger.records and rec.version > ledger.records[rec.name].version]
     if newer:
         adopt(ledger, newer)
+        ledger.evaluate_all = True
 
 
 def adopt(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
@@ -124,6 +150,9 @@ def adopt(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:
     for rec in records:
         record = ledger.records.get(rec.name)
         if record is None:
+            continue
+        if record.version == rec.version and not _differs(record, rec):
+            record.cmd = 0  # the same record again (nearly all of a table, each time one is sent)
             continue
         record.state = St(rec.state) if rec.state in St._value2member_map_ else St.STOPPED
         record.owner, record.last_owner, record.restarts = rec.owner, rec.last_owner, rec.restarts

@@ -104,7 +104,7 @@ class ServiceManager(ServiceLedger):
         self.view = installed.view
         self.coordinator = installed.view.coord
         self.acting = coordinator and installed.quorate
-        self.inventories = {self.local_id: dict(self.local_running)} if self.acting else {}
+        self.reset_inventories({self.local_id: dict(self.local_running)} if self.acting else {})
         self.inventory_seqs = {}
         for record in self.records.values():
             record.held = False
@@ -139,6 +139,7 @@ class ServiceManager(ServiceLedger):
         added = [name for name in specs if name not in self.specs]
         removed = [name for name in self.specs if name not in specs]
         self.specs = specs
+        self.evaluate_all = True
         for name in removed:
             self.records.pop(name, None)
             self.published.pop(name, None)
@@ -162,7 +163,7 @@ class ServiceManager(ServiceLedger):
         """Quorum gone or evicted: stop deciding; the shell stops every local service at once (R-33)."""
         self.acting = False
         self.members = frozenset()
-        self.inventories = {}
+        self.reset_inventories({})
         self.log(f"stopping every local service: {reason}", "warning")
 
     def local_state(self, now: float, running: Mapping[str, str]) -> None:
@@ -170,7 +171,7 @@ class ServiceManager(ServiceLedger):
         failed)."""
         self.local_running = {name: St(state) for name, state in running.items()}
         if self.acting:
-            self.inventories[self.local_id] = dict(self.local_running)
+            self.set_inventory(self.local_id, dict(self.local_running))
             service_decisions.evaluate(self, now)
         elif self.members:
             service_replication.send_inventory(self)
@@ -211,6 +212,7 @@ class ServiceManager(ServiceLedger):
         elif isinstance(message, SvcRequest):
             if self.acting:
                 op = AdminOp(message.op)
+                self.evaluate_all = True
                 service_admin.handle(self, now, op, message.service, message.target, (sender, message.req))
             else:
                 self.effects.append(Send((sender,), SvcReply(message.req, False, Answer.TRY_AGAIN)))
@@ -230,6 +232,7 @@ class ServiceManager(ServiceLedger):
         elif op not in _ADMIN_OPS:
             self.effects.append(RequestDone(req, False, f"unknown operation {op}", 0))
         elif self.acting:
+            self.evaluate_all = True
             service_admin.handle(self, now, AdminOp(op), service, target, (self.local_id, req))
             service_decisions.evaluate(self, now)
         else:

@@ -7,6 +7,12 @@ node core (``lvs``: the load balancer's live table, `answer_lvs`). Only root
 (or the daemon's own user) may connect, checked with SO_PEERCRED on every connection, and the socket file is
 0600 in a 0755 directory. Requests are bounded in size and time so a stuck or hostile client
 cannot hold the daemon.
+
+The socket is served by the daemon's one event loop, which also sends heartbeats: a flood of clients must not
+make it late. So connections are bounded (`MAX_CONNECTIONS` open at once, lock sessions aside, which live as
+long as their locks) and so are requests waiting for an answer (`MAX_QUEUED`): a connection beyond either
+gets an immediate answer saying the daemon is busy and why, and costs nothing more. Each connection carries
+one request and gets its answer on that connection, so answers cannot cross.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from quorate.node import protocol
 DEFAULT_SOCKET = Path("/run/quorate/quorated.sock")
 MAX_REQUEST = protocol.MAX_REQUEST
 REQUEST_TIMEOUT = 5.0
+#: Connections served at once (lock sessions not counted); more are refused at once, as busy.
+MAX_CONNECTIONS = 128
+#: Requests handed to the node core and not yet answered; more are refused at once, as busy.
+MAX_QUEUED = 64
 
 Handler = Callable[[protocol.Request], Awaitable[Any]]
 # A session handler takes the connection over after its first request (a cluster lock is owned by the
@@ -38,6 +48,9 @@ class ControlServer:
         self.handler = handler
         self.server: asyncio.AbstractServer | None = None
         self.refused = 0
+        self.busy_refusals = 0  # connections refused because of MAX_CONNECTIONS or MAX_QUEUED
+        self.open = 0  # connections being served (lock sessions not counted)
+        self.queued = 0  # requests handed to the handler and not answered yet
         self.sessions: dict[str, SessionHandler] = {"lvs": answer_lvs}
 
     async def start(self) -> None:
@@ -63,6 +76,11 @@ class ControlServer:
             pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.open >= MAX_CONNECTIONS:
+            await self._busy(writer, f"{self.open} control connections are open (at most {MAX_CONNECTIONS})")
+            return
+        self.open += 1
+        counted = True
         try:
             sock = writer.get_extra_info("socket")
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -84,9 +102,19 @@ class ControlServer:
             tag = type(request).__struct_config__.tag
             session = self.sessions.get(str(tag))
             if session is not None:
+                self.open -= 1  # a session lives as long as what it holds: it is not a request in flight
+                counted = False
                 await session(request, reader, writer)
                 return
-            answer = await self.handler(request)
+            if self.queued >= MAX_QUEUED:
+                why = f"{self.queued} requests are waiting for an answer (at most {MAX_QUEUED})"
+                await self._busy(writer, why, raw=request.raw)
+                return
+            self.queued += 1
+            try:
+                answer = await self.handler(request)
+            finally:
+                self.queued -= 1
             if request.raw:
                 # Raw form for the status commands: no JSON to parse on their side (see cli/fastclient.py).
                 if answer.ok:
@@ -98,6 +126,23 @@ class ControlServer:
             writer.write(protocol.encode(answer) + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            if counted:
+                self.open -= 1
+            writer.close()
+
+    async def _busy(self, writer: asyncio.StreamWriter, why: str, *, raw: bool = False) -> None:
+        """Refuse a connection at once: the daemon is serving as many as it will."""
+        self.busy_refusals += 1
+        error = f"busy: {why}; try again shortly"
+        try:
+            if raw:  # the status commands' raw form (see cli/fastclient.py)
+                writer.write(b"ERR\n" + error.encode() + b"\n")
+                await writer.drain()
+            else:
+                await _reply(writer, {"ok": False, "error": error})
+        except ConnectionError:
             pass
         finally:
             writer.close()

@@ -432,6 +432,7 @@ class SimHost:
                 self.truth[name] = "stopping"
             self.believed[name] = "stopping"
             self.report(ServicesRunning(dict(self.believed)))
+        held = name in self.truth  # a stop can leave behind only what really ran when it began
         epoch = self._power_epoch
 
         def finish() -> None:
@@ -444,7 +445,14 @@ class SimHost:
                 state, outcome = None, ExecOutcome.STOPPED
             else:
                 state, outcome = "failed", ExecOutcome.STOP_FAILED
-            self._set(name, state, report=same_run)
+            if state == "failed" and not held and name not in self.truth:
+                # The stop's agent failed, but nothing of the service ran here (a fresh boot's initial stop):
+                # the executor must believe the worst, the machine holds nothing.
+                if same_run:
+                    self.believed[name] = state
+                    self.report(ServicesRunning(dict(self.believed)))
+            else:
+                self._set(name, state, report=same_run)
             if same_run:
                 self._op_done(op, outcome, "simulated agent" if op.ok else "simulated agent failed")
 

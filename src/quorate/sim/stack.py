@@ -44,8 +44,15 @@ def default_services(n: int) -> dict[str, ServiceSpec]:
     }
 
 
+def node_names(n: int) -> dict[int, str]:
+    """The hosts' names: the article's machines for small clusters, node01... beyond five."""
+    if n <= len(NAMES):
+        return {i: f"{NAMES[i - 1]}.localdomain" for i in range(1, n + 1)}
+    return {i: f"node{i:02d}" for i in range(1, n + 1)}
+
+
 def stack_settings(n: int, services: dict[str, ServiceSpec], *, token: float = 1.0) -> TemplateModel:
-    nodes = tuple(NodeSpec(i, f"{NAMES[i - 1]}.localdomain", 1) for i in range(1, n + 1))
+    nodes = tuple(NodeSpec(i, name, 1) for i, name in node_names(n).items())
     membership = MembershipConfig(nodes=nodes, expected_votes=n, token=token, config_version=1)
     fencing = FencingConfig(node_names={s.nodeid: s.name for s in nodes}, post_join_delay=1.0, override_time=0.5)
     return TemplateModel(lambda i: NodeSettings(i, membership, fencing, services, status_interval=5.0))
@@ -56,7 +63,7 @@ class StackSim:
 
     def __init__(self, rng: random.Random, n: int, services: dict[str, ServiceSpec], *, token: float = 1.0) -> None:
         self.specs = services
-        names = {i: f"{NAMES[i - 1]}.localdomain" for i in range(1, n + 1)}
+        names = node_names(n)
         self.world = World(rng, stack_settings(n, services, token=token), range(1, n + 1), names=names)
         self.kernel = self.world.kernel
         self.trace = self.kernel.trace
