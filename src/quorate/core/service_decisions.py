@@ -24,7 +24,10 @@ a tick):
 Reports from executors move records between evaluations: a start that failed is stopped there and tried
 elsewhere (R-54); a failed status check follows the service's recovery policy (R-53); a failed stop makes the
 service `failed` and its node a fencing victim, because its resources may still be held and powering the node
-off is the only safe way on. What follows a stop was written down when it was commanded (`FollowUp`).
+off is the only safe way on. What follows a stop was written down when it was commanded (`FollowUp`). A member's
+inventory can move one too: when its current copy of a record says it runs a service its executor does not (it
+stopped it in a non-quorate view this coordinator never saw), the owner is commanded to stop it (`on_inventory`).
+A failed service is settled by its owner's fence, or by a new run of the owner that stopped it at start-up.
 
 Which records an evaluation looks at: all of them after a view, a request, a new configuration, a merge of
 members' tables, when failback is due or a new run finished its start-up stops. Otherwise (a report, an

@@ -88,3 +88,16 @@ def test_a_coordinator_back_as_a_new_run_after_self_fencing_for_its_failed_stop_
     c.executor_holds(1, "svc", None)  # that stop succeeded: nothing of it is left
     assert c.started_on() == [1]
     assert c.record().state is St.STARTED
+
+
+def test_a_frozen_service_its_owner_no_longer_runs_is_left_alone_until_unfrozen() -> None:
+    c = Cluster([FIRST_ON_3])
+    c.form({1, 2, 3})
+    assert c.request(1, "freeze") is not None
+    _alone_without_quorum(c, 3)
+    c.executor_holds(3, "svc", None)
+    c.form({1, 2, 3})
+    assert c.starts() == [3] and c.record().state is St.STARTED, "frozen: no stop, no start, no failover"
+    assert c.request(1, "unfreeze") is not None
+    c.advance(5.0)  # the next table, answered with an inventory
+    assert c.started_on() == [3] and c.starts() == [3, 3]
