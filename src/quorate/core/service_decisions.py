@@ -24,7 +24,10 @@ a tick):
 Reports from executors move records between evaluations: a start that failed is stopped there and tried
 elsewhere (R-54); a failed status check follows the service's recovery policy (R-53); a failed stop makes the
 service `failed` and its node a fencing victim, because its resources may still be held and powering the node
-off is the only safe way on. What follows a stop was written down when it was commanded (`FollowUp`).
+off is the only safe way on. What follows a stop was written down when it was commanded (`FollowUp`). A member's
+inventory can move one too: when its current copy of a record says it runs a service its executor does not (it
+stopped it in a non-quorate view this coordinator never saw), the owner is commanded to stop it (`on_inventory`).
+A failed service is settled by its owner's fence, or by a new run of the owner that stopped it at start-up.
 
 Which records an evaluation looks at: all of them after a view, a request, a new configuration, a merge of
 members' tables, when failback is due or a new run finished its start-up stops. Otherwise (a report, an
@@ -40,7 +43,7 @@ each service, so placing a failed node's services is linear in M.
 
 from __future__ import annotations
 
-from quorate.core.messages import SvcReport
+from quorate.core.messages import SvcInventory, SvcReport
 from quorate.core.placement import BEST, GOOD, Placer, ServiceSpec
 from quorate.core.service_records import FenceForService, Record, ServiceLedger, holders_by_service
 from quorate.core.service_replication import publish
@@ -151,6 +154,13 @@ def reconcile(ledger: ServiceLedger, names: list[str] | None = None) -> None:
             elif there is St.STOPPING and record.state is St.STARTED:
                 # Stopped by its executor on its own (quorum was lost there): absence will then be a fact.
                 record.state, record.reason = St.STOPPING, f"being stopped on {ledger.name(record.owner)}"
+            elif there is St.STOPPING and record.state is St.FAILED:
+                # A run that failed to stop it never tries again (an emergency stop skips what failed), so this
+                # is a new run's start-up stop (R-30), the owner's daemon having self-fenced and restarted:
+                # the coordinator's own new run included, which `new_runs` never lists. If it succeeds,
+                # absence is a fact as above; if it fails, the owner is fenced again.
+                record.state = St.STOPPING
+                record.reason = f"being stopped again on {ledger.name(record.owner)} after a failed stop"
             elif there is St.FAILED and not ledger.safely_gone(record.owner):
                 # (Once its fence is confirmed the node is off: its last inventory is no longer a fact.)
                 record.state = St.FAILED
@@ -345,6 +355,51 @@ def on_report(ledger: ServiceLedger, now: float, sender: int, report: SvcReport)
         ledger.log(f"service:{record.name}: {record.reason}; fencing {name}", "warning")
         ledger.effects.append(FenceForService(sender, f"service:{record.name} failed to stop on it"))
         ledger.finish_requests(record, False, Answer.ABORTED)
+
+
+def on_inventory(ledger: ServiceLedger, sender: int, inventory: SvcInventory) -> None:
+    """A member's newest inventory, just taken: which services it runs by the table, but not by its executor.
+
+    An owner stops its services on its own when it loses quorum (R-33); if the coordinator never saw that
+    view (it stayed quorate, and the owner came back before its token expired), no view, report or
+    transitional state tells it, and the record would say started there for ever, since absence from an
+    inventory alone frees nothing: it may predate the start.
+
+    The member's copy of the records travels in the same inventory, taken at the same moment as its running
+    list. A copy that says started on the sender, with the very version the coordinator holds, was published
+    after the start was a fact (after its report, or an inventory showing it), so the sender adopted it after
+    the start; absence from the running list sent with it is therefore newer than the start. Anything older
+    (a copy of an earlier version, a record changed since) proves nothing and is left to the next inventory,
+    which every table is answered with.
+
+    Even then the record is not freed on this evidence: the owner is commanded to stop the service (S1
+    holds as everywhere else: a record loses its owner only on its owner's stop report, or its fence). The stop
+    does no harm where nothing runs, settles a local start that came after the inventory (its executor runs
+    one operation per service at a time, in order), and if it fails, the service is failed and the owner
+    fenced as for any failed stop (R-11). Once it is reported done, the service is placed again by its domain
+    like any service of a node that lost quorum (R-33), not by its recovery policy: nothing says it broke.
+    """
+    if ledger.adopting or not ready(ledger) or sender not in ledger.members:
+        return  # (a new coordinator's reconciliation treats absence as a fact by itself)
+    running = ledger.inventories.get(sender, {})
+    for copy in inventory.table:
+        record = ledger.records.get(copy.name)
+        if (
+            record is None
+            or copy.name in running
+            or copy.owner != sender
+            or copy.state != St.STARTED
+            or copy.version != record.version
+            or record.owner != sender
+            or record.state is not St.STARTED
+            or record.cmd
+            or record.frozen
+        ):
+            continue
+        record.reason = f"not running on {ledger.name(sender)} (its executor says so): stopping it there first"
+        ledger.log(f"service:{record.name}: {record.reason}", "warning")
+        ledger.touched.add(record.name)
+        ledger.command(sender, record, Action.STOP, then=FollowUp.RECOVER)
 
 
 def recover(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, detail: str) -> None:

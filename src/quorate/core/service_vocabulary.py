@@ -53,7 +53,7 @@ class FollowUp(enum.StrEnum):
     DISABLED = "disabled"  # `clusvcadm -d`, or recovery policy `disable`
     RELOCATE = "relocate"  # start elsewhere (the requested node, else the best other one)
     RESTART = "restart"  # start again on the node that just stopped it
-    RECOVER = "recover"  # a start failed: that node is excluded, the next best one is tried
+    RECOVER = "recover"  # a start failed (that node is excluded, the next best one is tried), or it did not run
 
 
 class Action(enum.StrEnum):

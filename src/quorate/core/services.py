@@ -209,6 +209,8 @@ class ServiceManager(ServiceLedger):
             ):
                 if self.adopting:
                     service_replication.merge(self, message.table)
+                else:
+                    service_decisions.on_inventory(self, sender, message)
         elif isinstance(message, SvcRequest):
             if self.acting:
                 op = AdminOp(message.op)
