@@ -91,7 +91,9 @@ def one_token(directory: Path, lun: str, token_ms: int, args: argparse.Namespace
         result: dict[str, Any] = {"token_ms": token_ms, "load": load, "owner": services.B, "nodes": found}
         if args.profile:
             result["syscalls"] = {
-                node: syscalls(pid, args.profile) for node, pid in pids.items() if pid and node in (services.B, services.C)
+                node: syscalls(pid, args.profile)
+                for node, pid in pids.items()
+                if pid and node in (services.B, services.C)
             }
         return result
 
@@ -102,8 +104,11 @@ def report(result: dict[str, Any]) -> str:
     for node, values in result["nodes"].items():
         role = "owner" if node == result["owner"] else "non-owner"
         med = {k: statistics.median(v) for k, v in values.items()}
-        lines.append(f"  {node:<24} {role:<10} total {med['total']:6.3f}  (daemon {med['own']:6.3f}, "
-                     f"children {med['children']:6.3f})  windows {' '.join(f'{v:.2f}' for v in values['total'])}")  # fmt: skip
+        windows = " ".join(f"{v:.2f}" for v in values["total"])
+        lines.append(
+            f"  {node:<24} {role:<10} total {med['total']:6.3f}  (daemon {med['own']:6.3f}, "
+            f"children {med['children']:6.3f})  windows {windows}"
+        )
     for node, table in result.get("syscalls", {}).items():
         lines.append(f"  system calls of {node}:")
         lines.extend(f"    {line}" for line in table.strip().splitlines())
