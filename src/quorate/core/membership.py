@@ -370,9 +370,9 @@ class Membership:
         Never later than one interval after the last heartbeat, so failure detection keeps its margin: a peer
         still hears this node at least once per interval, as without a grid. Only the phase is chosen: when the
         nodes' grids coincide (the shell derives the phase from the wall clock, which NTP keeps within
-        milliseconds across nodes), every node sends in the same instant and its peers' heartbeats arrive while
-        it is awake, instead of waking it at N unrelated moments per interval (its own send, each peer's). A heartbeat sent off the
-        grid (a change is said at once) makes the next one come sooner, never later."""
+        milliseconds across nodes), the nodes send in the same instant, so a node's own heartbeat mostly goes out
+        while it handles a peer's (no wakeup of its own) and the peers' datagrams find it with warm caches. A
+        heartbeat sent off the grid (a change is said at once) makes the next one come sooner, never later."""
         last = self.last_heartbeat
         assert last is not None
         interval = self._state.config.heartbeat_interval
