@@ -44,7 +44,7 @@ def figures(token_ms: int) -> list[Figure]:
     """The figures measured at one token, in the order they are printed (targets as README.md, Benchmarks,
     lists them)."""
     failover = token_ms + 150
-    idle_limit = 0.4 if token_ms >= 10000 else 1.4
+    idle_limit = 0.2 if token_ms >= 10000 else 1.0
     return [
         Figure("start_to_quorate", "start of 3 nodes to quorate", "ms", None, "-"),
         Figure("start_to_service", "start of 3 nodes to service started", "ms", 2000, "<= 2000 ms"),
