@@ -31,19 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import services
-from bench.common import BenchError, wait_log
+from bench.common import BenchError, cpu_with_children, wait_log
 from quorate.testbed import Testbed, missing_prerequisites
 from quorate.testbed.power import start_power_switch
 
 PREFIX = "qidle"
 SETTLE = 5.0
-
-
-def cpu_with_children(pid: int) -> tuple[float, float]:
-    """(own, children) CPU seconds of a process so far: utime+stime, and cutime+cstime of reaped children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 def measure(pids: dict[str, int], windows: int, seconds: float) -> dict[str, dict[str, list[float]]]:
