@@ -7,6 +7,7 @@ max next to its target.
     .venv/bin/python -m bench placement [...]       # the coordinator's placement cost (bench/placement.py)
     .venv/bin/python -m bench simscale [...]        # the whole-stack simulator at 32 nodes (bench/simscale.py)
     sudo .venv/bin/python -m bench flood [...]      # heartbeats during a control-socket flood (bench/flood.py)
+    sudo .venv/bin/python -m bench idle [...]       # idle CPU per node, status checks included (bench/idle.py)
 
 For each token (cman's default 10 s, and 300 ms) and each trial, a fresh three-node testbed of the article's
 cluster (service `test` on a shared ext3 LUN, fence_netns through the power switch) measures: start of the 3
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import simscale
 
         return simscale.main(args_given[1:])
+    if args_given[:1] == ["idle"]:  # where a quiet node's CPU goes, owner and non-owners: bench/idle.py
+        from bench import idle
+
+        return idle.main(args_given[1:])
     if args_given[:1] == ["placement"]:  # the coordinator's placement cost, pure core: bench/placement.py
         from bench import placement
 

@@ -112,6 +112,9 @@ class Membership:
             send_heartbeat=self._send_heartbeat,
         )
         self.last_heartbeat: float | None = None
+        # Where the heartbeat grid sits on this node's clock (see `heartbeat_due`); None: no grid. The daemon
+        # sets it; the simulators keep their traces without one.
+        self.heartbeat_phase: float | None = None
         self.hb_number = 0
         self.left_at: float | None = None
         self.leave_remove = False
@@ -352,12 +355,34 @@ class Membership:
         if self.last_heartbeat is not None and (
             state.state is not State.LEFT or (self.left_at is not None and self.last_heartbeat < self.left_at + token)
         ):
-            times.append(self.last_heartbeat + state.config.heartbeat_interval)
+            times.append(self.heartbeat_due())
         times.extend(self._hearing.deadlines())
         times.extend(self._agreement.deadlines())
         # Everything due at or before the last evaluation has been handled then; never spin on it.
         future = [t for t in times if t > self._last_eval]
         return min(future) if future else None
+
+    def heartbeat_due(self) -> float:
+        """When the next periodic heartbeat (or repeated Leave) goes out: the last grid point at or before one
+        interval after the last one, the grid being every interval from `heartbeat_phase` (without a phase: one
+        interval after the last one).
+
+        Never later than one interval after the last heartbeat, so failure detection keeps its margin: a peer
+        still hears this node at least once per interval, as without a grid. Only the phase is chosen: when the
+        nodes' grids coincide (the shell derives the phase from the wall clock, which NTP keeps within
+        milliseconds across nodes), the nodes send in the same instant, so a node's own heartbeat mostly goes out
+        while it handles a peer's (no wakeup of its own) and the peers' datagrams find it with warm caches. A
+        heartbeat sent off the grid (a change is said at once) makes the next one come sooner, never later."""
+        last = self.last_heartbeat
+        assert last is not None
+        interval = self._state.config.heartbeat_interval
+        phase = self.heartbeat_phase
+        if phase is None:
+            return last + interval
+        due = phase + ((last + interval - phase) // interval) * interval
+        if due <= last + interval * 1e-6:  # a heartbeat sent on the grid point itself (rounding included)
+            due += interval
+        return min(due, last + interval)
 
     def status(self, now: float) -> MembershipStatus:
         joined = (self._agreement.joined_seq, self._agreement.joined_at)
@@ -463,7 +488,7 @@ class Membership:
         # Repeat the Leave for one token so that a lost datagram does not turn a clean leave into a failure.
         if self.left_at is None or now > self.left_at + self._state.config.token:
             return
-        if self.last_heartbeat is None or now >= self.last_heartbeat + self._state.config.heartbeat_interval:
+        if self.last_heartbeat is None or now >= self.heartbeat_due():
             self.last_heartbeat = now
             self._send_leave()
 
@@ -475,7 +500,7 @@ class Membership:
         if self._state.state is State.LEFT:
             self._leave_heartbeats(now)
             return
-        if changed or self.last_heartbeat is None or now >= self.last_heartbeat + self._state.config.heartbeat_interval:
+        if changed or self.last_heartbeat is None or now >= self.heartbeat_due():
             self._send_heartbeat(now)
         self._agreement.plan(now)
 

@@ -154,6 +154,7 @@ class Daemon:
         self.key_fetches: dict[int, asyncio.Future[FetchDone]] = {}
         self._flushing = False
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self._disk_ready = asyncio.Event()
         self._terminating = False
@@ -169,7 +170,7 @@ class Daemon:
     # ---------------------------------------------------------------------------------- lifecycle
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         now = loop.time()
         self.started_at = now
         epoch = self.store.new_boot()
@@ -201,6 +202,7 @@ class Daemon:
             key=self.key,
         )
         self.core.clock.warn_above = self.clock_warn_above
+        self._align_heartbeats(now)
         self.decisions.start(self.core, self.local.name, self._send_datagram)
         _, protocol = await loop.create_datagram_endpoint(
             lambda: Transport(
@@ -294,7 +296,8 @@ class Daemon:
     # ------------------------------------------------------------------------------------- inputs
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        # The loop is kept: asking asyncio for the running loop costs a getpid system call, several per datagram.
+        return (self._loop or asyncio.get_running_loop()).time()
 
     def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
         self.core.receive(payload, sender, self.now(), wall=time.time())
@@ -327,8 +330,20 @@ class Daemon:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.core.handle_timer(self.now())
+        now = self.now()
+        self._align_heartbeats(now)
+        self.core.handle_timer(now)
         self.flush()
+
+    def _align_heartbeats(self, now: float) -> None:
+        """Put the heartbeat grid on the wall clock, which every node shares to within NTP's error, so that the
+        nodes send together and each wakes up once per interval rather than once per datagram (see
+        `Membership.heartbeat_due`). Followed again only when the wall clock moved by more than a millisecond
+        against the loop's clock (a step, or slewing adding up): a grid that moves never delays a heartbeat."""
+        phase = now - time.time()
+        membership = self.core.membership
+        if membership.heartbeat_phase is None or abs(membership.heartbeat_phase - phase) > 1e-3:
+            membership.heartbeat_phase = phase
 
     def report(self, event: Report) -> None:
         """A carrier's outcome: to the node core, then its effects (a report from inside a flush joins it)."""
@@ -612,7 +627,7 @@ class Daemon:
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+            self._timer = (self._loop or asyncio.get_running_loop()).call_at(deadline, self._on_timer)
 
     def _member_names(self) -> list[str]:
         members = self.core.membership.members

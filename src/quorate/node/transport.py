@@ -43,6 +43,7 @@ class Transport(asyncio.DatagramProtocol):
         deliver_retired: Callable[[int, int, bytes], None] | None = None,
     ) -> None:
         self.codec = codec
+        self._peers: frozenset[int] = frozenset()
         self.addresses = addresses
         self.port = port
         self.deliver = deliver
@@ -53,6 +54,16 @@ class Transport(asyncio.DatagramProtocol):
         self.versions_said: set[tuple[str, int]] = set()
         self.deliver_retired = deliver_retired
         self.refusals_said: set[tuple[int, str]] = set()
+
+    @property
+    def addresses(self) -> dict[int, str]:
+        return self._addresses
+
+    @addresses.setter
+    def addresses(self, addresses: dict[int, str]) -> None:
+        # Every other configured node, worked out once per configuration rather than once per datagram sent.
+        self._addresses = addresses
+        self._peers = frozenset(addresses) - {self.codec.local_nodeid}
 
     @staticmethod
     def open_socket(local_address: str, port: int, multicast: str | None) -> socket.socket:
@@ -152,8 +163,7 @@ class Transport(asyncio.DatagramProtocol):
         if self.transport is None or not to:
             return
         datagram = self.codec.seal(payload, retired=retired)
-        peers = set(self.addresses) - {self.codec.local_nodeid}
-        if self.multicast and len(to) > 1 and set(to) >= peers:
+        if self.multicast and len(to) > 1 and self._peers.issubset(to):
             self._sendto(datagram, self.multicast)
             return
         for nodeid in to:

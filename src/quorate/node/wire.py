@@ -154,6 +154,8 @@ class WireCodec:
         self._accept: tuple[bytes, ...] = (self._key,)
         self._retired: bytes | None = None
         self._retired_aead: ChaCha20Poly1305 | None = None
+        self._opening: tuple[tuple[bytes, bytes], ...] = ()
+        self._set_opening()
         self._counter = 0
         self._aeads: OrderedDict[tuple[bytes, int, int], ChaCha20Poly1305] = OrderedDict()
         self._peers: dict[int, _Peer] = {}
@@ -203,6 +205,12 @@ class WireCodec:
         tags = {_tag(k) for k in (*keys, *([self._retired] if self._retired else []))}
         for cached in [k for k in self._aeads if k[0] not in tags]:
             del self._aeads[cached]
+        self._set_opening()
+
+    def _set_opening(self) -> None:
+        """The keys `open` tries, in order, each with its cache tag: worked out when the keys change, not per
+        datagram."""
+        self._opening = tuple((_tag(k), k) for k in (*self._accept, *([self._retired] if self._retired else [])))
 
     def seal(self, payload: bytes, *, retired: bool = False) -> bytes:
         """Encrypt ``payload`` into one datagram, consuming the next counter of this epoch (with the retired key:
@@ -248,8 +256,8 @@ class WireCodec:
         nonce = _NONCE.pack(counter)
         payload: bytes | None = None
         retired = False
-        for key in (*self._accept, *([self._retired] if self._retired else [])):
-            slot = (_tag(key), sender, epoch)
+        for tag, key in self._opening:
+            slot = (tag, sender, epoch)
             aead = self._aeads.get(slot)
             fresh_key = aead is None
             if aead is None:
