@@ -21,9 +21,7 @@ administrator would:
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 
 import pytest
 from e2e_helpers import wait_for
+from release_archives import release_source
 from test_e2e_resources import lun  # noqa: F401  (a fixture)
 
 from quorate.testbed import Testbed, article
@@ -41,25 +40,6 @@ WIRE_CHANGE_FROM = "v0.1.0"  # the release before the wire protocol changed
 PREVIOUS = "v0.2.0"  # the previous release: a rolling upgrade from it keeps the service
 B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
 SECRET = "quorate-e2e-upgrade"
-REPO = Path(__file__).resolve().parents[2]
-RELEASES = REPO / "releases"
-
-
-def release_source(tag: str, where: Path) -> Path:
-    """The ``src`` directory of release ``tag``, unpacked from the archive the repository keeps of it.
-
-    A clone made for CI may have neither the tags nor the history behind them, so each release's source is kept
-    in ``releases/`` (``scripts/release-archive.sh``); its checksum is checked before it runs.
-    """
-    version = tag.removeprefix("v")
-    archive = RELEASES / f"quorate-{version}-src.tar.gz"
-    if not archive.exists():
-        pytest.fail(f"no {archive.relative_to(REPO)}: run scripts/release-archive.sh {tag}", pytrace=False)
-    sums = dict(reversed(line.split()) for line in (RELEASES / "SHA256SUMS").read_text().splitlines() if line)
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    assert sums.get(archive.name) == digest, f"{archive.name}: checksum {digest} is not the one in SHA256SUMS"
-    subprocess.run(["tar", "-x", "-z", "-f", str(archive), "-C", str(where)], check=True, timeout=60)
-    return where / f"quorate-{version}" / "src"
 
 
 @pytest.fixture

@@ -191,11 +191,12 @@ class Farm:
 
 def holders(tb: Testbed, vip: str = VIP) -> list[str]:
     """The powered nodes carrying the virtual address now."""
-    found = []
-    for node in tb.nodes:
-        if any(entry.split("/")[0] == vip for entry in netns.addresses(tb.netns(node), version=6 if ":" in vip else 4)):
-            found.append(node)
-    return found
+    return [node for node in tb.nodes if carries(tb.netns(node), vip)]
+
+
+def carries(ns: str, vip: str) -> bool:
+    """Whether the host in namespace ``ns`` carries ``vip`` on its interface, among the addresses of vip's family."""
+    return any(entry.split("/")[0] == vip for entry in netns.addresses(ns, version=6 if ":" in vip else 4))
 
 
 def burst(

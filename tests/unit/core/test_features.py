@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import msgspec
 
 from quorate.core.effects import Log
@@ -39,25 +41,12 @@ def test_a_restart_on_an_older_release_withdraws_the_features_but_a_late_old_hea
     assert table.missing(KEY_ROTATION, {2}) == [2]
 
 
-def test_the_advertised_list_is_a_trailing_field_an_older_decoder_ignores() -> None:
-    class OldHeartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):  # 0.2.0's heartbeat shape
-        boot: int
-        number: int
-        incarnation: int
-        hears: tuple[int, ...]
-        view: ViewId
-        members: tuple[int, ...]
-        promised: ViewId
-        expected: int
-        config_version: int
-        config_digest: str
-        flags: int = 0
-        stale: tuple[int, ...] = ()
-
+def test_the_advertised_list_is_a_trailing_field_an_older_decoder_ignores(messages_0_2_0: ModuleType) -> None:
     new = Heartbeat(7, 1, 1, (2,), ViewId(3, 1), (1, 2), ViewId(3, 1), 3, 1, "d", features=(KEY_ROTATION,))
-    old = msgspec.msgpack.decode(encode(new), type=OldHeartbeat)
+    old = messages_0_2_0.decode(encode(new))
+    assert isinstance(old, messages_0_2_0.Heartbeat)
     assert (old.boot, old.members, old.stale) == (7, (1, 2), ())
-    from_old = decode(msgspec.msgpack.encode(old))
+    from_old = decode(messages_0_2_0.encode(old))
     assert isinstance(from_old, Heartbeat) and from_old.features == ()
 
 

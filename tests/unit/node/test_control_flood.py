@@ -8,18 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from control_client import ask, connect, serving
+
 from quorate.node import control, protocol
-from quorate.node.control import ControlServer
-
-
-async def _ask(path: Path, line: bytes) -> dict[str, Any]:
-    reader, writer = await asyncio.open_unix_connection(str(path))
-    writer.write(line)
-    await writer.drain()
-    answer = await reader.readline()
-    writer.close()
-    await writer.wait_closed()
-    return dict(json.loads(answer))
 
 
 def test_requests_beyond_the_queue_are_refused_as_busy_and_the_rest_answered(tmp_path: Path) -> None:
@@ -31,16 +22,12 @@ def test_requests_beyond_the_queue_are_refused_as_busy_and_the_rest_answered(tmp
         return protocol.Answer(True, text="answered")
 
     async def scenario() -> tuple[list[dict[str, Any]], int]:
-        server = ControlServer(path, handler)
-        await server.start()
-        try:
-            asks = [asyncio.create_task(_ask(path, b'{"cmd":"status"}\n')) for _ in range(control.MAX_QUEUED + 10)]
+        async with serving(path, handler) as server:
+            asks = [asyncio.create_task(ask(path, b'{"cmd":"status"}\n')) for _ in range(control.MAX_QUEUED + 10)]
             while server.queued + server.busy_refusals < len(asks):
                 await asyncio.sleep(0.01)
             release.set()
             answers = await asyncio.gather(*asks)
-        finally:
-            await server.close()
         return answers, server.open
 
     answers, still_open = asyncio.run(scenario())
@@ -64,22 +51,17 @@ def test_connections_beyond_the_limit_are_refused_as_busy(tmp_path: Path, monkey
         return protocol.Answer(True, text="answered")
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        server = ControlServer(path, handler)
-        await server.start()
-        silent = []
-        try:
-            for _ in range(5):  # clients that connect and say nothing (yet) hold their connection
-                silent.append(await asyncio.open_unix_connection(str(path)))
+        async with serving(path, handler) as server:
+            # clients that connect and say nothing (yet) hold their connection
+            silent = [await connect(path) for _ in range(5)]
             while server.open < 5:
                 await asyncio.sleep(0.01)
-            refused = await _ask(path, b'{"cmd":"status"}\n')
+            refused = await ask(path, b'{"cmd":"status"}\n')
             for _reader, writer in silent:
                 writer.close()
             while server.open:
                 await asyncio.sleep(0.01)
-            after = await _ask(path, b'{"cmd":"status"}\n')
-        finally:
-            await server.close()
+            after = await ask(path, b'{"cmd":"status"}\n')
         return refused, after
 
     refused, after = asyncio.run(scenario())
@@ -101,7 +83,7 @@ def test_a_flood_of_2000_requests_from_50_connections_gets_each_its_own_answer_a
         got = []
         for i in range(40):  # 50 connections at a time, under the queue's bound: every request is answered
             name = f"c{index}-{i}"
-            answer = await _ask(path, json.dumps({"cmd": "why", "name": name}).encode() + b"\n")
+            answer = await ask(path, json.dumps({"cmd": "why", "name": name}).encode() + b"\n")
             got.append(answer == {"ok": True, "text": name})
         return got
 
@@ -113,17 +95,15 @@ def test_a_flood_of_2000_requests_from_50_connections_gets_each_its_own_answer_a
             lateness.append(loop.time() - due)
 
     async def scenario() -> tuple[list[list[bool]], list[float]]:
-        server = ControlServer(path, handler)
-        await server.start()
         lateness: list[float] = []
         stop = asyncio.Event()
-        beat = asyncio.create_task(heartbeat(lateness, stop))
-        try:
-            results = await asyncio.gather(*(client(i) for i in range(50)))
-        finally:
-            stop.set()
-            await beat
-            await server.close()
+        async with serving(path, handler):
+            beat = asyncio.create_task(heartbeat(lateness, stop))
+            try:
+                results = await asyncio.gather(*(client(i) for i in range(50)))
+            finally:
+                stop.set()
+                await beat
         return results, lateness
 
     results, lateness = asyncio.run(scenario())

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from control_client import ask, connect, serving
 
 from quorate.node import protocol
-from quorate.node.control import ControlServer
 from quorate.node.lock_sessions import LockSessions
 
 DEEP = 100_000
@@ -28,16 +28,6 @@ def test_deep_nesting_is_a_bad_request(line: bytes) -> None:
         protocol.decode_request(line)
 
 
-async def _ask(path: Path, line: bytes) -> dict[str, Any]:
-    reader, writer = await asyncio.open_unix_connection(str(path), limit=protocol.MAX_REQUEST)
-    writer.write(line)
-    await writer.drain()
-    answer = await reader.readline()
-    writer.close()
-    await writer.wait_closed()
-    return dict(json.loads(answer))
-
-
 def test_the_control_socket_refuses_deep_nesting_and_keeps_serving(tmp_path: Path) -> None:
     path = tmp_path / "ctl.sock"
 
@@ -45,13 +35,9 @@ def test_the_control_socket_refuses_deep_nesting_and_keeps_serving(tmp_path: Pat
         return protocol.Answer(True, text=type(request).__name__)
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        server = ControlServer(path, handler)
-        await server.start()
-        try:
-            deep = await _ask(path, b'{"x":' + b"[" * DEEP + b"]" * DEEP + b',"cmd":"status"}\n')
-            after = await _ask(path, b'{"cmd":"status"}\n')
-        finally:
-            await server.close()
+        async with serving(path, handler):
+            deep = await ask(path, b'{"x":' + b"[" * DEEP + b"]" * DEEP + b',"cmd":"status"}\n')
+            after = await ask(path, b'{"cmd":"status"}\n')
         return deep, after
 
     deep, after = asyncio.run(scenario())
@@ -70,11 +56,8 @@ def test_a_lock_session_refuses_deep_nesting_and_stays_open(tmp_path: Path) -> N
             raise AssertionError("no operation may reach the node core")
 
         locks = LockSessions("a", never, never, never)
-        server = ControlServer(path, handler)
-        server.sessions.update(locks.handlers())
-        await server.start()
-        try:
-            reader, writer = await asyncio.open_unix_connection(str(path), limit=protocol.MAX_REQUEST)
+        async with serving(path, handler, sessions=locks.handlers()):
+            reader, writer = await connect(path)
             writer.write(protocol.request_line(protocol.LockSession(client="test")))
             writer.write(b"[" * DEEP + b"]" * DEEP + b"\n")
             writer.write(b"[1]\n")
@@ -82,8 +65,6 @@ def test_a_lock_session_refuses_deep_nesting_and_stays_open(tmp_path: Path) -> N
             answers = [json.loads(await reader.readline()) for _ in range(3)]
             writer.close()
             await writer.wait_closed()
-        finally:
-            await server.close()
         return answers
 
     hello, deep, flat = asyncio.run(scenario())
