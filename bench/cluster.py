@@ -6,11 +6,13 @@ testbed they are given and record the values, so the services figures can share 
 
 from __future__ import annotations
 
+import statistics
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import BIN, BenchError, Results, cpu_with_children, rss_mib, timed_in_node, wait_log
+from bench.common import BIN, BenchError, Results, cpu_with_children, rss_mib, timed_together_in_node, wait_log
 from quorate.testbed import Testbed
 
 
@@ -40,9 +42,14 @@ def idle_cost(tb: Testbed, results: Results, token_ms: int, seconds: float) -> N
         results.add(token_ms, "rss", rss_mib(pid))
 
 
+STATUS_COMMANDS = ("clustat", "cman_tool_status", "cman_tool_nodes", "quorate_status")
+
+
 def status_commands(tb: Testbed, node: str, results: Results, token_ms: int, runs: int) -> None:
-    """`clustat`, `cman_tool status` and `quorate why test` whole-process times on ``node`` (interpreter start
-    included).
+    """`clustat`, `cman_tool status|nodes`, `quorate status` and `quorate why test` whole-process times on
+    ``node`` (interpreter start included), next to the start of a bare interpreter (`python3 -c pass`, the same
+    interpreter the commands run on), timed before and after them: what a command costs over the interpreter's
+    own start holds on any machine, where the bare figure changes with the machine and its load.
 
     The package is byte-compiled first, as an installed package is: a source file edited since its .pyc was
     written would otherwise be compiled again on every run when PYTHONDONTWRITEBYTECODE is set."""
@@ -51,10 +58,18 @@ def status_commands(tb: Testbed, node: str, results: Results, token_ms: int, run
     import quorate
 
     compileall.compile_dir(str(Path(quorate.__file__).parent), quiet=1)
+    bare = [sys.executable, "-c", "pass"]
     commands: dict[str, Sequence[str]] = {
         "clustat": [str(BIN / "clustat")],
         "cman_tool_status": [str(BIN / "cman_tool"), "status"],
+        "cman_tool_nodes": [str(BIN / "cman_tool"), "nodes"],
+        "quorate_status": [str(BIN / "quorate"), "status"],
         "quorate_why": [str(BIN / "quorate"), "why", "test"],
     }
-    for key, argv in commands.items():
-        results.add(token_ms, key, *timed_in_node(tb, node, argv, runs))
+    interpreter, *took = timed_together_in_node(tb, node, [bare, *commands.values()], runs)
+    results.add(token_ms, "bare_python", *interpreter)
+    over = {}
+    for key, times in zip(commands, took, strict=True):
+        results.add(token_ms, key, *times)
+        over[key] = statistics.median(t - b for t, b in zip(times, interpreter, strict=True))
+    results.add(token_ms, "status_over_python", max(over[key] for key in STATUS_COMMANDS))

@@ -1,7 +1,7 @@
 """How quorate's costs grow with the number of nodes N and of services M: ``python -m bench scale``.
 
-    sudo .venv/bin/python -m bench scale [--nodes 3,8,16] [--services 10,100] [--token 1000] [--idle-seconds 20]
-                                         [--core-only] [--core-services 1000]
+    sudo .venv/bin/python -m bench scale [--nodes 3,8,16] [--services 10,100] [--token 1000,10000] [--multicast]
+                                         [--idle-seconds 20] [--core-only] [--core-services 1000]
 
 Two kinds of figures, printed as tables and never asserted:
 
@@ -41,7 +41,7 @@ from quorate.core.placement import DomainSpec, ServiceSpec
 from quorate.sim.world import TemplateModel, World
 from quorate.testbed import Testbed, TestbedError, missing_prerequisites
 from quorate.testbed.netns import NODE_IF
-from quorate.testbed.scale import ScaleShape, domain_members, node_name, service_name, services_of
+from quorate.testbed.scale import DEFAULT_MULTICAST, ScaleShape, domain_members, node_name, service_name, services_of
 from quorate.testbed.scale_bed import up_scale
 
 PREFIX = "qscale"
@@ -153,10 +153,12 @@ def _if_counters(tb: Testbed, node: str) -> tuple[int, int]:
     return int(stats["packets"]), int(stats["bytes"])
 
 
-def testbed_run(nodes: int, services: int, token_ms: int, idle: float, cli_runs: int) -> dict[str, float]:
-    """Every testbed figure of one (N, M); the testbed is down again when this returns."""
+def testbed_run(nodes: int, services: int, token_ms: int, idle: float, cli_runs: int,
+                multicast: bool = False) -> dict[str, float]:  # fmt: skip
+    """Every testbed figure of one (N, M, token, transport); the testbed is down again when this returns."""
     out: dict[str, float] = {}
-    shape = ScaleShape(nodes=nodes, services=services, token_ms=token_ms)
+    shape = ScaleShape(nodes=nodes, services=services, token_ms=token_ms,
+                       multicast=DEFAULT_MULTICAST if multicast else None)  # fmt: skip
     with up_scale(shape, prefix=PREFIX, start_daemons=False) as tb:
         t0 = time.time()
         for node in tb.nodes:
@@ -258,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--nodes", default="3,8,16", help="node counts (default 3,8,16; up to 32)")
     parser.add_argument("--services", default="10,100", help="service counts on the testbed (default 10,100)")
-    parser.add_argument("--token", type=int, default=1000, help="token (ms) of the testbed runs (default 1000)")
+    parser.add_argument("--token", default="1000",
+                        help="tokens (ms) of the testbed runs, comma-separated (default 1000; 10000 is cman's)")
+    parser.add_argument("--multicast", action="store_true", help="also run each shape with <multicast>")
     parser.add_argument("--idle-seconds", type=float, default=20.0, help="idle window per testbed run")
     parser.add_argument("--cli-runs", type=int, default=20, help="clustat runs per testbed run")
     parser.add_argument("--core-services", type=int, default=1000, help="services in the simulated failover")
@@ -288,18 +292,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench scale: {'; '.join(problems)}", file=sys.stderr)
         return 2
     rows, errors = [], []
-    for n in node_counts:
-        for m in service_counts:
-            try:
-                row = {"N": n, "M": m, **testbed_run(n, m, args.token, args.idle_seconds, args.cli_runs)}
-            except (BenchError, TestbedError, subprocess.SubprocessError, OSError) as exc:
-                errors.append(f"N={n} M={m}: {exc}")
-                print(f"  testbed N={n} M={m}: FAILED: {exc}", flush=True)
-                continue
-            rows.append(row)
-            print(f"  testbed N={n} M={m}: {row}", flush=True)
-    print(table(f"\nthe testbed (token {args.token} ms, {args.idle_seconds:.0f} s idle window)", rows, [
-        ("N", "N", "d"), ("M", "M", "d"), ("start_to_quorate_ms", "quorate ms", ".0f"),
+    tokens = [int(token) for token in args.token.split(",") if token.strip()]
+    shapes = [(n, m, token, multicast) for n in node_counts for m in service_counts for token in tokens
+              for multicast in ((False, True) if args.multicast else (False,))]  # fmt: skip
+    for n, m, token, multicast in shapes:
+        what = f"N={n} M={m} token={token}{' multicast' if multicast else ''}"
+        try:
+            row = {"N": n, "M": m, "token": token, "via": "mcast" if multicast else "ucast",
+                   **testbed_run(n, m, token, args.idle_seconds, args.cli_runs, multicast)}  # fmt: skip
+        except (BenchError, TestbedError, subprocess.SubprocessError, OSError) as exc:
+            errors.append(f"{what}: {exc}")
+            print(f"  testbed {what}: FAILED: {exc}", flush=True)
+            continue
+        rows.append(row)
+        print(f"  testbed {what}: {row}", flush=True)
+    print(table(f"\nthe testbed ({args.idle_seconds:.0f} s idle window)", rows, [
+        ("N", "N", "d"), ("M", "M", "d"), ("token", "token ms", "d"), ("via", "heartbeats", "s"),
+        ("start_to_quorate_ms", "quorate ms", ".0f"),
         ("start_to_services_ms", "started ms", ".0f"), ("idle_cpu_pct", "idle CPU %", ".2f"),
         ("rss_mib", "RSS MiB", ".1f"), ("datagrams_per_s", "dgram/s", ".0f"), ("bytes_per_s", "bytes/s", ".0f"),
         ("clustat_ms", "clustat ms", ".1f"), ("evict_ms", "evict ms", ".0f"), ("failover_ms", "failover ms", ".0f"),

@@ -18,22 +18,13 @@ def why_not_running() -> str:
 
 
 def _status(as_json: bool) -> int:
-    import json
-
-    from quorate.cli import client
-    from quorate.cli.status_text import render_status
+    from quorate.cli.status_cmd import StatusUnavailable, status_text
 
     try:
-        doc = client.status()
-    except client.NotRunning as exc:
-        # click's ClickException form, as `quorate.cli.main` prints it
-        reason = str(exc) or f"quorated is not running on this node (no answer on {client.socket_path()})"
-        sys.stderr.write(f"Error: {reason}\n")
+        sys.stdout.write(status_text(as_json))
+    except StatusUnavailable as exc:
+        sys.stderr.write(f"Error: {exc}\n")  # click's ClickException form, as `quorate.cli.main` prints it
         return 1
-    except client.RequestFailed as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        return 1
-    print(json.dumps(doc, indent=2) if as_json else render_status(doc))
     return 0
 
 

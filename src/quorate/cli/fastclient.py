@@ -68,6 +68,8 @@ def request_text(cmd, **args):
             escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
             fields.append(f'"{key}":"{escaped}"')
     reply = exchange(("{" + ",".join(fields) + "}\n").encode()).decode()
+    if not reply:
+        raise Refused("the daemon closed the connection without answering")
     status, _, text = reply.partition("\n")
     if status != "OK":
         raise Refused(text.strip() or "the daemon refused the request")

@@ -6,15 +6,13 @@ so `quorate status` stays quick.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import ClassVar
 
 import click
 
-from quorate.cli import client
-from quorate.cli.status_text import render_status
+from quorate.cli.status_cmd import StatusUnavailable, status_text
 
 
 class LazyGroup(click.Group):
@@ -64,12 +62,9 @@ def status(as_json: bool, watch: float | None) -> None:
     """Show this node's view of the cluster and why it is (or is not) quorate."""
     while True:
         try:
-            s = client.status()
-        except client.NotRunning as exc:
-            raise click.ClickException(
-                str(exc) or f"quorated is not running on this node (no answer on {client.socket_path()})"
-            ) from None
-        click.echo(json.dumps(s, indent=2) if as_json else render_status(s))
+            click.echo(status_text(as_json), nl=False)
+        except StatusUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
         if watch is None:
             return
         time.sleep(watch)

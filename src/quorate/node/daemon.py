@@ -100,6 +100,7 @@ from quorate.node.keys import (
 from quorate.node.lock_sessions import LockSessions
 from quorate.node.sdnotify import Notifier
 from quorate.node.status import CMAN_PROTOCOL_VERSION, build_status, status_doc
+from quorate.node.status_text import status_text
 from quorate.node.store import DEFAULT_STATE_DIR, StateError, StateStore
 from quorate.node.transport import Transport, TransportError
 from quorate.node.why import answer_why
@@ -395,6 +396,8 @@ class Daemon:
         match request:
             case protocol.Status():
                 return protocol.StatusAnswer(True, status_doc(self, now))
+            case protocol.StatusText(as_json=as_json):
+                return text(True, text=status_text(status_doc(self, now), as_json=as_json))
             case protocol.CmanStatus():
                 return text(True, text=format_status(build_status(self, now)))
             case protocol.CmanNodes(addresses=addresses, only=only):

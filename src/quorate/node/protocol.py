@@ -31,6 +31,12 @@ class Status(Req, tag="status"):
     """`quorate status --json`, clustat --json, metrics: the whole status document."""
 
 
+class StatusText(Req, tag="status_text"):
+    """`quorate status` (text, laid out by the daemon), or with ``as_json`` the document as indented JSON."""
+
+    as_json: bool = False
+
+
 class CmanStatus(Req, tag="cman_status"):
     """`cman_tool status` (text)."""
 
@@ -153,6 +159,7 @@ class KeyFetchReq(Req, tag="key_fetch"):
 
 Request = (
     Status
+    | StatusText
     | CmanStatus
     | CmanNodes
     | CmanVersion

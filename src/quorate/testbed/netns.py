@@ -117,8 +117,43 @@ def create_host(ns: str, switch_ns: str, veth: str, address: str, *, multicast: 
 
 
 def set_port(switch_ns: str, veth: str, up: bool) -> None:
-    """Plug or unplug a host's cable at the switch."""
+    """Plug or unplug a host's cable at the switch.
+
+    The power switch runs inside the switch namespace and pulls a node's cable on every fence: there it is one
+    ioctl, not an `ip` process (3 to 18 ms of a fence on a busy machine)."""
+    if _inside(switch_ns):
+        _set_up_flag(veth, up)
+        return
     run(["ip", "-n", switch_ns, "link", "set", veth, "up" if up else "down"])
+
+
+def _inside(ns: str) -> bool:
+    """Whether this process lives in network namespace ``ns``."""
+    try:
+        mine, named = os.stat("/proc/self/ns/net"), os.stat(os.path.join(NETNS_DIR, ns))
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
+
+
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+_IFREQ = "16sH22x"  # struct ifreq: the name, then ifr_flags (the rest of the 40-byte union unused)
+
+
+def _set_up_flag(ifname: str, up: bool) -> None:
+    """`ip link set IF up|down` in this namespace, as the kernel's SIOCSIFFLAGS."""
+    import fcntl
+    import socket
+    import struct
+
+    name = ifname.encode()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            _, flags = struct.unpack(_IFREQ, fcntl.ioctl(sock, _SIOCGIFFLAGS, struct.pack(_IFREQ, name, 0)))
+            flags = flags | _IFF_UP if up else flags & ~_IFF_UP
+            fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack(_IFREQ, name, flags))
+    except OSError as exc:
+        raise TestbedError(f"cannot set {ifname} {'up' if up else 'down'}: {exc.strerror or exc}") from exc
 
 
 def wait_link_up(ns: str, ifname: str = NODE_IF, timeout: float = 5.0) -> bool:

@@ -16,6 +16,7 @@ wait here is bounded.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 from collections.abc import Iterable
@@ -155,16 +156,34 @@ def send(pid: int | None, sig: int) -> bool:
 
 
 def wait_gone(pids: Iterable[int], timeout: float) -> bool:
-    """Wait (bounded) until none of ``pids`` is alive; True if they all went."""
+    """Wait (bounded) until none of ``pids`` is alive; True if they all went.
+
+    Woken by each process's exit (a pidfd turns readable when its process has exited), not by a sleep: a power
+    cut waits here for the node's processes, and a fence waits for the power cut."""
     pending = [pid for pid in pids if pid]
     deadline = time.monotonic() + timeout
-    while True:
-        pending = [pid for pid in pending if is_alive(pid)]
-        if not pending:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
+    poller = select.poll()
+    watched: dict[int, int] = {}  # pidfd -> pid
+    try:
+        for pid in pending:
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:  # already gone (or pidfds unavailable: then the 10 ms wake-ups below still work)
+                continue
+            watched[fd] = pid
+            poller.register(fd, select.POLLIN)
+        while True:
+            pending = [pid for pid in pending if is_alive(pid)]
+            if not pending:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            for fd, _ in poller.poll(min(left, 0.01) * 1000):
+                poller.unregister(fd)
+    finally:
+        for fd in watched:
+            os.close(fd)
 
 
 def terminate(pid: int, timeout: float) -> None:

@@ -12,9 +12,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import quorate
+from quorate.node.status import StatusDoc
+from quorate.node.status_text import status_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
 from status_samples import status_doc
@@ -42,6 +45,9 @@ def daemon(tmp_path: Path) -> Iterator[str]:
                 request = json.loads(line)
                 if request["cmd"] == "why":
                     conn.sendall(b"OK\ntest runs on balthasar.localdomain: first of its ordered domain\n")
+                elif request["cmd"] == "status_text":  # what the daemon answers (`quorate.node.status_text`)
+                    doc = msgspec.convert(status_doc(), StatusDoc)
+                    conn.sendall(b"OK\n" + status_text(doc, as_json=request.get("as_json", False)).encode())
                 else:
                     conn.sendall(status)
 

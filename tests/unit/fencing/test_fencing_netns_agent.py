@@ -153,3 +153,20 @@ def test_fence_exec_drives_fence_netns(switch: Switch, tmp_path: Path, monkeypat
     assert outcome.success, outcome.reason
     assert outcome.reason.startswith("fenced casper.example with method netns (fence_netns, ")
     assert switch.backend.power["casper.localdomain"] is False
+
+
+def test_a_fence_loads_only_what_it_needs(switch: Switch) -> None:
+    """The agent runs between a node's eviction and the takeover of its services: it must not load modules
+    that cost a fence tens of milliseconds on a busy node (`socket` pulls in enum and selectors, a str host
+    name the idna codec, `typing`, `collections`, argparse for stdin options)."""
+    heavy = ("socket", "enum", "selectors", "encodings.idna", "typing", "collections", "argparse", "subprocess")
+    probe = (
+        "import atexit, sys; "
+        f"atexit.register(lambda: print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)); "
+        "from quorate.agents.fence_netns import main; sys.exit(main())"
+    )
+    stdin = switch.stdin(action="off", nodename="casper.localdomain")
+    done = subprocess.run([sys.executable, "-c", probe], input=stdin, capture_output=True, text=True, timeout=30,
+                          check=False)  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, "Success: Powered OFF\n")
+    assert done.stderr.strip() == "[]"

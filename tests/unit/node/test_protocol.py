@@ -29,6 +29,8 @@ def hand_built(monkeypatch: pytest.MonkeyPatch, cmd: str, **args: Any) -> bytes:
     ("cmd", "args", "expected"),
     [
         ("cman_status", {}, protocol.CmanStatus(raw=True)),
+        ("status_text", {"as_json": False}, protocol.StatusText(raw=True)),
+        ("status_text", {"as_json": True}, protocol.StatusText(raw=True, as_json=True)),
         ("cman_nodes", {"addresses": True, "only": None}, protocol.CmanNodes(raw=True, addresses=True)),
         ("cman_nodes", {"addresses": False, "only": "casper"}, protocol.CmanNodes(raw=True, only="casper")),
         ("cman_version", {}, protocol.CmanVersion(raw=True)),

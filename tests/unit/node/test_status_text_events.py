@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from quorate.cli.status_text import render_status
+from quorate.node.status_text import render_status
 
 
 def _status(**extra: Any) -> dict[str, Any]:
@@ -47,3 +47,26 @@ def test_the_last_five_events_with_their_time() -> None:
 def test_no_offsets_and_no_events_add_nothing() -> None:
     text = render_status(_status())
     assert "Clock offsets" not in text and "Recent events" not in text
+
+
+def test_the_json_form_is_the_document_a_status_request_carries() -> None:
+    """`quorate status --json` is laid out by the daemon now: it must print what decoding a `status` answer on
+    the command's side printed before (same keys, order and numbers)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import msgspec
+
+    from quorate.node import protocol
+    from quorate.node.status import StatusDoc
+    from quorate.node.status_text import status_text
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
+    from status_samples import status_doc
+
+    doc = msgspec.convert(status_doc(), StatusDoc)
+    carried = msgspec.to_builtins(protocol.decode_status(protocol.encode(protocol.StatusAnswer(True, doc))))
+    assert status_text(doc, as_json=True) == json.dumps(carried, indent=2) + "\n"
+    assert status_text(doc, as_json=False) == render_status(carried) + "\n"
+    assert '"cluster_name": "magi"' in status_text(doc, as_json=True)
