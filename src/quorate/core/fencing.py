@@ -274,6 +274,12 @@ class Fencing:
             return False
         return nodeid in self.confirmed or nodeid in self.left_clean
 
+    def how_gone(self, nodeid: int) -> str:
+        """How a safely gone node went, in the log's words."""
+        if nodeid in self.left_clean and nodeid not in self.confirmed:
+            return "left the cluster cleanly"
+        return "failed and is fenced"
+
     def pending(self) -> dict[int, Victim]:
         return dict(self.victims)
 

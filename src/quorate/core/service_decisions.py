@@ -223,7 +223,7 @@ def decide(ledger: ServiceLedger, now: float, record: Record) -> None:
         record.fence_asked = False
         if record.state in RUNNING or record.state is St.FAILED:
             record.state = St.STOPPED
-        record.reason = f"{ledger.name(gone)} failed and is fenced: recovering"
+        record.reason = f"{ledger.name(gone)} {ledger.gone_how(gone)}: recovering"
         ledger.log(f"service:{record.name}: {record.reason}")
     if record.cmd or record.frozen:
         return

@@ -70,6 +70,11 @@ def never_gone(_node: int) -> bool:
     return False
 
 
+def gone_by_fence(_node: int) -> str:
+    """The default account of how a safely gone node went (`ServiceLedger.gone_how`)."""
+    return "failed and is fenced"
+
+
 @dataclass(slots=True)
 class Record:
     """One service: the shared record (replicated, shown by clustat) and the coordinator's bookkeeping."""
@@ -133,6 +138,7 @@ class ServiceLedger:
         local_id: int,
         *,
         safely_gone: Callable[[int], bool] = never_gone,
+        gone_how: Callable[[int], str] = gone_by_fence,
     ) -> None:
         self.specs = specs
         self.names = node_names
@@ -157,6 +163,7 @@ class ServiceLedger:
         self._exclusive: tuple[dict[str, ServiceSpec], frozenset[str]] | None = None
         self.local_running: dict[str, St] = {}  # this node's executor
         self.safely_gone = safely_gone
+        self.gone_how = gone_how  # words for the log: a clean leave is not a failure
         self.effects: list[SvcEffect] = []
         self.next_cmd = 1
         # Decisions' memory between evaluations.

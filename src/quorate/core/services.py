@@ -53,6 +53,7 @@ from quorate.core.service_records import (
     StartLocal,
     StopLocal,
     SvcEffect,
+    gone_by_fence,
     never_gone,
 )
 from quorate.core.service_replication import TABLE_PERIOD
@@ -91,8 +92,9 @@ class ServiceManager(ServiceLedger):
         *,
         initial: bool = True,
         safely_gone: Callable[[int], bool] = never_gone,
+        gone_how: Callable[[int], str] = gone_by_fence,
     ) -> None:
-        super().__init__(specs, node_names, local_id, safely_gone=safely_gone)
+        super().__init__(specs, node_names, local_id, safely_gone=safely_gone, gone_how=gone_how)
         self._next_req = 1
         self._pending_requests: dict[int, str] = {}
 

@@ -271,6 +271,9 @@ def test_a_forced_leave_stops_the_services_first_then_leaves_cleanly() -> None:
     c.advance(3.0)
     assert 1 not in c.cores[2].membership.members
     assert not c.effects(2, RunFence)  # a clean leave is never fenced
+    c.finish_ops()
+    said = [text for text in c.logs(2) if text.startswith("service:test: balthasar")]
+    assert said == ["service:test: balthasar left the cluster cleanly: recovering"]  # not "failed and is fenced"
 
 
 def test_a_node_stopping_for_good_is_not_given_back_the_service_it_stops() -> None:
