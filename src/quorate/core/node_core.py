@@ -166,7 +166,11 @@ class NodeCore:
         )
         self.fencing = Fencing(settings.fencing, self.local_id)
         self.services = ServiceManager(
-            dict(settings.services), settings.names, self.local_id, safely_gone=self.fencing.is_safely_gone
+            dict(settings.services),
+            settings.names,
+            self.local_id,
+            safely_gone=self.fencing.is_safely_gone,
+            shared_features=self.features.common,
         )
         self.locks = LockManager(
             self.local_id,

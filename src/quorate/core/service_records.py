@@ -70,6 +70,11 @@ def never_gone(_node: int) -> bool:
     return False
 
 
+def no_features(_members: frozenset[int]) -> frozenset[str]:
+    """The default answer to "which optional features do these members share?": none (whole tables only)."""
+    return frozenset()
+
+
 @dataclass(slots=True)
 class Record:
     """One service: the shared record (replicated, shown by clustat) and the coordinator's bookkeeping."""
@@ -133,6 +138,7 @@ class ServiceLedger:
         local_id: int,
         *,
         safely_gone: Callable[[int], bool] = never_gone,
+        shared_features: Callable[[frozenset[int]], frozenset[str]] = no_features,
     ) -> None:
         self.specs = specs
         self.names = node_names
@@ -168,10 +174,21 @@ class ServiceLedger:
         # arrival (per member, this view), and a member numbers its own.
         self.inventory_seqs: dict[int, int] = {}
         self.inventory_seq = 0
-        # Replication's memory: what was last published, and when.
+        # Replication's memory: what was last published, and when the whole table last went to every member.
         self.last_table = -1e18
         self.version_counter = 0
         self.published: dict[str, SvcRecord] = {}
+        # Numbered publications and deltas (`service_replication`), used when every member shares the feature.
+        self.shared_features = shared_features
+        self.table_seq = 0  # (coordinator) publications numbered in this view
+        self.whole_due = True  # (coordinator) the next publication goes whole to every member
+        self.numbered = False  # (coordinator) the last publication was numbered (deltas in use)
+        self.resync: set[int] = set()  # (coordinator) members that asked for the whole table
+        self.table_next: tuple[int, int] | None = None  # (member) (publication, part) expected next; None: no step
+        self.whole_next: tuple[int, int] | None = None  # (member) the next part of a whole table being received
+        self.gap_asked = False  # (member) asked for the whole table since its copy last was complete
+        self.table_heard = False  # (member) a numbered table of this view came: the coordinator merged its copy
+        self.inventory_sent: dict[str, St] | None = None  # (member) the running set its last inventory carried
 
     # ------------------------------------------------------------------------------------ facts in
 

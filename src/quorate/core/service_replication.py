@@ -3,9 +3,9 @@
 Theory of operation
 -------------------
 The coordinator is the only writer of the records. After every evaluation that changed a record it sends the
-whole table to the other members (and at least every `TABLE_PERIOD` seconds, so a lost datagram heals), and
-a member adopts a table only from the coordinator of its current view. So any node can answer `clustat`, and
-a node that becomes coordinator starts from the last table it saw.
+table to the other members (and the whole table at least every `TABLE_PERIOD` seconds, so a lost datagram
+heals), and a member adopts a table only from the coordinator of its current view. So any node can answer
+`clustat`, and a node that becomes coordinator starts from the last table it saw.
 
 That table may be old: the previous coordinator may have changed records after this node last heard from
 it. So each record carries a version, `view sequence x 100000 + changes in that view`, which only grows
@@ -23,6 +23,35 @@ A table of a hundred services or more does not fit in one message (`MAX_MESSAGE_
 records in inventories then go in consecutive parts. Nothing needs a whole table at once, because adoption and
 merging go record by record; each inventory part repeats the whole running list, and members answer only the
 last part of a table, so a table costs them one inventory, as before.
+
+Deltas
+------
+Sending the whole table after every change costs O(M) per change to every member, O(M^2 x N) to start M
+services. When every member of the view announces `TABLE_DELTAS` (Q-20; a 0.3.0 member would adopt a delta
+without noticing that one before it was lost, and answer each with its whole copy of the table), publications
+are numbered in each view (``seq``, every part of one publication sharing it, ``part`` counting its parts) and
+a publication carries only the records whose version changed since the previous one (a delta). The whole
+table, also numbered, goes to every member for the first publication of each view (so a new coordinator and a
+new view start from a complete copy), whenever the period is due, and when the coordinator switches from whole
+tables to deltas. A member that sees a delta out of sequence (a lost or late datagram, the parts of a whole
+table incomplete) knows its copy may lack a change. It asks for the whole table, once, with the gap flag of its
+inventory, rather than wait for the period: a stale copy misleads `clustat` on that node and, after a failover,
+costs the new coordinator's merge nothing (the newest version any member knew wins) but would show wrong owners
+for up to `TABLE_PERIOD`. The coordinator answers with the whole table as of its latest publication, to the
+askers only and under that publication's number, so the others' count is not disturbed. An ask that is lost is
+covered by the next periodic whole table. Without the feature (a mixed view), tables are whole and unnumbered,
+exactly as 0.3.0 sends them.
+
+A member answers every whole table with its inventory, as before, but a delta only when its running set
+differs from what its last inventory said, or when the delta changed a record this node owns or a service its
+executor holds. S1 does not rest on those answers: a member sends its inventory on every change of its
+executor, for every view and for every whole table; an answer only replaces an inventory lost on the way. The
+coordinator therefore still learns of every start and stop as soon as the executor reports it; a lost
+inventory is replaced by the next delta that concerns the node (the records the coordinator is deciding about)
+and otherwise within `TABLE_PERIOD`, the bound it always had when nothing changed. Once a member has heard a
+numbered table in its view, its inventories carry only the running list: the coordinator publishes only after
+it took every member's inventory of the view (and merged the copies in them), so a copy sent later is never
+read.
 """
 
 from __future__ import annotations
@@ -33,6 +62,7 @@ from collections.abc import Set as AbstractSet
 import msgspec
 
 from quorate.core.effects import Send
+from quorate.core.features import TABLE_DELTAS
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, SvcRecord, SvcTable
 from quorate.core.service_records import Record, ServiceLedger
 from quorate.core.service_vocabulary import St
@@ -49,11 +79,11 @@ def table(ledger: ServiceLedger) -> list[SvcRecord]:
 
 
 def publish(ledger: ServiceLedger, now: float, names: AbstractSet[str] | None = None) -> None:
-    """After an evaluation: version every record that changed, and send the table if any did (or it is due).
+    """After an evaluation: version every record that changed, and send what members need (see the module).
 
     ``names`` are the only records that may have changed since the last publication (None: any of them); the
     others are not looked at. Versions are handed out in the records' order either way."""
-    changed = False
+    changed: list[str] = []
     if names is None:
         published: dict[str, SvcRecord] = {}
         candidates: Iterable[str] = ledger.records
@@ -64,14 +94,36 @@ def publish(ledger: ServiceLedger, now: float, names: AbstractSet[str] | None = 
         record = ledger.records[name]
         previous = ledger.published.get(name)
         if previous is None or _differs(record, previous):
-            changed = True
+            changed.append(name)
             ledger.version_counter += 1
             record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
             previous = record.message()  # with its new version
         published[name] = previous
     ledger.published = published
-    if changed or now >= ledger.last_table + TABLE_PERIOD:
+    due = now >= ledger.last_table + TABLE_PERIOD
+    if TABLE_DELTAS not in ledger.shared_features(ledger.members):
+        ledger.numbered = False  # a member without deltas: whole, unnumbered tables, as 0.3.0 sends them
+        if changed or due:
+            send_table(ledger, now)
+        return
+    if not ledger.numbered:
+        ledger.numbered = ledger.whole_due = True  # members count publications from a whole one
+    if ledger.whole_due or due:
+        if changed or ledger.whole_due:
+            ledger.table_seq += 1
+        ledger.whole_due = False
+        ledger.resync.clear()
         send_table(ledger, now)
+        return
+    if changed:
+        ledger.table_seq += 1
+        _send_parts(ledger, _others(ledger), [published[name] for name in sorted(changed)], delta=True)
+    if ledger.resync:
+        # The whole table as of the latest publication (its number is not a new one): the others never see it.
+        askers = tuple(sorted(ledger.resync & ledger.members))
+        ledger.resync.clear()
+        if askers:
+            _send_parts(ledger, askers, [published[name] for name in sorted(published)], delta=False)
 
 
 def _differs(record: Record, published: SvcRecord) -> bool:
@@ -105,22 +157,117 @@ def parts(records: list[SvcRecord], budget: int) -> list[tuple[SvcRecord, ...]]:
     return runs
 
 
+def _others(ledger: ServiceLedger) -> tuple[int, ...]:
+    return tuple(sorted(ledger.members - {ledger.local_id}))
+
+
 def send_table(ledger: ServiceLedger, now: float) -> None:
+    """The whole table to every other member (numbered when the last publication was)."""
     ledger.last_table = now
-    others = tuple(sorted(ledger.members - {ledger.local_id}))
+    others = _others(ledger)
     if others:
         # Called right after `publish`: what it kept is the table (each record's message, version included).
         published = ledger.published
-        runs = parts([published[name] for name in sorted(published)], MAX_MESSAGE_BYTES - ENVELOPE)
-        for index, run in enumerate(runs):
-            ledger.effects.append(Send(others, SvcTable(run, last=index == len(runs) - 1)))
+        _send_parts(ledger, others, [published[name] for name in sorted(published)], delta=False)
 
 
-def send_inventory(ledger: ServiceLedger) -> None:
+def _send_parts(ledger: ServiceLedger, to: tuple[int, ...], records: list[SvcRecord], *, delta: bool) -> None:
+    runs = parts(records, MAX_MESSAGE_BYTES - ENVELOPE)
+    for index, run in enumerate(runs):
+        last = index == len(runs) - 1
+        if ledger.numbered:
+            message = SvcTable(run, last, ledger.table_seq, index, delta, ledger.view)
+        else:
+            message = SvcTable(run, last=last)
+        ledger.effects.append(Send(to, message))
+
+
+def new_view(ledger: ServiceLedger) -> None:
+    """Numbering starts again in every view, from a whole table (a member's copy may have missed anything)."""
+    ledger.table_seq = 0
+    ledger.whole_due = True
+    ledger.resync.clear()
+    ledger.table_next = ledger.whole_next = None
+    ledger.gap_asked = ledger.table_heard = False
+    ledger.inventory_sent = None
+
+
+def receive_table(ledger: ServiceLedger, table: SvcTable) -> None:
+    """A member takes a part of its coordinator's table, keeps count of publications, and answers when needed."""
+    if not table.seq:  # a coordinator that publishes whole tables only: every part is adopted, the last answered
+        ledger.table_next = ledger.whole_next = None
+        adopt(ledger, table.records)
+        if ledger.members and table.last:
+            send_inventory(ledger)  # an inventory lost on the way is replaced
+        return
+    if table.view != ledger.view:
+        if table.view > ledger.view:
+            adopt(ledger, table.records)  # the newest there is, but counted in a view this node has yet to install
+        return
+    ledger.table_heard = True
+    position = (table.seq, table.part)
+    expected = ledger.table_next
+    if table.delta:
+        if expected is not None and position < expected:
+            return  # a copy of a part already taken
+        adopt(ledger, table.records)
+        if position == expected:
+            ledger.table_next = (table.seq + 1, 0) if table.last else (table.seq, table.part + 1)
+            if ledger.members and _concerns(ledger, table.records):
+                send_inventory(ledger)
+        else:
+            _gap(ledger)
+        return
+    if expected is not None and table.seq < expected[0] - 1:
+        return  # older than the publication this copy is complete up to
+    adopt(ledger, table.records)
+    if table.part == 0:
+        ledger.whole_next = (table.seq, 1)
+    else:
+        ledger.whole_next = (table.seq, table.part + 1) if ledger.whole_next == position else None
+    if table.last:
+        complete = ledger.whole_next is not None  # every part, in order
+        ledger.whole_next = None
+        ask = False
+        if complete:
+            ledger.table_next = (table.seq + 1, 0)
+            ledger.gap_asked = False
+        elif expected is None or table.seq >= expected[0]:
+            ledger.table_next = None  # a part with changes in it was lost: this answer asks again
+            ledger.gap_asked = ask = True
+        if ledger.members:
+            send_inventory(ledger, gap=ask)  # every whole table is answered: an inventory lost on the way is replaced
+
+
+def _gap(ledger: ServiceLedger) -> None:
+    """A delta (or a part of one) was missed: the copy is incomplete until a whole table comes. Ask once."""
+    ledger.table_next = None
+    if ledger.members and not ledger.gap_asked:
+        ledger.gap_asked = True
+        send_inventory(ledger, gap=True)
+
+
+def _concerns(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> bool:
+    """Whether a delta needs this member's inventory: its running set changed since the last inventory, or the
+    delta changed a record this node owns or whose service its executor holds."""
+    running = ledger.local_running
+    if ledger.inventory_sent != running:
+        return True
+    return any(rec.owner == ledger.local_id or rec.name in running for rec in records)
+
+
+def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
     """A member tells its coordinator what its executor runs, with the records it knows (the records in as
-    many inventories as they need, each with the whole of what runs here)."""
+    many inventories as they need, each with the whole of what runs here) until the coordinator published a
+    numbered table in this view: it did so only after it had merged this member's copy."""
     if ledger.coordinator and ledger.coordinator != ledger.local_id:
         running = tuple(sorted(ledger.local_running.items()))
+        ledger.inventory_sent = dict(ledger.local_running)
+        if ledger.table_heard:
+            ledger.inventory_seq += 1
+            inventory = SvcInventory(ledger.view, running, (), ledger.inventory_seq, gap)
+            ledger.effects.append(Send((ledger.coordinator,), inventory))
+            return
         room = MAX_MESSAGE_BYTES - ENVELOPE - len(_encode(SvcInventory(ledger.view, running, (), 0)))
         for run in parts(table(ledger), max(room, 0)):
             ledger.inventory_seq += 1

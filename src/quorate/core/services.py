@@ -54,6 +54,7 @@ from quorate.core.service_records import (
     StopLocal,
     SvcEffect,
     never_gone,
+    no_features,
 )
 from quorate.core.service_replication import TABLE_PERIOD
 from quorate.core.service_vocabulary import RUNNING, Action, AdminOp, Answer, FollowUp, Outcome, St
@@ -91,8 +92,11 @@ class ServiceManager(ServiceLedger):
         *,
         initial: bool = True,
         safely_gone: Callable[[int], bool] = never_gone,
+        shared_features: Callable[[frozenset[int]], frozenset[str]] = no_features,
     ) -> None:
-        super().__init__(specs, node_names, local_id, safely_gone=safely_gone)
+        """``shared_features``: the optional features every one of the given members announced (table deltas
+        are used only when all share them); the default, none, keeps whole tables."""
+        super().__init__(specs, node_names, local_id, safely_gone=safely_gone, shared_features=shared_features)
         self._next_req = 1
         self._pending_requests: dict[int, str] = {}
 
@@ -100,6 +104,7 @@ class ServiceManager(ServiceLedger):
 
     def on_view(self, now: float, installed: ViewInstalled, *, coordinator: bool) -> None:
         was_acting = self.acting
+        service_replication.new_view(self)
         self.members = installed.members if installed.quorate else frozenset()
         self.view = installed.view
         self.coordinator = installed.view.coord
@@ -190,9 +195,7 @@ class ServiceManager(ServiceLedger):
     def receive(self, now: float, sender: int, message: Message) -> None:
         if isinstance(message, SvcTable):
             if not self.acting and sender == self.coordinator:
-                service_replication.adopt(self, message.records)
-                if self.members and message.last:
-                    service_replication.send_inventory(self)  # an inventory lost on the way is replaced
+                service_replication.receive_table(self, message)
         elif isinstance(message, SvcCommand):
             if sender == self.coordinator and self.members:
                 effect = StartLocal if Action(message.action) is Action.START else StopLocal
@@ -201,13 +204,10 @@ class ServiceManager(ServiceLedger):
             if self.acting:
                 service_decisions.on_report(self, now, sender, message)
         elif isinstance(message, SvcInventory):
-            if (
-                self.acting
-                and message.view == self.view
-                and sender in self.members
-                and service_replication.take_inventory(self, sender, message)
-            ):
-                if self.adopting:
+            if self.acting and message.view == self.view and sender in self.members:
+                if message.gap:
+                    self.resync.add(sender)  # it missed part of a delta: the whole table goes to it
+                if service_replication.take_inventory(self, sender, message) and self.adopting:
                     service_replication.merge(self, message.table)
         elif isinstance(message, SvcRequest):
             if self.acting:
