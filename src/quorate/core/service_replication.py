@@ -24,8 +24,8 @@ records in inventories then go in consecutive parts. Nothing needs a whole table
 merging go record by record; each inventory part repeats the whole running list, and members answer only the
 last part of a table, so a table costs them one inventory, as before.
 
-Deltas
-------
+Deltas (R-35)
+-----------
 Sending the whole table after every change costs O(M) per change to every member, O(M^2 x N) to start M
 services. When every member of the view announces `TABLE_DELTAS` (Q-20; a 0.3.0 member would adopt a delta
 without noticing that one before it was lost, and answer each with its whole copy of the table), publications
