@@ -25,7 +25,7 @@ merging go record by record; each inventory part repeats the whole running list,
 last part of a table, so a table costs them one inventory, as before.
 
 Deltas (R-35)
------------
+-------------
 Sending the whole table after every change costs O(M) per change to every member, O(M^2 x N) to start M
 services. When every member of the view announces `TABLE_DELTAS` (Q-20; a 0.3.0 member would adopt a delta
 without noticing that one before it was lost, and answer each with its whole copy of the table), publications

@@ -60,6 +60,7 @@ from quorate.core.service_replication import TABLE_PERIOD
 from quorate.core.service_vocabulary import RUNNING, Action, AdminOp, Answer, FollowUp, Outcome, St
 
 _ADMIN_OPS = frozenset(AdminOp)
+_STATES: dict[str, St] = {state.value: state for state in St}
 
 __all__ = [
     "RUNNING",
@@ -174,7 +175,9 @@ class ServiceManager(ServiceLedger):
     def local_state(self, now: float, running: Mapping[str, str]) -> None:
         """The executor's facts: services in a non-stopped state on this node (starting, started, stopping,
         failed)."""
-        self.local_running = {name: St(state) for name, state in running.items()}
+        # The executor reports its whole list at every change (a node's start-up stops M services one by one):
+        # a lookup per entry instead of an enum call keeps that list cheap to take.
+        self.local_running = {name: _STATES.get(state) or St(state) for name, state in running.items()}
         if self.acting:
             self.set_inventory(self.local_id, dict(self.local_running))
             service_decisions.evaluate(self, now)
