@@ -178,6 +178,7 @@ class ServiceLedger:
         self.last_table = -1e18
         self.version_counter = 0
         self.published: dict[str, SvcRecord] = {}
+        self.published_sizes: dict[str, int] = {}  # each published record's encoded size (parts of a table)
         # Numbered publications and deltas (`service_replication`), used when every member shares the feature.
         self.shared_features = shared_features
         self.table_seq = 0  # (coordinator) publications numbered in this view

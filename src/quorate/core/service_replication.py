@@ -98,6 +98,7 @@ def publish(ledger: ServiceLedger, now: float, names: AbstractSet[str] | None = 
             ledger.version_counter += 1
             record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
             previous = record.message()  # with its new version
+            ledger.published_sizes[name] = len(_encode(previous))
         published[name] = previous
     ledger.published = published
     due = now >= ledger.last_table + TABLE_PERIOD
@@ -141,13 +142,17 @@ def _differs(record: Record, published: SvcRecord) -> bool:
     )
 
 
-def parts(records: list[SvcRecord], budget: int) -> list[tuple[SvcRecord, ...]]:
-    """The records in consecutive runs of at most ``budget`` encoded bytes each (at least one run, maybe empty)."""
+def parts(
+    records: list[SvcRecord], budget: int, sizes: dict[str, int] | None = None
+) -> list[tuple[SvcRecord, ...]]:
+    """The records in consecutive runs of at most ``budget`` encoded bytes each (at least one run, maybe empty).
+
+    ``sizes``: each record's encoded size by name, when known (the coordinator's published records)."""
     runs: list[tuple[SvcRecord, ...]] = []
     current: list[SvcRecord] = []
     size = 0
     for record in records:
-        cost = len(_encode(record))
+        cost = sizes[record.name] if sizes is not None else len(_encode(record))
         if current and size + cost > budget:
             runs.append(tuple(current))
             current, size = [], 0
@@ -172,7 +177,7 @@ def send_table(ledger: ServiceLedger, now: float) -> None:
 
 
 def _send_parts(ledger: ServiceLedger, to: tuple[int, ...], records: list[SvcRecord], *, delta: bool) -> None:
-    runs = parts(records, MAX_MESSAGE_BYTES - ENVELOPE)
+    runs = parts(records, MAX_MESSAGE_BYTES - ENVELOPE, ledger.published_sizes)
     for index, run in enumerate(runs):
         last = index == len(runs) - 1
         if ledger.numbered:
