@@ -186,7 +186,7 @@ class DecisionEvents:
         if self._acting:
             for name, facts in sorted(services.items()):
                 before = self._services.get(name)
-                if before is not None and before != facts:
+                if before is not None and before is not facts and before != facts:  # the same object: unchanged
                     self._service_change(now, name, before, facts)
         self._acting = True
         self._services = dict(services)

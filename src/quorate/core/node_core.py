@@ -63,7 +63,7 @@ from quorate.core.effects import (
     ViewInstalled,
 )
 from quorate.core.events import Event
-from quorate.core.events_derive import DecisionEvents, service_facts
+from quorate.core.events_derive import DecisionEvents, ServiceFacts, service_facts
 from quorate.core.features import KEY_ROTATION, SUPPORTED, FeatureTable, Unreadable
 from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, RunFence
 from quorate.core.key_rotation import KeyRotation, KeyWritten
@@ -205,6 +205,7 @@ class NodeCore:
         self.timeline_inbox: list[tuple[int, Message]] = []
         self._services_moved = True
         self._service_rows: dict[str, ServiceRow] | None = None  # the rows the events last settled
+        self._service_facts: dict[str, ServiceFacts] = {}  # the same as facts (unchanged rows keep their object)
         self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
         self.membership.set_dirty(now, self.local.dirty)
         self._process(now)
@@ -755,10 +756,13 @@ class NodeCore:
                 for r in self.services.records.values()
             }
             if rows != self._service_rows:
-                facts = service_facts((name, *row) for name, row in rows.items())
-                self._service_rows = rows
+                before, known = self._service_rows or {}, self._service_facts
+                fresh = service_facts((name, *row) for name, row in rows.items() if before.get(name) != row)
+                facts = {name: fresh.get(name) or known[name] for name in rows}
+                self._service_rows, self._service_facts = rows, facts
         if not self.services.acting:
             self._service_rows = None  # the events forget the records too: the next coordinating period starts afresh
+            self._service_facts = {}
         self._services_moved = False
         role = self.fencing.role
         self.events.settle(
