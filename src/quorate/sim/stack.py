@@ -26,6 +26,7 @@ from quorate.core.node_io import KillMember, ServiceRequest
 from quorate.core.node_settings import NodeSettings
 from quorate.core.placement import DomainSpec, ServiceSpec, best_target
 from quorate.core.service_vocabulary import St
+from quorate.sim.host import SimHost
 from quorate.sim.kernel import InvariantViolation
 from quorate.sim.sweep import finish, sweep_main
 from quorate.sim.world import TemplateModel, World
@@ -91,19 +92,19 @@ class StackSim:
                     where = [h.name for h in hosts.values() if h.powered and service in h.truth]
                     if len(where) > 1:
                         raise InvariantViolation(f"S1 violated: service {service} runs on {where} at once")
-        views: dict[frozenset[int], str] = {}
+        views: dict[frozenset[int], SimHost] = {}
         for host in hosts.values():
             core = host.core
             if core is not None and core.quorate:
-                views.setdefault(core.membership.members, host.name)
+                views.setdefault(core.membership.members, host)
         if len(views) > 1:
             distinct = list(views.items())
             for i, (members_a, a) in enumerate(distinct):
                 for members_b, b in distinct[i + 1 :]:
                     if not members_a & members_b:
                         raise InvariantViolation(
-                            f"split brain: {a} is quorate with {sorted(members_a)} and {b} is quorate with "
-                            f"{sorted(members_b)}"
+                            f"split brain: {a.name} is quorate with {sorted(members_a)} and {b.name} is quorate "
+                            f"with {sorted(members_b)}"
                         )
 
     def check_converged(self) -> None:
