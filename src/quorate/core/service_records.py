@@ -186,7 +186,9 @@ class ServiceLedger:
         self.numbered = False  # (coordinator) the last publication was numbered (deltas in use)
         self.resync: set[int] = set()  # (coordinator) members that asked for the whole table
         self.table_next: tuple[int, int] | None = None  # (member) (publication, part) expected next; None: no step
-        self.whole_next: tuple[int, int] | None = None  # (member) the next part of a whole table being received
+        self.ahead: dict[tuple[int, int], bool] = {}  # (member) parts held beyond a hole: (seq, part) -> last
+        self.whole_parts: tuple[int, frozenset[int], int] | None = None  # (member) a whole table's parts so far
+        self.hole_since: float | None = None  # (member) since when a part is missing
         self.gap_asked = False  # (member) asked for the whole table since its copy last was complete
         self.table_heard = False  # (member) a numbered table of this view came: the coordinator merged its copy
         self.inventory_sent: dict[str, St] | None = None  # (member) the running set its last inventory carried

@@ -68,6 +68,9 @@ from quorate.core.service_records import Record, ServiceLedger
 from quorate.core.service_vocabulary import St
 
 TABLE_PERIOD = 5.0
+#: How long a hole in the numbered publications may wait for a late datagram before the member asks for the table.
+GAP_WAIT = 0.5
+MAX_AHEAD = 4096  # publication parts held beyond a hole (bounded: the whole table replaces them all)
 VERSIONS_PER_VIEW = 100000
 #: Room kept in each message for its tag, the tuple's header and an inventory's counters.
 ENVELOPE = 64
@@ -142,9 +145,7 @@ def _differs(record: Record, published: SvcRecord) -> bool:
     )
 
 
-def parts(
-    records: list[SvcRecord], budget: int, sizes: dict[str, int] | None = None
-) -> list[tuple[SvcRecord, ...]]:
+def parts(records: list[SvcRecord], budget: int, sizes: dict[str, int] | None = None) -> list[tuple[SvcRecord, ...]]:
     """The records in consecutive runs of at most ``budget`` encoded bytes each (at least one run, maybe empty).
 
     ``sizes``: each record's encoded size by name, when known (the coordinator's published records)."""
@@ -192,15 +193,15 @@ def new_view(ledger: ServiceLedger) -> None:
     ledger.table_seq = 0
     ledger.whole_due = True
     ledger.resync.clear()
-    ledger.table_next = ledger.whole_next = None
+    ledger.table_next, ledger.ahead, ledger.whole_parts, ledger.hole_since = None, {}, None, None
     ledger.gap_asked = ledger.table_heard = False
     ledger.inventory_sent = None
 
 
-def receive_table(ledger: ServiceLedger, table: SvcTable) -> None:
+def receive_table(ledger: ServiceLedger, now: float, table: SvcTable) -> None:
     """A member takes a part of its coordinator's table, keeps count of publications, and answers when needed."""
     if not table.seq:  # a coordinator that publishes whole tables only: every part is adopted, the last answered
-        ledger.table_next = ledger.whole_next = None
+        ledger.table_next, ledger.ahead, ledger.whole_parts = None, {}, None
         adopt(ledger, table.records)
         if ledger.members and table.last:
             send_inventory(ledger)  # an inventory lost on the way is replaced
@@ -210,43 +211,56 @@ def receive_table(ledger: ServiceLedger, table: SvcTable) -> None:
             adopt(ledger, table.records)  # the newest there is, but counted in a view this node has yet to install
         return
     ledger.table_heard = True
-    position = (table.seq, table.part)
-    expected = ledger.table_next
+    # Parts may arrive in any order: a record this view's coordinator versioned later than the one in hand stays.
+    floor = ledger.view.seq * VERSIONS_PER_VIEW
+    held = ledger.records
+    fresh = [rec for rec in table.records if rec.name not in held or held[rec.name].version <= max(rec.version, floor)]
+    adopt(ledger, fresh)
     if table.delta:
-        if expected is not None and position < expected:
-            return  # a copy of a part already taken
-        adopt(ledger, table.records)
-        if position == expected:
-            ledger.table_next = (table.seq + 1, 0) if table.last else (table.seq, table.part + 1)
-            if ledger.members and _concerns(ledger, table.records):
-                send_inventory(ledger)
-        else:
-            _gap(ledger)
-        return
-    if expected is not None and table.seq < expected[0] - 1:
-        return  # older than the publication this copy is complete up to
-    adopt(ledger, table.records)
-    if table.part == 0:
-        ledger.whole_next = (table.seq, 1)
+        if ledger.table_next is None or (table.seq, table.part) >= ledger.table_next:
+            ledger.ahead[(table.seq, table.part)] = table.last
+            _catch_up(ledger)
+        if ledger.members and _concerns(ledger, table.records):
+            send_inventory(ledger)
     else:
-        ledger.whole_next = (table.seq, table.part + 1) if ledger.whole_next == position else None
-    if table.last:
-        complete = ledger.whole_next is not None  # every part, in order
-        ledger.whole_next = None
-        ask = False
-        if complete:
-            ledger.table_next = (table.seq + 1, 0)
+        collecting = ledger.whole_parts
+        if collecting is None or collecting[0] != table.seq:
+            collecting = (table.seq, frozenset(), -1)
+        seq, parts_seen, last = collecting
+        parts_seen |= {table.part}
+        last = table.part if table.last else last
+        ledger.whole_parts = (seq, parts_seen, last)
+        if last >= 0 and len(parts_seen) == last + 1:  # every part: the copy is complete as of this publication
+            ledger.whole_parts = None
+            if ledger.table_next is None or (seq + 1, 0) > ledger.table_next:
+                ledger.table_next = (seq + 1, 0)
+            ledger.ahead = {at: end for at, end in ledger.ahead.items() if at >= ledger.table_next}
             ledger.gap_asked = False
-        elif expected is None or table.seq >= expected[0]:
-            ledger.table_next = None  # a part with changes in it was lost: this answer asks again
-            ledger.gap_asked = ask = True
-        if ledger.members:
-            send_inventory(ledger, gap=ask)  # every whole table is answered: an inventory lost on the way is replaced
+            _catch_up(ledger)
+        if ledger.members and table.last:
+            send_inventory(ledger)  # every whole table is answered: an inventory lost on the way is replaced
+    if ledger.ahead or ledger.table_next is None:
+        if ledger.hole_since is None:
+            ledger.hole_since = now
+        elif now - ledger.hole_since >= GAP_WAIT:
+            _gap(ledger)
+    else:
+        ledger.hole_since = None
+
+
+def _catch_up(ledger: ServiceLedger) -> None:
+    """Move the count past every publication part held in order; what is beyond a hole waits in ``ahead``."""
+    position = ledger.table_next
+    while position is not None and position in ledger.ahead:
+        last = ledger.ahead.pop(position)
+        position = (position[0] + 1, 0) if last else (position[0], position[1] + 1)
+    ledger.table_next = position
+    if len(ledger.ahead) > MAX_AHEAD:
+        ledger.ahead.clear()  # far out of step: the whole table this node asks for (or the period's) settles it
 
 
 def _gap(ledger: ServiceLedger) -> None:
-    """A delta (or a part of one) was missed: the copy is incomplete until a whole table comes. Ask once."""
-    ledger.table_next = None
+    """A part is still missing `GAP_WAIT` after a later one came: it was lost, not late. Ask once."""
     if ledger.members and not ledger.gap_asked:
         ledger.gap_asked = True
         send_inventory(ledger, gap=True)

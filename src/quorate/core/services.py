@@ -198,7 +198,7 @@ class ServiceManager(ServiceLedger):
     def receive(self, now: float, sender: int, message: Message) -> None:
         if isinstance(message, SvcTable):
             if not self.acting and sender == self.coordinator:
-                service_replication.receive_table(self, message)
+                service_replication.receive_table(self, now, message)
         elif isinstance(message, SvcCommand):
             if sender == self.coordinator and self.members:
                 effect = StartLocal if Action(message.action) is Action.START else StopLocal

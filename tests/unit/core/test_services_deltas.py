@@ -9,6 +9,7 @@ from services_wiring import NAMES, Cluster, domain
 from quorate.core.features import SUPPORTED, TABLE_DELTAS
 from quorate.core.messages import SvcInventory, SvcTable, decode
 from quorate.core.placement import ServiceSpec
+from quorate.core.service_replication import GAP_WAIT
 from quorate.core.services import TABLE_PERIOD, ServiceManager, St
 
 SERVICES = [f"svc{i}" for i in range(6)]
@@ -128,8 +129,8 @@ def test_only_the_members_a_delta_concerns_answer_it() -> None:
     assert concerned == set(c.started_on(frozen)) - {1}
 
 
-def test_a_member_that_missed_a_delta_asks_and_gets_the_whole_table_alone() -> None:
-    c = formed(FeatureCluster())
+def lose_a_delta_then_change_again(c: FeatureCluster) -> None:
+    """Node 3 loses the delta freezing svc1; the next delta (svc2) reaches it, past the hole."""
     c.managers[1].request(c.now, "freeze", "svc1")
     c.pump()
     c.wire = type(c.wire)(d for d in c.wire if d[1] != 3)  # node 3 loses the delta
@@ -137,31 +138,61 @@ def test_a_member_that_missed_a_delta_asks_and_gets_the_whole_table_alone() -> N
     assert not frozen_on(c, 3, "svc1")
     c.managers[1].request(c.now, "freeze", "svc2")
     c.pump()
-    release(c)  # 3 sees the next number skipped, asks; the whole table comes to it alone
-    assert frozen_on(c, 3, "svc1") and frozen_on(c, 3, "svc2")
-    assert copy_of(c, 3) == copy_of(c, 1)
+    step(c)
+    assert frozen_on(c, 3, "svc2") and not frozen_on(c, 3, "svc1")
+
+
+def test_a_member_that_missed_a_delta_asks_once_the_hole_outlasts_a_late_datagram() -> None:
+    c = formed(FeatureCluster())
+    lose_a_delta_then_change_again(c)
+    assert not [m for _, m in inventories(c) if m.gap]  # the missing one may still be on its way
+    release(c)
+    c.now += GAP_WAIT
     c.managers[1].request(c.now, "freeze", "svc3")
     c.pump()
-    asked = [m for s, to, m in c.on_wire() if isinstance(m, SvcInventory) and m.gap]
-    assert asked == []  # back in step: the next delta is taken without asking
+    release(c)  # 3 still lacks a number: it asks, and the whole table comes to it alone
+    assert frozen_on(c, 3, "svc1") and frozen_on(c, 3, "svc2") and frozen_on(c, 3, "svc3")
+    assert copy_of(c, 3) == copy_of(c, 1)
+    c.managers[1].request(c.now, "freeze", "svc4")
+    c.pump()
+    step(c)
+    assert not [m for _, m in inventories(c) if m.gap]  # back in step: the next delta is taken without asking
     release(c)
     assert copy_of(c, 3) == copy_of(c, 2) == copy_of(c, 1)
 
 
 def test_the_whole_table_a_member_asked_for_goes_to_it_only() -> None:
     c = formed(FeatureCluster())
-    c.managers[1].request(c.now, "freeze", "svc1")
-    c.pump()
-    c.wire = type(c.wire)(d for d in c.wire if d[1] != 3)
+    lose_a_delta_then_change_again(c)
     release(c)
-    c.managers[1].request(c.now, "freeze", "svc2")
+    c.now += GAP_WAIT
+    c.managers[1].request(c.now, "freeze", "svc3")
     c.pump()
-    step(c)  # the delta: node 3 sees a number skipped and asks
+    step(c)  # the delta: node 3's hole is older than GAP_WAIT, it asks
     assert [(sender, m.gap) for sender, m in inventories(c) if m.gap] == [(3, True)]
     step(c)  # the ask reaches the coordinator
     resent = [(to, m) for _, to, m in c.on_wire() if isinstance(m, SvcTable) and not m.delta]
     assert resent and {to for to, _ in resent} == {3}
     assert resent[0][1].seq == c.coordinator.table_seq
+
+
+def test_deltas_that_arrive_out_of_order_are_taken_without_asking_and_the_older_never_wins() -> None:
+    c = formed(FeatureCluster())
+    c.managers[1].request(c.now, "freeze", "svc1")
+    c.pump()
+    first = [d for d in c.wire if d[1] == 3]
+    c.wire = type(c.wire)(d for d in c.wire if d[1] != 3)
+    release(c)
+    c.managers[1].request(c.now, "unfreeze", "svc1")
+    c.pump()
+    step(c)  # the second delta (svc1 unfrozen) reaches node 3 first
+    c.wire.extend(first)
+    step(c)  # then the first (svc1 frozen), late
+    assert not frozen_on(c, 3, "svc1")  # the later version stays
+    assert not [m for _, m in inventories(c) if m.gap]
+    assert c.managers[3].table_next == (c.coordinator.table_seq + 1, 0)  # in step again, nothing held
+    release(c)
+    assert copy_of(c, 3) == copy_of(c, 1)
 
 
 def test_a_mixed_view_gets_whole_unnumbered_tables_and_every_member_answers() -> None:
