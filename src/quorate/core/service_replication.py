@@ -43,8 +43,8 @@ covered by the next periodic whole table. Without the feature (a mixed view), ta
 exactly as 0.3.0 sends them.
 
 A member answers every whole table with its inventory, as before, but a delta only when its running set
-differs from what its last inventory said, or when the delta changed a record this node owns or a service its
-executor holds. S1 does not rest on those answers: a member sends its inventory on every change of its
+differs from what its last inventory said, or when the delta changed a record this node owns. S1 does not rest
+on those answers: a member sends its inventory on every change of its
 executor, for every view and for every whole table; an answer only replaces an inventory lost on the way. The
 coordinator therefore still learns of every start and stop as soon as the executor reports it; a lost
 inventory is replaced by the next delta that concerns the node (the records the coordinator is deciding about)
@@ -268,11 +268,11 @@ def _gap(ledger: ServiceLedger) -> None:
 
 def _concerns(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> bool:
     """Whether a delta needs this member's inventory: its running set changed since the last inventory, or the
-    delta changed a record this node owns or whose service its executor holds."""
-    running = ledger.local_running
-    if ledger.inventory_sent != running:
+    delta changed a record this node owns. (Not every service its executor holds: a new run holds all M while
+    its start-up stops go on, and would answer every delta with all of them.)"""
+    if ledger.inventory_sent != ledger.local_running:
         return True
-    return any(rec.owner == ledger.local_id or rec.name in running for rec in records)
+    return any(rec.owner == ledger.local_id for rec in records)
 
 
 def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
