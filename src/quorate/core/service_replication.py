@@ -33,22 +33,28 @@ are numbered in each view (``seq``, every part of one publication sharing it, ``
 a publication carries only the records whose version changed since the previous one (a delta). The whole
 table, also numbered, goes to every member for the first publication of each view (so a new coordinator and a
 new view start from a complete copy), whenever the period is due, and when the coordinator switches from whole
-tables to deltas. A member that sees a delta out of sequence (a lost or late datagram, the parts of a whole
-table incomplete) knows its copy may lack a change. It asks for the whole table, once, with the gap flag of its
-inventory, rather than wait for the period: a stale copy misleads `clustat` on that node and, after a failover,
-costs the new coordinator's merge nothing (the newest version any member knew wins) but would show wrong owners
-for up to `TABLE_PERIOD`. The coordinator answers with the whole table as of its latest publication, to the
-askers only and under that publication's number, so the others' count is not disturbed. An ask that is lost is
-covered by the next periodic whole table. Without the feature (a mixed view), tables are whole and unnumbered,
-exactly as 0.3.0 sends them.
+tables to deltas.
+
+Datagrams may arrive out of order (parts of one publication as well as publications), so a member holds what
+comes beyond a hole and counts on once the hole fills; and within a view, a record this view's coordinator
+versioned later is never replaced by an older one (versions of a view only grow with its publications), so the
+order of arrival changes nothing in the copy. A hole still open `GAP_WAIT` after a later part came is a loss,
+not a delay: the member asks for the whole table, once, with the gap flag of its inventory, rather than wait
+for the period, because a stale copy shows wrong owners in that node's `clustat` for up to `TABLE_PERIOD`
+(after a failover it costs nothing: the new coordinator's merge takes the newest version any member knew). The
+ask waits for the hole to outlast a late datagram: asking at once would turn every reordering into a whole
+table. The coordinator answers with the whole table as of its latest publication, to the askers only and under
+that publication's number, so the others' count is not disturbed. An ask that is lost is covered by the next
+periodic whole table. Without the feature (a mixed view), tables are whole and unnumbered, exactly as 0.3.0
+sends them.
 
 A member answers every whole table with its inventory, as before, but a delta only when its running set
 differs from what its last inventory said, or when the delta changed a record this node owns. S1 does not rest
-on those answers: a member sends its inventory on every change of its
-executor, for every view and for every whole table; an answer only replaces an inventory lost on the way. The
-coordinator therefore still learns of every start and stop as soon as the executor reports it; a lost
-inventory is replaced by the next delta that concerns the node (the records the coordinator is deciding about)
-and otherwise within `TABLE_PERIOD`, the bound it always had when nothing changed. Once a member has heard a
+on those answers: a member sends its inventory on every change of its executor, for every view and for every
+whole table; an answer only replaces an inventory lost on the way. The coordinator therefore still learns of
+every start and stop as soon as the executor reports it; a lost inventory is replaced by the next delta about a
+record the node owns (the records the coordinator is deciding about on its behalf) and otherwise within
+`TABLE_PERIOD`, the bound it always had when nothing changed. Once a member has heard a
 numbered table in its view, its inventories carry only the running list: the coordinator publishes only after
 it took every member's inventory of the view (and merged the copies in them), so a copy sent later is never
 read.
