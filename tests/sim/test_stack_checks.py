@@ -50,7 +50,8 @@ def test_two_disjoint_quorate_views_are_a_split_brain() -> None:
     hosts = sim.world.hosts
 
     def quorate(members: set[int]) -> object:
-        return SimpleNamespace(quorate=True, membership=SimpleNamespace(members=frozenset(members)))
+        quorum = SimpleNamespace(quorate=True)
+        return SimpleNamespace(quorate=True, membership=SimpleNamespace(members=frozenset(members), quorum=quorum))
 
     hosts[1].core, hosts[2].core = quorate({1, 2}), quorate({1, 2})  # type: ignore[assignment]
     sim.check()

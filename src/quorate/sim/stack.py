@@ -68,8 +68,9 @@ class StackSim:
         self.world = World(rng, stack_settings(n, services, token=token), range(1, n + 1), names=names)
         self.kernel = self.world.kernel
         self.trace = self.kernel.trace
+        self._gained: list[str] = []  # every host appends here (`SimHost.truth_gained`)
         for host in self.world.hosts.values():
-            host.truth_gained = []
+            host.truth_gained = self._gained
         self.kernel.checks.append(self.check)
 
     def run_until(self, end: float) -> None:
@@ -84,18 +85,17 @@ class StackSim:
         member sets is compared pairwise instead of every pair of hosts. Both find exactly the violations the
         world's full scans (`World.check_one_owner`, `World.check_split_brain`) find."""
         hosts = self.world.hosts
-        for host in hosts.values():
-            gained = host.truth_gained
-            if gained:
-                host.truth_gained = []
-                for service in gained:
-                    where = [h.name for h in hosts.values() if h.powered and service in h.truth]
-                    if len(where) > 1:
-                        raise InvariantViolation(f"S1 violated: service {service} runs on {where} at once")
+        if self._gained:
+            gained = set(self._gained)
+            self._gained.clear()
+            for service in sorted(gained):
+                where = [h.name for h in hosts.values() if h.powered and service in h.truth]
+                if len(where) > 1:
+                    raise InvariantViolation(f"S1 violated: service {service} runs on {where} at once")
         views: dict[frozenset[int], SimHost] = {}
         for host in hosts.values():
             core = host.core
-            if core is not None and core.quorate:
+            if core is not None and core.membership.quorum.quorate:
                 views.setdefault(core.membership.members, host)
         if len(views) > 1:
             distinct = list(views.items())
