@@ -184,10 +184,15 @@ class DecisionEvents:
         if services is None:
             return
         if self._acting:
-            for name, facts in sorted(services.items()):
-                before = self._services.get(name)
-                if before is not None and before != facts:
-                    self._service_change(now, name, before, facts)
+            known = self._services
+            # A record unchanged since the last call keeps its facts object: skipped without comparing fields.
+            moved = [
+                name
+                for name, facts in services.items()
+                if (before := known.get(name)) is not None and before is not facts and before != facts
+            ]
+            for name in sorted(moved):
+                self._service_change(now, name, known[name], services[name])
         self._acting = True
         self._services = dict(services)
 

@@ -12,7 +12,8 @@ The table keeps, per peer, what its latest heartbeat advertised, tied to the pee
 restarts with another release replaces its entry with its first heartbeat. A feature is *usable in a view*
 only when every member of the view (this node included) advertised it; a node without a heartbeat on
 record counts as lacking everything, so nothing new is used on a guess. New behaviour asks `missing` first
-and refuses with `refusal`, which names the first node to upgrade.
+and refuses with `refusal`, which names the first node to upgrade; behaviour with an older equivalent (table
+deltas: whole tables) falls back to it instead of refusing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from typing import Final
 from quorate.core.effects import Log
 
 KEY_ROTATION: Final = "key-rotation"
+# The coordinator publishes numbered deltas of its service table (`service_replication`): a 0.3.0 member would
+# adopt one without noticing a lost predecessor, and answer every one with its whole copy of the table.
+TABLE_DELTAS: Final = "table-deltas"
 # What this release implements, advertised in every heartbeat it sends.
-SUPPORTED: Final = frozenset({KEY_ROTATION})
+SUPPORTED: Final = frozenset({KEY_ROTATION, TABLE_DELTAS})
 # How each feature is named in a refusal ("... runs a release without key rotation").
-DESCRIPTIONS: Final = {KEY_ROTATION: "key rotation"}
+DESCRIPTIONS: Final = {KEY_ROTATION: "key rotation", TABLE_DELTAS: "service table deltas"}
 MAX_ADVERTISED: Final = 32  # a peer's list is bounded: what a heartbeat carries is never kept unbounded
 
 

@@ -205,10 +205,19 @@ class SvcRecord(msgspec.Struct, frozen=True, array_like=True):
 class SvcTable(msgspec.Struct, frozen=True, array_like=True, tag="st"):
     """The coordinator's service records, replicated to every member after each change. A table larger than
     one message travels in parts (records are taken one by one, so any part is useful alone); ``last`` marks
-    the final part, which the members answer with their inventory."""
+    the final part, which the members answer with their inventory.
+
+    The trailing fields number publications so that a member can tell a delta (only the records that changed
+    since the previous publication) from a whole table and notice one it missed (`service_replication`): ``seq``
+    counts the coordinator's publications in ``view`` (0: a coordinator that publishes whole tables only, as
+    0.3.0 did, whose decoder drops these fields), ``part`` is this part's index in its publication."""
 
     records: tuple[SvcRecord, ...]
     last: bool = True
+    seq: int = 0
+    part: int = 0
+    delta: bool = False
+    view: ViewId = ViewId(0, 0)
 
 
 class SvcCommand(msgspec.Struct, frozen=True, array_like=True, tag="sc"):
@@ -237,6 +246,7 @@ class SvcInventory(msgspec.Struct, frozen=True, array_like=True, tag="si"):
     running: tuple[tuple[str, St], ...]  # (service, its state in the executor: starting, started, stopping, failed)
     table: tuple[SvcRecord, ...] = ()  # the member's last known records, for a coordinator that starts afresh
     seq: int = 0
+    gap: bool = False  # the member missed part of a numbered publication: it asks for the whole table
 
 
 class SvcRequest(msgspec.Struct, frozen=True, array_like=True, tag="sq"):

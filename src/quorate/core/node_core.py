@@ -63,7 +63,7 @@ from quorate.core.effects import (
     ViewInstalled,
 )
 from quorate.core.events import Event
-from quorate.core.events_derive import DecisionEvents, service_facts
+from quorate.core.events_derive import DecisionEvents, ServiceFacts, service_facts
 from quorate.core.features import KEY_ROTATION, SUPPORTED, FeatureTable, Unreadable
 from quorate.core.fencing import CancelFence, FenceConfirmed, Fencing, RunFence
 from quorate.core.key_rotation import KeyRotation, KeyWritten
@@ -125,7 +125,7 @@ from quorate.core.node_io import (
 from quorate.core.node_settings import NodeSettings
 from quorate.core.qdisk_driver import QdiskDriver
 from quorate.core.qdisk_effects import KillNode, Reboot, SetVotes, StopCman
-from quorate.core.services import FenceForService, RequestDone, ServiceManager, StartLocal, StopLocal
+from quorate.core.services import FenceForService, RequestDone, ServiceManager, St, StartLocal, StopLocal
 from quorate.core.witness_driver import SendToWitness, WitnessDriver, WitnessVotes
 
 CONFIG_MESSAGES = (CfgChunk, CfgStaged, CfgCommit, CfgAbort, CfgResult, CfgFetch)
@@ -133,6 +133,9 @@ FENCE_MESSAGES = (FenceStatus, FenceAck, FenceNotice)
 SERVICE_MESSAGES = (SvcTable, SvcCommand, SvcReport, SvcInventory, SvcRequest, SvcReply)
 MAX_ROUNDS = 100
 STATUS_FLOOR = 1.0
+
+ServiceRow = tuple[St, int, int, int, str, str, bool, int]
+"""One record as the decision events compare it (state, owner, last owner, restarts, reason, then, held, target)."""
 
 
 class NodeCore:
@@ -166,7 +169,11 @@ class NodeCore:
         )
         self.fencing = Fencing(settings.fencing, self.local_id)
         self.services = ServiceManager(
-            dict(settings.services), settings.names, self.local_id, safely_gone=self.fencing.is_safely_gone,
+            dict(settings.services),
+            settings.names,
+            self.local_id,
+            safely_gone=self.fencing.is_safely_gone,
+            shared_features=self.features.common,
             gone_how=self.fencing.how_gone,
         )
         self.locks = LockManager(
@@ -198,6 +205,8 @@ class NodeCore:
         self.clock = ClockSkew(self.local_id)
         self.timeline_inbox: list[tuple[int, Message]] = []
         self._services_moved = True
+        self._service_rows: dict[str, ServiceRow] | None = None  # the rows the events last settled
+        self._service_facts: dict[str, ServiceFacts] = {}  # the same as facts (unchanged rows keep their object)
         self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
         self.membership.set_dirty(now, self.local.dirty)
         self._process(now)
@@ -741,11 +750,20 @@ class NodeCore:
         master = disk.core.master if disk is not None and disk.core is not None else None
         facts = None
         if self._services_moved and self.services.acting:
-            rows = self.services.records.values()
-            facts = service_facts(
-                (r.name, r.state, r.owner, r.last_owner, r.restarts, r.reason, r.then.value, r.held, r.target)
-                for r in rows
-            )
+            # Rows as plain tuples first: with M records and an input every few milliseconds, building the facts
+            # only when a row changed keeps this O(M) step cheap (unchanged rows would derive no event).
+            rows = {
+                r.name: (r.state, r.owner, r.last_owner, r.restarts, r.reason, r.then.value, r.held, r.target)
+                for r in self.services.records.values()
+            }
+            if rows != self._service_rows:
+                before, known = self._service_rows or {}, self._service_facts
+                fresh = service_facts((name, *row) for name, row in rows.items() if before.get(name) != row)
+                facts = {name: fresh.get(name) or known[name] for name in rows}
+                self._service_rows, self._service_facts = rows, facts
+        if not self.services.acting:
+            self._service_rows = None  # the events forget the records too: the next coordinating period starts afresh
+            self._service_facts = {}
         self._services_moved = False
         role = self.fencing.role
         self.events.settle(

@@ -75,6 +75,11 @@ def gone_by_fence(_node: int) -> str:
     return "failed and is fenced"
 
 
+def no_features(_members: frozenset[int]) -> frozenset[str]:
+    """The default answer to "which optional features do these members share?": none (whole tables only)."""
+    return frozenset()
+
+
 @dataclass(slots=True)
 class Record:
     """One service: the shared record (replicated, shown by clustat) and the coordinator's bookkeeping."""
@@ -139,6 +144,7 @@ class ServiceLedger:
         *,
         safely_gone: Callable[[int], bool] = never_gone,
         gone_how: Callable[[int], str] = gone_by_fence,
+        shared_features: Callable[[frozenset[int]], frozenset[str]] = no_features,
     ) -> None:
         self.specs = specs
         self.names = node_names
@@ -175,10 +181,24 @@ class ServiceLedger:
         # arrival (per member, this view), and a member numbers its own.
         self.inventory_seqs: dict[int, int] = {}
         self.inventory_seq = 0
-        # Replication's memory: what was last published, and when.
+        # Replication's memory: what was last published, and when the whole table last went to every member.
         self.last_table = -1e18
         self.version_counter = 0
         self.published: dict[str, SvcRecord] = {}
+        self.published_sizes: dict[str, int] = {}  # each published record's encoded size (parts of a table)
+        # Numbered publications and deltas (`service_replication`), used when every member shares the feature.
+        self.shared_features = shared_features
+        self.table_seq = 0  # (coordinator) publications numbered in this view
+        self.whole_due = True  # (coordinator) the next publication goes whole to every member
+        self.numbered = False  # (coordinator) the last publication was numbered (deltas in use)
+        self.resync: set[int] = set()  # (coordinator) members that asked for the whole table
+        self.table_next: tuple[int, int] | None = None  # (member) (publication, part) expected next; None: no step
+        self.ahead: dict[tuple[int, int], bool] = {}  # (member) parts held beyond a hole: (seq, part) -> last
+        self.whole_parts: tuple[int, frozenset[int], int] | None = None  # (member) a whole table's parts so far
+        self.hole_since: float | None = None  # (member) since when a part is missing
+        self.gap_asked = False  # (member) asked for the whole table since its copy last was complete
+        self.table_heard = False  # (member) a numbered table of this view came: the coordinator merged its copy
+        self.inventory_sent: dict[str, St] | None = None  # (member) the running set its last inventory carried
 
     # ------------------------------------------------------------------------------------ facts in
 

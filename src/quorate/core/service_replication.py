@@ -3,9 +3,9 @@
 Theory of operation
 -------------------
 The coordinator is the only writer of the records. After every evaluation that changed a record it sends the
-whole table to the other members (and at least every `TABLE_PERIOD` seconds, so a lost datagram heals), and
-a member adopts a table only from the coordinator of its current view. So any node can answer `clustat`, and
-a node that becomes coordinator starts from the last table it saw.
+table to the other members (and the whole table at least every `TABLE_PERIOD` seconds, so a lost datagram
+heals), and a member adopts a table only from the coordinator of its current view. So any node can answer
+`clustat`, and a node that becomes coordinator starts from the last table it saw.
 
 That table may be old: the previous coordinator may have changed records after this node last heard from
 it. So each record carries a version, `view sequence x 100000 + changes in that view`, which only grows
@@ -23,6 +23,41 @@ A table of a hundred services or more does not fit in one message (`MAX_MESSAGE_
 records in inventories then go in consecutive parts. Nothing needs a whole table at once, because adoption and
 merging go record by record; each inventory part repeats the whole running list, and members answer only the
 last part of a table, so a table costs them one inventory, as before.
+
+Deltas (R-35)
+-------------
+Sending the whole table after every change costs O(M) per change to every member, O(M^2 x N) to start M
+services. When every member of the view announces `TABLE_DELTAS` (Q-20; a 0.3.0 member would adopt a delta
+without noticing that one before it was lost, and answer each with its whole copy of the table), publications
+are numbered in each view (``seq``, every part of one publication sharing it, ``part`` counting its parts) and
+a publication carries only the records whose version changed since the previous one (a delta). The whole
+table, also numbered, goes to every member for the first publication of each view (so a new coordinator and a
+new view start from a complete copy), whenever the period is due, and when the coordinator switches from whole
+tables to deltas.
+
+Datagrams may arrive out of order (parts of one publication as well as publications), so a member holds what
+comes beyond a hole and counts on once the hole fills; and within a view, a record this view's coordinator
+versioned later is never replaced by an older one (versions of a view only grow with its publications), so the
+order of arrival changes nothing in the copy. A hole still open `GAP_WAIT` after a later part came is a loss,
+not a delay: the member asks for the whole table, once, with the gap flag of its inventory, rather than wait
+for the period, because a stale copy shows wrong owners in that node's `clustat` for up to `TABLE_PERIOD`
+(after a failover it costs nothing: the new coordinator's merge takes the newest version any member knew). The
+ask waits for the hole to outlast a late datagram: asking at once would turn every reordering into a whole
+table. The coordinator answers with the whole table as of its latest publication, to the askers only and under
+that publication's number, so the others' count is not disturbed. An ask that is lost is covered by the next
+periodic whole table. Without the feature (a mixed view), tables are whole and unnumbered, exactly as 0.3.0
+sends them.
+
+A member answers every whole table with its inventory, as before, but a delta only when its running set
+differs from what its last inventory said, or when the delta changed a record this node owns. S1 does not rest
+on those answers: a member sends its inventory on every change of its executor, for every view and for every
+whole table; an answer only replaces an inventory lost on the way. The coordinator therefore still learns of
+every start and stop as soon as the executor reports it; a lost inventory is replaced by the next delta about a
+record the node owns (the records the coordinator is deciding about on its behalf) and otherwise within
+`TABLE_PERIOD`, the bound it always had when nothing changed. Once a member has heard a
+numbered table in its view, its inventories carry only the running list: the coordinator publishes only after
+it took every member's inventory of the view (and merged the copies in them), so a copy sent later is never
+read.
 """
 
 from __future__ import annotations
@@ -33,11 +68,15 @@ from collections.abc import Set as AbstractSet
 import msgspec
 
 from quorate.core.effects import Send
+from quorate.core.features import TABLE_DELTAS
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, SvcRecord, SvcTable
 from quorate.core.service_records import Record, ServiceLedger
 from quorate.core.service_vocabulary import St
 
 TABLE_PERIOD = 5.0
+#: How long a hole in the numbered publications may wait for a late datagram before the member asks for the table.
+GAP_WAIT = 0.5
+MAX_AHEAD = 4096  # publication parts held beyond a hole (bounded: the whole table replaces them all)
 VERSIONS_PER_VIEW = 100000
 #: Room kept in each message for its tag, the tuple's header and an inventory's counters.
 ENVELOPE = 64
@@ -49,11 +88,11 @@ def table(ledger: ServiceLedger) -> list[SvcRecord]:
 
 
 def publish(ledger: ServiceLedger, now: float, names: AbstractSet[str] | None = None) -> None:
-    """After an evaluation: version every record that changed, and send the table if any did (or it is due).
+    """After an evaluation: version every record that changed, and send what members need (see the module).
 
     ``names`` are the only records that may have changed since the last publication (None: any of them); the
     others are not looked at. Versions are handed out in the records' order either way."""
-    changed = False
+    changed: list[str] = []
     if names is None:
         published: dict[str, SvcRecord] = {}
         candidates: Iterable[str] = ledger.records
@@ -64,14 +103,37 @@ def publish(ledger: ServiceLedger, now: float, names: AbstractSet[str] | None = 
         record = ledger.records[name]
         previous = ledger.published.get(name)
         if previous is None or _differs(record, previous):
-            changed = True
+            changed.append(name)
             ledger.version_counter += 1
             record.version = ledger.view.seq * VERSIONS_PER_VIEW + ledger.version_counter
             previous = record.message()  # with its new version
+            ledger.published_sizes[name] = len(_encode(previous))
         published[name] = previous
     ledger.published = published
-    if changed or now >= ledger.last_table + TABLE_PERIOD:
+    due = now >= ledger.last_table + TABLE_PERIOD
+    if TABLE_DELTAS not in ledger.shared_features(ledger.members):
+        ledger.numbered = False  # a member without deltas: whole, unnumbered tables, as 0.3.0 sends them
+        if changed or due:
+            send_table(ledger, now)
+        return
+    if not ledger.numbered:
+        ledger.numbered = ledger.whole_due = True  # members count publications from a whole one
+    if ledger.whole_due or due:
+        if changed or ledger.whole_due:
+            ledger.table_seq += 1
+        ledger.whole_due = False
+        ledger.resync.clear()
         send_table(ledger, now)
+        return
+    if changed:
+        ledger.table_seq += 1
+        _send_parts(ledger, _others(ledger), [published[name] for name in sorted(changed)], delta=True)
+    if ledger.resync:
+        # The whole table as of the latest publication (its number is not a new one): the others never see it.
+        askers = tuple(sorted(ledger.resync & ledger.members))
+        ledger.resync.clear()
+        if askers:
+            _send_parts(ledger, askers, [published[name] for name in sorted(published)], delta=False)
 
 
 def _differs(record: Record, published: SvcRecord) -> bool:
@@ -89,13 +151,15 @@ def _differs(record: Record, published: SvcRecord) -> bool:
     )
 
 
-def parts(records: list[SvcRecord], budget: int) -> list[tuple[SvcRecord, ...]]:
-    """The records in consecutive runs of at most ``budget`` encoded bytes each (at least one run, maybe empty)."""
+def parts(records: list[SvcRecord], budget: int, sizes: dict[str, int] | None = None) -> list[tuple[SvcRecord, ...]]:
+    """The records in consecutive runs of at most ``budget`` encoded bytes each (at least one run, maybe empty).
+
+    ``sizes``: each record's encoded size by name, when known (the coordinator's published records)."""
     runs: list[tuple[SvcRecord, ...]] = []
     current: list[SvcRecord] = []
     size = 0
     for record in records:
-        cost = len(_encode(record))
+        cost = sizes[record.name] if sizes is not None else len(_encode(record))
         if current and size + cost > budget:
             runs.append(tuple(current))
             current, size = [], 0
@@ -105,22 +169,130 @@ def parts(records: list[SvcRecord], budget: int) -> list[tuple[SvcRecord, ...]]:
     return runs
 
 
+def _others(ledger: ServiceLedger) -> tuple[int, ...]:
+    return tuple(sorted(ledger.members - {ledger.local_id}))
+
+
 def send_table(ledger: ServiceLedger, now: float) -> None:
+    """The whole table to every other member (numbered when the last publication was)."""
     ledger.last_table = now
-    others = tuple(sorted(ledger.members - {ledger.local_id}))
+    others = _others(ledger)
     if others:
         # Called right after `publish`: what it kept is the table (each record's message, version included).
         published = ledger.published
-        runs = parts([published[name] for name in sorted(published)], MAX_MESSAGE_BYTES - ENVELOPE)
-        for index, run in enumerate(runs):
-            ledger.effects.append(Send(others, SvcTable(run, last=index == len(runs) - 1)))
+        _send_parts(ledger, others, [published[name] for name in sorted(published)], delta=False)
 
 
-def send_inventory(ledger: ServiceLedger) -> None:
+def _send_parts(ledger: ServiceLedger, to: tuple[int, ...], records: list[SvcRecord], *, delta: bool) -> None:
+    runs = parts(records, MAX_MESSAGE_BYTES - ENVELOPE, ledger.published_sizes)
+    for index, run in enumerate(runs):
+        last = index == len(runs) - 1
+        if ledger.numbered:
+            message = SvcTable(run, last, ledger.table_seq, index, delta, ledger.view)
+        else:
+            message = SvcTable(run, last=last)
+        ledger.effects.append(Send(to, message))
+
+
+def new_view(ledger: ServiceLedger) -> None:
+    """Numbering starts again in every view, from a whole table (a member's copy may have missed anything)."""
+    ledger.table_seq = 0
+    ledger.whole_due = True
+    ledger.resync.clear()
+    ledger.table_next, ledger.ahead, ledger.whole_parts, ledger.hole_since = None, {}, None, None
+    ledger.gap_asked = ledger.table_heard = False
+    ledger.inventory_sent = None
+
+
+def receive_table(ledger: ServiceLedger, now: float, table: SvcTable) -> None:
+    """A member takes a part of its coordinator's table, keeps count of publications, and answers when needed."""
+    if not table.seq:  # a coordinator that publishes whole tables only: every part is adopted, the last answered
+        ledger.table_next, ledger.ahead, ledger.whole_parts = None, {}, None
+        adopt(ledger, table.records)
+        if ledger.members and table.last:
+            send_inventory(ledger)  # an inventory lost on the way is replaced
+        return
+    if table.view != ledger.view:
+        if table.view > ledger.view:
+            adopt(ledger, table.records)  # the newest there is, but counted in a view this node has yet to install
+        return
+    ledger.table_heard = True
+    # Parts may arrive in any order: a record this view's coordinator versioned later than the one in hand stays.
+    floor = ledger.view.seq * VERSIONS_PER_VIEW
+    held = ledger.records
+    fresh = [rec for rec in table.records if rec.name not in held or held[rec.name].version <= max(rec.version, floor)]
+    adopt(ledger, fresh)
+    if table.delta:
+        if ledger.table_next is None or (table.seq, table.part) >= ledger.table_next:
+            ledger.ahead[(table.seq, table.part)] = table.last
+            _catch_up(ledger)
+        if ledger.members and _concerns(ledger, table.records):
+            send_inventory(ledger)
+    else:
+        collecting = ledger.whole_parts
+        if collecting is None or collecting[0] != table.seq:
+            collecting = (table.seq, frozenset(), -1)
+        seq, parts_seen, last = collecting
+        parts_seen |= {table.part}
+        last = table.part if table.last else last
+        ledger.whole_parts = (seq, parts_seen, last)
+        if last >= 0 and len(parts_seen) == last + 1:  # every part: the copy is complete as of this publication
+            ledger.whole_parts = None
+            if ledger.table_next is None or (seq + 1, 0) > ledger.table_next:
+                ledger.table_next = (seq + 1, 0)
+            ledger.ahead = {at: end for at, end in ledger.ahead.items() if at >= ledger.table_next}
+            ledger.gap_asked = False
+            _catch_up(ledger)
+        if ledger.members and table.last:
+            send_inventory(ledger)  # every whole table is answered: an inventory lost on the way is replaced
+    if ledger.ahead or ledger.table_next is None:
+        if ledger.hole_since is None:
+            ledger.hole_since = now
+        elif now - ledger.hole_since >= GAP_WAIT:
+            _gap(ledger)
+    else:
+        ledger.hole_since = None
+
+
+def _catch_up(ledger: ServiceLedger) -> None:
+    """Move the count past every publication part held in order; what is beyond a hole waits in ``ahead``."""
+    position = ledger.table_next
+    while position is not None and position in ledger.ahead:
+        last = ledger.ahead.pop(position)
+        position = (position[0] + 1, 0) if last else (position[0], position[1] + 1)
+    ledger.table_next = position
+    if len(ledger.ahead) > MAX_AHEAD:
+        ledger.ahead.clear()  # far out of step: the whole table this node asks for (or the period's) settles it
+
+
+def _gap(ledger: ServiceLedger) -> None:
+    """A part is still missing `GAP_WAIT` after a later one came: it was lost, not late. Ask once."""
+    if ledger.members and not ledger.gap_asked:
+        ledger.gap_asked = True
+        send_inventory(ledger, gap=True)
+
+
+def _concerns(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> bool:
+    """Whether a delta needs this member's inventory: its running set changed since the last inventory, or the
+    delta changed a record this node owns. (Not every service its executor holds: a new run holds all M while
+    its start-up stops go on, and would answer every delta with all of them.)"""
+    if ledger.inventory_sent != ledger.local_running:
+        return True
+    return any(rec.owner == ledger.local_id for rec in records)
+
+
+def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
     """A member tells its coordinator what its executor runs, with the records it knows (the records in as
-    many inventories as they need, each with the whole of what runs here)."""
+    many inventories as they need, each with the whole of what runs here) until the coordinator published a
+    numbered table in this view: it did so only after it had merged this member's copy."""
     if ledger.coordinator and ledger.coordinator != ledger.local_id:
         running = tuple(sorted(ledger.local_running.items()))
+        ledger.inventory_sent = dict(ledger.local_running)
+        if ledger.table_heard:
+            ledger.inventory_seq += 1
+            inventory = SvcInventory(ledger.view, running, (), ledger.inventory_seq, gap)
+            ledger.effects.append(Send((ledger.coordinator,), inventory))
+            return
         room = MAX_MESSAGE_BYTES - ENVELOPE - len(_encode(SvcInventory(ledger.view, running, (), 0)))
         for run in parts(table(ledger), max(room, 0)):
             ledger.inventory_seq += 1

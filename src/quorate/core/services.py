@@ -55,11 +55,13 @@ from quorate.core.service_records import (
     SvcEffect,
     gone_by_fence,
     never_gone,
+    no_features,
 )
 from quorate.core.service_replication import TABLE_PERIOD
 from quorate.core.service_vocabulary import RUNNING, Action, AdminOp, Answer, FollowUp, Outcome, St
 
 _ADMIN_OPS = frozenset(AdminOp)
+_STATES: dict[str, St] = {state.value: state for state in St}
 
 __all__ = [
     "RUNNING",
@@ -93,8 +95,12 @@ class ServiceManager(ServiceLedger):
         initial: bool = True,
         safely_gone: Callable[[int], bool] = never_gone,
         gone_how: Callable[[int], str] = gone_by_fence,
+        shared_features: Callable[[frozenset[int]], frozenset[str]] = no_features,
     ) -> None:
-        super().__init__(specs, node_names, local_id, safely_gone=safely_gone, gone_how=gone_how)
+        """``shared_features``: the optional features every one of the given members announced (table deltas
+        are used only when all share them); the default, none, keeps whole tables."""
+        super().__init__(specs, node_names, local_id, safely_gone=safely_gone, shared_features=shared_features,
+                         gone_how=gone_how)
         self._next_req = 1
         self._pending_requests: dict[int, str] = {}
 
@@ -102,6 +108,7 @@ class ServiceManager(ServiceLedger):
 
     def on_view(self, now: float, installed: ViewInstalled, *, coordinator: bool) -> None:
         was_acting = self.acting
+        service_replication.new_view(self)
         self.members = installed.members if installed.quorate else frozenset()
         self.view = installed.view
         self.coordinator = installed.view.coord
@@ -171,7 +178,9 @@ class ServiceManager(ServiceLedger):
     def local_state(self, now: float, running: Mapping[str, str]) -> None:
         """The executor's facts: services in a non-stopped state on this node (starting, started, stopping,
         failed)."""
-        self.local_running = {name: St(state) for name, state in running.items()}
+        # The executor reports its whole list at every change (a node's start-up stops M services one by one):
+        # a lookup per entry instead of an enum call keeps that list cheap to take.
+        self.local_running = {name: _STATES.get(state) or St(state) for name, state in running.items()}
         if self.acting:
             self.set_inventory(self.local_id, dict(self.local_running))
             service_decisions.evaluate(self, now)
@@ -192,9 +201,7 @@ class ServiceManager(ServiceLedger):
     def receive(self, now: float, sender: int, message: Message) -> None:
         if isinstance(message, SvcTable):
             if not self.acting and sender == self.coordinator:
-                service_replication.adopt(self, message.records)
-                if self.members and message.last:
-                    service_replication.send_inventory(self)  # an inventory lost on the way is replaced
+                service_replication.receive_table(self, now, message)
         elif isinstance(message, SvcCommand):
             if sender == self.coordinator and self.members:
                 effect = StartLocal if Action(message.action) is Action.START else StopLocal
@@ -203,13 +210,10 @@ class ServiceManager(ServiceLedger):
             if self.acting:
                 service_decisions.on_report(self, now, sender, message)
         elif isinstance(message, SvcInventory):
-            if (
-                self.acting
-                and message.view == self.view
-                and sender in self.members
-                and service_replication.take_inventory(self, sender, message)
-            ):
-                if self.adopting:
+            if self.acting and message.view == self.view and sender in self.members:
+                if message.gap:
+                    self.resync.add(sender)  # it missed part of a delta: the whole table goes to it
+                if service_replication.take_inventory(self, sender, message) and self.adopting:
                     service_replication.merge(self, message.table)
                 else:
                     service_decisions.on_inventory(self, sender, message)

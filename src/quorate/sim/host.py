@@ -123,6 +123,9 @@ class SimHost:
         self.persisted_rejoin: tuple[int, frozenset[int]] = (0, frozenset())
         self.data = b""  # the cluster.conf on this host's disk
         self.truth: dict[str, str] = {}  # what really runs here
+        # Services that appeared in `truth` since the owner of this list last looked (None: nobody looks). Only
+        # an appearance can break S1, so a checker that reads this list need not scan every host's truth.
+        self.truth_gained: list[str] | None = None
         self.believed: dict[str, str] = {}  # what this run of the daemon's executor knows it runs
         self.queues: dict[str, list[Op]] = {}
         self.busy: set[str] = set()
@@ -462,6 +465,8 @@ class SimHost:
         """The outcome of an agent: the ground truth changes; the executor's books too if it is still the run
         that ordered it (and then the node core hears of it)."""
         books = (self.truth, self.believed) if report else (self.truth,)
+        if state is not None and self.truth_gained is not None and name not in self.truth:
+            self.truth_gained.append(name)
         for book in books:
             if state is None:
                 book.pop(name, None)

@@ -15,7 +15,7 @@ NAMES = {1: "balthasar.localdomain", 2: "casper.localdomain", 3: "melchior.local
 
 def test_a_feature_is_usable_only_when_every_member_advertised_it() -> None:
     table = FeatureTable(1)
-    table.heard(2, boot=10, features=[KEY_ROTATION])
+    table.heard(2, boot=10, features=sorted(SUPPORTED))
     assert table.common({1, 2}) == SUPPORTED
     assert table.missing(KEY_ROTATION, {1, 2, 3}) == [3]  # no heartbeat from 3: it lacks everything
     table.heard(3, boot=5, features=())
