@@ -284,19 +284,32 @@ def _concerns(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> bool:
 def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
     """A member tells its coordinator what its executor runs, with the records it knows (the records in as
     many inventories as they need, each with the whole of what runs here) until the coordinator published a
-    numbered table in this view: it did so only after it had merged this member's copy."""
+    numbered table in this view: it did so only after it had merged this member's copy.
+
+    After that, an inventory carries only the member's copies of the records that say it runs a service its
+    executor does not (usually none): the evidence the coordinator needs to recover a service this member
+    stopped in a view the coordinator never saw (`service_decisions.on_inventory`), taken at the same moment
+    as the running list it comes with."""
     if ledger.coordinator and ledger.coordinator != ledger.local_id:
         running = tuple(sorted(ledger.local_running.items()))
         ledger.inventory_sent = dict(ledger.local_running)
         if ledger.table_heard:
-            ledger.inventory_seq += 1
-            inventory = SvcInventory(ledger.view, running, (), ledger.inventory_seq, gap)
-            ledger.effects.append(Send((ledger.coordinator,), inventory))
-            return
+            records: list[SvcRecord] = [
+                record.message()
+                for name, record in ledger.records.items()
+                if record.owner == ledger.local_id and record.state is St.STARTED and name not in ledger.local_running
+            ]
+            if not records:
+                ledger.inventory_seq += 1
+                inventory = SvcInventory(ledger.view, running, (), ledger.inventory_seq, gap)
+                ledger.effects.append(Send((ledger.coordinator,), inventory))
+                return
+        else:
+            records = table(ledger)
         room = MAX_MESSAGE_BYTES - ENVELOPE - len(_encode(SvcInventory(ledger.view, running, (), 0)))
-        for run in parts(table(ledger), max(room, 0)):
+        for run in parts(records, max(room, 0)):
             ledger.inventory_seq += 1
-            inventory = SvcInventory(ledger.view, running, run, ledger.inventory_seq)
+            inventory = SvcInventory(ledger.view, running, run, ledger.inventory_seq, gap)
             ledger.effects.append(Send((ledger.coordinator,), inventory))
 
 

@@ -213,7 +213,9 @@ class ServiceManager(ServiceLedger):
             if self.acting and message.view == self.view and sender in self.members:
                 if message.gap:
                     self.resync.add(sender)  # it missed part of a delta: the whole table goes to it
-                if service_replication.take_inventory(self, sender, message) and self.adopting:
+                if not service_replication.take_inventory(self, sender, message):
+                    pass  # a newer one arrived first
+                elif self.adopting:
                     service_replication.merge(self, message.table)
                 else:
                     service_decisions.on_inventory(self, sender, message)

@@ -8,15 +8,29 @@ wiring's S1 check on: nothing starts anywhere while an executor holds the servic
 
 from __future__ import annotations
 
-from services_wiring import Cluster, deliver_raw, domain
+import pytest
+from services_wiring import NAMES, Cluster, deliver_raw, domain
 
 from quorate.core.effects import ViewInstalled
+from quorate.core.features import SUPPORTED
 from quorate.core.messages import SvcInventory, SvcRecord, ViewId
 from quorate.core.placement import ServiceSpec
-from quorate.core.services import Action, St
+from quorate.core.services import Action, ServiceManager, St
 
 FIRST_ON_3 = ServiceSpec("svc", domain=domain(3, 2, 1, ordered=True), recovery="relocate")
 FIRST_ON_1 = ServiceSpec("svc", domain=domain(1, 2, 3, ordered=True), recovery="relocate")
+
+
+class DeltaCluster(Cluster):
+    """The same cluster with every member announcing table deltas: after a view's first table, inventories
+    carry only the records that say their sender runs what its executor does not."""
+
+    def _manager(self, nodeid: int) -> ServiceManager:
+        return ServiceManager(dict(self.specs), NAMES, nodeid, safely_gone=self.gone.__contains__,
+                              shared_features=lambda _members: SUPPORTED)  # fmt: skip
+
+
+BOTH = pytest.mark.parametrize("make", [Cluster, DeltaCluster], ids=["whole-tables", "table-deltas"])
 
 
 def _alone_without_quorum(c: Cluster, node: int) -> None:
@@ -30,8 +44,9 @@ def _alone_without_quorum(c: Cluster, node: int) -> None:
     c.pump()
 
 
-def test_an_owner_that_stopped_in_a_view_the_coordinator_never_saw_gets_its_services_back() -> None:
-    c = Cluster([FIRST_ON_3])
+@BOTH
+def test_an_owner_that_stopped_in_a_view_the_coordinator_never_saw_gets_its_services_back(make: type[Cluster]) -> None:
+    c = make([FIRST_ON_3])
     c.form({1, 2, 3})
     assert c.started_on() == [3]
     _alone_without_quorum(c, 3)
@@ -44,8 +59,9 @@ def test_an_owner_that_stopped_in_a_view_the_coordinator_never_saw_gets_its_serv
     assert [(node, action.value) for node, name, action in c.commands][-2:] == [(3, "stop"), (3, "start")]
 
 
-def test_a_not_running_owner_is_stopped_by_command_first_and_a_failed_stop_fences_it() -> None:
-    c = Cluster([FIRST_ON_3])
+@BOTH
+def test_a_not_running_owner_is_stopped_by_command_first_and_a_failed_stop_fences_it(make: type[Cluster]) -> None:
+    c = make([FIRST_ON_3])
     c.form({1, 2, 3})
     _alone_without_quorum(c, 3)
     c.executor_holds(3, "svc", None)
