@@ -26,7 +26,6 @@ from quorate.core.node_io import KillMember, ServiceRequest
 from quorate.core.node_settings import NodeSettings
 from quorate.core.placement import DomainSpec, ServiceSpec, best_target
 from quorate.core.service_vocabulary import St
-from quorate.sim.host import SimHost
 from quorate.sim.kernel import InvariantViolation
 from quorate.sim.sweep import finish, sweep_main
 from quorate.sim.world import TemplateModel, World
@@ -82,8 +81,8 @@ class StackSim:
         S1 can break only when a service appears on a host (`SimHost.truth_gained`; powering off or on empties a
         host, and a stop only changes a state), so only the services that appeared since the last event are
         looked up on every powered host. Quorate hosts of one view share one member set: the set of distinct
-        member sets is compared pairwise instead of every pair of hosts. Both find exactly the violations the
-        world's full scans (`World.check_one_owner`, `World.check_split_brain`) find."""
+        member sets is compared pairwise (`World.check_split_brain`). S1 finds exactly the violations the world's
+        full scan (`World.check_one_owner`) finds."""
         hosts = self.world.hosts
         if self._gained:
             gained = set(self._gained)
@@ -92,20 +91,7 @@ class StackSim:
                 where = [h.name for h in hosts.values() if h.powered and service in h.truth]
                 if len(where) > 1:
                     raise InvariantViolation(f"S1 violated: service {service} runs on {where} at once")
-        views: dict[frozenset[int], SimHost] = {}
-        for host in hosts.values():
-            core = host.core
-            if core is not None and core.membership.quorum.quorate:
-                views.setdefault(core.membership.members, host)
-        if len(views) > 1:
-            distinct = list(views.items())
-            for i, (members_a, a) in enumerate(distinct):
-                for members_b, b in distinct[i + 1 :]:
-                    if not members_a & members_b:
-                        raise InvariantViolation(
-                            f"split brain: {a.name} is quorate with {sorted(members_a)} and {b.name} is quorate "
-                            f"with {sorted(members_b)}"
-                        )
+        self.world.check_split_brain()
 
     def check_converged(self) -> None:
         live = [h for h in self.world.live()]

@@ -251,8 +251,15 @@ class World:
                     )
 
     def check_split_brain(self) -> None:
-        """No two disjoint views are quorate at one instant (a quorate view holds a majority of the votes)."""
-        quorate = [(h, h.core.membership.members) for h in self.hosts.values() if h.core is not None and h.core.quorate]
+        """No two disjoint views are quorate at one instant (a quorate view holds a majority of the votes).
+
+        Quorate hosts of one view share one member set, so the distinct member sets (each with the first host
+        that holds it) are compared pairwise, not every pair of hosts: the same violations, named alike."""
+        views: dict[frozenset[int], SimHost] = {}
+        for host in self.hosts.values():
+            if host.core is not None and host.core.quorate:
+                views.setdefault(host.core.membership.members, host)
+        quorate = [(host, members) for members, host in views.items()]
         for i, (a, members_a) in enumerate(quorate):
             for b, members_b in quorate[i + 1 :]:
                 if not members_a & members_b:
