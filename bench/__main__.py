@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import cluster, services
-from bench.common import BenchError, Results, render
-from quorate.testbed import Testbed, TestbedError, missing_prerequisites
+from bench.common import BenchError, Results, render, testbed_missing
+from quorate.testbed import Testbed, TestbedError
 from quorate.testbed.power import start_power_switch
 
 PREFIX = "qbench"
@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     idle = args.idle_seconds or (5.0 if args.quick else 60.0)
     cli_runs = 5 if args.quick else 30
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
-    problems = missing_prerequisites()
-    if problems:
-        print(f"bench: {'; '.join(problems)}", file=sys.stderr)
+    if testbed_missing("bench"):
         return 2
 
     results = Results()

@@ -37,8 +37,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchError, Figure, render, wait_log
-from quorate.testbed import Testbed, TestbedError, availability, luns, missing_prerequisites, webdb
+from bench.common import BenchError, Figure, render, testbed_missing, wait_log
+from quorate.testbed import Testbed, TestbedError, availability, luns, webdb
 from quorate.testbed.availability import Attempt, Operation
 from quorate.testbed.webdb import DB_MOUNT, WEB_MOUNT, B, C, M
 from quorate.testbed.webdb_drive import Driver, WaitTimeout, bring_up, placed
@@ -217,9 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", type=int, default=TOKEN_MS, help="totem token in ms (default 1000)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure and value as JSON")
     args = parser.parse_args(argv)
-    problems = missing_prerequisites()
-    if problems:
-        print(f"bench.apps: {'; '.join(problems)}", file=sys.stderr)
+    if testbed_missing("bench.apps"):
         return 2
     started = time.monotonic()
     print(f"quorate application benchmark: web (Apache) and db (MariaDB), token {args.token} ms, "

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from quorate.testbed import Testbed
+from quorate.testbed import Testbed, missing_prerequisites
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) quorated\[\d+\]: (.*)$")
 BIN = Path(sys.executable).parent
@@ -215,3 +215,11 @@ def timed_together_in_node(tb: Testbed, node: str, commands: Sequence[Sequence[s
         raise BenchError(f"timing on {node}: {done.stderr.strip()}")
     times: list[list[float]] = json.loads(done.stdout)
     return times
+
+
+def testbed_missing(prog: str) -> bool:
+    """Whether the testbed cannot be built here; if so, says what is missing on stderr, as ``prog``."""
+    problems = missing_prerequisites()
+    if problems:
+        print(f"{prog}: {'; '.join(problems)}", file=sys.stderr)
+    return bool(problems)

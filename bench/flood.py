@@ -23,8 +23,8 @@ import threading
 import time
 from typing import Any
 
-from bench.common import BenchError, wait_log
-from quorate.testbed import TestbedError, missing_prerequisites
+from bench.common import BenchError, testbed_missing, wait_log
+from quorate.testbed import TestbedError
 from quorate.testbed.scale import ScaleShape
 from quorate.testbed.scale_bed import up_scale
 
@@ -144,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--token", type=int, default=1000, help="token (ms)")
     args = parser.parse_args(argv)
-    problems = missing_prerequisites()
-    if problems:
-        print(f"bench flood: {'; '.join(problems)}", file=sys.stderr)
+    if testbed_missing("bench flood"):
         return 2
     try:
         out = measure(args.requests, args.connections, args.seconds, args.token)

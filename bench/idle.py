@@ -24,15 +24,14 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import services
-from bench.common import BenchError, cpu_with_children, wait_log
-from quorate.testbed import Testbed, missing_prerequisites
+from bench.common import BenchError, cpu_with_children, testbed_missing, wait_log
+from quorate.testbed import Testbed
 from quorate.testbed.power import start_power_switch
 
 PREFIX = "qidle"
@@ -118,9 +117,7 @@ def main(argv: list[str]) -> int:
                         help="also count system calls of the owner and one non-owner over SECONDS")  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the values as JSON")
     args = parser.parse_args(argv)
-    problems = missing_prerequisites()
-    if problems:
-        print(f"bench idle: {'; '.join(problems)}", file=sys.stderr)
+    if testbed_missing("bench idle"):
         return 2
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
     directory = Path(tempfile.mkdtemp(prefix="quorate-idle-"))

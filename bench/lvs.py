@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchError, wait_log
-from quorate.testbed import Testbed, missing_prerequisites, webdb
+from bench.common import BenchError, testbed_missing, wait_log
+from quorate.testbed import Testbed, webdb
 from quorate.testbed import lvs as farm_bed
 from quorate.testbed.lvs import FALL, INTERVAL, NODES, TIMEOUT, VIP, Farm
 from quorate.testbed.power import start_power_switch
@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", type=int, default=3000, help="totem token in ms (default 3000)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to FILE")
     args = parser.parse_args(argv)
-    problems = missing_prerequisites()
-    if problems:
-        print(f"bench.lvs: {'; '.join(problems)}", file=sys.stderr)
+    if testbed_missing("bench.lvs"):
         return 2
     with tempfile.TemporaryDirectory(prefix="quorate-bench-lvs-") as scratch:
         conf = Path(scratch) / "cluster.conf"

@@ -32,14 +32,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from bench.common import BIN, STAMP, BenchError, cpu_seconds, rss_mib, timed_in_node, wait_log
+from bench.common import BIN, STAMP, BenchError, cpu_seconds, rss_mib, testbed_missing, timed_in_node, wait_log
 from quorate.core.fencing import FencingConfig
 from quorate.core.membership import MembershipConfig, NodeSpec
 from quorate.core.node_core import NodeCore
 from quorate.core.node_settings import NodeSettings
 from quorate.core.placement import DomainSpec, ServiceSpec
 from quorate.sim.world import TemplateModel, World
-from quorate.testbed import Testbed, TestbedError, missing_prerequisites
+from quorate.testbed import Testbed, TestbedError
 from quorate.testbed.netns import NODE_IF
 from quorate.testbed.scale import DEFAULT_MULTICAST, ScaleShape, domain_members, node_name, service_name, services_of
 from quorate.testbed.scale_bed import up_scale
@@ -287,9 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     ]))  # fmt: skip
     if args.core_only:
         return 0
-    problems = missing_prerequisites()
-    if problems:
-        print(f"bench scale: {'; '.join(problems)}", file=sys.stderr)
+    if testbed_missing("bench scale"):
         return 2
     rows, errors = [], []
     tokens = [int(token) for token in args.token.split(",") if token.strip()]
