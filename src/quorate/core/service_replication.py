@@ -55,9 +55,10 @@ whole table; an answer only replaces an inventory lost on the way. The coordinat
 every start and stop as soon as the executor reports it; a lost inventory is replaced by the next delta about a
 record the node owns (the records the coordinator is deciding about on its behalf) and otherwise within
 `TABLE_PERIOD`, the bound it always had when nothing changed. Once a member has heard a
-numbered table in its view, its inventories carry only the running list: the coordinator publishes only after
-it took every member's inventory of the view (and merged the copies in them), so a copy sent later is never
-read.
+numbered table in its view, its inventories no longer carry its whole copy of the table: the coordinator
+publishes only after it took every member's inventory of the view (and merged the copies in them), so a whole
+copy sent later would never be merged. They carry only the copies of the records that say the member runs a
+service its executor does not (usually none), the evidence `service_decisions.on_inventory` recovers from.
 """
 
 from __future__ import annotations
@@ -299,11 +300,6 @@ def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
                 for name, record in ledger.records.items()
                 if record.owner == ledger.local_id and record.state is St.STARTED and name not in ledger.local_running
             ]
-            if not records:
-                ledger.inventory_seq += 1
-                inventory = SvcInventory(ledger.view, running, (), ledger.inventory_seq, gap)
-                ledger.effects.append(Send((ledger.coordinator,), inventory))
-                return
         else:
             records = table(ledger)
         room = MAX_MESSAGE_BYTES - ENVELOPE - len(_encode(SvcInventory(ledger.view, running, (), 0)))
