@@ -13,6 +13,7 @@ what it is told. But a node also stops things on its own, always for safety and 
 |                                               |                                        | nothing runs                |
 | a new configuration removes a service         | stop it with the old tree              | R-90                        |
 | a new configuration changes its resources     | stop it (old tree), start it (new tree)| R-90                        |
+|                                               | reported as held until the start ends  | S1: see `reported`          |
 | a new configuration adds a service            | stop it (in case it runs)              | R-90 "Initializing"         |
 | a clean leave, or quorated stopping           | stop everything first                  | R-34: a clean leave is      |
 |                                               |                                        | never fenced                |
@@ -40,7 +41,11 @@ class LocalServices:
     def __init__(self, names: Iterable[str]) -> None:
         self.running: dict[str, str] = {}
         self.initial: set[str] = set()
+        # Restarting for a new configuration, from its stop until its start ends (see `reported`).
         self.reconfig_restart: set[str] = set()
+        # Set when a restart ends with nothing running here: the inventory must be told again (`reported`
+        # changed without a new list from the executor). The node core clears it.
+        self.reported_changed = False
         self.leave_stops: set[str] = set()
         # Stopping for good (a clean leave, or quorated stopping): a start commanded now is refused, or the
         # coordinator, seeing the service stopped here, would give it straight back to this node (still a member
@@ -56,10 +61,26 @@ class LocalServices:
 
     @property
     def dirty(self) -> bool:
-        return bool(self.running) or bool(self.initial)
+        return bool(self.running) or bool(self.initial) or bool(self.reconfig_restart)
 
     def update(self, running: Mapping[str, str]) -> None:
         self.running = dict(running)
+
+    def reported(self) -> dict[str, str]:
+        """What this node tells the coordinator it holds: the executor's facts, plus each service restarting
+        for a new configuration as "starting" while the executor holds nothing of it.
+
+        Why: the restart is a stop then a start that no coordinator commanded, and between the two the
+        executor's list lacks the service. The coordinator takes a service its owner stopped on its own and no
+        longer holds as free (absence is a fact), so it would place it, on another node too, while this node
+        starts it again: two copies (S1). Held from the stop to the end of the start, it stays this node's; a
+        restart that ends with nothing running here is reported then (`reported_changed`)."""
+        if not self.reconfig_restart:
+            return dict(self.running)
+        held = dict(self.running)
+        for name in self.reconfig_restart:
+            held.setdefault(name, "starting")
+        return held
 
     def active(self) -> list[str]:
         """Services this node would stop in an emergency: everything but those whose stop already failed."""
@@ -68,6 +89,8 @@ class LocalServices:
     def stop_everything(self, why: StopWhy, reason: str) -> list[str]:
         if why is StopWhy.LEAVING:
             self.leaving = True
+        # A restart for a new configuration ends with its stop: nothing may start again here now.
+        self._end_restarts(self.reconfig_restart)
         names = self.active()
         if names:
             listed = ", ".join("service:" + n for n in names)
@@ -112,11 +135,14 @@ class LocalServices:
                     Log(f"#12: service:{name} failed to stop; intervention required: {report.detail}", "warning")
                 )
             if report.why is StopWhy.RECONFIG and name in self.reconfig_restart:
-                self.reconfig_restart.discard(name)
-                if report.outcome is ExecOutcome.STOPPED and name in set(known):
-                    self.effects.append(StartService(name, 0))
+                if report.outcome is ExecOutcome.STOPPED and name in set(known) and not self.leaving:
+                    self.effects.append(StartService(name, 0))  # still restarting until this start ends
+                else:
+                    self._end_restarts([name])
                 return None
         else:
+            if not report.cmd:
+                self._end_restarts([name])
             if report.outcome is ExecOutcome.STARTED:
                 self.effects.append(Log(f"service:{name} started" if report.cmd else f"service:{name} restarted"))
             else:
@@ -124,6 +150,12 @@ class LocalServices:
                 if not report.cmd:  # the restart for a new configuration failed: the recovery policy applies
                     return ServiceDone(name, 0, Action.START, ExecOutcome.START_FAILED, report.detail)
         return report if report.cmd else None
+
+    def _end_restarts(self, names: Iterable[str]) -> None:
+        for name in list(names):
+            self.reconfig_restart.discard(name)
+            if name not in self.running:
+                self.reported_changed = True
 
     def take(self) -> list[StartService | StopService | Log]:
         effects, self.effects = self.effects, []

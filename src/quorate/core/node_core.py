@@ -313,7 +313,7 @@ class NodeCore:
         if isinstance(event, ServicesRunning):
             self.local.update(event.running)
             self.membership.set_dirty(now, self.local.dirty)
-            self.services.local_state(now, dict(event.running))
+            self.services.local_state(now, self.local.reported())
             self.requests.services_changed(now)
         elif isinstance(event, ServiceDone):
             self._service_done(now, event)
@@ -655,6 +655,9 @@ class NodeCore:
             self.events.service_done(now, report.service, report.outcome.value, report.detail)
         forward = self.local.done(report, self.services.specs)
         self.membership.set_dirty(now, self.local.dirty)  # the initial stops may all be done now
+        if self.local.reported_changed:  # a restart for a new configuration ended with nothing running here
+            self.local.reported_changed = False
+            self.services.local_state(now, self.local.reported())
         self.requests.services_changed(now)
         if forward is None:
             return

@@ -96,37 +96,7 @@ def run(seed: int, scenario: str, *, nodes: int, services: int, verbose: bool = 
             world.schedule(t, "agents and fence devices healthy", lambda: sim.set_failures(0.0))
             world.schedule(t + 0.5, f"restart {victim}", lambda v=victim: hosts[v].power_on())
 
-    def recover() -> None:
-        world.net.heal()
-        sim.set_failures(0.0)
-        for host in hosts.values():
-            if host.powered and host.core is None:  # its daemon exited and was never fenced: rebooted by hand
-                host.power_off("rebooted by the administrator")
-            if not host.powered:
-                host.power_on()
-
-    def enable_what_failed_everywhere() -> None:
-        """As in the stack simulator: the administrator enables what every allowed node failed to start."""
-        from quorate.core.node_io import ServiceRequest
-        from quorate.core.service_vocabulary import St
-
-        coordinators = [h for h in world.live() if h.core is not None and h.core.services.acting]
-        for host in coordinators[:1]:
-            for name, record in sorted(host.core.services.records.items()):
-                if record.state is St.STOPPED and record.held and "start failed" in record.reason:
-                    host.request(ServiceRequest("enable", name))
-
-    def power_on_the_fenced() -> None:
-        """Fences queued for stops that failed just before the faults stopped run after `recover`, and a fenced
-        node stays off: the administrator powers it on, as after any fence (with half the nodes off, no view
-        is quorate and nothing may run, which is right but not what the end check is about)."""
-        for host in hosts.values():
-            if not host.powered:
-                host.power_on()
-
-    world.schedule(t + 0.01, "all faults stop", recover)
-    world.schedule(t + 4.0, "power on what was fenced since", power_on_the_fenced)
-    world.schedule(t + 6.0, "clusvcadm -e for what failed everywhere", enable_what_failed_everywhere)
+    sim.schedule_recovery(t)
     end = t + 20.0 + nodes / 2
     finish(sim, end, sim.check_converged, verbose=verbose)
     return Outcome(end, len(sim.trace))

@@ -12,26 +12,32 @@ believes:
 * no two disjoint views are quorate at once;
 * liveness: after faults stop, every enabled service runs on a node its failover domain allows.
 
+The ``reconfigure`` scenario pushes new configuration files through the real distribution (`ccs_tool update`
+from a random node) whose activation changes the resources of some services: each node that runs one of them
+restarts it on its own (stop with the old tree, start with the new: R-90), which no coordinator commands; node
+crashes and failing agents come in between.
+
 `python -m quorate.sim.stack --seed N --scenario NAME` replays one run.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 
 from quorate.core.fencing import FencingConfig
 from quorate.core.membership import MembershipConfig, NodeSpec
-from quorate.core.node_io import KillMember, ServiceRequest
+from quorate.core.node_io import ConfigActivated, KillMember, PushConfig, ServiceRequest
 from quorate.core.node_settings import NodeSettings
 from quorate.core.placement import DomainSpec, ServiceSpec, best_target
 from quorate.core.service_vocabulary import St
 from quorate.sim.kernel import InvariantViolation
 from quorate.sim.sweep import finish, sweep_main
-from quorate.sim.world import TemplateModel, World
+from quorate.sim.world import TemplateModel, World, make_file, version_of
 
 NAMES = ["balthasar", "casper", "melchior", "adam", "lilith"]
-SCENARIOS = ("crash", "pause", "partition", "failures", "kill")
+SCENARIOS = ("crash", "pause", "partition", "failures", "kill", "reconfigure")
 
 
 def default_services(n: int) -> dict[str, ServiceSpec]:
@@ -55,7 +61,22 @@ def stack_settings(n: int, services: dict[str, ServiceSpec], *, token: float = 1
     nodes = tuple(NodeSpec(i, name, 1) for i, name in node_names(n).items())
     membership = MembershipConfig(nodes=nodes, expected_votes=n, token=token, config_version=1)
     fencing = FencingConfig(node_names={s.nodeid: s.name for s in nodes}, post_join_delay=1.0, override_time=0.5)
-    return TemplateModel(lambda i: NodeSettings(i, membership, fencing, services, status_interval=5.0))
+    return RestartingModel(lambda i: NodeSettings(i, membership, fencing, services, status_interval=5.0))
+
+
+class RestartingModel(TemplateModel):
+    """Files as `TemplateModel`'s; one naming ``restart:a,b;`` changes the resources of services a and b, as the
+    configuration layer would say of a new file that edits their trees (each running copy restarts: R-90)."""
+
+    def activation(self, nodeid: int, old: bytes, new: bytes) -> ConfigActivated:
+        marker = new.find(b"restart:")
+        names = new[marker + 8 : new.find(b";", marker)].decode().split(",") if marker >= 0 else []
+        return ConfigActivated(self.settings(nodeid, new), new, {name: "restart" for name in names if name})
+
+
+def resources_changed(version: int, names: list[str]) -> bytes:
+    """A cluster.conf of ``version`` whose activation restarts ``names`` where they run (`RestartingModel`)."""
+    return make_file(version).replace(b">", f">restart:{','.join(names)};".encode(), 1)
 
 
 class StackSim:
@@ -111,6 +132,42 @@ class StackSim:
         for host in self.world.hosts.values():
             host.faults.agent_fail = host.faults.fence_fail = rate
 
+    def schedule_recovery(self, t: float) -> None:
+        """What follows the faults, at ``t``: the network heals, agents and fence devices work again, and every
+        machine runs its daemon (powered on, resumed, or rebooted by hand when its daemon exited unfenced). Then
+        the administrator's rounds: at t + 4 s, power on what was fenced since (a stop that failed just before
+        the faults stopped is fenced after them, and with half the nodes off no view is quorate: right, but not
+        what the end check is about); at t + 6 s, read clustat and enable each service whose start failed on
+        every node that may run it (R-54 keeps it stopped until someone does)."""
+        world, hosts = self.world, self.world.hosts
+
+        def recover() -> None:
+            world.net.heal()
+            self.set_failures(0.0)
+            for host in hosts.values():
+                if host.powered and host.core is None:  # its daemon exited and was never fenced
+                    host.power_off("rebooted by the administrator")
+                if not host.powered:
+                    host.power_on()
+                elif host.paused:
+                    host.resume()
+
+        def power_on_the_fenced() -> None:
+            for host in hosts.values():
+                if not host.powered:
+                    host.power_on()
+
+        def enable_what_failed_everywhere() -> None:
+            coordinators = [h for h in world.live() if h.core is not None and h.core.services.acting]
+            for host in coordinators[:1]:
+                for name, record in sorted(host.core.services.records.items()):
+                    if record.state is St.STOPPED and record.held and "start failed" in record.reason:
+                        host.request(ServiceRequest("enable", name))
+
+        world.schedule(t + 0.01, "all faults stop", recover)
+        world.schedule(t + 4.0, "power on what was fenced since", power_on_the_fenced)
+        world.schedule(t + 6.0, "clusvcadm -e for what failed everywhere", enable_what_failed_everywhere)
+
 
 def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
     rng = random.Random(f"stack:{scenario}:{seed}")
@@ -121,6 +178,7 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
     for i in range(1, n + 1):
         world.schedule(rng.uniform(0, 0.3), f"boot {i}", lambda i=i: hosts[i].power_on())
     t = 4.0
+    versions = itertools.count(2)  # the files pushed in the reconfigure scenario
     for _ in range(rng.randint(1, 3)):
         victim = rng.randint(1, n)
         t += rng.uniform(0.5, 3.0)
@@ -146,6 +204,23 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
             world.schedule(t, f"partition {groups}", lambda g=groups: world.net.partition(g))
             t += rng.uniform(0.5, 4)
             world.schedule(t, "heal", world.net.heal)
+        elif scenario == "reconfigure":
+            failing, crash = rng.random() < 0.5, rng.random() < 0.5
+            if failing:  # the restarts' stops and starts may fail too
+                world.schedule(t, "agents and fence devices fail 30%", lambda: sim.set_failures(0.3))
+            for _step in range(rng.randint(1, 3)):
+                changed = sorted(rng.sample(sorted(sim.specs), rng.randint(1, len(sim.specs))))
+                by = rng.randint(1, n)
+                data = resources_changed(next(versions), changed)
+                world.schedule(t, f"node {by}: ccs_tool update (resources of {changed} changed)",
+                               lambda b=by, d=data: push(b, d))  # fmt: skip
+                t += rng.uniform(0.05, 1.5)
+            if crash:
+                world.schedule(t, f"crash {victim}", lambda v=victim: hosts[v].power_off("crash"))
+                t += rng.uniform(1, 4)
+            world.schedule(t, "agents and fence devices healthy", lambda: sim.set_failures(0.0))
+            if crash:
+                world.schedule(t + 0.5, f"restart {victim}", lambda v=victim: hosts[v].power_on())
         else:
             world.schedule(t, "agents and fence devices fail 30%", lambda: sim.set_failures(0.3))
             t += rng.uniform(0.2, 1.0)
@@ -154,28 +229,12 @@ def run(seed: int, scenario: str, *, verbose: bool = False) -> StackSim:
             world.schedule(t, "agents and fence devices healthy", lambda: sim.set_failures(0.0))
             world.schedule(t + 0.5, f"restart {victim}", lambda v=victim: hosts[v].power_on())
 
-    def recover() -> None:
-        world.net.heal()
-        sim.set_failures(0.0)
-        for host in hosts.values():
-            if host.powered and host.core is None:  # its daemon exited and was never fenced: rebooted by hand
-                host.power_off("rebooted by the administrator")
-            if not host.powered:
-                host.power_on()
-            elif host.paused:
-                host.resume()
+    def push(nodeid: int, data: bytes) -> None:
+        host = hosts[nodeid]
+        if host.running_daemon and not host.paused:
+            host.request(PushConfig(data, version_of(data)))
 
-    def enable_what_failed_everywhere() -> None:
-        """The administrator reads clustat: a service whose start failed on every node that may run it stays
-        stopped (R-54) until someone enables it, which the administrator now does, the agents being fixed."""
-        coordinators = [h for h in world.live() if h.core is not None and h.core.services.acting]
-        for host in coordinators[:1]:
-            for name, record in sorted(host.core.services.records.items()):
-                if record.state is St.STOPPED and record.held and "start failed" in record.reason:
-                    host.request(ServiceRequest("enable", name))
-
-    world.schedule(t + 0.01, "all faults stop", recover)
-    world.schedule(t + 6.0, "clusvcadm -e for what failed everywhere", enable_what_failed_everywhere)
+    sim.schedule_recovery(t)
     finish(sim, t + 15.0, sim.check_converged, verbose=verbose)
     return sim
 

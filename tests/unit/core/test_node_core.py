@@ -18,6 +18,7 @@ from quorate.core.messages import encode
 from quorate.core.node_core import NodeCore
 from quorate.core.node_io import (
     Action,
+    ConfigActivated,
     DiskOpened,
     DiskRead,
     DiskWritten,
@@ -34,6 +35,7 @@ from quorate.core.node_io import (
     Reply,
     SelfFence,
     ServiceDone,
+    ServiceRequest,
     ServicesRunning,
     SetExpected,
     Shutdown,
@@ -365,3 +367,93 @@ def test_a_datagram_that_does_not_decode_is_counted_not_fatal() -> None:
     core = NodeCore(settings(1), boot=1, now=0.0)
     core.receive(b"\x00garbage", 2, 0.1)
     assert core.undecodable == 1
+
+
+# ------------------------------------------------------------------------------ restarts for a new configuration
+
+
+def restart_for_new_configuration(c: Cluster, node: int) -> StopService:
+    """A new cluster.conf changes the resources of service:test, which runs on ``node``: R-90's restart begins
+    there (stop with the old tree); the executor says "stopping", then, once the agent is done, holds nothing."""
+    core = c.cores[node]
+    core.report(ConfigActivated(core.settings, b"", {"test": "restart"}), c.now)
+    c.pump()
+    (stop,) = [e for e in c.out[node] if isinstance(e, StopService)]
+    c.out[node].remove(stop)
+    assert stop.why is StopWhy.RECONFIG
+    core.report(ServicesRunning({"test": "stopping"}), c.now)
+    c.pump()
+    core.report(ServicesRunning({}), c.now)  # before the ServiceDone, as the daemon's executor reports
+    c.pump()
+    c.advance(0.3)
+    return stop
+
+
+def started_on(c: Cluster) -> dict[int, list[StartService]]:
+    found = {n: [e for e in c.out.get(n, []) if isinstance(e, StartService)] for n in c.cores}
+    return {n: starts for n, starts in found.items() if starts}
+
+
+def owner_off_its_best_node() -> tuple[Cluster, int]:
+    """service:test relocated by the administrator to casper, a node its domain ranks below balthasar: any new
+    placement would pick balthasar."""
+    c = settled()
+    c.cores[1].request(ServiceRequest("relocate", "test", 2), c.now)
+    for _ in range(6):
+        c.advance(0.3)
+        c.finish_ops()
+    assert c.cores[2].local.running == {"test": "started"}
+    return c, 2
+
+
+def test_a_service_restarting_for_a_new_configuration_stays_its_owners_and_starts_nowhere_else() -> None:
+    """Between the restart's stop and its start the executor holds nothing; the coordinator (balthasar) must
+    not take that absence as "free" and start the service on its best node while casper starts it again."""
+    c, owner = owner_off_its_best_node()
+    stop = restart_for_new_configuration(c, owner)
+    coordinator = c.cores[1].services.records["test"]
+    assert coordinator.owner == owner, coordinator.reason
+    assert started_on(c) == {}
+    c.cores[owner].report(ServiceDone("test", 0, Action.STOP, ExecOutcome.STOPPED, why=stop.why), c.now)
+    c.pump()
+    c.advance(0.3)
+    assert started_on(c) == {owner: [StartService("test", 0)]}, "only the restart's own start, on its owner"
+    c.finish_ops()
+    c.advance(0.5)
+    record = c.cores[1].services.records["test"]
+    assert (record.owner, record.state.value) == (owner, "started")
+    assert [n for n, core in c.cores.items() if core.local.running] == [owner]
+
+
+def test_a_restart_whose_start_fails_is_recovered_elsewhere_once_its_node_holds_nothing() -> None:
+    c, owner = owner_off_its_best_node()
+    stop = restart_for_new_configuration(c, owner)
+    core = c.cores[owner]
+    core.report(ServiceDone("test", 0, Action.STOP, ExecOutcome.STOPPED, why=stop.why), c.now)
+    c.pump()
+    c.out[owner] = [e for e in c.out[owner] if not isinstance(e, StartService)]
+    core.report(ServicesRunning({"test": "starting"}), c.now)
+    core.report(ServicesRunning({}), c.now)
+    c.pump()
+    c.advance(0.3)
+    assert started_on(c) == {}, "the start has not ended yet: the service is still casper's"
+    core.report(ServiceDone("test", 0, Action.START, ExecOutcome.START_FAILED, "agent failed"), c.now)
+    c.pump()
+    for _ in range(6):
+        c.advance(0.3)
+        c.finish_ops()
+    runs = [n for n, node in c.cores.items() if node.local.running.get("test") == "started"]
+    assert len(runs) == 1 and runs != [owner], runs  # recovery="relocate": on another node, once
+    assert "#68: Failed to start service:test: agent failed" in c.logs(owner)
+
+
+def test_a_leave_while_a_restart_stops_the_service_starts_nothing_again() -> None:
+    c, owner = owner_off_its_best_node()
+    stop = restart_for_new_configuration(c, owner)
+    core = c.cores[owner]
+    core.request(LeaveCluster(force=True), c.now)
+    c.pump()
+    core.report(ServiceDone("test", 0, Action.STOP, ExecOutcome.STOPPED, why=stop.why), c.now)
+    c.pump()
+    assert owner not in started_on(c), "a node leaving the cluster starts nothing"
+    assert not core.local.dirty
