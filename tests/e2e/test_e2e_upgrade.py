@@ -38,7 +38,7 @@ from quorate.testbed.article import MOUNTPOINT, OUTPUT, Timings, write_service_f
 from quorate.testbed.power import start_power_switch
 
 WIRE_CHANGE_FROM = "v0.1.0"  # the release before the wire protocol changed
-PREVIOUS = "v0.3.0"  # the previous release: a rolling upgrade from it keeps the service
+PREVIOUS = "v0.4.0"  # the previous release: a rolling upgrade from it keeps the service
 B, C, M = "balthasar.localdomain", "casper.localdomain", "melchior.localdomain"
 SECRET = "quorate-e2e-upgrade"
 # What a node logs when it puts a node on the fence list, in both releases: the event, the reason, the attempt.

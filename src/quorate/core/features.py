@@ -27,10 +27,17 @@ KEY_ROTATION: Final = "key-rotation"
 # The coordinator publishes numbered deltas of its service table (`service_replication`): a 0.3.0 member would
 # adopt one without noticing a lost predecessor, and answer every one with its whole copy of the table.
 TABLE_DELTAS: Final = "table-deltas"
+# A member's running list too long for one message goes in consecutive inventory parts (`service_replication`):
+# a 0.4.0 coordinator would take each part for the whole list, and the services of the others for stopped.
+INVENTORY_PARTS: Final = "inventory-parts"
 # What this release implements, advertised in every heartbeat it sends.
-SUPPORTED: Final = frozenset({KEY_ROTATION, TABLE_DELTAS})
+SUPPORTED: Final = frozenset({KEY_ROTATION, TABLE_DELTAS, INVENTORY_PARTS})
 # How each feature is named in a refusal ("... runs a release without key rotation").
-DESCRIPTIONS: Final = {KEY_ROTATION: "key rotation", TABLE_DELTAS: "service table deltas"}
+DESCRIPTIONS: Final = {
+    KEY_ROTATION: "key rotation",
+    TABLE_DELTAS: "service table deltas",
+    INVENTORY_PARTS: "service inventories in parts",
+}
 MAX_ADVERTISED: Final = 32  # a peer's list is bounded: what a heartbeat carries is never kept unbounded
 
 

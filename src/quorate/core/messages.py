@@ -247,6 +247,10 @@ class SvcInventory(msgspec.Struct, frozen=True, array_like=True, tag="si"):
     table: tuple[SvcRecord, ...] = ()  # the member's last known records, for a coordinator that starts afresh
     seq: int = 0
     gap: bool = False  # the member missed part of a numbered publication: it asks for the whole table
+    # A running list too long for one message goes in consecutive parts (R-35, feature inventory-parts): every
+    # part but the last says ``more``, every part but the first names the first one's ``seq`` in ``first``.
+    more: bool = False
+    first: int = 0
 
 
 class SvcRequest(msgspec.Struct, frozen=True, array_like=True, tag="sq"):

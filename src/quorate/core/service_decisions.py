@@ -97,13 +97,19 @@ def _new_runs_settle(ledger: ServiceLedger) -> bool:
 
 def _at_rest(ledger: ServiceLedger, record: Record) -> bool:
     """Whether evaluating ``record`` again would change nothing until one of its facts changes (its holders, a
-    report about it, a request, a view): with no command in flight, started on a member; disabled; or stopped
-    and either kept stopped (held, not enabled, frozen) or waiting for the executors that still hold it.
+    report about it, a request, a view): a command in flight to a member (only its report, its node's
+    inventory or a view settles it: `reconcile` and `decide` pass over it otherwise); with no command in
+    flight, started on a member; disabled; or stopped and either kept stopped (held, not enabled, frozen) or
+    waiting for the executors that still hold it.
 
-    Everything else (stopped and waiting for a node, starting, stopping, failed, owned by a node outside the
-    view and waiting for its fence) is looked at by every evaluation, as all records once were."""
-    if record.cmd or record.requests:
+    Everything else (stopped and waiting for a node, failed, a stop or start decided with no command, owned by
+    a node outside the view and waiting for its fence) is looked at by every evaluation, as all records once
+    were. Commands in flight at rest keep a burst of M starts linear: each report looks at its own record, not
+    at the M - 1 others still starting."""
+    if record.requests:
         return False
+    if record.cmd:
+        return record.cmd_node in ledger.members and (not record.owner or record.owner in ledger.members)
     if record.state is St.STARTED:
         return record.owner in ledger.members
     if record.owner:

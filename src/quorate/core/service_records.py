@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from quorate.core.effects import Log, Send
-from quorate.core.messages import SvcCommand, SvcRecord, SvcReply, ViewId
+from quorate.core.messages import SvcCommand, SvcInventory, SvcRecord, SvcReply, ViewId
 from quorate.core.placement import Placer, ServiceSpec
 from quorate.core.service_vocabulary import RUNNING, Action, Answer, FollowUp, St
 
@@ -180,6 +180,9 @@ class ServiceLedger:
         # Inventories carry a sequence per sending run: the coordinator keeps the newest whatever the order of
         # arrival (per member, this view), and a member numbers its own.
         self.inventory_seqs: dict[int, int] = {}
+        # (coordinator) the parts so far of a member's inventory sent in several (`take_inventory`)
+        self.inventory_parts: dict[int, list[SvcInventory]] = {}
+        self.inventory_too_long_said = False  # (member) the error that an inventory cannot be sent, said once
         self.inventory_seq = 0
         # Replication's memory: what was last published, and when the whole table last went to every member.
         self.last_table = -1e18

@@ -24,6 +24,14 @@ records in inventories then go in consecutive parts. Nothing needs a whole table
 merging go record by record; each inventory part repeats the whole running list, and members answer only the
 last part of a table, so a table costs them one inventory, as before.
 
+A running list itself can be too long for one message (a node running some 400 services or more). It cannot
+be cut short: absence from an inventory is a fact the coordinator acts on. When every member announces
+`INVENTORY_PARTS`, such an inventory goes in consecutive parts, numbered as inventories are, each but the last
+marked ``more`` and each but the first naming the first part's number; the coordinator takes it only once every
+part has come, in order, and drops an assembly with a part missing (the next inventory, at the latest the answer
+to the next whole table, replaces it). In a view with a member without the feature, the inventory is not sent
+and the log says why, once: the coordinator then waits, as it would for an inventory lost on the way.
+
 Deltas (R-35)
 -------------
 Sending the whole table after every change costs O(M) per change to every member, O(M^2 x N) to start M
@@ -69,7 +77,7 @@ from collections.abc import Set as AbstractSet
 import msgspec
 
 from quorate.core.effects import Send
-from quorate.core.features import TABLE_DELTAS
+from quorate.core.features import INVENTORY_PARTS, TABLE_DELTAS
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, SvcRecord, SvcTable
 from quorate.core.service_records import Record, ServiceLedger
 from quorate.core.service_vocabulary import St
@@ -303,19 +311,80 @@ def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
         else:
             records = table(ledger)
         room = MAX_MESSAGE_BYTES - ENVELOPE - len(_encode(SvcInventory(ledger.view, running, (), 0)))
-        for run in parts(records, max(room, 0)):
-            ledger.inventory_seq += 1
-            inventory = SvcInventory(ledger.view, running, run, ledger.inventory_seq, gap)
-            ledger.effects.append(Send((ledger.coordinator,), inventory))
+        if room >= MIN_RECORD_ROOM or (room >= 0 and not records):
+            for run in parts(records, room):
+                ledger.inventory_seq += 1
+                inventory = SvcInventory(ledger.view, running, run, ledger.inventory_seq, gap)
+                ledger.effects.append(Send((ledger.coordinator,), inventory))
+        elif INVENTORY_PARTS in ledger.shared_features(ledger.members):
+            _send_in_parts(ledger, running, records, gap)
+        elif not ledger.inventory_too_long_said:
+            ledger.inventory_too_long_said = True
+            lacking = sorted(n for n in ledger.members if INVENTORY_PARTS not in ledger.shared_features(frozenset({n})))
+            ledger.log(
+                f"cannot send this node's service inventory ({len(running)} services in a non-stopped state here, "
+                f"more than one message holds) to the coordinator: "
+                f"{', '.join(ledger.name(n) for n in lacking) or 'a member'} runs a release without service "
+                "inventories in parts; upgrade it, or run fewer services on this node",
+                "error",
+            )
 
 
-def take_inventory(ledger: ServiceLedger, sender: int, inventory: SvcInventory) -> bool:
-    """The coordinator records a member's inventory of this view unless a newer one already arrived."""
+MIN_RECORD_ROOM = 512  # below this, records beside a whole running list would go one or two per message
+
+
+def _send_in_parts(
+    ledger: ServiceLedger, running: tuple[tuple[str, St], ...], records: list[SvcRecord], gap: bool
+) -> None:
+    """One inventory in consecutive messages: the running list in runs, then the records in runs."""
+    overhead = len(_encode(SvcInventory(ledger.view, (), (), 2**40, True, True, 2**40)))
+    budget = MAX_MESSAGE_BYTES - ENVELOPE - overhead
+    pieces: list[tuple[tuple[tuple[str, St], ...], tuple[SvcRecord, ...]]] = []
+    current: list[tuple[str, St]] = []
+    size = 0
+    for entry in running:
+        cost = len(_encode(entry))
+        if current and size + cost > budget:
+            pieces.append((tuple(current), ()))
+            current, size = [], 0
+        current.append(entry)
+        size += cost
+    pieces.append((tuple(current), ()))
+    pieces.extend(((), run) for run in parts(records, budget) if run)
+    first = ledger.inventory_seq + 1
+    for index, (entries, run) in enumerate(pieces):
+        ledger.inventory_seq += 1
+        more = index < len(pieces) - 1
+        inventory = SvcInventory(ledger.view, entries, run, ledger.inventory_seq, gap, more, first if index else 0)
+        ledger.effects.append(Send((ledger.coordinator,), inventory))
+
+
+def take_inventory(ledger: ServiceLedger, sender: int, inventory: SvcInventory) -> SvcInventory | None:
+    """The coordinator records a member's inventory of this view unless a newer one already arrived; the
+    inventory taken (the parts of one sent in several, put together), or None (older, or parts still to come)."""
     if inventory.seq and inventory.seq <= ledger.inventory_seqs.get(sender, 0):
-        return False
+        return None
+    if inventory.more or inventory.first:
+        held = ledger.inventory_parts.pop(sender, None)
+        if not inventory.first:
+            held = [inventory]
+        elif held is None or held[0].seq != inventory.first or held[-1].seq + 1 != inventory.seq:
+            return None  # a part was lost (or this is a late one): the next inventory replaces the assembly
+        else:
+            held.append(inventory)
+        if inventory.more:
+            ledger.inventory_parts[sender] = held
+            return None
+        inventory = SvcInventory(
+            inventory.view,
+            tuple(entry for part in held for entry in part.running),
+            tuple(record for part in held for record in part.table),
+            inventory.seq,
+            any(part.gap for part in held),
+        )
     ledger.inventory_seqs[sender] = inventory.seq
     ledger.set_inventory(sender, {name: St(state) for name, state in inventory.running})
-    return True
+    return inventory
 
 
 def merge(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> None:

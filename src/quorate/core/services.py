@@ -115,6 +115,7 @@ class ServiceManager(ServiceLedger):
         self.acting = coordinator and installed.quorate
         self.reset_inventories({self.local_id: dict(self.local_running)} if self.acting else {})
         self.inventory_seqs = {}
+        self.inventory_parts = {}
         for record in self.records.values():
             record.held = False
             record.excluded.clear()
@@ -213,12 +214,13 @@ class ServiceManager(ServiceLedger):
             if self.acting and message.view == self.view and sender in self.members:
                 if message.gap:
                     self.resync.add(sender)  # it missed part of a delta: the whole table goes to it
-                if not service_replication.take_inventory(self, sender, message):
-                    pass  # a newer one arrived first
+                taken = service_replication.take_inventory(self, sender, message)
+                if taken is None:
+                    pass  # a newer one arrived first, or parts of this one are still to come
                 elif self.adopting:
-                    service_replication.merge(self, message.table)
+                    service_replication.merge(self, taken.table)
                 else:
-                    service_decisions.on_inventory(self, sender, message)
+                    service_decisions.on_inventory(self, sender, taken)
         elif isinstance(message, SvcRequest):
             if self.acting:
                 op = AdminOp(message.op)

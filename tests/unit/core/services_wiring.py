@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from quorate.core.effects import Log, Send, ViewInstalled
+from quorate.core.features import SUPPORTED
 from quorate.core.messages import Message, ViewId, decode, encode
 from quorate.core.placement import DomainSpec, ServiceSpec
 from quorate.core.service_records import Record
@@ -114,7 +115,7 @@ class Cluster:
     # ---------------------------------------------------------------------------------- driving
 
     def pump(self) -> None:
-        for _ in range(10_000):
+        for _ in range(max(10_000, 200 * len(self.specs))):  # one datagram or job a round: bounded, never a spin
             moved = False
             for nodeid in sorted(self.alive):
                 for effect in self.managers[nodeid].take_effects():
@@ -232,3 +233,40 @@ def deliver_raw(manager: ServiceManager, now: float, sender: int, message: Messa
 def state_of(cluster: Cluster, service: str = "svc") -> tuple[St, int]:
     record = cluster.record(service)
     return record.state, record.owner
+
+
+OLD_RELEASE = frozenset({"key-rotation"})  # what 0.3.0 announces
+FEW_SERVICES = [f"svc{i}" for i in range(6)]
+
+
+class FeatureCluster(Cluster):
+    """The wired cluster, each node announcing its own features: this release's, or ``older_features`` for the
+    nodes in ``older``. Without ``specs``, six services, each on its own node's domain."""
+
+    def __init__(
+        self,
+        n: int = 3,
+        *,
+        older: frozenset[int] = frozenset(),
+        specs: list[ServiceSpec] | None = None,
+        older_features: frozenset[str] = OLD_RELEASE,
+    ) -> None:
+        self.features = {i: older_features if i in older else SUPPORTED for i in range(1, n + 1)}
+        if specs is None:
+            specs = [ServiceSpec(name, domain=domain(i % n + 1)) for i, name in enumerate(FEW_SERVICES)]
+        super().__init__(specs, n)
+
+    def _manager(self, nodeid: int) -> ServiceManager:
+        return ServiceManager(
+            dict(self.specs), NAMES, nodeid, safely_gone=self.gone.__contains__, shared_features=self._shared
+        )
+
+    def _shared(self, members: frozenset[int]) -> frozenset[str]:
+        shared = SUPPORTED
+        for nodeid in members:
+            shared &= self.features[nodeid]
+        return shared
+
+    def on_wire(self) -> list[tuple[int, int, object]]:
+        """Hold the datagrams on the wire: (sender, receiver, message) of each, in order."""
+        return [(sender, to, decode(data)) for sender, to, data in self.wire]

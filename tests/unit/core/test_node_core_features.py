@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quorate.core.effects import Send
-from quorate.core.features import KEY_ROTATION, TABLE_DELTAS
+from quorate.core.features import INVENTORY_PARTS, KEY_ROTATION, TABLE_DELTAS
 from quorate.core.messages import Heartbeat, decode, encode
 from quorate.core.node_core import NodeCore
 from quorate.sim.stack import stack_settings
@@ -22,7 +22,7 @@ def heartbeats(node: NodeCore, now: float) -> list[Heartbeat]:
 
 def test_heartbeats_carry_the_features_and_an_older_release_sends_none() -> None:
     (beat,) = heartbeats(core(1), 1.0)[:1]
-    assert decode(encode(beat)).features == (KEY_ROTATION, TABLE_DELTAS)  # type: ignore[union-attr]
+    assert decode(encode(beat)).features == (INVENTORY_PARTS, KEY_ROTATION, TABLE_DELTAS)  # type: ignore[union-attr]
     (old_beat,) = heartbeats(core(2, features=frozenset()), 1.0)[:1]
     assert old_beat.features == ()
 

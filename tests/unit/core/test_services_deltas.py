@@ -4,39 +4,15 @@ period; a view with one member without the feature gets whole tables, as 0.3.0 s
 
 from __future__ import annotations
 
-from services_wiring import NAMES, Cluster, domain
+from services_wiring import FEW_SERVICES, Cluster, FeatureCluster
 
 from quorate.core.features import SUPPORTED, TABLE_DELTAS
 from quorate.core.messages import SvcInventory, SvcTable, decode
 from quorate.core.placement import ServiceSpec
 from quorate.core.service_replication import GAP_WAIT
-from quorate.core.services import TABLE_PERIOD, ServiceManager, St
+from quorate.core.services import TABLE_PERIOD, St
 
-SERVICES = [f"svc{i}" for i in range(6)]
-OLD_RELEASE = frozenset({"key-rotation"})  # what 0.3.0 announces
-
-
-class FeatureCluster(Cluster):
-    """The wired cluster, each node announcing its own features (all of this release's unless told)."""
-
-    def __init__(self, n: int = 3, *, older: frozenset[int] = frozenset()) -> None:
-        self.features = {i: OLD_RELEASE if i in older else SUPPORTED for i in range(1, n + 1)}
-        super().__init__([ServiceSpec(name, domain=domain(i % n + 1)) for i, name in enumerate(SERVICES)], n)
-
-    def _manager(self, nodeid: int) -> ServiceManager:
-        return ServiceManager(
-            dict(self.specs), NAMES, nodeid, safely_gone=self.gone.__contains__, shared_features=self._shared
-        )
-
-    def _shared(self, members: frozenset[int]) -> frozenset[str]:
-        shared = SUPPORTED
-        for nodeid in members:
-            shared &= self.features[nodeid]
-        return shared
-
-    def on_wire(self) -> list[tuple[int, int, object]]:
-        """Hold the datagrams on the wire: (sender, receiver, message) of each, in order."""
-        return [(sender, to, decode(data)) for sender, to, data in self.wire]
+SERVICES = FEW_SERVICES
 
 
 def formed(cluster: FeatureCluster) -> FeatureCluster:
