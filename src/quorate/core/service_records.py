@@ -181,7 +181,7 @@ class ServiceLedger:
         # arrival (per member, this view), and a member numbers its own.
         self.inventory_seqs: dict[int, int] = {}
         # (coordinator) the parts so far of a member's inventory sent in several (`take_inventory`)
-        self.inventory_parts: dict[int, list[SvcInventory]] = {}
+        self.inventory_parts: dict[int, tuple[int, dict[int, SvcInventory]]] = {}  # first part's seq, parts by seq
         self.inventory_too_long_said = False  # (member) the error that an inventory cannot be sent, said once
         self.inventory_seq = 0
         # Replication's memory: what was last published, and when the whole table last went to every member.

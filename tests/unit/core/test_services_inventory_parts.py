@@ -68,6 +68,28 @@ def test_parts_are_under_the_cap_numbered_in_a_row_and_taken_only_whole() -> Non
     assert len(coordinator.inventories[3]) == COUNT // 2 - 1
 
 
+def test_parts_arriving_in_reverse_order_make_the_inventory_and_a_newer_one_drops_an_unfinished_one() -> None:
+    c = many()
+    c.form({1, 2, 3})
+    member, coordinator = c.managers[3], c.managers[1]
+    running = dict(c.executors[3])
+
+    def parts_without(name: str) -> list[SvcInventory]:
+        del running[name]
+        member.local_state(c.now, running)
+        return [e.message for e in member.take_effects() if isinstance(e, Send) and isinstance(e.message, SvcInventory)]
+
+    one, two = sorted(running)[:2]
+    older, newer = parts_without(one), parts_without(two)
+    coordinator.receive(c.now, 3, decode(encode(older[-1])))  # the older one's last part only: unfinished
+    for m in reversed(newer):
+        coordinator.receive(c.now, 3, decode(encode(m)))
+    assert one not in coordinator.inventories[3] and two not in coordinator.inventories[3]
+    for m in older:  # the older inventory, complete now but late: it changes nothing
+        coordinator.receive(c.now, 3, decode(encode(m)))
+    assert two not in coordinator.inventories[3]
+
+
 def test_a_service_stopped_on_a_node_with_a_long_list_is_seen_stopped() -> None:
     c = many()
     c.form({1, 2, 3})
