@@ -175,6 +175,7 @@ class NodeCore:
             safely_gone=self.fencing.is_safely_gone,
             shared_features=self.features.common,
             gone_how=self.fencing.how_gone,
+            unfenced=lambda: frozenset(self.fencing.victims),
         )
         self.locks = LockManager(
             self.local_id,

@@ -266,6 +266,15 @@ def place(ledger: ServiceLedger, now: float, record: Record, spec: ServiceSpec, 
             record.reason = why
             ledger.log(f"service:{record.name}: {why}")
         return
+    outside = sorted(ledger.unfenced() - online)
+    if outside:
+        # A node that left a view without a clean leave may still run copies that no record and no inventory
+        # of this view names (a copy it failed to stop, its daemon gone since): nothing starts until it is off,
+        # as rgmanager waited for fenced.
+        why = f"waiting for {', '.join(ledger.name(n) for n in outside)} to be fenced before starting anything"
+        if record.reason != why:
+            record.reason = why
+        return
     placer = _placer(ledger)
     target = record.target if record.target in online and record.target not in record.excluded else 0
     if target and placer.can_run(spec, target):

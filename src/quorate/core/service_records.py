@@ -145,8 +145,12 @@ class ServiceLedger:
         safely_gone: Callable[[int], bool] = never_gone,
         gone_how: Callable[[int], str] = gone_by_fence,
         shared_features: Callable[[frozenset[int]], frozenset[str]] = no_features,
+        unfenced: Callable[[], frozenset[int]] = frozenset,
     ) -> None:
         self.specs = specs
+        # The nodes waiting for their fence (the fencing layer's victims): no service starts while one of them is
+        # out of the view, since it may hold copies nobody recorded (`service_decisions.place`).
+        self.unfenced = unfenced
         self.names = node_names
         self.local_id = local_id
         self.records: dict[str, Record] = {name: Record(name, enabled=spec.autostart) for name, spec in specs.items()}

@@ -96,11 +96,12 @@ class ServiceManager(ServiceLedger):
         safely_gone: Callable[[int], bool] = never_gone,
         gone_how: Callable[[int], str] = gone_by_fence,
         shared_features: Callable[[frozenset[int]], frozenset[str]] = no_features,
+        unfenced: Callable[[], frozenset[int]] = frozenset,
     ) -> None:
         """``shared_features``: the optional features every one of the given members announced (table deltas
         are used only when all share them); the default, none, keeps whole tables."""
         super().__init__(specs, node_names, local_id, safely_gone=safely_gone, shared_features=shared_features,
-                         gone_how=gone_how)
+                         gone_how=gone_how, unfenced=unfenced)
         self._next_req = 1
         self._pending_requests: dict[int, str] = {}
 
