@@ -69,6 +69,7 @@ class Cluster:
         self.fail: set[tuple[int, str, Action]] = set()
         self.deaf: set[int] = set()  # nodes that receive nothing (their datagrams are lost)
         self.slow = False  # datagrams wait on the wire until `slow` is off again
+        self.fence_first = False  # the crashed nodes not in `gone` count as awaiting their fence (`_unfenced`)
         self.copies_allowed = False  # else two executors holding one service at once fail the test (S1)
         self.members: frozenset[int] = frozenset()
         self.seen: dict[int, frozenset[int]] = {}  # each node's last view
@@ -79,7 +80,12 @@ class Cluster:
         self.commands: list[tuple[int, str, Action]] = []  # every command an executor received, in order
 
     def _manager(self, nodeid: int) -> ServiceManager:
-        return ServiceManager(dict(self.specs), NAMES, nodeid, safely_gone=self.gone.__contains__)
+        return ServiceManager(dict(self.specs), NAMES, nodeid, safely_gone=self.gone.__contains__,
+                              unfenced=self._unfenced)  # fmt: skip
+
+    def _unfenced(self) -> frozenset[int]:
+        """What the fencing layer would list as victims, when ``fence_first`` is on: crashed, not yet fenced."""
+        return frozenset(set(self.managers) - self.alive - self.gone) if self.fence_first else frozenset()
 
     # ------------------------------------------------------------------------------- membership
 

@@ -185,3 +185,19 @@ def test_a_coordinator_that_regains_quorum_settles_its_old_commands_by_the_inven
     c.auto = True
     c.restart(3)
     assert c.started_on() == [3] and c.record().state is St.STARTED
+
+
+def test_nothing_starts_anywhere_while_a_node_that_left_uncleanly_awaits_its_fence() -> None:
+    """A node out of the view and not yet fenced may run copies no record names (a stray whose stop failed, its
+    daemon gone since): no service starts until it is off, not only the services it owned."""
+    c = Cluster([ServiceSpec("own", domain=domain(3)), ServiceSpec("other", autostart=False)])
+    c.fence_first = True
+    c.form({1, 2, 3})
+    assert c.started_on("own") == [3]
+    c.crash(3)
+    c.request(1, "enable", "other")
+    assert c.starts("other") == []
+    assert c.record("other").reason == "waiting for melchior to be fenced before starting anything"
+    c.gone.add(3)  # the fence is confirmed
+    c.advance(1.0)
+    assert c.started_on("other") != [] and c.started_on("own") != []
