@@ -79,8 +79,9 @@ service its executor does not (usually none), the evidence `service_decisions.on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from typing import TypeVar
 
 import msgspec
 
@@ -89,6 +90,8 @@ from quorate.core.features import INVENTORY_PARTS, TABLE_DELTAS
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, SvcRecord, SvcTable
 from quorate.core.service_records import Record, ServiceLedger
 from quorate.core.service_vocabulary import St
+
+T = TypeVar("T")
 
 TABLE_PERIOD = 5.0
 #: How long a hole in the numbered publications may wait for a late datagram before the member asks for the table.
@@ -168,20 +171,21 @@ def _differs(record: Record, published: SvcRecord) -> bool:
     )
 
 
-def parts(records: list[SvcRecord], budget: int, sizes: dict[str, int] | None = None) -> list[tuple[SvcRecord, ...]]:
-    """The records in consecutive runs of at most ``budget`` encoded bytes each (at least one run, maybe empty).
+def parts(items: Sequence[T], budget: int, cost: Callable[[T], int] | None = None) -> list[tuple[T, ...]]:
+    """The items (records, or a running list's entries) in consecutive runs of at most ``budget`` encoded bytes
+    each (at least one run, maybe empty).
 
-    ``sizes``: each record's encoded size by name, when known (the coordinator's published records)."""
-    runs: list[tuple[SvcRecord, ...]] = []
-    current: list[SvcRecord] = []
+    ``cost``: each item's encoded size, when known (the coordinator's published records); else it is encoded."""
+    runs: list[tuple[T, ...]] = []
+    current: list[T] = []
     size = 0
-    for record in records:
-        cost = sizes[record.name] if sizes is not None else len(_encode(record))
-        if current and size + cost > budget:
+    for item in items:
+        weight = cost(item) if cost is not None else len(_encode(item))
+        if current and size + weight > budget:
             runs.append(tuple(current))
             current, size = [], 0
-        current.append(record)
-        size += cost
+        current.append(item)
+        size += weight
     runs.append(tuple(current))
     return runs
 
@@ -201,7 +205,8 @@ def send_table(ledger: ServiceLedger, now: float) -> None:
 
 
 def _send_parts(ledger: ServiceLedger, to: tuple[int, ...], records: list[SvcRecord], *, delta: bool) -> None:
-    runs = parts(records, MAX_MESSAGE_BYTES - ENVELOPE, ledger.published_sizes)
+    sizes = ledger.published_sizes
+    runs = parts(records, MAX_MESSAGE_BYTES - ENVELOPE, lambda record: sizes[record.name])
     for index, run in enumerate(runs):
         last = index == len(runs) - 1
         if ledger.numbered:
@@ -350,17 +355,9 @@ def _send_in_parts(
     """One inventory in consecutive messages: the running list in runs, then the records in runs."""
     overhead = len(_encode(SvcInventory(ledger.view, (), (), 2**40, True, True, 2**40)))
     budget = MAX_MESSAGE_BYTES - ENVELOPE - overhead
-    pieces: list[tuple[tuple[tuple[str, St], ...], tuple[SvcRecord, ...]]] = []
-    current: list[tuple[str, St]] = []
-    size = 0
-    for entry in running:
-        cost = len(_encode(entry))
-        if current and size + cost > budget:
-            pieces.append((tuple(current), ()))
-            current, size = [], 0
-        current.append(entry)
-        size += cost
-    pieces.append((tuple(current), ()))
+    pieces: list[tuple[tuple[tuple[str, St], ...], tuple[SvcRecord, ...]]] = [
+        (entries, ()) for entries in parts(running, budget)
+    ]
     pieces.extend(((), run) for run in parts(records, budget) if run)
     first = ledger.inventory_seq + 1
     for index, (entries, run) in enumerate(pieces):
