@@ -107,6 +107,7 @@ from quorate.node.why import answer_why
 from quorate.node.wire import WireCodec
 from quorate.node.witness_link import WitnessLink
 from quorate.qdisk.shell import DiskIO
+from quorate.system.process import watch_children_with_pidfd
 
 EXIT_FATAL_CONFIG = 100
 EXIT_SELF_FENCE = 3
@@ -172,6 +173,7 @@ class Daemon:
 
     async def run(self) -> int:
         self._loop = loop = asyncio.get_running_loop()
+        watch_children_with_pidfd()
         now = loop.time()
         self.started_at = now
         epoch = self.store.new_boot()

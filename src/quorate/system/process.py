@@ -7,6 +7,13 @@ output pipes open for ever, so the call ends when the agent itself ends (or is k
 close: after a short grace our ends are closed. Output is captured for the log, but only its first
 `MAX_OUTPUT` bytes per stream are kept; the rest is still read (an agent must never block on a full pipe) and
 only counted. NOTIFY_SOCKET is never passed on, so no agent can speak to systemd for the daemon.
+
+Agents are launched one at a time per event loop (`_launch_gate`), each in its own turn of the loop. Why: the
+fork and exec of a child happen in the loop's thread, and a loop that finds a thousand agents to launch in one
+turn (a node starting or stopping a thousand services) would run every fork before it looked at its sockets and
+timers again: seconds without a heartbeat, so the node was evicted, came back as a new run, stopped everything
+(R-30), and did it again. One at a time, a heartbeat is never more than one launch late; the agents still run
+side by side once launched, so a slow agent delays no other.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -59,7 +67,8 @@ async def run_agent(
     timeout: float = 60.0,
     cwd: str | None = None,
 ) -> AgentResult:
-    """Run `argv`, feed `stdin`, wait at most `timeout` seconds; never raises for agent misbehaviour."""
+    """Run `argv`, feed `stdin`, wait at most `timeout` seconds (from its launch, not from its turn to be
+    launched); never raises for agent misbehaviour."""
     start = time.monotonic()
     loop = asyncio.get_running_loop()
     # Our own pipes rather than asyncio's: the agent's end of the wait must not depend on who else holds them.
@@ -67,15 +76,16 @@ async def run_agent(
     err_read, err_write = os.pipe()
     in_read, in_write = os.pipe() if stdin is not None else (subprocess.DEVNULL, -1)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=in_read,
-            stdout=out_write,
-            stderr=err_write,
-            env=agent_environment(env),
-            cwd=cwd,
-            start_new_session=True,
-        )
+        async with _launch_gate(loop):
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=in_read,
+                stdout=out_write,
+                stderr=err_write,
+                env=agent_environment(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
     except OSError as exc:
         for fd in (out_read, err_read, in_write):
             if fd >= 0:
@@ -127,6 +137,28 @@ async def run_agent(
         timed_out,
         time.monotonic() - start,
     )
+
+
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _launch_gate(loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+    """The loop's one-launch-at-a-time lock (an asyncio lock belongs to one loop; tests run many)."""
+    gate = _GATES.get(loop)
+    if gate is None:
+        gate = _GATES[loop] = asyncio.Lock()
+    return gate
+
+
+def watch_children_with_pidfd() -> None:
+    """Wait for agents through pidfds, not a thread per child (Python 3.11's default watcher starts one thread
+    for every process: a thousand status checks, a thousand threads). 3.12 does this by itself."""
+    if sys.version_info < (3, 12) and hasattr(os, "pidfd_open"):
+        try:
+            os.close(os.pidfd_open(os.getpid()))
+        except OSError:
+            return  # a kernel before 5.3: keep the threads
+        asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
 
 
 def _start_error(program: str, exc: OSError) -> str:

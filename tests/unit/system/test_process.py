@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 
-from quorate.system.process import MAX_OUTPUT, run_agent
+from quorate.system.process import MAX_OUTPUT, run_agent, watch_children_with_pidfd
 
 
 def open_fds() -> int:
@@ -67,3 +68,58 @@ def test_short_output_and_input_pass_unchanged() -> None:
     result = asyncio.run(run_agent(["sh", "-c", "cat; echo oops >&2; exit 1"], stdin="port=3\naction=off\n"))
     assert (result.returncode, result.stdout, result.stderr) == (1, "port=3\naction=off\n", "oops\n")
     assert not result.ok
+
+
+def _launch_many(count: int, argv: list[str]) -> tuple[float, float, list[bool]]:
+    """Launch `count` agents at once beside a 10 ms ticker: (the ticker's longest gap, seconds in all, oks)."""
+
+    async def scenario() -> tuple[float, float, list[bool]]:
+        loop = asyncio.get_running_loop()
+        gaps: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            last = loop.time()
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                gaps.append(loop.time() - last)
+                last = loop.time()
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0.05)
+        began = loop.time()
+        results = await asyncio.gather(*(run_agent(argv, timeout=60) for _ in range(count)))
+        elapsed = loop.time() - began
+        done.set()
+        await task
+        return max(gaps), elapsed, [r.ok for r in results]
+
+    return asyncio.run(scenario())
+
+
+def test_a_node_launching_hundreds_of_agents_at_once_keeps_its_timers_on_time() -> None:
+    """A node that starts or stops every service at once (R-30 at start-up, quorum lost) must still send its
+    heartbeats: agents are launched one per turn of the loop, not all in one turn, and still run side by side."""
+    longest_gap, elapsed, oks = _launch_many(600, ["sleep", "1"])  # all in one turn: 0.6 s late here
+    assert all(oks)
+    assert elapsed < 30, f"600 one-second agents took {elapsed:.1f} s: they ran one after another"
+    assert longest_gap < 0.3, f"a 10 ms timer waited {longest_gap * 1000:.0f} ms while the agents were launched"
+
+
+def test_with_pidfds_agents_are_waited_for_without_a_thread_each() -> None:
+    policy = asyncio.get_event_loop_policy()
+    before = policy.get_child_watcher()  # deprecated in 3.12, where pidfds are the default
+    watch_children_with_pidfd()
+    try:
+        threads: list[int] = []
+
+        async def scenario() -> list[bool]:
+            runs = [asyncio.create_task(run_agent(["sleep", "0.5"], timeout=10)) for _ in range(50)]
+            await asyncio.sleep(0.3)
+            threads.append(threading.active_count())
+            return [r.ok for r in await asyncio.gather(*runs)]
+
+        assert all(asyncio.run(scenario()))
+        assert threads[0] < 10, f"{threads[0]} threads for 50 agents"
+    finally:
+        policy.set_child_watcher(before)
