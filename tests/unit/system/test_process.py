@@ -109,11 +109,11 @@ def test_a_node_launching_hundreds_of_agents_at_once_keeps_its_timers_on_time() 
 def test_with_pidfds_agents_are_waited_for_without_a_thread_each() -> None:
     policy = asyncio.get_event_loop_policy()
     before = policy.get_child_watcher()  # deprecated in 3.12, where pidfds are the default
-    watch_children_with_pidfd()
     try:
         threads: list[int] = []
 
         async def scenario() -> list[bool]:
+            watch_children_with_pidfd()  # as the daemon does, once its loop runs
             runs = [asyncio.create_task(run_agent(["sleep", "0.5"], timeout=10)) for _ in range(50)]
             await asyncio.sleep(0.3)
             threads.append(threading.active_count())
