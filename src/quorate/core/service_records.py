@@ -206,6 +206,8 @@ class ServiceLedger:
         self.gap_asked = False  # (member) asked for the whole table since its copy last was complete
         self.table_heard = False  # (member) a numbered table of this view came: the coordinator merged its copy
         self.inventory_sent: dict[str, St] | None = None  # (member) the running set its last inventory carried
+        self.inventory_at = -1e18  # (member) when it sent its last inventory
+        self.inventory_due = False  # (member) its executor's facts changed since, and wait for INVENTORY_SPACING
 
     # ------------------------------------------------------------------------------------ facts in
 

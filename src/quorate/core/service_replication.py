@@ -96,6 +96,14 @@ T = TypeVar("T")
 TABLE_PERIOD = 5.0
 #: How long a hole in the numbered publications may wait for a late datagram before the member asks for the table.
 GAP_WAIT = 0.5
+#: Least time between two inventories a member sends because its executor's facts changed (answers to a view,
+#: a whole table or a lost part go at once). Why: a node that stops or starts M services at once (R-30 at its
+#: start, a failover onto it) changes its running list M times; one inventory each is M messages of up to M
+#: entries for it to send and its coordinator to read, which at 1000 services kept both from their heartbeats.
+#: Spaced, the changes of a tenth of a second go together. Delaying facts is safe: an inventory late by this
+#: much says "held" a little longer of a service already gone (the coordinator waits), and a service a member
+#: gains is one its coordinator commanded, whose record already names that member.
+INVENTORY_SPACING = 0.1
 MAX_AHEAD = 4096  # publication parts held beyond a hole (bounded: the whole table replaces them all)
 VERSIONS_PER_VIEW = 100000
 #: Room kept in each message for its tag, the tuple's header and an inventory's counters.
@@ -232,7 +240,7 @@ def receive_table(ledger: ServiceLedger, now: float, table: SvcTable) -> None:
         ledger.table_next, ledger.ahead, ledger.whole_parts = None, {}, None
         adopt(ledger, table.records)
         if ledger.members and table.last:
-            send_inventory(ledger)  # an inventory lost on the way is replaced
+            send_inventory(ledger, now)  # an inventory lost on the way is replaced
         return
     if table.view != ledger.view:
         if table.view > ledger.view:
@@ -248,8 +256,10 @@ def receive_table(ledger: ServiceLedger, now: float, table: SvcTable) -> None:
         if ledger.table_next is None or (table.seq, table.part) >= ledger.table_next:
             ledger.ahead[(table.seq, table.part)] = table.last
             _catch_up(ledger)
-        if ledger.members and _concerns(ledger, table.records):
-            send_inventory(ledger)
+        if ledger.members and any(rec.owner == ledger.local_id for rec in table.records):
+            send_inventory(ledger, now)
+        elif ledger.members and ledger.inventory_sent != ledger.local_running:
+            facts_changed(ledger, now)
     else:
         collecting = ledger.whole_parts
         if collecting is None or collecting[0] != table.seq:
@@ -266,12 +276,12 @@ def receive_table(ledger: ServiceLedger, now: float, table: SvcTable) -> None:
             ledger.gap_asked = False
             _catch_up(ledger)
         if ledger.members and table.last:
-            send_inventory(ledger)  # every whole table is answered: an inventory lost on the way is replaced
+            send_inventory(ledger, now)  # every whole table is answered: an inventory lost on the way is replaced
     if ledger.ahead or ledger.table_next is None:
         if ledger.hole_since is None:
             ledger.hole_since = now
         elif now - ledger.hole_since >= GAP_WAIT:
-            _gap(ledger)
+            _gap(ledger, now)
     else:
         ledger.hole_since = None
 
@@ -287,23 +297,27 @@ def _catch_up(ledger: ServiceLedger) -> None:
         ledger.ahead.clear()  # far out of step: the whole table this node asks for (or the period's) settles it
 
 
-def _gap(ledger: ServiceLedger) -> None:
+def _gap(ledger: ServiceLedger, now: float) -> None:
     """A part is still missing `GAP_WAIT` after a later one came: it was lost, not late. Ask once."""
     if ledger.members and not ledger.gap_asked:
         ledger.gap_asked = True
-        send_inventory(ledger, gap=True)
+        send_inventory(ledger, now, gap=True)
 
 
-def _concerns(ledger: ServiceLedger, records: Iterable[SvcRecord]) -> bool:
-    """Whether a delta needs this member's inventory: its running set changed since the last inventory, or the
-    delta changed a record this node owns. (Not every service its executor holds: a new run holds all M while
-    its start-up stops go on, and would answer every delta with all of them.)"""
-    if ledger.inventory_sent != ledger.local_running:
-        return True
-    return any(rec.owner == ledger.local_id for rec in records)
+def facts_changed(ledger: ServiceLedger, now: float) -> None:
+    """A member's executor changed its running list (or a delta found it changed since the last inventory):
+    an inventory goes now, or `INVENTORY_SPACING` after the last one (`inventory_deadline`)."""
+    if now - ledger.inventory_at >= INVENTORY_SPACING:
+        send_inventory(ledger, now)
+    else:
+        ledger.inventory_due = True
 
 
-def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
+def inventory_deadline(ledger: ServiceLedger) -> float | None:
+    return ledger.inventory_at + INVENTORY_SPACING if ledger.inventory_due else None
+
+
+def send_inventory(ledger: ServiceLedger, now: float, *, gap: bool = False) -> None:
     """A member tells its coordinator what its executor runs, with the records it knows (the records in as
     many inventories as they need, each with the whole of what runs here) until the coordinator published a
     numbered table in this view: it did so only after it had merged this member's copy.
@@ -315,6 +329,7 @@ def send_inventory(ledger: ServiceLedger, *, gap: bool = False) -> None:
     if ledger.coordinator and ledger.coordinator != ledger.local_id:
         running = tuple(sorted(ledger.local_running.items()))
         ledger.inventory_sent = dict(ledger.local_running)
+        ledger.inventory_at, ledger.inventory_due = now, False
         if ledger.table_heard:
             records: list[SvcRecord] = [
                 record.message()

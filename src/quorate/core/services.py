@@ -140,7 +140,9 @@ class ServiceManager(ServiceLedger):
                 record.cmd = 0
             self.log("coordinating services: waiting for every member's inventory before deciding")
         if not self.acting and self.coordinator != self.local_id and installed.quorate:
-            service_replication.send_inventory(self)
+            service_replication.send_inventory(self, now)
+        elif self.acting:
+            self.inventory_due = False
         service_decisions.evaluate(self, now)
 
     def reconfigure(self, now: float, specs: dict[str, ServiceSpec]) -> None:
@@ -187,7 +189,7 @@ class ServiceManager(ServiceLedger):
             self.set_inventory(self.local_id, dict(self.local_running))
             service_decisions.evaluate(self, now)
         elif self.members:
-            service_replication.send_inventory(self)
+            service_replication.facts_changed(self, now)
 
     def executor_report(self, now: float, service: str, cmd: int, outcome: str, detail: str) -> None:
         """The local executor finished a command (or a status check failed: cmd 0, outcome status_failed).
@@ -254,6 +256,11 @@ class ServiceManager(ServiceLedger):
         return req
 
     def tick(self, now: float) -> None:
+        due = service_replication.inventory_deadline(self)
+        if due is not None and now >= due:
+            if self.members and not self.acting:
+                service_replication.send_inventory(self, now)
+            self.inventory_due = False
         service_decisions.evaluate(self, now)
 
     # ----------------------------------------------------------------------------------------- outputs
@@ -266,7 +273,7 @@ class ServiceManager(ServiceLedger):
         if self.acting:
             t = self.last_table + TABLE_PERIOD
             return t if t > self.last_eval else None
-        return None
+        return service_replication.inventory_deadline(self)
 
     def table(self) -> list[SvcRecord]:
         return service_replication.table(self)

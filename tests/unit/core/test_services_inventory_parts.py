@@ -12,6 +12,7 @@ from quorate.core.effects import Send
 from quorate.core.features import INVENTORY_PARTS, SUPPORTED
 from quorate.core.messages import MAX_MESSAGE_BYTES, SvcInventory, decode, encode
 from quorate.core.placement import ServiceSpec
+from quorate.core.service_replication import INVENTORY_SPACING, inventory_deadline
 from quorate.core.services import St
 
 COUNT = 1000
@@ -47,6 +48,7 @@ def test_parts_are_under_the_cap_numbered_in_a_row_and_taken_only_whole() -> Non
     running = dict(c.executors[3])
     gone = sorted(running)[0]
     del running[gone]
+    c.now += INVENTORY_SPACING  # (a change right after the last inventory waits that long: see the next test)
     member.local_state(c.now, running)  # what melchior's executor says after a stop (the datagrams are ours)
     sent = [e.message for e in member.take_effects() if isinstance(e, Send) and isinstance(e.message, SvcInventory)]
     assert len(sent) >= 2
@@ -76,6 +78,7 @@ def test_parts_arriving_in_reverse_order_make_the_inventory_and_a_newer_one_drop
 
     def parts_without(name: str) -> list[SvcInventory]:
         del running[name]
+        c.now += INVENTORY_SPACING
         member.local_state(c.now, running)
         return [e.message for e in member.take_effects() if isinstance(e, Send) and isinstance(e.message, SvcInventory)]
 
@@ -111,3 +114,34 @@ def test_beside_a_member_of_a_release_without_parts_the_log_says_why_and_nothing
     )
     sent = [m for s, _to, m in c.on_wire() if s == 3 and isinstance(m, SvcInventory)]
     assert not [m for m in sent if m.more or m.first], "no part goes to a view that cannot read parts"
+
+
+def test_a_burst_of_changes_goes_in_one_inventory_a_spacing_later_with_the_latest_list() -> None:
+    """A node stopping many services one after the other (R-30, a failover) sends one inventory per
+    INVENTORY_SPACING, not one per change: each carries its whole list, and M of them kept a node and its
+    coordinator from their heartbeats at 1000 services."""
+    c = many()
+    c.form({1, 2, 3})
+    member = c.managers[3]
+    running = dict(c.executors[3])
+
+    def inventories() -> list[SvcInventory]:
+        return [e.message for e in member.take_effects() if isinstance(e, Send) and isinstance(e.message, SvcInventory)]
+
+    c.now += INVENTORY_SPACING
+    names = sorted(running)[:50]
+    del running[names[0]]
+    member.local_state(c.now, running)
+    assert sum(not m.more for m in inventories()) == 1, "the first change goes at once"
+    for name in names[1:]:
+        del running[name]
+        c.now += INVENTORY_SPACING / 100
+        member.local_state(c.now, running)
+        assert inventories() == [], "later ones wait"
+    due = inventory_deadline(member)
+    assert due is not None and due <= c.now + INVENTORY_SPACING
+    member.tick(due)
+    sent = inventories()
+    assert sum(not m.more for m in sent) == 1
+    assert sum(len(m.running) for m in sent) == COUNT // 2 - len(names)
+    assert inventory_deadline(member) is None
