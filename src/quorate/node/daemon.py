@@ -107,6 +107,7 @@ from quorate.node.why import answer_why
 from quorate.node.wire import WireCodec
 from quorate.node.witness_link import WitnessLink
 from quorate.qdisk.shell import DiskIO
+from quorate.system.priority import run_at_realtime_priority
 from quorate.system.process import watch_children_with_pidfd
 
 EXIT_FATAL_CONFIG = 100
@@ -132,6 +133,7 @@ class Daemon:
         clock_warn_above: float = 1.0,
     ) -> None:
         self.config = config
+        self.priority_note: tuple[str, str] | None = None  # what `run_at_realtime_priority` said, logged at start
         self.local = find_local_node(config, node)
         self.key_path, self.key_source = choose_key_path(str(key_path) if key_path else None, config.keyfile)
         try:
@@ -231,6 +233,8 @@ class Daemon:
             self.log_line(problem, "warning")
         for line in unmanaged(self.config):
             self.log_line(line, "warning")
+        if self.priority_note is not None:
+            self.log_line(*self.priority_note)
         self.log_line(
             f"node {self.local.name} (id {self.local.nodeid}) starting in cluster {self.config.name} "
             f"(id {self.config.cluster_id}), config version {self.config.config_version}, "
@@ -699,6 +703,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="decision journal size bound (default %(default)g)")  # fmt: skip
     parser.add_argument("--journal-max-days", type=float, default=DEFAULT_MAX_AGE / 86400, metavar="DAYS",
                         help="decision journal age bound (default %(default)g)")  # fmt: skip
+    parser.add_argument("--no-realtime", action="store_true",
+                        help="stay at normal CPU priority (default: real-time round robin, as corosync)")
     parser.add_argument("--clock-skew-warning", type=float, default=1.0, metavar="SECONDS",
                         help="warn when a peer's wall clock is off by more than this, seconds (default %(default)g)")
     return parser.parse_args(argv)
@@ -730,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"quorated: {exc}", file=sys.stderr)
         return 1
+    if not args.no_realtime:
+        said = run_at_realtime_priority()
+        daemon.priority_note = (said, "info" if said.startswith("running") else "warning")
     try:
         return asyncio.run(daemon.run())
     except (TransportError, ControlError) as exc:
