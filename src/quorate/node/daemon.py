@@ -27,6 +27,7 @@ import shutil
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ from quorate.node.why import answer_why
 from quorate.node.wire import WireCodec
 from quorate.node.witness_link import WitnessLink
 from quorate.qdisk.shell import DiskIO
-from quorate.system.priority import run_at_realtime_priority
+from quorate.system.priority import follow_in_this_thread, run_at_realtime_priority
 from quorate.system.process import watch_children_with_pidfd
 
 EXIT_FATAL_CONFIG = 100
@@ -176,6 +177,8 @@ class Daemon:
     async def run(self) -> int:
         self._loop = loop = asyncio.get_running_loop()
         watch_children_with_pidfd()
+        workers = ThreadPoolExecutor(thread_name_prefix="quorate-worker", initializer=follow_in_this_thread)
+        loop.set_default_executor(workers)
         now = loop.time()
         self.started_at = now
         epoch = self.store.new_boot()

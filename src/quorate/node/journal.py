@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quorate.core.events import EventRecord
+from quorate.system.priority import follow_in_this_thread
 
 JOURNAL_NAME = "journal.sqlite"
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -127,6 +128,7 @@ class Journal:
     # ------------------------------------------------------------------------------- the writer thread
 
     def _run(self) -> None:
+        follow_in_this_thread()
         stopping = False
         while not stopping:
             first = self._queue.get()

@@ -48,6 +48,7 @@ from quorate.core.qdisk_effects import block_for_stamp
 from quorate.qdisk import status_file
 from quorate.qdisk.device import DeviceError, QdiskDevice, open_quorum_disk
 from quorate.qdisk.scan import find_label
+from quorate.system.priority import follow_in_this_thread
 from quorate.system.process import run_agent
 
 SCAN_TIMEOUT = 5.0
@@ -75,6 +76,7 @@ class IoWorker:
         return fut
 
     def _main(self) -> None:
+        follow_in_this_thread()
         while True:
             job = self._jobs.get()
             if job is None:
