@@ -8,12 +8,14 @@ close: after a short grace our ends are closed. Output is captured for the log, 
 `MAX_OUTPUT` bytes per stream are kept; the rest is still read (an agent must never block on a full pipe) and
 only counted. NOTIFY_SOCKET is never passed on, so no agent can speak to systemd for the daemon.
 
-Agents are launched one at a time per event loop (`_launch_gate`), each in its own turn of the loop. Why: the
-fork and exec of a child happen in the loop's thread, and a loop that finds a thousand agents to launch in one
-turn (a node starting or stopping a thousand services) would run every fork before it looked at its sockets and
-timers again: seconds without a heartbeat, so the node was evicted, came back as a new run, stopped everything
-(R-30), and did it again. One at a time, a heartbeat is never more than one launch late; the agents still run
-side by side once launched, so a slow agent delays no other.
+Agents are launched by one thread of their own (`_LAUNCHER`), never by the event loop's. Why: a launch waits
+until the child has called exec (vfork suspends the parent until then), and the child runs at normal priority
+while the daemon runs at real-time priority (`quorate.system.priority`): on a machine whose CPUs are busy the
+child waits for a CPU, and a loop waiting for it sends no heartbeat. Launched from the loop, a thousand agents
+(a node starting or stopping a thousand services) kept a node silent for seconds: it was evicted, came back as a
+new run, stopped everything (R-30), and did it again. From one launcher thread the launches go one after the
+other, the loop goes on, and the agents run side by side once launched. The loop learns that an agent ended
+through a pidfd, so no thread waits for it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 MAX_OUTPUT = 64 * 1024  # bytes kept of each of stdout and stderr; the rest is read and dropped
@@ -75,26 +78,31 @@ async def run_agent(
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     in_read, in_write = os.pipe() if stdin is not None else (subprocess.DEVNULL, -1)
+    child_ends = [out_write, err_write, in_read]
+    environment = agent_environment(env)
+    launch = loop.run_in_executor(
+        _LAUNCHER,
+        lambda: subprocess.Popen(
+            list(argv),
+            stdin=in_read,
+            stdout=out_write,
+            stderr=err_write,
+            env=environment,
+            cwd=cwd,
+            start_new_session=True,
+        ),
+    )
     try:
-        async with _launch_gate(loop):
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=in_read,
-                stdout=out_write,
-                stderr=err_write,
-                env=agent_environment(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
+        proc = await asyncio.shield(launch)
+    except asyncio.CancelledError:
+        # The launcher goes on with it: whatever it starts is killed and reaped, and the pipes closed after.
+        launch.add_done_callback(lambda done: _abandon(done, [*child_ends, out_read, err_read, in_write]))
+        raise
     except OSError as exc:
-        for fd in (out_read, err_read, in_write):
-            if fd >= 0:
-                os.close(fd)
+        _close([*child_ends, out_read, err_read, in_write])
         return AgentResult(tuple(argv), None, "", "", False, 0.0, _start_error(argv[0], exc))
-    finally:
-        for fd in (out_write, err_write, in_read):
-            if fd >= 0:
-                os.close(fd)
+    _close(child_ends)
+    exited = _exit_of(loop, proc)
     captures: list[tuple[_Capture, asyncio.BaseTransport]] = []
     unwrapped = [out_read, err_read]
     feeder: asyncio.WriteTransport | None = None
@@ -106,11 +114,11 @@ async def run_agent(
         if stdin is not None:
             feeder, in_write = await _feed(loop, in_write, stdin), -1
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await asyncio.wait_for(asyncio.shield(exited), timeout)
         except TimeoutError:
             timed_out = True
             _kill_group(proc.pid)
-            await proc.wait()
+            await exited
         # Output still open after the agent ended belongs to a descendant that left its session: give it a
         # moment to finish writing, then stop listening rather than wait for it.
         await asyncio.wait([capture.closed for capture, _ in captures], timeout=EOF_GRACE)
@@ -119,13 +127,11 @@ async def run_agent(
             feeder.abort()
         for _, transport in captures:
             transport.close()
-        for fd in [*unwrapped, in_write]:  # only if cancelled before the loop took them over
-            if fd >= 0:
-                os.close(fd)
-        if proc.returncode is None:  # cancelled: never leave an agent behind, nor an unreaped process
+        _close([*unwrapped, in_write])  # only if cancelled before the loop took them over
+        if not exited.done():  # cancelled: never leave an agent behind, nor an unreaped process
             _kill_group(proc.pid)
             try:
-                await asyncio.shield(proc.wait())
+                await asyncio.shield(exited)
             except asyncio.CancelledError:
                 pass
     (stdout, _), (stderr, _) = captures
@@ -139,15 +145,59 @@ async def run_agent(
     )
 
 
-_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+#: The one thread that launches agents (see the module's docstring). It keeps normal priority.
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorate-launcher")
 
 
-def _launch_gate(loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
-    """The loop's one-launch-at-a-time lock (an asyncio lock belongs to one loop; tests run many)."""
-    gate = _GATES.get(loop)
-    if gate is None:
-        gate = _GATES[loop] = asyncio.Lock()
-    return gate
+def _exit_of(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> asyncio.Future[None]:
+    """Done once the agent has exited and been reaped: the loop watches a pidfd (a thread waits only on a
+    kernel without pidfds)."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (OSError, AttributeError):  # a kernel without pidfds (before 5.3)
+        return _waited(loop, proc)
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        proc.wait()  # at once: it has exited
+        _settle(exited)
+
+    loop.add_reader(pidfd, ready)
+    return exited
+
+
+def _waited(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> asyncio.Future[None]:
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def reap() -> None:
+        proc.wait()
+        loop.call_soon_threadsafe(_settle, exited)
+
+    threading.Thread(target=reap, name="quorate-reaper", daemon=True).start()
+    return exited
+
+
+def _settle(exited: asyncio.Future[None]) -> None:
+    if not exited.done():
+        exited.set_result(None)
+
+
+def _abandon(launch: asyncio.Future[subprocess.Popen[bytes]], fds: list[int]) -> None:
+    """A launch whose caller was cancelled meanwhile: kill what it started, reap it, close the pipes."""
+    _close(fds)
+    if launch.cancelled() or launch.exception() is not None:
+        return
+    proc = launch.result()
+    _kill_group(proc.pid)
+    _LAUNCHER.submit(proc.wait)
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        if fd >= 0:
+            os.close(fd)
 
 
 def watch_children_with_pidfd() -> None:

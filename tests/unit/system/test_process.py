@@ -123,3 +123,39 @@ def test_with_pidfds_agents_are_waited_for_without_a_thread_each() -> None:
         assert threads[0] < 10, f"{threads[0]} threads for 50 agents"
     finally:
         policy.set_child_watcher(before)
+
+
+def test_an_agent_cancelled_while_it_is_being_launched_is_killed_and_reaped() -> None:
+    before = open_fds()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(run_agent(["sleep", "31.25"], timeout=60))
+        await asyncio.sleep(0)  # handed to the launcher, not yet started
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        await asyncio.sleep(1.0)
+
+    asyncio.run(scenario())
+    left = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 31.25"]
+    assert left == [], "the agent outlived its cancelled caller"
+    assert open_fds() == before
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def test_without_pidfds_a_thread_waits_for_the_agent(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def refuse(pid: int) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", refuse)
+    result = asyncio.run(run_agent(["sh", "-c", "echo out; exit 3"], timeout=10))
+    assert (result.returncode, result.stdout) == (3, "out\n")
