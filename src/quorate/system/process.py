@@ -8,8 +8,8 @@ close: after a short grace our ends are closed. Output is captured for the log, 
 `MAX_OUTPUT` bytes per stream are kept; the rest is still read (an agent must never block on a full pipe) and
 only counted. NOTIFY_SOCKET is never passed on, so no agent can speak to systemd for the daemon.
 
-Agents are launched by one thread of their own (`_LAUNCHER`), never by the event loop's. Why: a launch waits
-until the child has called exec (vfork suspends the parent until then), and the child runs at normal priority
+Agents are launched by one thread of their own per event loop (`_launcher`), never by the loop's thread. Why: a
+launch waits until the child has called exec (vfork suspends the parent until then); the child runs at normal priority
 while the daemon runs at real-time priority (`quorate.system.priority`): on a machine whose CPUs are busy the
 child waits for a CPU, and a loop waiting for it sends no heartbeat. Launched from the loop, a thousand agents
 (a node starting or stopping a thousand services) kept a node silent for seconds: it was evicted, came back as a
@@ -27,9 +27,12 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from quorate.system.priority import follow_in_this_thread
 
 MAX_OUTPUT = 64 * 1024  # bytes kept of each of stdout and stderr; the rest is read and dropped
 EOF_GRACE = 0.5  # seconds to wait for output pipes to close once the agent has ended
@@ -81,7 +84,7 @@ async def run_agent(
     child_ends = [out_write, err_write, in_read]
     environment = agent_environment(env)
     launch = loop.run_in_executor(
-        _LAUNCHER,
+        _launcher(loop),
         lambda: subprocess.Popen(
             list(argv),
             stdin=in_read,
@@ -145,8 +148,22 @@ async def run_agent(
     )
 
 
-#: The one thread that launches agents (see the module's docstring). It keeps normal priority.
-_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorate-launcher")
+_LAUNCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+
+
+def _launcher(loop: asyncio.AbstractEventLoop) -> ThreadPoolExecutor:
+    """The loop's launcher thread (see the module's docstring), started from the loop's thread so that it
+    shares that thread's namespaces (a test may run a loop inside a network namespace). It takes the daemon's
+    priority, so that it is never held off the CPU while it holds the interpreter's lock (it releases that lock
+    while it waits for a child's exec, since Python 3.11.6); the agents it starts do not."""
+    launcher = _LAUNCHERS.get(loop)
+    if launcher is None:
+        launcher = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="quorate-launcher", initializer=follow_in_this_thread
+        )
+        _LAUNCHERS[loop] = launcher
+        weakref.finalize(loop, launcher.shutdown, wait=False)
+    return launcher
 
 
 def _exit_of(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> asyncio.Future[None]:
@@ -191,7 +208,7 @@ def _abandon(launch: asyncio.Future[subprocess.Popen[bytes]], fds: list[int]) ->
         return
     proc = launch.result()
     _kill_group(proc.pid)
-    _LAUNCHER.submit(proc.wait)
+    threading.Thread(target=proc.wait, name="quorate-reaper", daemon=True).start()
 
 
 def _close(fds: list[int]) -> None:
