@@ -118,6 +118,16 @@ def services_of(node: str, services: int, nodes: int) -> list[str]:
     return [service_name(i) for i in range(1, services + 1) if home_node(i, nodes) == node]
 
 
+def startup_grace(shape: ScaleShape) -> int:
+    """post_join_delay, in seconds, for a cluster of this shape started all at once on this machine.
+
+    Why it grows: a node joins only once its start-up stops (R-30, one per configured service) are done, and a
+    node still absent post_join_delay after the cluster became quorate is fenced (off, in the testbed: for good).
+    Every node stops all M services at once, all N nodes on the same two cores: 8 nodes of 1000 services took
+    33 s, so 3 s only holds for small shapes. An administrator with many services per node sets it the same way."""
+    return max(3, shape.nodes * shape.services // 200)
+
+
 def scale_conf(shape: ScaleShape) -> str:
     """The cluster.conf text for ``shape`` (checked first)."""
     shape.check()
@@ -139,7 +149,7 @@ def scale_conf(shape: ScaleShape) -> str:
         "  <fencedevices>",
         f'    <fencedevice name="switch" agent="fence_netns" action="off" passwd={quoteattr(shape.fence_secret)}/>',
         "  </fencedevices>",
-        '  <fence_daemon post_fail_delay="0" post_join_delay="3"/>',
+        f'  <fence_daemon post_fail_delay="0" post_join_delay="{startup_grace(shape)}"/>',
         "  <rm>",
         "    <failoverdomains>",
     ]
