@@ -1,7 +1,7 @@
 """``python -m bench idle``: what a quiet cluster costs, per node and per token, owner and non-owners apart.
 
     sudo .venv/bin/python -m bench idle [--tokens 300,10000] [--windows 6] [--window-seconds 20]
-                                        [--profile SECONDS] [--json FILE]
+                                        [--profile SECONDS] [--json FILE] [--no-floor]
 
 Theory of operation: for each token a fresh three-node testbed of the article's cluster (service `test`: ext3 on
 a shared loop LUN plus the article's init script, fence_netns, no quorum disk) is brought up; once the service
@@ -14,6 +14,10 @@ daemon) is not counted: it is not the cluster manager's cost.
 
 ``--profile SECONDS`` also counts, on the owner and on one non-owner, the system calls of the daemon over that
 long (strace -c -f, children included), which is where the breakdown of README "Scale" comes from.
+
+Each token's table ends with a *floor* (`bench.idle_floor`, measured over the same windows while the cluster is
+still up): a bare asyncio process with the daemons' wakeups and datagrams and nothing else. The daemons' figure
+minus the floor is what quorate's own work costs; the floor is what any Python event loop pays on this machine.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import services
+from bench import idle_floor, services
 from bench.common import BenchError, cpu_with_children, testbed_missing, wait_log
 from quorate.testbed import Testbed
 from quorate.testbed.power import start_power_switch
@@ -81,6 +85,9 @@ def one_token(directory: Path, lun: str, token_ms: int, args: argparse.Namespace
         found = measure({n: p for n, p in pids.items() if p}, args.windows, args.window_seconds)
         load = (load + os.getloadavg()[0]) / 2
         result: dict[str, Any] = {"token_ms": token_ms, "load": load, "owner": services.B, "nodes": found}
+        if not args.no_floor:  # with the cluster still up, so the machine is as busy as it was for the daemons
+            interval = min(token_ms / 5000, 1.0)  # the daemons' heartbeat interval (token / 5, at most 1 s)
+            result["floor"] = idle_floor.measure(interval, args.windows, args.window_seconds, len(tb.nodes) - 1)
         if args.profile:
             result["syscalls"] = {
                 node: syscalls(pid, args.profile)
@@ -101,6 +108,12 @@ def report(result: dict[str, Any]) -> str:
             f"  {node:<24} {role:<10} total {med['total']:6.3f}  (daemon {med['own']:6.3f}, "
             f"children {med['children']:6.3f})  windows {windows}"
         )
+    if "floor" in result:
+        floor = result["floor"]
+        lines.append(
+            f"  {'floor':<24} {'':<10} total {statistics.median(floor):6.3f}  (a bare asyncio process with the same "
+            f"wakeups and datagrams: `python -m bench.idle_floor`)  windows {' '.join(f'{v:.2f}' for v in floor)}"
+        )
     for node, table in result.get("syscalls", {}).items():
         lines.append(f"  system calls of {node}:")
         lines.extend(f"    {line}" for line in table.strip().splitlines())
@@ -116,6 +129,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
                         help="also count system calls of the owner and one non-owner over SECONDS")  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the values as JSON")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the floor: a bare asyncio process with the daemons' wakeups and datagrams")
     args = parser.parse_args(argv)
     if testbed_missing("bench idle"):
         return 2

@@ -188,6 +188,11 @@ class ConfigDistribution:
             return
         self._catchup.heard(now, sender, version, digest, quorate=quorate)
 
+    def quiet_for(self, version: int, digest: str) -> bool:
+        """Whether a heartbeat naming this configuration is nothing to `on_heartbeat` (the same file, or none)."""
+        state = self._state
+        return version == 0 or (version, digest) == (state.version, short(state.digest))
+
     def heard(self, now: float, sender: int, heartbeat: Heartbeat, members: frozenset[int]) -> None:
         """`on_heartbeat` from a decoded heartbeat and this node's current view."""
         self.on_heartbeat(

@@ -29,6 +29,8 @@ What membership deliberately does not know: the quorum disk (a vote count is fed
 
 from __future__ import annotations
 
+import msgspec
+
 from quorate.core.effects import Effect, Evicted, QuorumChanged, Send
 from quorate.core.membership_admission import Admission
 from quorate.core.membership_agreement import Agreement
@@ -76,6 +78,11 @@ __all__ = [
 ]
 
 
+def _routine_form(hb: Heartbeat) -> Heartbeat:
+    """A heartbeat without what changes in every one (its number, the clock stamps): what routine ones share."""
+    return msgspec.structs.replace(hb, number=0, wall=0.0, echo=())
+
+
 class Membership:
     """One node's membership and quorum state machine. Feed inputs, then drain `take_effects()`."""
 
@@ -116,6 +123,10 @@ class Membership:
         # sets it; the simulators keep their traces without one.
         self.heartbeat_phase: float | None = None
         self.hb_number = 0
+        # Routine heartbeats (`routine_heartbeat`): per peer, the last heartbeat (without its number and clock
+        # stamps) whose whole handling changed nothing here. Emptied by anything that may change what handling
+        # the next one would do: another message, a change found by an evaluation, a command, a vote.
+        self._routine: dict[int, Heartbeat] = {}
         self.left_at: float | None = None
         self.leave_remove = False
         self._last_eval = now
@@ -223,6 +234,7 @@ class Membership:
         peer = self._state.peers.get(sender)
         if peer is None:
             return  # the shell only passes configured senders; a config change may race
+        steady, emitted = self._steady(), len(self._state.effects)
         self._hearing.note_alive(now, peer)
         if isinstance(message, Heartbeat):
             self._on_heartbeat(now, peer, message)
@@ -239,13 +251,83 @@ class Membership:
         elif isinstance(message, Kill):
             self._admission.on_kill(peer, message)
         self._evaluate(now)
+        if (
+            isinstance(message, Heartbeat)
+            and steady
+            and self._routine_kept(emitted)
+            and peer.hb_number == message.number
+            and sender in self._hearing.reported
+        ):
+            self._routine[sender] = _routine_form(message)
+        else:
+            self._routine.clear()
+
+    def routine_heartbeat(self, now: float, sender: int, hb: Heartbeat) -> bool:
+        """Take ``hb`` the short way if it is routine: the same, but for its number and stamps, as the sender's
+        last heartbeat, whose whole handling changed nothing, and nothing has changed here since. Its handling
+        would again change nothing but the sender's receive time, so only that is recorded (and this node's own
+        heartbeat goes out if it is due, as the evaluation would send it). False: nothing was done, hand it to
+        `receive`.
+
+        Why: in a quiet cluster nearly every datagram is such a heartbeat (at a 300 ms token, 33 a second on each
+        node of three), and the whole path (hearing, the plan, admission, the node core's routing, every core's
+        deadline) was most of the daemon's idle CPU. The caller must also know that no deadline of any core
+        other than this heartbeat falls at or before ``now`` (`NodeCore`), so no timed action is skipped."""
+        known = self._routine.get(sender)
+        if known is None:
+            return False
+        peer = self._state.peers[sender]
+        if peer.boot != hb.boot or hb.number <= peer.hb_number or peer.last_rx is None:
+            return False
+        if now - peer.last_rx > self._state.config.token or _routine_form(hb) != known:
+            return False
+        peer.last_rx = now  # alive and heard: of `note_alive`, only this moves
+        peer.hb_number = hb.number
+        self._periodic_heartbeat(now)
+        return True
+
+    def routine_tick(self, now: float) -> bool:
+        """Let time pass the short way when only this node's own heartbeat is due (the caller knows no other
+        deadline of any core has come): send it. False: nothing was done, call `tick`. Only while the cluster is
+        steady and nothing has changed since the last evaluation (some peer's heartbeat is routine)."""
+        if not self._routine or not self._steady():
+            return False
+        self._periodic_heartbeat(now)
+        return True
+
+    def _periodic_heartbeat(self, now: float) -> None:
+        """What an evaluation that finds nothing changed does: note the time, send the heartbeat if due."""
+        self._last_eval = now
+        if self.last_heartbeat is not None and now >= self.heartbeat_due():
+            self._emit_heartbeat(now)
+
+    def _steady(self) -> bool:
+        """A member of a settled view with no round and no change planned: the only state routine handling serves."""
+        state = self._state
+        return (
+            state.state is State.MEMBER
+            and self._agreement.round is None
+            and self._agreement.desired == state.members
+            and not state.config.policies.last_man_standing
+        )
+
+    def _routine_kept(self, emitted: int) -> bool:
+        """After an evaluation: still steady, and nothing was said beyond this node's periodic heartbeats (a part
+        that changes something says so: a log line, a message, or a heartbeat through `_send_heartbeat`, which
+        empties the routine itself)."""
+        new = self._state.effects[emitted:]
+        return self._steady() and all(isinstance(e, Send) and isinstance(e.message, Heartbeat) for e in new)
 
     def tick(self, now: float) -> None:
         """Let time pass: the shell calls this at (or after) `next_deadline()`."""
+        emitted = len(self._state.effects)
         self._evaluate(now)
+        if not self._routine_kept(emitted):
+            self._routine.clear()
 
     def lms_tick(self, now: float, *, fencing_pending: bool) -> None:
         """Last man standing's clock (Q-13): `fencing_pending` while any lost node still waits to be fenced."""
+        self._routine.clear()
         if self._state.state is not State.LEFT:
             self._votes.lms_tick(now, fencing_pending=fencing_pending)
             self._evaluate(now)
@@ -256,6 +338,7 @@ class Membership:
         ``resized``: the grant is the first at a new ``<quorumd votes>`` from a pushed configuration, which Q-3
         recomputes with decrease allowed (otherwise fewer disk votes would leave the quorum where the old, larger
         number had put it, and the last node standing would no longer be quorate with the disk)."""
+        self._routine.clear()
         self._votes.set_qdisk_votes(now, votes, resized=resized, device=device)
         self._evaluate(now)
 
@@ -266,6 +349,7 @@ class Membership:
         the same. Removing a node that is still a member is refused before distribution (it must leave first),
         so here a removed node is never in the view. The quorum floor may drop: the administrator said so.
         """
+        self._routine.clear()
         state = self._state
         removed = {nodeid for nodeid in state.peers if all(n.nodeid != nodeid for n in config.nodes)}
         if removed & state.members:
@@ -277,12 +361,14 @@ class Membership:
 
     def set_dirty(self, now: float, dirty: bool) -> None:
         """Upper layers say whether this node holds cluster state (resources, locks, fence domain)."""
+        self._routine.clear()
         if dirty != self._state.dirty:
             self._state.dirty = dirty
             self._send_heartbeat(now)
 
     def leave(self, now: float, *, remove: bool = False, force: bool = False) -> None:
         """`cman_tool leave`: depart cleanly, so that nobody fences this node."""
+        self._routine.clear()
         state = self._state
         if state.state is State.LEFT:
             raise MembershipError("not a member of the cluster (already left)")
@@ -309,11 +395,13 @@ class Membership:
 
     def kill(self, now: float, nodeid: int) -> None:
         """`cman_tool kill -n NODE`: order a member of this view out; it stops as a failure and is fenced (Q-9)."""
+        self._routine.clear()
         self._admission.order_kill(nodeid)
         self._evaluate(now)
 
     def join(self, now: float) -> None:
         """`cman_tool join` after a leave: come back as a new incarnation that claims nothing."""
+        self._routine.clear()
         state = self._state
         if state.state is not State.LEFT:
             raise MembershipError("already a member of the cluster (or joining)")
@@ -328,6 +416,7 @@ class Membership:
 
     def set_expected(self, now: float, expected: int) -> None:
         """`cman_tool expected -e N`: validated here, then applied by every member (Q-6)."""
+        self._routine.clear()
         if not self._state.members:
             raise MembershipError("not a member of a view")
         self._votes.set_expected(now, expected)
@@ -335,6 +424,7 @@ class Membership:
 
     def bar_until_restart(self, nodeid: int, boot: int) -> None:
         """A fenced run of a node stays out until its daemon restarts (Q-12 and S3: no rejoin with stale state)."""
+        self._routine.clear()
         self._admission.bar_until_restart(nodeid, boot)
 
     # ---------------------------------------------------------------- outputs
@@ -349,14 +439,30 @@ class Membership:
 
     def next_deadline(self) -> float | None:
         """The earliest time after the last evaluation at which `tick` has something to do."""
+        times = [t for t in (self.heartbeat_deadline(), self.other_deadline()) if t is not None]
+        return min(times) if times else None
+
+    def heartbeat_deadline(self) -> float | None:
+        """When the next periodic heartbeat (or repeated Leave) is due, if one is (`next_deadline`'s first part)."""
         state = self._state
-        times: list[float] = []
-        token = state.config.token
         if self.last_heartbeat is not None and (
-            state.state is not State.LEFT or (self.left_at is not None and self.last_heartbeat < self.left_at + token)
+            state.state is not State.LEFT
+            or (self.left_at is not None and self.last_heartbeat < self.left_at + state.config.token)
         ):
-            times.append(self.heartbeat_due())
-        times.extend(self._hearing.deadlines())
+            due = self.heartbeat_due()
+            return due if due > self._last_eval else None
+        return None
+
+    def routine_until(self) -> float | None:
+        """Until when (exclusive) routine inputs may skip the evaluation: before a heard peer could be found
+        silent (`Hearing.last_alive`, whether or not that time was evaluated already) and before any other
+        deadline of `other_deadline`."""
+        times = [t for t in (self._hearing.last_alive(), self.other_deadline()) if t is not None]
+        return min(times) if times else None
+
+    def other_deadline(self) -> float | None:
+        """The earliest of the rest of `next_deadline`: a peer falling silent or settling, a round's timers."""
+        times = self._hearing.deadlines()
         times.extend(self._agreement.deadlines())
         # Everything due at or before the last evaluation has been handled then; never spin on it.
         future = [t for t in times if t > self._last_eval]
@@ -457,6 +563,11 @@ class Membership:
         self._votes.peer_left(now, peer, remove=msg.remove)
 
     def _send_heartbeat(self, now: float) -> None:
+        """A heartbeat now, to say a change (the parts call this when they change what it carries)."""
+        self._routine.clear()
+        self._emit_heartbeat(now)
+
+    def _emit_heartbeat(self, now: float) -> None:
         state = self._state
         if state.state is State.LEFT:
             return
@@ -500,8 +611,10 @@ class Membership:
         if self._state.state is State.LEFT:
             self._leave_heartbeats(now)
             return
-        if changed or self.last_heartbeat is None or now >= self.heartbeat_due():
+        if changed or self.last_heartbeat is None:
             self._send_heartbeat(now)
+        elif now >= self.heartbeat_due():
+            self._emit_heartbeat(now)  # periodic: says nothing new
         self._agreement.plan(now)
 
     def _evict(self, now: float, reason: str) -> None:

@@ -71,7 +71,7 @@ class Hearing:
                 continue
             if self._held_back(peer):
                 continue
-            if now - peer.heard_since < self.settle_needed(peer):
+            if now < peer.heard_since + self.settle_needed(peer):  # as `deadlines` says it: settled at that time
                 continue
             heard.add(nodeid)
         reported = frozenset(heard)
@@ -83,6 +83,13 @@ class Hearing:
         """How long `peer` must be heard without a break before it counts: a settle time after a lost link of the
         same process, nothing otherwise."""
         return self._state.config.settle if peer.lost_boot is not None and peer.lost_boot == peer.boot else 0.0
+
+    def last_alive(self) -> float | None:
+        """The last instant at which every peer heard now still counts as alive (its receive time plus the token):
+        until then an evaluation finds no peer silent. Past it (even if already evaluated) it would."""
+        token = self._state.config.token
+        times = [p.last_rx + token for p in self._state.peers.values() if p.last_rx is not None and p.heard_since]
+        return min(times) if times else None
 
     def deadlines(self) -> list[float]:
         """When a heard peer would go silent, and when a settling one would count."""

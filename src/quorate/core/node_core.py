@@ -43,6 +43,7 @@ layouts of the command lines.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -141,6 +142,10 @@ ServiceRow = tuple[St, int, int, int, str, str, bool, int]
 class NodeCore:
     """Everything one node decides. Feed it inputs, carry out `take_effects()`, re-arm at `next_deadline()`."""
 
+    routine_inputs = True
+    """Take routine heartbeats and ticks the short way (`_routine_heartbeat`, `_routine_tick`). The same decisions
+    either way: tests/sim/test_routine_inputs.py compares whole simulations with it on and off."""
+
     def __init__(
         self,
         settings: NodeSettings,
@@ -200,6 +205,11 @@ class NodeCore:
         # simulators and tests watch decisions here; nothing the node does depends on them.
         self.watchers: list[Callable[[float, object], None]] = []
         self._ticked = -float("inf")  # the time of the last `handle_timer`
+        # Until when routine inputs may come (`Membership.routine_until` and every other core's deadline), and the
+        # next deadline of every core but membership, as of the last look (`_look_at_every_core`); None when
+        # unknown (an input changed something and `next_deadline` has not looked since).
+        self._quiet_before: float | None = None
+        self._cores_deadline: float | None = None
         self._effects: list[Effect] = []
         # Decision events and clock offsets (`events_derive`, `clock_skew`): reported, never decided on.
         self.events = DecisionEvents(self.local_id, self.node_name)
@@ -236,6 +246,8 @@ class NodeCore:
             warning = self.clock.heard(sender, message, wall)
             if warning is not None:
                 self._log(warning.replace(f"node {sender}", self.node_name(sender), 1), "warning")
+        if isinstance(message, Heartbeat) and self._routine_heartbeat(message, sender, now):
+            return
         if isinstance(message, TIMELINE_MESSAGES):
             if sender in members:  # answered by the shell, which holds the journal
                 self.timeline_inbox.append((sender, message))
@@ -269,7 +281,7 @@ class NodeCore:
         self._process(now)
 
     def handle_timer(self, now: float) -> None:
-        if self.halted is not None:
+        if self.halted is not None or self._routine_tick(now):
             return
         self._ticked = now
         self.membership.tick(now)
@@ -355,8 +367,18 @@ class NodeCore:
         is not returned again (a core that keeps a past deadline must not make the shell spin)."""
         if self.halted is not None:
             return None
+        if self._quiet_before is None:
+            self._look_at_every_core()
+        m = self.membership
+        times = [t for t in (m.heartbeat_deadline(), m.other_deadline(), self._cores_deadline) if t is not None]
+        times = [t for t in times if t > self._ticked]
+        return min(times) if times else None
+
+    def _look_at_every_core(self) -> None:
+        """The next deadline of every core but membership (whose deadlines move with every heartbeat), and until
+        when routine inputs may come (`_quiet_before`). Kept while only routine inputs arrive: they change no
+        core's deadline but membership's."""
         candidates = [
-            self.membership.next_deadline(),
             self.fencing.next_deadline(),
             self.services.next_deadline(),
             self.locks.next_deadline(),
@@ -368,7 +390,11 @@ class NodeCore:
             self._next_status if self.local.running else None,
         ]
         times = [t for t in candidates if t is not None and t > self._ticked]
-        return min(times) if times else None
+        self._cores_deadline = min(times) if times else None
+        if self.routine_inputs:
+            until = self.membership.routine_until()
+            quiet = times if until is None else [*times, until]
+            self._quiet_before = min(quiet) if quiet else math.inf
 
     @property
     def quorate(self) -> bool:
@@ -393,9 +419,38 @@ class NodeCore:
             f"{q.total_votes}/{q.expected_votes} votes, quorum {q.quorum}"
         )
 
+    # ---------------------------------------------------------------------------------- routine inputs
+
+    def _routine_heartbeat(self, message: Heartbeat, sender: int, now: float) -> bool:
+        """A member's heartbeat that changes nothing, taken the short way (`Membership.routine_heartbeat`): no
+        core has a deadline at or before ``now`` besides this node's own heartbeat, so the whole path would only
+        record the receive time, and send this node's heartbeat if due. Features and configuration versions are
+        part of what must be unchanged; the configuration distribution must have nothing to do with them."""
+        quiet = self._quiet_before
+        if quiet is None or now >= quiet or sender not in self.membership.members:
+            return False
+        if not self.config_dist.quiet_for(message.config_version, message.config_digest):
+            return False
+        if not self.membership.routine_heartbeat(now, sender, message):
+            return False
+        self._route_membership(now)  # this node's heartbeat, if it fell due
+        return True
+
+    def _routine_tick(self, now: float) -> bool:
+        """Time passed and only this node's own heartbeat is due: send it (`Membership.routine_tick`)."""
+        quiet = self._quiet_before
+        if quiet is None or now >= quiet or not self.membership.routine_tick(now):
+            return False
+        self._ticked = now
+        if now >= self._next_status:  # nothing runs here (else it would be a deadline): only the clock moves
+            self._next_status = now + max(self.settings.status_interval, STATUS_FLOOR)
+        self._route_membership(now)
+        return True
+
     # -------------------------------------------------------------------------------------- the routing
 
     def _process(self, now: float) -> None:
+        self._quiet_before = None  # something may have changed: `next_deadline` looks at every core again
         for _ in range(MAX_ROUNDS):
             self._route_local(now)  # first: a request's reply precedes the effects the request caused
             busy = self._route_membership(now)

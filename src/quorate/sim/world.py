@@ -58,7 +58,12 @@ class TemplateModel:
     def settings(self, nodeid: int, data: bytes) -> NodeSettings:
         base = self.template(nodeid)
         if not data:
-            return base
+            if base.membership.config_digest:
+                return base
+            # Heartbeats name the file the node runs, as the daemon's do (without a digest, every heartbeat would
+            # look like another file to the configuration distribution).
+            digest = short(digest_of(base.config_data))
+            return replace(base, membership=replace(base.membership, config_digest=digest))
         membership = replace(base.membership, config_version=version_of(data), config_digest=short(digest_of(data)))
         return replace(base, membership=membership, config_data=data)
 
