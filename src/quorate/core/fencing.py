@@ -11,9 +11,12 @@ run a fence, cancel one, send the state to the members, log, and "victim confirm
    first quorate view since this daemon started forms with this node as coordinator, every configured node
    that is absent is a startup victim, unless ``clean_start`` (fenced's F-11).
 2. *Delays.* A failure victim waits ``post_fail_delay``; a startup victim waits ``post_join_delay``, and the
-   countdown restarts whenever a node joins (F-12, F-13). In a two-node cluster each half is quorate, so the
-   node with the higher id also waits ``TWO_NODE_DELAY``: the lower id wins the race and the loser is off
-   before it shoots.
+   countdown restarts whenever a node joins (F-12, F-13). A startup victim that is heard and says stops are in
+   progress there (its start-up stops, R-30, which a node with many services takes a while to finish) is
+   waited for beyond that, up to `STARTUP_STOPPING_WAIT` more, rechecked every
+   `STOPPING_RECHECK`: fencing it would only turn a node about to join into a node off for good (F-14). In a
+   two-node cluster each half is quorate, so the node with the higher id also waits ``TWO_NODE_DELAY``: the
+   lower id wins the race and the loser is off before it shoots.
 3. *Who fences.* Only the coordinator of a quorate view runs fences (S2); the others defer and show its state.
    The coordinator replicates its victims and its confirmed fences to every member after each change and
    every few seconds while a fence is pending, so a new coordinator carries on where the old one stopped.
@@ -30,12 +33,15 @@ run a fence, cancel one, send the state to the members, log, and "victim confirm
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from quorate.core.effects import Log, Send, ViewInstalled
 from quorate.core.messages import FenceAck, FenceEntry, FenceNotice, FenceRecord, FenceStatus, Message
 
 TWO_NODE_DELAY = 5.0
+STARTUP_STOPPING_WAIT = 300.0
+STOPPING_RECHECK = 1.0
 STATUS_PERIOD = 2.0
 HISTORY = 50
 
@@ -100,6 +106,7 @@ class Victim:
     detail: str = ""
     running: bool = False
     reported: bool = False  # phase and detail come from the coordinator's replicated state
+    stopping_until: float | None = None  # a startup victim still stopping is waited for until then (F-14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +130,14 @@ class _Role:
 
 
 class Fencing:
-    def __init__(self, config: FencingConfig, local_id: int) -> None:
+    def __init__(
+        self, config: FencingConfig, local_id: int, *, stopping: Callable[[float], frozenset[int]] | None = None
+    ) -> None:
+        """``stopping``: the nodes heard at ``now``, outside the view, whose heartbeats say stops are in progress
+        there (FLAG_STOPPING): a startup victim among them is still running its start-up stops."""
         self.config = config
         self.local_id = local_id
+        self._stopping = stopping or (lambda now: frozenset())
         self.victims: dict[int, Victim] = {}
         self.confirmed: dict[int, FenceRecord] = {}
         self.left_clean: set[int] = set()
@@ -359,6 +371,7 @@ class Fencing:
                 "absent when the cluster became quorate (startup fencing)",
                 now + self.config.post_join_delay,
                 startup=True,
+                stopping_until=now + self.config.post_join_delay + STARTUP_STOPPING_WAIT,
             )
             self._log(
                 f"{self._name(nodeid)} is absent as the cluster forms: it will be fenced unless it joins within "
@@ -383,6 +396,8 @@ class Fencing:
             if now < victim.not_before:
                 victim.phase = Phase.DELAY if victim.attempts == 0 else Phase.RETRY
                 continue
+            if self._still_stopping(now, victim):
+                continue
             victim.running = True
             victim.phase = Phase.FENCING
             victim.detail = f"fencing {self._name(victim.nodeid)} (attempt {victim.attempts + 1})"
@@ -391,6 +406,23 @@ class Fencing:
             self._send_status(now)
         if acting and self.victims and now >= self._last_status + STATUS_PERIOD:
             self._send_status(now)
+
+    def _still_stopping(self, now: float, victim: Victim) -> bool:
+        """F-14: a startup victim heard still stopping its services is not fenced yet (within its bound)."""
+        until = victim.stopping_until
+        if not victim.startup or victim.attempts or until is None or now >= until:
+            return False
+        if victim.nodeid not in self._stopping(now):
+            return False
+        if victim.phase is not Phase.DELAY or "still stopping" not in victim.detail:
+            self._log(
+                f"{self._name(victim.nodeid)} is heard still stopping its services before it joins: not fencing it "
+                f"while it does, for at most {until - now:.0f} s more (F-14)"
+            )
+        victim.phase = Phase.DELAY
+        victim.detail = "heard, still stopping its services before it joins"
+        victim.not_before = min(now + STOPPING_RECHECK, until)
+        return True
 
     def _confirm(self, now: float, victim: Victim, method: str, by: int, detail: str, *, announce: bool = True) -> None:
         self.victims.pop(victim.nodeid, None)

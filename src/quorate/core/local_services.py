@@ -33,6 +33,7 @@ from quorate.core.effects import Log
 from quorate.core.node_io import Action, ExecOutcome, ServiceDone, StartService, StopService, StopWhy
 
 FAILED = "failed"
+STOPPING = "stopping"
 
 
 class LocalServices:
@@ -62,6 +63,11 @@ class LocalServices:
     @property
     def dirty(self) -> bool:
         return bool(self.running) or bool(self.initial) or bool(self.reconfig_restart)
+
+    @property
+    def stopping(self) -> bool:
+        """Stops in progress here: the start-up stops not all done, or the executor stopping something."""
+        return bool(self.initial) or any(state == STOPPING for state in self.running.values())
 
     def update(self, running: Mapping[str, str]) -> None:
         self.running = dict(running)

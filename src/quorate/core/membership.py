@@ -52,6 +52,7 @@ from quorate.core.membership_votes import Votes
 from quorate.core.messages import (
     FLAG_DIRTY,
     FLAG_QUORATE,
+    FLAG_STOPPING,
     Accept,
     Commit,
     Heartbeat,
@@ -359,11 +360,12 @@ class Membership:
         self._send_heartbeat(now)
         self._evaluate(now)
 
-    def set_dirty(self, now: float, dirty: bool) -> None:
-        """Upper layers say whether this node holds cluster state (resources, locks, fence domain)."""
+    def set_dirty(self, now: float, dirty: bool, *, stopping: bool = False) -> None:
+        """Upper layers say whether this node holds cluster state (resources, locks, fence domain), and whether
+        stops are in progress (it will be clean soon: FLAG_STOPPING)."""
         self._routine.clear()
-        if dirty != self._state.dirty:
-            self._state.dirty = dirty
+        if (dirty, stopping) != (self._state.dirty, self._state.stopping):
+            self._state.dirty, self._state.stopping = dirty, stopping
             self._send_heartbeat(now)
 
     def leave(self, now: float, *, remove: bool = False, force: bool = False) -> None:
@@ -574,6 +576,7 @@ class Membership:
         self.last_heartbeat = now
         self.hb_number += 1
         flags = (FLAG_DIRTY if state.dirty else 0) | (FLAG_QUORATE if state.quorum.quorate else 0)
+        flags |= FLAG_STOPPING if state.stopping else 0
         hb = Heartbeat(
             boot=state.boot,
             number=self.hb_number,

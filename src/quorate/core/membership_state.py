@@ -63,6 +63,7 @@ class MembershipState:
         self.promised: ViewId = NO_VIEW
         self.highest_seq = highest_seq
         self.dirty = False
+        self.stopping = False  # stops in progress (FLAG_STOPPING)
         self.quorum = quorum
         self.reason = "starting: no view yet"
         self.peers: dict[int, Peer] = {n.nodeid: Peer(n) for n in config.nodes if n.nodeid != local_id}

@@ -41,6 +41,10 @@ NO_VIEW: Final = ViewId(0, 0)
 FLAG_DIRTY: Final = 1
 FLAG_LEAVING: Final = 2
 FLAG_QUORATE: Final = 4
+# Stops in progress here (the start-up stops of R-30, or those of a quorum loss): a node outside the view with this
+# flag is about to be clean, one with FLAG_DIRTY alone holds what it could not stop (fencing waits only for the
+# first, F-14). Older releases never set it and ignore it.
+FLAG_STOPPING: Final = 8
 
 
 class Heartbeat(msgspec.Struct, frozen=True, array_like=True, tag="hb"):

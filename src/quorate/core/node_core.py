@@ -74,6 +74,7 @@ from quorate.core.lock_messages import LOCK_MESSAGES
 from quorate.core.locks import LockDenied, LockGranted, LockLost, LockManager, LockReleased
 from quorate.core.membership import Membership, MembershipError
 from quorate.core.messages import (
+    FLAG_STOPPING,
     KEY_MESSAGES,
     TIMELINE_MESSAGES,
     Accept,
@@ -172,7 +173,7 @@ class NodeCore:
         self.membership = Membership(
             settings.membership, self.local_id, boot=boot, now=now, highest_seq=highest_seq, rejoin=rejoin
         )
-        self.fencing = Fencing(settings.fencing, self.local_id)
+        self.fencing = Fencing(settings.fencing, self.local_id, stopping=self._heard_stopping)
         self.services = ServiceManager(
             dict(settings.services),
             settings.names,
@@ -219,7 +220,7 @@ class NodeCore:
         self._service_rows: dict[str, ServiceRow] | None = None  # the rows the events last settled
         self._service_facts: dict[str, ServiceFacts] = {}  # the same as facts (unchanged rows keep their object)
         self._next_status = now + max(settings.status_interval, STATUS_FLOOR)
-        self.membership.set_dirty(now, self.local.dirty)
+        self.membership.set_dirty(now, self.local.dirty, stopping=self.local.stopping)
         self._process(now)
 
     # ------------------------------------------------------------------------------------------ inputs
@@ -325,7 +326,7 @@ class NodeCore:
             return
         if isinstance(event, ServicesRunning):
             self.local.update(event.running)
-            self.membership.set_dirty(now, self.local.dirty)
+            self.membership.set_dirty(now, self.local.dirty, stopping=self.local.stopping)
             self.services.local_state(now, self.local.reported())
             self.requests.services_changed(now)
         elif isinstance(event, ServiceDone):
@@ -710,7 +711,8 @@ class NodeCore:
         if report.cmd:  # a commanded start or stop (not the start-up stops, nor the emergency ones)
             self.events.service_done(now, report.service, report.outcome.value, report.detail)
         forward = self.local.done(report, self.services.specs)
-        self.membership.set_dirty(now, self.local.dirty)  # the initial stops may all be done now
+        # The initial stops may all be done now.
+        self.membership.set_dirty(now, self.local.dirty, stopping=self.local.stopping)
         if self.local.reported_changed:  # a restart for a new configuration ended with nothing running here
             self.local.reported_changed = False
             self.services.local_state(now, self.local.reported())
@@ -840,6 +842,20 @@ class NodeCore:
         return self.events.take()
 
     # ------------------------------------------------------------------------------------------ helpers
+
+    def _heard_stopping(self, now: float) -> frozenset[int]:
+        """Nodes outside the view heard within the token that say they are stopping services: their start-up stops
+        (R-30) or the stops of a quorum loss (what fencing waits for at start-up, F-14)."""
+        m = self.membership
+        token = m.config.token
+        return frozenset(
+            nodeid
+            for nodeid, peer in m.peers.items()
+            if nodeid not in m.members
+            and peer.flags & FLAG_STOPPING
+            and peer.last_rx is not None
+            and now - peer.last_rx <= token
+        )
 
     def node_name(self, nodeid: int) -> str:
         return self.settings.names.get(nodeid, f"node {nodeid}")

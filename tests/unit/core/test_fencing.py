@@ -170,6 +170,43 @@ def test_startup_fencing_of_absent_nodes_unless_they_join_or_clean_start() -> No
     assert clean.pending() == {}
 
 
+def test_a_startup_victim_heard_still_stopping_is_waited_for_within_a_bound() -> None:
+    """F-14: melchior is up but still running its start-up stops (its heartbeats say dirty) when post_join_delay
+    runs out: fencing waits while it is heard so, and fences it once it goes silent or the bound is reached."""
+    stopping: set[int] = {3}
+    config = FencingConfig(node_names=NAMES, post_join_delay=3.0)
+    f = Fencing(config, 1, stopping=lambda now: frozenset(stopping))
+    f.on_view(0.0, view(1, {1, 2}, joined={1, 2}), STAMPS, coordinator=True)
+    f.take_effects()
+    f.tick(3.0)
+    effects = f.take_effects()
+    assert not [e for e in effects if isinstance(e, RunFence)]
+    assert any("still stopping its services" in getattr(e, "text", "") for e in effects)
+    assert f.pending()[3].phase is Phase.DELAY and "still stopping" in f.pending()[3].detail
+    assert f.next_deadline() == 4.0  # rechecked every second
+    f.tick(60.0)
+    assert runs(f) == []
+    stopping.clear()  # silent now (or clean and not joining): fenced at the next check
+    f.tick(61.0)
+    assert [r.nodeid for r in runs(f)] == [3]
+
+    bounded = Fencing(config, 1, stopping=lambda now: frozenset({3}))
+    bounded.on_view(0.0, view(1, {1, 2}, joined={1, 2}), STAMPS, coordinator=True)
+    bounded.take_effects()
+    bounded.tick(3.0 + 299.0)
+    assert runs(bounded) == []
+    bounded.tick(3.0 + 300.0)
+    assert [r.nodeid for r in runs(bounded)] == [3]
+
+
+def test_a_failure_victim_is_fenced_even_if_heard_stopping() -> None:
+    """The wait of F-14 is for start-up only: a node that failed out of a view is fenced after post_fail_delay."""
+    f = Fencing(FencingConfig(node_names=NAMES, post_join_delay=3.0), 1, stopping=lambda now: frozenset({3}))
+    formed(f)
+    f.on_view(10.0, view(2, {1, 2}, failed={3}), STAMPS, coordinator=True)
+    assert [r.nodeid for r in runs(f)] == [3]
+
+
 def test_a_new_coordinator_takes_over_a_pending_fence() -> None:
     old, new = fencing(local=1), fencing(local=2)
     formed(old)
