@@ -41,7 +41,15 @@ from quorate.core.placement import DomainSpec, ServiceSpec
 from quorate.sim.world import TemplateModel, World
 from quorate.testbed import Testbed, TestbedError
 from quorate.testbed.netns import NODE_IF
-from quorate.testbed.scale import DEFAULT_MULTICAST, ScaleShape, domain_members, node_name, service_name, services_of
+from quorate.testbed.scale import (
+    DEFAULT_MULTICAST,
+    ScaleShape,
+    domain_members,
+    node_name,
+    service_name,
+    services_of,
+    startup_grace,
+)
 from quorate.testbed.scale_bed import up_scale
 
 PREFIX = "qscale"
@@ -163,10 +171,12 @@ def testbed_run(nodes: int, services: int, token_ms: int, idle: float, cli_runs:
         t0 = time.time()
         for node in tb.nodes:
             tb.start_daemon(node)
-        quorate = [wait_log(tb, [node], r"quorum regained", t0 - 0.01, 120) for node in tb.nodes]
+        # A node joins after its start-up stops: with many services that is up to the start-up grace.
+        patience = max(120, 3 * startup_grace(shape))
+        quorate = [wait_log(tb, [node], r"quorum regained", t0 - 0.01, patience) for node in tb.nodes]
         out["start_to_quorate_ms"] = (max(quorate) - t0) * 1000
         names = {service_name(i) for i in range(1, services + 1)}
-        out["start_to_services_ms"] = (_last_started(tb, names, t0, 300) - t0) * 1000
+        out["start_to_services_ms"] = (_last_started(tb, names, t0, max(300, patience)) - t0) * 1000
         pids = {node: tb.daemon_pid(node) for node in tb.nodes}
         time.sleep(2.0)
         cpu0 = {node: cpu_seconds(pid) for node, pid in pids.items() if pid}
