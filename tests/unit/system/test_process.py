@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -97,13 +98,47 @@ def _launch_many(count: int, argv: list[str]) -> tuple[float, float, list[bool]]
     return asyncio.run(scenario())
 
 
+def _one_turn_gap(count: int, argv: list[str]) -> float:
+    """The same ticker's longest gap while `count` processes are started in one turn of the loop (what the
+    daemon did before its launcher): the yardstick, measured on this machine under its present load."""
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        gaps: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            last = loop.time()
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                gaps.append(loop.time() - last)
+                last = loop.time()
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0.05)
+        procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL) for _ in range(count)]
+        await asyncio.sleep(0.05)
+        done.set()
+        await task
+        await asyncio.to_thread(lambda: [p.wait() for p in procs])
+        return max(gaps)
+
+    return asyncio.run(scenario())
+
+
 def test_a_node_launching_hundreds_of_agents_at_once_keeps_its_timers_on_time() -> None:
     """A node that starts or stops every service at once (R-30 at start-up, quorum lost) must still send its
-    heartbeats: agents are launched one per turn of the loop, not all in one turn, and still run side by side."""
-    longest_gap, elapsed, oks = _launch_many(600, ["sleep", "1"])  # all in one turn: 0.6 s late here
+    heartbeats: agents are launched one per turn of the loop, not all in one turn, and still run side by side.
+    Judged against the same launches made in one turn, on this machine now (0.3 s here when quiet, 0.1 s through
+    the launcher), so that a loaded machine moves both."""
+    one_turn = _one_turn_gap(600, ["sleep", "1"])
+    longest_gap, elapsed, oks = _launch_many(600, ["sleep", "1"])
     assert all(oks)
     assert elapsed < 30, f"600 one-second agents took {elapsed:.1f} s: they ran one after another"
-    assert longest_gap < 0.3, f"a 10 ms timer waited {longest_gap * 1000:.0f} ms while the agents were launched"
+    assert longest_gap < max(0.3, one_turn * 0.6), (
+        f"a 10 ms timer waited {longest_gap * 1000:.0f} ms while the agents were launched "
+        f"({one_turn * 1000:.0f} ms when they are all started in one turn)"
+    )
 
 
 def test_with_pidfds_agents_are_waited_for_without_a_thread_each() -> None:
