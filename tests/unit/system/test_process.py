@@ -8,8 +8,12 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from quorate.system.process import MAX_OUTPUT, run_agent, watch_children_with_pidfd
+
+T = TypeVar("T")
 
 
 def open_fds() -> int:
@@ -71,59 +75,54 @@ def test_short_output_and_input_pass_unchanged() -> None:
     assert not result.ok
 
 
+async def _beside_ticker(work: Callable[[], Awaitable[T]]) -> tuple[float, T]:
+    """Run ``work`` beside a 10 ms ticker: (the ticker's longest gap, what ``work`` returned)."""
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.05)
+    result = await work()
+    done.set()
+    await task
+    return max(gaps), result
+
+
 def _launch_many(count: int, argv: list[str]) -> tuple[float, float, list[bool]]:
     """Launch `count` agents at once beside a 10 ms ticker: (the ticker's longest gap, seconds in all, oks)."""
 
-    async def scenario() -> tuple[float, float, list[bool]]:
-        loop = asyncio.get_running_loop()
-        gaps: list[float] = []
-        done = asyncio.Event()
-
-        async def ticker() -> None:
-            last = loop.time()
-            while not done.is_set():
-                await asyncio.sleep(0.01)
-                gaps.append(loop.time() - last)
-                last = loop.time()
-
-        task = asyncio.create_task(ticker())
-        await asyncio.sleep(0.05)
-        began = loop.time()
+    async def launch() -> tuple[float, list[bool]]:
+        began = time.monotonic()
         results = await asyncio.gather(*(run_agent(argv, timeout=60) for _ in range(count)))
-        elapsed = loop.time() - began
-        done.set()
-        await task
-        return max(gaps), elapsed, [r.ok for r in results]
+        return time.monotonic() - began, [r.ok for r in results]
 
-    return asyncio.run(scenario())
+    gap, (elapsed, oks) = asyncio.run(_beside_ticker(launch))
+    return gap, elapsed, oks
 
 
 def _one_turn_gap(count: int, argv: list[str]) -> float:
     """The same ticker's longest gap while `count` processes are started in one turn of the loop (what the
     daemon did before its launcher): the yardstick, measured on this machine under its present load."""
+    procs: list[subprocess.Popen[bytes]] = []
 
-    async def scenario() -> float:
-        loop = asyncio.get_running_loop()
-        gaps: list[float] = []
-        done = asyncio.Event()
-
-        async def ticker() -> None:
-            last = loop.time()
-            while not done.is_set():
-                await asyncio.sleep(0.01)
-                gaps.append(loop.time() - last)
-                last = loop.time()
-
-        task = asyncio.create_task(ticker())
+    async def start_all() -> None:
+        procs.extend(subprocess.Popen(argv, stdout=subprocess.DEVNULL) for _ in range(count))
         await asyncio.sleep(0.05)
-        procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL) for _ in range(count)]
-        await asyncio.sleep(0.05)
-        done.set()
-        await task
-        await asyncio.to_thread(lambda: [p.wait() for p in procs])
-        return max(gaps)
 
-    return asyncio.run(scenario())
+    try:
+        gap, _ = asyncio.run(_beside_ticker(start_all))
+    finally:
+        for proc in procs:
+            proc.wait()
+    return gap
 
 
 def test_a_node_launching_hundreds_of_agents_at_once_keeps_its_timers_on_time() -> None:
