@@ -159,6 +159,7 @@ class Daemon:
         self.key_fetches: dict[int, asyncio.Future[FetchDone]] = {}
         self._flushing = False
         self._timer: asyncio.TimerHandle | None = None
+        self._state_writer: asyncio.Task[None] | None = None  # a write of state.json in a worker thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self._disk_ready = asyncio.Event()
@@ -205,7 +206,7 @@ class Daemon:
             node_settings(self.config, self.local.nodeid, self.files.data()),
             boot=epoch,
             now=now,
-            highest_seq=self.store.state.highest_seq,
+            highest_seq=self.store.start_seq,
             rejoin=(self.store.state.rejoin_expected, frozenset(self.store.state.rejoin_awaiting)),
             key=self.key,
         )
@@ -588,12 +589,31 @@ class Daemon:
                 asyncio.get_running_loop().create_task(self._open_witness_link())
 
     def _persist(self, effect: PersistGeneration | PersistRejoin) -> None:
-        """Write the state; a failed write is logged once (and its end too), the daemon runs on (see store.py)."""
-        before = self.store.failure
-        if isinstance(effect, PersistGeneration):
-            self.store.save_generation(effect.seq)
-        else:
+        """Write the state: a generation within the reserve on disk in a worker thread (the loop carries the
+        heartbeats), one beyond it or a leave record before going on (see store.py). A failed write is logged
+        once (and its end too); the daemon runs on."""
+        if isinstance(effect, PersistRejoin):
+            before = self.store.failure
             self.store.save_rejoin(effect.expected, effect.awaiting)
+            self._state_written(before)
+            return
+        urgent = self.store.generation_write(effect.seq)
+        if urgent:
+            before = self.store.failure
+            self.store.write_pending()
+            self._state_written(before)
+        elif urgent is not None and self._state_writer is None:
+            self._state_writer = asyncio.get_running_loop().create_task(self._write_state_off_loop())
+
+    async def _write_state_off_loop(self) -> None:
+        before = self.store.failure
+        try:
+            await asyncio.to_thread(self.store.write_pending)
+        finally:
+            self._state_writer = None
+        self._state_written(before)
+
+    def _state_written(self, before: str | None) -> None:
         if self.store.failure is not None and self.store.failure != before:
             self.log_line(f"{self.store.failure}; running on with the state in memory, writing it again at the next "
                           "view change", "warning")  # fmt: skip

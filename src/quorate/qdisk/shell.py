@@ -150,6 +150,7 @@ class DiskIO:
         self._last_latency = 0.0
         self.last_error: str | None = None
         self._status_file_error: str | None = None
+        self._status_writing = False
 
     def carry_out(self, effect: OpenDisk | ReadDisk | WriteDisk | RunHeuristic | DiskStatusFile) -> None:
         if isinstance(effect, DiskStatusFile):
@@ -233,9 +234,19 @@ class DiskIO:
         self.report(HeuristicDone(effect.index, result.ok, "" if result.ok else detail))
 
     def _status_file(self, effect: DiskStatusFile) -> None:
-        """``status_file``: a failure to write it is logged once per error text, never fatal."""
+        """``status_file``: written in a worker thread (an fsync must not hold the heartbeats), one write at a
+        time; a cycle that comes while the last write is still going skips (the next one has newer figures). A
+        failure is logged once per error text, never fatal."""
+        if self._status_writing:
+            return
+        self._status_writing = True
+        task = asyncio.get_running_loop().create_task(self._write_status_file(effect))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _write_status_file(self, effect: DiskStatusFile) -> None:
         try:
-            status_file.write(effect.path, dict(effect.status))
+            await asyncio.to_thread(status_file.write, effect.path, dict(effect.status))
         except OSError as exc:
             text = f"cannot write status_file {effect.path}: {exc.strerror or exc}"
             if text != self._status_file_error:
@@ -243,6 +254,8 @@ class DiskIO:
             self._status_file_error = text
         else:
             self._status_file_error = None
+        finally:
+            self._status_writing = False
 
     async def _io(self, fn: Callable[[], Any], budget: float) -> tuple[bool, Any, str]:
         """Run one transfer in the worker, waiting at most ``budget`` seconds: (ok, result, why not)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quorate.node.store import StateError, StateStore
+from quorate.node.store import GENERATIONS_AHEAD, StateError, StateStore
 
 
 def test_state_survives_a_restart_and_the_rejoin_record_is_cleared(tmp_path: Path) -> None:
@@ -21,7 +21,8 @@ def test_state_survives_a_restart_and_the_rejoin_record_is_cleared(tmp_path: Pat
 
     again = StateStore(tmp_path / "q")
     state = again.load()
-    assert (state.highest_seq, state.rejoin_expected, state.rejoin_awaiting) == (12, 8, (1, 2))
+    assert (state.rejoin_expected, state.rejoin_awaiting) == (8, (1, 2))
+    assert again.start_seq == state.highest_seq >= 12  # this run's views number above every one seen before
     assert again.new_boot() > first  # a restart never reuses a boot epoch
     again.save_rejoin(0, frozenset())
     assert "rejoin_expected" not in json.loads((tmp_path / "q" / "state.json").read_text())
@@ -103,13 +104,64 @@ def test_a_full_disk_does_not_stop_the_daemon_and_the_next_save_writes_everythin
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(store_module, "write_atomically", full)
-    store.save_generation(9)  # no exception: the daemon runs on
+    store.save_generation(GENERATIONS_AHEAD + 9)  # beyond the reserve: no exception, the daemon runs on
     assert store.failure == f"cannot write {tmp_path / 'state.json'}: No space left on device"
-    assert StateStore(tmp_path).load().highest_seq == 4
+    assert StateStore(tmp_path).load().highest_seq == GENERATIONS_AHEAD
     monkeypatch.setattr(store_module, "write_atomically", real)
-    store.save_generation(9)  # the same generation again: written now, since the last write failed
+    store.save_generation(GENERATIONS_AHEAD + 9)  # the same generation again: written now, since the last failed
     assert store.failure is None
-    assert StateStore(tmp_path).load().highest_seq == 9
+    assert StateStore(tmp_path).load().highest_seq >= GENERATIONS_AHEAD + 9
     with pytest.raises(OSError):  # the boot epoch is still written before anything else, or the start fails
         monkeypatch.setattr(store_module, "write_atomically", full)
         store.new_boot()
+
+
+def test_generations_are_reserved_ahead_so_a_running_view_change_never_waits_for_the_disk(tmp_path: Path) -> None:
+    """The file holds a bound above every generation seen; it is raised (in a worker, by the daemon) half a
+    reserve before it is reached, and only a generation beyond the bound on disk must be written first."""
+    store = StateStore(tmp_path)
+    store.load()
+    store.new_boot()
+    assert StateStore(tmp_path).load().highest_seq == GENERATIONS_AHEAD  # reserved with the epoch, at start
+    writes = []
+    for seq in range(1, 10 * GENERATIONS_AHEAD):
+        urgent = store.generation_write(seq)
+        assert urgent is not True, f"generation {seq} reached the bound on disk"
+        if urgent is False:
+            writes.append(seq)
+            store.write_pending()  # what the daemon's worker thread does
+        assert StateStore(tmp_path).load().highest_seq >= seq
+    assert len(writes) == 10 * 2 - 1  # one write per half reserve, not one per view change
+    # a node back after many view changes elsewhere: that generation is beyond the bound and must be written now
+    assert store.generation_write(100 * GENERATIONS_AHEAD) is True
+    store.write_pending()
+    assert StateStore(tmp_path).load().highest_seq >= 100 * GENERATIONS_AHEAD
+
+
+def test_a_restart_numbers_its_views_above_the_bound_even_if_the_last_write_was_lost(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.load()
+    store.new_boot()
+    for seq in range(1, GENERATIONS_AHEAD):  # the daemon crashed with the raised bound still in its worker
+        store.generation_write(seq)
+    again = StateStore(tmp_path)
+    again.load()
+    assert again.start_seq == GENERATIONS_AHEAD > GENERATIONS_AHEAD - 1  # above every generation the last run saw
+
+
+def test_writes_from_a_worker_and_from_the_loop_never_lower_the_bound(tmp_path: Path) -> None:
+    import threading
+
+    store = StateStore(tmp_path)
+    store.load()
+    store.new_boot()
+    workers = []
+    for seq in range(1, 40 * GENERATIONS_AHEAD, 7):
+        if store.generation_write(seq) is not None:
+            worker = threading.Thread(target=store.write_pending)
+            worker.start()
+            workers.append(worker)
+    for worker in workers:
+        worker.join()
+    store.write_pending()
+    assert StateStore(tmp_path).load().highest_seq == store.pending.highest_seq >= 40 * GENERATIONS_AHEAD - 7

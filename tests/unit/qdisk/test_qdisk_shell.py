@@ -74,6 +74,43 @@ def test_status_file_that_cannot_be_written_is_logged_not_fatal(tmp_path: Path) 
     assert len(warnings) == 1 and "No such file or directory" in warnings[0]
 
 
+def test_a_slow_status_file_write_does_not_hold_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An fsync behind a busy disk can take seconds; the loop that writes the status file also carries the
+    heartbeats, so the write goes to a worker and a cycle that finds it still going skips."""
+    from quorate.qdisk import status_file
+
+    real, calls = status_file.write, []
+
+    def slow(path: str, status: dict) -> None:
+        calls.append(time.monotonic())
+        time.sleep(0.6)
+        real(path, status)
+
+    monkeypatch.setattr(status_file, "write", slow)
+    dump = tmp_path / "qdisk.status"
+    config = QdiskParams.derived(interval=0.1, tko=4, votes=1, status_file=str(dump))
+
+    async def measured() -> float:
+        worst, last = 0.0, time.monotonic()
+
+        async def tick() -> None:
+            nonlocal worst, last
+            while True:
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                worst, last = max(worst, now - last), now
+
+        ticker = asyncio.get_running_loop().create_task(tick())
+        await run_alone(config, image(tmp_path), 2.0)
+        ticker.cancel()
+        return worst
+
+    worst = asyncio.run(measured())
+    assert "Master Node ID: 1" in dump.read_text()
+    assert 2 <= len(calls) <= 5  # one write at a time: about 2 s / 0.6 s, not one per 0.1 s cycle
+    assert worst < 0.4, f"the loop stood still {worst:.2f} s"
+
+
 def test_failing_heuristic_keeps_the_node_unfit(tmp_path: Path) -> None:
     heuristics = (HeuristicParams("true", interval=0.1), HeuristicParams("exit 3", interval=0.1))
     config = QdiskParams.derived(interval=0.1, tko=4, votes=1, heuristics=heuristics)  # required 2 of 2
