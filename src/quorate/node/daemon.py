@@ -160,6 +160,8 @@ class Daemon:
         self._flushing = False
         self._timer: asyncio.TimerHandle | None = None
         self._state_writer: asyncio.Task[None] | None = None  # a write of state.json in a worker thread
+        self._timer_due = 0.0  # when the armed timer should run (see _check_lateness)
+        self.late_timers = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self._disk_ready = asyncio.Event()
@@ -342,9 +344,27 @@ class Daemon:
     def _on_timer(self) -> None:
         self._timer = None
         now = self.now()
+        self._check_lateness(now)
         self._align_heartbeats(now)
         self.core.handle_timer(now)
         self.flush()
+
+    def _check_lateness(self, now: float) -> None:
+        """Say so when the loop ran this timer much later than asked: its heartbeats were late by as much, and
+        peers evict a node silent for a token. The cause is outside the protocol (a blocking call on the loop, a
+        starved CPU, a paused virtual machine), so the figure is what an administrator needs to find it, as
+        corosync's "not scheduled for" warning gives. Threshold: two heartbeat intervals."""
+        late = now - self._timer_due
+        interval = self.core.membership.config.heartbeat_interval
+        if late > 2 * interval:
+            token = self.core.membership.config.token
+            self.late_timers += 1
+            self.log_line(
+                f"quorated was not scheduled for {late * 1000:.0f} ms (warning above {2 * interval * 1000:.0f} ms): "
+                f"its heartbeats were late by as much, and peers evict a node silent for {token * 1000:.0f} ms "
+                "(token); look for a blocked disk or starved CPUs",
+                "warning",
+            )
 
     def _align_heartbeats(self, now: float) -> None:
         """Put the heartbeat grid on the wall clock, which every node shares to within NTP's error, so that the
@@ -659,7 +679,9 @@ class Daemon:
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
-            self._timer = (self._loop or asyncio.get_running_loop()).call_at(deadline, self._on_timer)
+            loop = self._loop or asyncio.get_running_loop()
+            self._timer_due = max(deadline, loop.time())
+            self._timer = loop.call_at(deadline, self._on_timer)
 
     def _member_names(self) -> list[str]:
         members = self.core.membership.members

@@ -91,6 +91,7 @@ class TransportDoc(msgspec.Struct):
     dropped: dict[str, int]
     undecodable: int
     send_errors: dict[str, int]
+    late_timers: int = 0  # timers run more than two heartbeat intervals late (the loop was held)
 
 
 class ConfigMismatch(msgspec.Struct):
@@ -270,6 +271,7 @@ def status_doc(daemon: Daemon, now: float) -> StatusDoc:
             dropped=dict(codec.drops),
             undecodable=daemon.undecodable,
             send_errors=dict(daemon.transport.send_errors) if daemon.transport else {},
+            late_timers=daemon.late_timers,
         ),
         fencing=node.fencing.status(now),
         rgmanager=bool(node.services.specs) or node.settings.rm_configured,

@@ -54,7 +54,8 @@ def render_status(s: dict[str, Any]) -> str:
     lines += [
         "",
         f"Transport: {t['accepted']} datagrams accepted, {t['sent']} sent; dropped: {dropped}; "
-        f"undecodable: {t['undecodable']}",
+        f"undecodable: {t['undecodable']}"
+        + (f"; heartbeats held up {t['late_timers']} times (see the log)" if t.get("late_timers") else ""),
     ]
     w = s.get("witness")
     if w:
