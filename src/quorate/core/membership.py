@@ -362,8 +362,8 @@ class Membership:
 
     def set_dirty(self, now: float, dirty: bool, *, stopping: bool = False) -> None:
         """Upper layers say whether this node holds cluster state (resources, locks, fence domain), and whether
-        stops are in progress (it will be clean soon: FLAG_STOPPING)."""
-        self._routine.clear()
+        stops are in progress (it will be clean soon: FLAG_STOPPING). Unchanged, nothing here changes: the
+        routine stays (a change sends a heartbeat, which ends it)."""
         if (dirty, stopping) != (self._state.dirty, self._state.stopping):
             self._state.dirty, self._state.stopping = dirty, stopping
             self._send_heartbeat(now)
