@@ -105,3 +105,31 @@ def test_most_heartbeats_of_a_quiet_cluster_are_routine(monkeypatch: pytest.Monk
     monkeypatch.setattr(NodeCore, "_routine_heartbeat", counting)
     stack.run(0, "crash")
     assert taken[True] > 2 * taken[False], f"routine heartbeats: {taken[True]}, full path: {taken[False]}"
+
+
+@pytest.mark.parametrize("scenario", ["crash", "partition"])
+def test_a_routine_heartbeat_that_leaves_nothing_to_do_keeps_the_armed_timer(
+    scenario: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """quorated skips its flush and the re-arming of its timer after such a heartbeat (`unchanged_by_routine`):
+    that is right only if it left no effect and moved no deadline earlier. Checked at every delivery of a
+    simulation with faults."""
+    seen: collections.Counter[bool] = collections.Counter()
+    original = NodeCore.deliver
+
+    def checking(self: NodeCore, message: object, sender: int, now: float, *, wall: float | None = None) -> None:
+        armed = self.next_deadline()
+        before = self.routine_mark()
+        original(self, message, sender, now, wall=wall)  # type: ignore[arg-type]
+        quiet = self.unchanged_by_routine(before)
+        seen[quiet] += 1
+        if quiet:
+            after = self.next_deadline()
+            assert after is None or (armed is not None and after >= armed), (
+                f"node {self.local_id} at {now}: the deadline moved from {armed} to {after}"
+            )
+            assert not self._effects
+
+    monkeypatch.setattr(NodeCore, "deliver", checking)
+    stack.run(1, scenario)
+    assert seen[True] > 100, f"quiet routine heartbeats: {seen[True]}, others: {seen[False]}"

@@ -57,6 +57,7 @@ class DecisionEvents:
         self.view = 0
         # Bounded: a simulator that never takes them must not grow without end.
         self._events: deque[Event] = deque(maxlen=PENDING_LIMIT)
+        self.emitted = 0  # ever: whether an input caused any event, even where nobody takes them
         self._votes: tuple[int, int, int] | None = None  # (total, expected, quorum)
         self._qdisk: tuple[int | None, int] = (None, 0)  # (master, votes)
         self._victims: frozenset[int] = frozenset()
@@ -231,6 +232,7 @@ class DecisionEvents:
 
     def _add(self, now: float, kind: Kind, subject: str, outcome: str, reason: str) -> None:
         self._events.append(Event(now, self.local_id, self.view, kind.value, subject, outcome, reason))
+        self.emitted += 1
 
 
 def service_facts(records: Iterable[tuple[str, St, int, int, int, str, str, bool, int]]) -> dict[str, ServiceFacts]:

@@ -211,6 +211,7 @@ class NodeCore:
         # unknown (an input changed something and `next_deadline` has not looked since).
         self._quiet_before: float | None = None
         self._cores_deadline: float | None = None
+        self._routine_heartbeats = 0  # taken the short way, ever (see `unchanged_by_routine`)
         self._effects: list[Effect] = []
         # Decision events and clock offsets (`events_derive`, `clock_skew`): reported, never decided on.
         self.events = DecisionEvents(self.local_id, self.node_name)
@@ -435,7 +436,23 @@ class NodeCore:
         if not self.membership.routine_heartbeat(now, sender, message):
             return False
         self._route_membership(now)  # this node's heartbeat, if it fell due
+        self._routine_heartbeats += 1
         return True
+
+    def unchanged_by_routine(self, before: tuple[int, int]) -> bool:
+        """Whether the one input since `routine_mark` gave ``before`` was a routine heartbeat that left nothing to
+        carry out: no effect, no key effect, no event. Then no deadline moved earlier either (a routine heartbeat
+        only records a receive time, which moves the sender's silence later), so the shell's armed timer stands
+        and it has nothing to flush (tests/sim/test_routine_inputs.py checks both at every delivery)."""
+        return (
+            self._routine_heartbeats == before[0] + 1
+            and self.events.emitted == before[1]
+            and not self._effects
+            and not self.key_effects
+        )
+
+    def routine_mark(self) -> tuple[int, int]:
+        return self._routine_heartbeats, self.events.emitted
 
     def _routine_tick(self, now: float) -> bool:
         """Time passed and only this node's own heartbeat is due: send it (`Membership.routine_tick`)."""

@@ -22,6 +22,7 @@ import asyncio
 import collections
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -55,6 +56,7 @@ from quorate.core.node_io import (
     AckFence,
     CheckService,
     CloseDisk,
+    ConfigActivated,
     DiskOpened,
     DiskStatusFile,
     Effect,
@@ -161,6 +163,7 @@ class Daemon:
         self._timer: asyncio.TimerHandle | None = None
         self._state_writer: asyncio.Task[None] | None = None  # a write of state.json in a worker thread
         self._timer_due = 0.0  # when the armed timer should run (see _check_lateness)
+        self._late_after = math.inf  # two heartbeat intervals, once the node core exists (and at each new file)
         self.late_timers = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
@@ -213,6 +216,7 @@ class Daemon:
             key=self.key,
         )
         self.core.clock.warn_above = self.clock_warn_above
+        self._late_after = 2 * self.core.membership.config.heartbeat_interval
         self._align_heartbeats(now)
         self.decisions.start(self.core, self.local.name, self._send_datagram)
         _, protocol = await loop.create_datagram_endpoint(
@@ -313,7 +317,11 @@ class Daemon:
         return (self._loop or asyncio.get_running_loop()).time()
 
     def _on_datagram(self, sender: int, epoch: int, payload: bytes) -> None:
-        self.core.receive(payload, sender, self.now(), wall=time.time())
+        core = self.core
+        before = core.routine_mark()
+        core.receive(payload, sender, self.now(), wall=time.time())
+        if core.unchanged_by_routine(before) and not self._backlog:
+            return  # a quiet cluster's usual datagram: nothing to carry out, the armed timer stands
         self.flush()
 
     def _send_datagram(self, to: tuple[int, ...], payload: bytes) -> None:
@@ -355,8 +363,8 @@ class Daemon:
         starved CPU, a paused virtual machine), so the figure is what an administrator needs to find it, as
         corosync's "not scheduled for" warning gives. Threshold: two heartbeat intervals."""
         late = now - self._timer_due
-        interval = self.core.membership.config.heartbeat_interval
-        if late > 2 * interval:
+        if late > self._late_after:
+            interval = self.core.membership.config.heartbeat_interval
             token = self.core.membership.config.token
             self.late_timers += 1
             self.log_line(
@@ -379,6 +387,8 @@ class Daemon:
     def report(self, event: Report) -> None:
         """A carrier's outcome: to the node core, then its effects (a report from inside a flush joins it)."""
         self.core.report(event, self.now())
+        if isinstance(event, ConfigActivated):  # a new token: a new threshold for `_check_lateness`
+            self._late_after = 2 * self.core.membership.config.heartbeat_interval
         if isinstance(event, DiskOpened):
             self._disk_ready.set()
         if not self._flushing:

@@ -13,6 +13,7 @@ def bare_daemon(token: float, lines: list[str]) -> Daemon:
     config = MembershipConfig(nodes=(), expected_votes=1, token=token)
     daemon.core = SimpleNamespace(membership=SimpleNamespace(config=config))  # type: ignore[assignment]
     daemon.late_timers = 0
+    daemon._late_after = 2 * config.heartbeat_interval
     daemon.log_line = lambda text, level="info": lines.append(f"{level}: {text}")  # type: ignore[method-assign]
     return daemon
 
