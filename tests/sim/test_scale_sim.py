@@ -31,3 +31,21 @@ def test_services_spread_over_twenty_domains_each_headed_by_a_different_node() -
     heads = {min(d.priorities, key=d.priorities.__getitem__) for d in domains.values()}
     assert heads == set(range(1, 21))
     assert all(sorted(d.priorities) == list(range(1, 33)) for d in domains.values())
+
+
+def test_the_sweep_in_worker_processes_gives_each_seed_the_same_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bench simscale --jobs N` splits a long sweep over the cores; a seed's run must not depend on
+    what runs beside it, so the simulated time of every run is the same as in one process."""
+    import re
+
+    from bench import simscale
+
+    def outcomes(jobs: int) -> list[str]:
+        assert simscale.main(["--nodes", "4", "--services", "20", "--seeds", "0-1", "--jobs", str(jobs)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[-1].startswith("6 passed, 0 failed (4 nodes, 20 services;")
+        return sorted(re.sub(r" in .*", "", line) for line in lines[:-1])
+
+    alone = outcomes(1)
+    assert len(alone) == 6 and all(line.startswith("ok seed=") for line in alone)
+    assert outcomes(2) == alone
