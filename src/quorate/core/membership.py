@@ -455,11 +455,11 @@ class Membership:
             return due if due > self._last_eval else None
         return None
 
-    def routine_until(self) -> float | None:
+    def routine_until(self, other: float | None) -> float | None:
         """Until when (exclusive) routine inputs may skip the evaluation: before a heard peer could be found
-        silent (`Hearing.last_alive`, whether or not that time was evaluated already) and before any other
-        deadline of `other_deadline`."""
-        times = [t for t in (self._hearing.last_alive(), self.other_deadline()) if t is not None]
+        silent (`Hearing.last_alive`, whether or not that time was evaluated already) and before ``other``, the
+        `other_deadline` of this moment (the caller has it already)."""
+        times = [t for t in (self._hearing.last_alive(), other) if t is not None]
         return min(times) if times else None
 
     def other_deadline(self) -> float | None:

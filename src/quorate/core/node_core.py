@@ -369,17 +369,16 @@ class NodeCore:
         is not returned again (a core that keeps a past deadline must not make the shell spin)."""
         if self.halted is not None:
             return None
-        if self._quiet_before is None:
-            self._look_at_every_core()
         m = self.membership
-        times = [t for t in (m.heartbeat_deadline(), m.other_deadline(), self._cores_deadline) if t is not None]
+        other = self._look_at_every_core() if self._quiet_before is None else m.other_deadline()
+        times = [t for t in (m.heartbeat_deadline(), other, self._cores_deadline) if t is not None]
         times = [t for t in times if t > self._ticked]
         return min(times) if times else None
 
-    def _look_at_every_core(self) -> None:
+    def _look_at_every_core(self) -> float | None:
         """The next deadline of every core but membership (whose deadlines move with every heartbeat), and until
         when routine inputs may come (`_quiet_before`). Kept while only routine inputs arrive: they change no
-        core's deadline but membership's."""
+        core's deadline but membership's. Returns membership's `other_deadline`, worked out once for both."""
         candidates = [
             self.fencing.next_deadline(),
             self.services.next_deadline(),
@@ -393,10 +392,12 @@ class NodeCore:
         ]
         times = [t for t in candidates if t is not None and t > self._ticked]
         self._cores_deadline = min(times) if times else None
+        other = self.membership.other_deadline()
         if self.routine_inputs:
-            until = self.membership.routine_until()
+            until = self.membership.routine_until(other)
             quiet = times if until is None else [*times, until]
             self._quiet_before = min(quiet) if quiet else math.inf
+        return other
 
     @property
     def quorate(self) -> bool:
