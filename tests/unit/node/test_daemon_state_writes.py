@@ -26,7 +26,10 @@ def bare_daemon(tmp_path: Path, lines: list[str]) -> Daemon:
     return daemon
 
 
-def slow_disk(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+def on_slow_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float) -> tuple[Daemon, list[str]]:
+    """A daemon whose every write of state.json takes ``seconds`` (an fsync behind a busy disk), and its log."""
+    lines: list[str] = []
+    daemon = bare_daemon(tmp_path, lines)
     real = store_module.write_atomically
 
     def slow(*args: object, **kwargs: object) -> str:
@@ -34,6 +37,7 @@ def slow_disk(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store_module, "write_atomically", slow)
+    return daemon, lines
 
 
 def on_disk(tmp_path: Path) -> int:
@@ -43,9 +47,7 @@ def on_disk(tmp_path: Path) -> int:
 def test_a_view_change_within_the_reserve_does_not_wait_for_a_slow_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lines: list[str] = []
-    daemon = bare_daemon(tmp_path, lines)
-    slow_disk(monkeypatch, 0.5)
+    daemon, lines = on_slow_disk(tmp_path, monkeypatch, 0.5)
 
     async def scenario() -> tuple[float, int]:
         began = time.monotonic()
@@ -65,9 +67,7 @@ def test_a_view_change_within_the_reserve_does_not_wait_for_a_slow_disk(
 def test_a_generation_beyond_the_bound_on_disk_is_written_before_going_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lines: list[str] = []
-    daemon = bare_daemon(tmp_path, lines)
-    slow_disk(monkeypatch, 0.2)
+    daemon, _ = on_slow_disk(tmp_path, monkeypatch, 0.2)
 
     async def scenario() -> int:
         daemon._persist(PersistGeneration(10 * GENERATIONS_AHEAD))  # back after many view changes elsewhere
