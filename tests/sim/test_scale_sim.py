@@ -33,11 +33,15 @@ def test_services_spread_over_twenty_domains_each_headed_by_a_different_node() -
     assert all(sorted(d.priorities) == list(range(1, 33)) for d in domains.values())
 
 
-def test_the_sweep_in_worker_processes_gives_each_seed_the_same_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_sweep_in_worker_processes_gives_each_seed_the_same_outcome(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`python -m bench simscale --jobs N` splits a long sweep over the cores; a seed's run must not depend on
     what runs beside it, so the simulated time of every run is the same as in one process."""
     import re
+    from pathlib import Path
 
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2]))  # bench/ sits beside src/, as `python -m` sees it
     from bench import simscale
 
     def outcomes(jobs: int) -> list[str]:
