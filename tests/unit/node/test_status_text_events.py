@@ -49,6 +49,13 @@ def test_no_offsets_and_no_events_add_nothing() -> None:
     assert "Clock offsets" not in text and "Recent events" not in text
 
 
+def test_timers_run_late_are_counted_on_the_transport_line() -> None:
+    transport = {"accepted": 10, "sent": 10, "dropped": {}, "undecodable": 0, "late_timers": 2}
+    assert ("Transport: 10 datagrams accepted, 10 sent; dropped: none; undecodable: 0; heartbeats held up 2 times "
+            "(see the log)") in render_status(_status(transport=transport)).splitlines()  # fmt: skip
+    assert "held up" not in render_status(_status())
+
+
 def test_the_json_form_is_the_document_a_status_request_carries() -> None:
     """`quorate status --json` is laid out by the daemon now: it must print what decoding a `status` answer on
     the command's side printed before (same keys, order and numbers)."""
