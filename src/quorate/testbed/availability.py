@@ -10,6 +10,10 @@ and figures, with no I/O, so they are unit-tested on made-up records.
   succeeded late (its first SYN lost while the address moved) or a success between two failures does not
   end an outage that new requests still see. Attempts start every period whatever the ones before do, so
   the figure is exact to the period. No failure means no outage (0 s).
+  A failed attempt still in flight when the next operation began (an INSERT under way when that operation
+  cut the power) belongs to the next operation, unless a later attempt had already succeeded before it
+  began: then its failure is the earlier operation's, already over. In the next window it counts from that
+  operation's start. Charging it to the earlier one would read as an outage that never ended there.
 * Runs: the answers of one service, in time order, grouped into runs by the node that answered. Two nodes
   answering at once would interleave and show as more runs than the ownership changes the test made; the
   expected list of owners is therefore the check, for the client's answers as for the servers' access logs.
@@ -114,16 +118,28 @@ def outages(
     mine = sorted((a for a in attempts if a.kind == kind), key=lambda a: a.t0)
     found = []
     ends = [op.started for op in operations[1:]] + [until]
-    for op, end in zip(operations, ends, strict=True):
+    carried: list[Attempt] = []  # failures in flight at this window's start, charged to it
+    for index, (op, end) in enumerate(zip(operations, ends, strict=True)):
         window = [a for a in mine if op.started <= a.t0 < end]
-        failed = [a for a in window if not a.ok]
+        later = index + 1 < len(operations)
+        handed = [a for a in window if later and _failed_after(a, end, window)]
+        failed = [*carried, *(a for a in window if not a.ok and a not in handed)]
+        carried = handed
         if not failed:
             found.append(Outage(service, op.label, None, None, 0))
             continue
         last = failed[-1]
         back = next((a for a in window if a.ok and a.t0 > last.t0), None)
-        found.append(Outage(service, op.label, failed[0].t0, back.t0 if back else None, len(failed)))
+        start = max(failed[0].t0, op.started)
+        found.append(Outage(service, op.label, start, back.t0 if back else None, len(failed)))
     return found
+
+
+def _failed_after(attempt: Attempt, end: float, window: Sequence[Attempt]) -> bool:
+    """Whether a failure in flight at ``end`` is the next operation's (no later start succeeded before ``end``)."""
+    if attempt.ok or attempt.t1 < end:
+        return False
+    return not any(a.ok and a.t0 > attempt.t0 and a.t1 < end for a in window)
 
 
 @dataclass

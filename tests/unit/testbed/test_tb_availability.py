@@ -20,7 +20,7 @@ from quorate.testbed.availability import (
     wrong_answers,
 )
 
-B, M = "balthasar", "melchior"
+B, C, M = "balthasar", "casper", "melchior"
 
 
 def http(t: float, ok: bool, node: str | None = None, answer: str | None = None) -> Attempt:
@@ -73,6 +73,29 @@ def test_a_service_that_never_came_back_within_the_window_has_no_duration() -> N
     assert during.seconds is None and during.failures == 2
     assert after.seconds == 0.0
     assert "never back" in render([during, after])
+
+
+def test_a_failure_in_flight_when_the_next_operation_began_is_that_operations() -> None:
+    # As in a web_db run: an INSERT began 14 ms before the step that powered its server off, and failed with
+    # "Lost connection" once it had. It is the power cut's failure, not an outage of the step before that
+    # never ended (the client had been served there all along).
+    attempts = [sql(1, 10.0, True, C), sql(2, 10.05, True, C)]
+    attempts += [Attempt("sql", 3, 10.10, 10.114, False, sent=True), sql(4, 10.15, False), sql(5, 21.0, True, M)]
+    ops = [Operation("boot balthasar", 9.0), Operation("power casper off", 10.105)]
+    before, cut = outages(attempts, "sql", "db", ops, until=30.0)
+    assert before.seconds == 0.0 and before.failures == 0
+    assert (cut.failures, cut.failed_from, cut.back_at) == (2, 10.105, 21.0)
+
+
+def test_a_late_failure_of_an_outage_already_over_stays_with_its_operation() -> None:
+    # A connect that timed out 3 s after the address moved: attempts started after it were answered before
+    # the next operation began, so its failure is the relocation's, and the next operation saw none.
+    attempts = [http(10.0, True, B), Attempt("http", 2, 10.05, 13.05, False), http(10.10, False)]
+    attempts += [http(10.15, True, M), http(10.20, True, M), http(20.0, True, M)]
+    ops = [Operation("relocate", 9.0), Operation("untouched", 12.0)]
+    move, untouched = outages(attempts, "http", "web", ops, until=30.0)
+    assert (move.failures, move.failed_from, move.back_at) == (2, 10.05, 10.15)
+    assert untouched.failures == 0 and untouched.seconds == 0.0
 
 
 def test_runs_group_answers_by_node_in_time_order() -> None:
