@@ -111,7 +111,6 @@ from quorate.node.wire import WireCodec
 from quorate.node.witness_link import WitnessLink
 from quorate.qdisk.shell import DiskIO
 from quorate.system.priority import follow_in_this_thread, run_at_realtime_priority
-from quorate.system.process import watch_children_with_pidfd
 
 EXIT_FATAL_CONFIG = 100
 EXIT_SELF_FENCE = 3
@@ -182,7 +181,6 @@ class Daemon:
 
     async def run(self) -> int:
         self._loop = loop = asyncio.get_running_loop()
-        watch_children_with_pidfd()
         workers = ThreadPoolExecutor(thread_name_prefix="quorate-worker", initializer=follow_in_this_thread)
         loop.set_default_executor(workers)
         now = loop.time()

@@ -11,9 +11,9 @@ the hints are rebuilt and the caller learns what this node now sees (its metadat
 
 from __future__ import annotations
 
-import asyncio
-import os
 from pathlib import Path
+
+from quorate.system.process import run_agent
 
 RUN_DIR = Path("/run/lvm")
 LVM_ENV = {"LVM_SUPPRESS_FD_WARNINGS": "1"}
@@ -25,23 +25,16 @@ def invalidate_hints(run_dir: Path = RUN_DIR) -> None:
 
 
 async def vg_report(vg: str, timeout: float) -> tuple[int, str, str]:
-    """``vgs`` for one VG (foreign ones too): (exit status, stdout, stderr)."""
+    """``vgs`` for one VG (foreign ones too): (exit status, stdout, stderr). Run as an agent is (launched off the
+    event loop, its process group killed on timeout), since the daemon that asks runs at real-time priority."""
     fields = "vg_name,vg_seqno,pv_count,lv_count,vg_systemid,vg_tags"
     argv = ["vgs", "--foreign", "--noheadings", "--separator", "|", "-o", fields, "--", vg]
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **LVM_ENV},
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    result = await run_agent(argv, env=LVM_ENV, timeout=timeout)
+    if result.error is not None:
+        raise OSError(result.error)
+    if result.timed_out:
         return 124, "", f"vgs did not answer within {timeout:g} s"
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+    return result.returncode or 0, result.stdout, result.stderr
 
 
 async def refresh(vg: str, timeout: float = 30.0) -> tuple[bool, str]:

@@ -217,20 +217,6 @@ def _close(fds: list[int]) -> None:
             os.close(fd)
 
 
-def watch_children_with_pidfd() -> None:
-    """Wait for agents through pidfds, not a thread per child (Python 3.11's default watcher starts one thread
-    for every process: a thousand status checks, a thousand threads). 3.12 does this by itself. Called from
-    the running loop, which the watcher serves."""
-    if sys.version_info < (3, 12) and hasattr(os, "pidfd_open"):
-        try:
-            os.close(os.pidfd_open(os.getpid()))
-        except OSError:
-            return  # a kernel before 5.3: keep the threads
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        asyncio.set_child_watcher(watcher)
-
-
 def _start_error(program: str, exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"{program}: not found"

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from quorate.system.process import MAX_OUTPUT, run_agent, watch_children_with_pidfd
+from quorate.system.process import MAX_OUTPUT, run_agent
 
 T = TypeVar("T")
 
@@ -140,23 +140,18 @@ def test_a_node_launching_hundreds_of_agents_at_once_keeps_its_timers_on_time() 
     )
 
 
-def test_with_pidfds_agents_are_waited_for_without_a_thread_each() -> None:
-    policy = asyncio.get_event_loop_policy()
-    before = policy.get_child_watcher()  # deprecated in 3.12, where pidfds are the default
-    try:
-        threads: list[int] = []
+def test_agents_are_waited_for_through_pidfds_without_a_thread_each() -> None:
+    """No child watcher is installed (the daemon installs none): run_agent learns of each exit by itself."""
+    threads: list[int] = []
 
-        async def scenario() -> list[bool]:
-            watch_children_with_pidfd()  # as the daemon does, once its loop runs
-            runs = [asyncio.create_task(run_agent(["sleep", "0.5"], timeout=10)) for _ in range(50)]
-            await asyncio.sleep(0.3)
-            threads.append(threading.active_count())
-            return [r.ok for r in await asyncio.gather(*runs)]
+    async def scenario() -> list[bool]:
+        runs = [asyncio.create_task(run_agent(["sleep", "0.5"], timeout=10)) for _ in range(50)]
+        await asyncio.sleep(0.3)
+        threads.append(threading.active_count())
+        return [r.ok for r in await asyncio.gather(*runs)]
 
-        assert all(asyncio.run(scenario()))
-        assert threads[0] < 10, f"{threads[0]} threads for 50 agents"
-    finally:
-        policy.set_child_watcher(before)
+    assert all(asyncio.run(scenario()))
+    assert threads[0] < 10, f"{threads[0]} threads for 50 agents"
 
 
 def test_an_agent_cancelled_while_it_is_being_launched_is_killed_and_reaped() -> None:
