@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -187,13 +187,19 @@ def _exit_of(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> 
 
 def _waited(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> asyncio.Future[None]:
     exited: asyncio.Future[None] = loop.create_future()
+    _reap_in_thread(proc, lambda: loop.call_soon_threadsafe(_settle, exited))
+    return exited
+
+
+def _reap_in_thread(proc: subprocess.Popen[bytes], then: Callable[[], object] | None = None) -> None:
+    """Wait for ``proc`` in a thread of its own (no pidfd, or no loop left to watch one), then call ``then``."""
 
     def reap() -> None:
         proc.wait()
-        loop.call_soon_threadsafe(_settle, exited)
+        if then is not None:
+            then()
 
     threading.Thread(target=reap, name="quorate-reaper", daemon=True).start()
-    return exited
 
 
 def _settle(exited: asyncio.Future[None]) -> None:
@@ -208,7 +214,7 @@ def _abandon(launch: asyncio.Future[subprocess.Popen[bytes]], fds: list[int]) ->
         return
     proc = launch.result()
     _kill_group(proc.pid)
-    threading.Thread(target=proc.wait, name="quorate-reaper", daemon=True).start()
+    _reap_in_thread(proc)
 
 
 def _close(fds: list[int]) -> None:
