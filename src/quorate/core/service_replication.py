@@ -317,6 +317,17 @@ def inventory_deadline(ledger: ServiceLedger) -> float | None:
     return ledger.inventory_at + INVENTORY_SPACING if ledger.inventory_due else None
 
 
+def send_due_inventory(ledger: ServiceLedger, now: float) -> None:
+    """The inventory `facts_changed` put off goes once its spacing is over; a node that has become the
+    coordinator meanwhile (or is alone) has nobody to send it to, and its own facts are already in its table."""
+    due = inventory_deadline(ledger)
+    if due is None or now < due:
+        return
+    if ledger.members and not ledger.acting:
+        send_inventory(ledger, now)
+    ledger.inventory_due = False
+
+
 def send_inventory(ledger: ServiceLedger, now: float, *, gap: bool = False) -> None:
     """A member tells its coordinator what its executor runs, with the records it knows (the records in as
     many inventories as they need, each with the whole of what runs here) until the coordinator published a

@@ -256,11 +256,7 @@ class ServiceManager(ServiceLedger):
         return req
 
     def tick(self, now: float) -> None:
-        due = service_replication.inventory_deadline(self)
-        if due is not None and now >= due:
-            if self.members and not self.acting:
-                service_replication.send_inventory(self, now)
-            self.inventory_due = False
+        service_replication.send_due_inventory(self, now)
         service_decisions.evaluate(self, now)
 
     # ----------------------------------------------------------------------------------------- outputs
