@@ -35,16 +35,22 @@ def _why(name: str | None) -> int:
     return code
 
 
+def _leave(code: int) -> None:
+    from quorate.cli.fastclient import leave
+
+    leave(code)
+
+
 def run() -> None:
     args = sys.argv[1:]
     if args[:1] == ["status"] and args[1:] in ([], ["--json"]):
-        sys.exit(_status(as_json=args[1:] == ["--json"]))
+        _leave(_status(as_json=args[1:] == ["--json"]))
     if args[:1] == ["timeline"]:
         from quorate.cli.timeline_cmd import run as timeline
 
         sys.exit(timeline(args[1:]))
     if args[:1] == ["why"] and len(args) <= 2 and not any(a.startswith("-") for a in args[1:]):
-        sys.exit(_why(args[1] if len(args) == 2 else None))
+        _leave(_why(args[1] if len(args) == 2 else None))
     from quorate.cli.main import main
 
     sys.exit(main())

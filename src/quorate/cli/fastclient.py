@@ -89,3 +89,24 @@ def answer(cmd, *, prog, not_running, failure="", echo=True, **args):
     if echo:
         sys.stdout.write(text)
     return 0
+
+
+def leave(code):
+    """Exit with ``code`` (as `sys.exit` reads it) once stdout and stderr are written, without the interpreter's
+    teardown. Why: freeing every module and object at exit took about 1.5 ms of a status command's 10-12 ms
+    here, and these commands hold nothing that needs finalising (no files, threads or atexit handlers of
+    their own). A reader that left early (``clustat | head``) ends the command with status 120, as Python's own
+    exit would, without its traceback."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        sys.stderr.write(f"{code}\n")
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            status = 120
+    os._exit(status & 0xFF)

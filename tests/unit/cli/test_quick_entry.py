@@ -87,11 +87,16 @@ def test_the_quick_path_says_the_same_when_no_daemon_answers(tmp_path: Path) -> 
 
 
 def test_status_and_why_load_no_click(daemon: str) -> None:
-    probe = "import atexit, sys; atexit.register(lambda: print('click' in sys.modules, file=sys.stderr))"
+    # The quick path ends with os._exit (no atexit hook would run): the interpreter's import log says what it loaded.
     for args in (["status"], ["why", "test"]):
-        code = f"{probe}; sys.argv = ['quorate', *{args!r}]; from quorate.cli.entry import run; run()"
+        code = f"import sys; sys.argv = ['quorate', *{args!r}]; from quorate.cli.entry import run; run()"
         done = subprocess.run(
-            [sys.executable, "-c", code], env={**os.environ, "QUORATE_SOCKET": daemon, "PYTHONPATH": SRC},
+            [sys.executable, "-X", "importtime", "-c", code],
+            env={**os.environ, "QUORATE_SOCKET": daemon, "PYTHONPATH": SRC},
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
-        assert done.returncode == 0 and done.stderr.strip().endswith("False"), done.stderr
+        log = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+        loaded = {line.rsplit("|", 1)[-1].strip() for line in log}
+        assert done.returncode == 0 and done.stdout, done.stderr
+        assert "quorate.cli.fastclient" in loaded, "the import log was not read"
+        assert not {name for name in loaded if name.split(".")[0] == "click"}, sorted(loaded)
