@@ -4,4 +4,4 @@ Kept import-free on purpose: the status commands (`cman_tool status`, `clustat`)
 every call, and their whole-process time is a benchmarked figure.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
