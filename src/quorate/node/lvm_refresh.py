@@ -19,10 +19,9 @@ RUN_DIR = Path("/run/lvm")
 LVM_ENV = {"LVM_SUPPRESS_FD_WARNINGS": "1"}
 
 
-def invalidate_hints(run_dir: Path | None = None) -> None:
-    where = RUN_DIR if run_dir is None else run_dir
-    where.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (where / "newhints").touch()
+def invalidate_hints() -> None:
+    RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (RUN_DIR / "newhints").touch()
 
 
 async def vg_report(vg: str, timeout: float) -> tuple[int, str, str]:
